@@ -1,0 +1,337 @@
+/**
+ * The cluster transport: a WebSocket server plus one dialler per configured peer url, a
+ * registry of authenticated connections (one per pair of nodes), relay of document updates and
+ * flooding of heartbeats.
+ *
+ * Relay rule: an update applied from connection C (origin === C) is forwarded to every other
+ * open connection, never back to C; Yjs emits no update for content it already has, so in any
+ * mesh each update crosses each link at most once per direction. Heartbeats are flooded the
+ * same way, deduplicated by (node, incarnation, seq), so liveness also crosses a partial mesh.
+ *
+ * Reconnect: a dialler retries with exponential backoff and jitter (injected random); every
+ * (re)connect starts with a full state exchange (sync step 1 / step 2).
+ */
+import { createServer as createHttpServer } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import type { Server as HttpServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type * as Y from 'yjs'
+import { WebSocket, WebSocketServer } from 'ws'
+import { fail } from '../errors.js'
+import { backoffDelay } from './backoff.js'
+import { EventFeed } from './events.js'
+import { CloseCode, PeerConnection } from './peer.js'
+import type { ConnectionLimits, ConnectionStats, PeerHost } from './peer.js'
+import type { Heartbeat } from './wire.js'
+
+/** Certificate and key (PEM) for `wss`; `ca` to trust a private CA when dialling. */
+export interface TlsOptions {
+  readonly cert: string | Buffer
+  readonly key: string | Buffer
+  /** Extra trusted CA certificates for dialling peers (for example a self-signed cluster CA). */
+  readonly ca?: string | Buffer | ReadonlyArray<string | Buffer>
+  /** Verify peers' certificates when dialling. @defaultValue true */
+  readonly rejectUnauthorized?: boolean
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn'
+export type Logger = (level: LogLevel, msg: string) => void
+
+export interface TransportOptions {
+  readonly nodeId: string
+  readonly incarnation: number
+  readonly clientId: number
+  readonly doc: Y.Doc
+  /** Applies a remote update; must apply nothing when it throws. @defaultValue Y.applyUpdate */
+  readonly applyUpdate: (update: Uint8Array, origin: unknown) => void
+  /** Where to listen; omit to only dial. Port 0 picks a free port. */
+  readonly listen?: { readonly host: string; readonly port: number }
+  /** Peer urls to dial (`ws://host:port` or `wss://host:port`). */
+  readonly peers: readonly string[]
+  readonly secret: string | Uint8Array
+  readonly tls?: TlsOptions
+  readonly clock: () => number
+  readonly random: () => number
+  readonly heartbeatIntervalMs: number
+  /** A connection that receives nothing for this long is closed (and redialled). */
+  readonly idleTimeoutMs: number
+  readonly limits: ConnectionLimits
+  readonly backoffInitialMs: number
+  readonly backoffMaxMs: number
+  readonly log: Logger
+}
+
+/** Events of the transport, a discriminated union on `type`. */
+export type TransportEvent =
+  | { readonly type: 'listening'; readonly host: string; readonly port: number }
+  | { readonly type: 'peer-up'; readonly node: string; readonly incarnation: number; readonly clientId: number; readonly direction: 'inbound' | 'outbound'; readonly url: string | null }
+  | { readonly type: 'peer-down'; readonly node: string; readonly reason: string; readonly code: number }
+  | { readonly type: 'synced'; readonly node: string }
+  | { readonly type: 'heartbeat'; readonly node: string; readonly incarnation: number; readonly clientId: number; readonly via: string }
+  | { readonly type: 'rejected'; readonly remote: string; readonly reason: string; readonly code: number }
+
+/** Public view of one connection. */
+export interface ConnectionInfo {
+  readonly node: string
+  readonly direction: 'inbound' | 'outbound'
+  readonly url: string | null
+  readonly synced: boolean
+  readonly lastReceivedAt: number
+  readonly stats: Readonly<ConnectionStats>
+}
+
+interface Dialler {
+  readonly url: string
+  attempt: number
+  timer: NodeJS.Timeout | undefined
+  conn: PeerConnection | undefined
+  /** Node id learned from the first successful handshake. */
+  nodeId: string | undefined
+  /** Waiting for another connection to the same node to end. */
+  parked: boolean
+  /** The url points at this node itself: never dialled again. */
+  self: boolean
+}
+
+export class Transport {
+  readonly events = new EventFeed<TransportEvent>()
+  private readonly conns = new Set<PeerConnection>()
+  private readonly byNode = new Map<string, PeerConnection>()
+  private readonly diallers: Dialler[]
+  private readonly seen = new Map<string, { incarnation: number; seq: number }>()
+  private server: HttpServer | undefined
+  private wss: WebSocketServer | undefined
+  private heartbeatTimer: NodeJS.Timeout | undefined
+  private seq = 0
+  private closed = false
+  private readonly host: PeerHost
+  private readonly offUpdate: () => void
+  /** Totals over closed connections, so that stats survive reconnects. */
+  private readonly closedStats: ConnectionStats = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, updatesIn: 0, updatesOut: 0, updateBytesOut: 0 }
+
+  constructor (private readonly opts: TransportOptions) {
+    this.diallers = opts.peers.map((url) => ({ url, attempt: 0, timer: undefined, conn: undefined, nodeId: undefined, parked: false, self: false }))
+    const self = this
+    this.host = {
+      nodeId: opts.nodeId,
+      incarnation: opts.incarnation,
+      clientId: opts.clientId,
+      secret: opts.secret,
+      doc: opts.doc,
+      limits: opts.limits,
+      clock: opts.clock,
+      applyUpdate: opts.applyUpdate,
+      onAuthenticated: (c) => self.onAuthenticated(c),
+      onSynced: (c) => { self.events.emit({ type: 'synced', node: c.peerNodeId }) },
+      onHeartbeat: (c, hb) => { self.onHeartbeat(c, hb) },
+      onClosed: (c, code, reason) => { self.onClosed(c, code, reason) },
+      log: opts.log
+    }
+    const onUpdate = (update: Uint8Array, origin: unknown): void => {
+      for (const c of this.byNode.values()) if (c !== origin) c.sendUpdate(update)
+    }
+    opts.doc.on('update', onUpdate)
+    this.offUpdate = () => { opts.doc.off('update', onUpdate) }
+  }
+
+  /** Starts listening (if configured), dialling and heartbeating. Resolves once listening. */
+  async start (): Promise<void> {
+    if (this.opts.listen !== undefined) await this.listen(this.opts.listen.host, this.opts.listen.port)
+    for (const d of this.diallers) this.dial(d)
+    this.heartbeatTimer = setInterval(() => { this.tick() }, this.opts.heartbeatIntervalMs)
+  }
+
+  private listen (host: string, port: number): Promise<void> {
+    const tls = this.opts.tls
+    const server = tls !== undefined ? createHttpsServer({ cert: tls.cert, key: tls.key }) : createHttpServer()
+    server.on('request', (_req, res) => { res.writeHead(426, { 'content-type': 'text/plain' }); res.end('dialog-profiles cluster port: WebSocket only\n') })
+    const wss = new WebSocketServer({ server, maxPayload: this.opts.limits.maxMessageBytes, perMessageDeflate: false })
+    wss.on('connection', (ws, req) => {
+      if (this.closed) { ws.terminate(); return }
+      const c = new PeerConnection(this.host, ws, 'listener', undefined)
+      c.remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`
+      this.conns.add(c)
+    })
+    wss.on('error', (err) => { this.opts.log('warn', `server error: ${err.message}`) })
+    this.server = server
+    this.wss = wss
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => { reject(fail('DP_ERR_TRANSPORT', `cannot listen on ${host}:${port}: ${err.message}`, err)) }
+      server.once('error', onError)
+      server.listen(port, host, () => {
+        server.off('error', onError)
+        server.on('error', (err) => { this.opts.log('warn', `server error: ${err.message}`) })
+        const addr = server.address() as AddressInfo
+        this.events.emit({ type: 'listening', host: addr.address, port: addr.port })
+        resolve()
+      })
+    })
+  }
+
+  /** The bound address, once listening. */
+  address (): { host: string; port: number } | undefined {
+    const a = this.server?.address()
+    if (a === null || a === undefined || typeof a === 'string') return undefined
+    return { host: a.address, port: a.port }
+  }
+
+  private dial (d: Dialler): void {
+    if (this.closed || d.self || d.conn !== undefined) return
+    if (d.timer !== undefined) { clearTimeout(d.timer); d.timer = undefined }
+    if (d.nodeId !== undefined && this.byNode.has(d.nodeId)) { d.parked = true; return }
+    d.parked = false
+    const tls = this.opts.tls
+    let ws: WebSocket
+    try {
+      ws = new WebSocket(d.url, {
+        maxPayload: this.opts.limits.maxMessageBytes,
+        perMessageDeflate: false,
+        handshakeTimeout: this.opts.limits.authTimeoutMs,
+        ...(tls !== undefined && d.url.startsWith('wss:')
+          ? { ca: tls.ca as string | Buffer | Array<string | Buffer>, rejectUnauthorized: tls.rejectUnauthorized ?? true }
+          : {})
+      })
+    } catch (err) {
+      this.opts.log('warn', `cannot dial ${d.url}: ${err instanceof Error ? err.message : String(err)}`)
+      this.scheduleDial(d)
+      return
+    }
+    const c = new PeerConnection(this.host, ws, 'dialer', d.url)
+    d.conn = c
+    this.conns.add(c)
+  }
+
+  private scheduleDial (d: Dialler): void {
+    if (this.closed || d.self || d.timer !== undefined) return
+    const delay = backoffDelay(d.attempt, { initialMs: this.opts.backoffInitialMs, maxMs: this.opts.backoffMaxMs, random: this.opts.random })
+    d.attempt++
+    d.timer = setTimeout(() => { d.timer = undefined; this.dial(d) }, delay)
+  }
+
+  private onAuthenticated (c: PeerConnection): boolean {
+    const peer = c.peer!
+    const d = c.url !== undefined ? this.diallers.find((x) => x.conn === c) : undefined
+    if (d !== undefined) d.nodeId = peer.nodeId
+    if (peer.nodeId === this.opts.nodeId) {
+      if (d !== undefined) d.self = true
+      c.close(CloseCode.self, 'connected to itself')
+      return false
+    }
+    const existing = this.byNode.get(peer.nodeId)
+    if (existing !== undefined) {
+      // One connection per pair: keep the one dialled by the smaller node id, on both ends.
+      const dialerOf = (x: PeerConnection): string => x.role === 'dialer' ? this.opts.nodeId : peer.nodeId
+      const preferred = this.opts.nodeId < peer.nodeId ? this.opts.nodeId : peer.nodeId
+      const keepNew = dialerOf(c) === preferred && dialerOf(existing) !== preferred
+      const sameDialer = dialerOf(c) === dialerOf(existing)
+      if (keepNew || sameDialer) {
+        existing.close(CloseCode.duplicate, 'duplicate connection')
+      } else {
+        c.close(CloseCode.duplicate, 'duplicate connection')
+        return false
+      }
+    }
+    this.byNode.set(peer.nodeId, c)
+    if (d !== undefined) { d.attempt = 0; d.parked = false }
+    this.events.emit({ type: 'peer-up', node: peer.nodeId, incarnation: peer.incarnation, clientId: peer.clientId, direction: c.role === 'dialer' ? 'outbound' : 'inbound', url: c.url ?? null })
+    c.sendHeartbeat(this.nextHeartbeat())
+    return true
+  }
+
+  private onClosed (c: PeerConnection, code: number, reason: string): void {
+    this.conns.delete(c)
+    for (const k of Object.keys(this.closedStats) as Array<keyof ConnectionStats>) this.closedStats[k] += c.stats[k]
+    const d = c.url !== undefined ? this.diallers.find((x) => x.conn === c) : undefined
+    if (d !== undefined) d.conn = undefined
+    if (this.byNode.get(c.peerNodeId) === c) {
+      this.byNode.delete(c.peerNodeId)
+      this.events.emit({ type: 'peer-down', node: c.peerNodeId, reason, code })
+      // Another dialler waiting for this node may try now.
+      for (const x of this.diallers) {
+        if (x !== d && x.parked && x.nodeId === c.peerNodeId) { x.parked = false; x.attempt = 0; this.scheduleDial(x) }
+      }
+    } else if (c.state !== 'open' && code !== CloseCode.duplicate && code !== CloseCode.shutdown && code !== CloseCode.self) {
+      this.events.emit({ type: 'rejected', remote: c.url ?? c.remote, reason, code })
+    }
+    if (d !== undefined && !this.closed) {
+      if (code === CloseCode.duplicate && d.nodeId !== undefined && this.byNode.has(d.nodeId)) d.parked = true
+      else this.scheduleDial(d)
+    }
+  }
+
+  private nextHeartbeat (): Heartbeat {
+    return { nodeId: this.opts.nodeId, incarnation: this.opts.incarnation, clientId: this.opts.clientId, seq: ++this.seq }
+  }
+
+  private onHeartbeat (from: PeerConnection, hb: Heartbeat): void {
+    if (hb.nodeId === this.opts.nodeId) return
+    const last = this.seen.get(hb.nodeId)
+    if (last !== undefined && (hb.incarnation < last.incarnation || (hb.incarnation === last.incarnation && hb.seq <= last.seq))) return
+    this.seen.set(hb.nodeId, { incarnation: hb.incarnation, seq: hb.seq })
+    this.events.emit({ type: 'heartbeat', node: hb.nodeId, incarnation: hb.incarnation, clientId: hb.clientId, via: from.peerNodeId })
+    for (const c of this.byNode.values()) if (c !== from) c.sendHeartbeat(hb)
+  }
+
+  private tick (): void {
+    const hb = this.nextHeartbeat()
+    const now = this.opts.clock()
+    for (const c of [...this.byNode.values()]) {
+      if (now - c.lastReceivedAt > this.opts.idleTimeoutMs) { c.close(CloseCode.idle, 'peer silent'); continue }
+      c.sendHeartbeat(hb)
+    }
+  }
+
+  /** Open (authenticated) connections by peer node id. */
+  connections (): ConnectionInfo[] {
+    return [...this.byNode.values()].map((c) => ({
+      node: c.peerNodeId,
+      direction: c.role === 'dialer' ? 'outbound' as const : 'inbound' as const,
+      url: c.url ?? null,
+      synced: c.synced,
+      lastReceivedAt: c.lastReceivedAt,
+      stats: { ...c.stats }
+    }))
+  }
+
+  /** Whether an open connection to `node` exists and has completed its initial sync. */
+  isSyncedWith (node: string): boolean { return this.byNode.get(node)?.synced === true }
+
+  /** Configured peer urls with the node id learned behind each (once connected). */
+  configuredPeers (): Array<{ url: string; node: string | null; self: boolean }> {
+    return this.diallers.map((d) => ({ url: d.url, node: d.nodeId ?? null, self: d.self }))
+  }
+
+  /** Traffic totals over every connection this transport ever had. */
+  totals (): ConnectionStats {
+    const t = { ...this.closedStats }
+    for (const c of this.conns) for (const k of Object.keys(t) as Array<keyof ConnectionStats>) t[k] += c.stats[k]
+    return t
+  }
+
+  /** Drops every connection (they redial with backoff); for tests and operators. */
+  disconnectAll (reason = 'disconnect requested'): void {
+    for (const c of [...this.conns]) c.close(CloseCode.idle, reason)
+  }
+
+  /** Ends every socket, dialler and timer. Idempotent. */
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.offUpdate()
+    if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer)
+    for (const d of this.diallers) if (d.timer !== undefined) { clearTimeout(d.timer); d.timer = undefined }
+    for (const c of [...this.conns]) c.close(CloseCode.shutdown, 'node shutting down')
+    for (const c of [...this.conns]) c.terminate()
+    this.events.clear()
+    const wss = this.wss
+    const server = this.server
+    if (wss !== undefined) {
+      for (const ws of wss.clients) ws.terminate()
+      await new Promise<void>((resolve) => { wss.close(() => { resolve() }) })
+    }
+    if (server !== undefined) {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+    }
+  }
+}

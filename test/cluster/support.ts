@@ -1,0 +1,64 @@
+/**
+ * Helpers for the cluster tests: bounded waiting, transports over bare Y.Docs, free ports.
+ */
+import * as Y from 'yjs'
+import { Transport } from '../../src/transport/transport.js'
+import type { TransportOptions } from '../../src/transport/transport.js'
+
+/** Polls `cond` every 10 ms until true; throws after `timeoutMs` (bounded in time and count). */
+export const waitFor = async (cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  for (let i = 0; i < timeoutMs / 5 + 10; i++) {
+    if (cond()) return
+    if (Date.now() > deadline) break
+    await sleep(10)
+  }
+  if (!cond()) throw new Error(`timed out waiting for ${what}`)
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => { setTimeout(resolve, ms) })
+
+/** Silent logger that keeps the lines, so tests can assert on logged reasons. */
+export const memoryLog = (): { lines: string[]; log: (level: string, msg: string) => void } => {
+  const lines: string[] = []
+  return { lines, log: (level, msg) => { lines.push(`${level}: ${msg}`); if (process.env['DP_TEST_LOG'] === '1') console.log(level, msg) } }
+}
+
+export interface DocNode {
+  readonly id: string
+  readonly doc: Y.Doc
+  readonly transport: Transport
+  readonly lines: string[]
+  url: string
+}
+
+/** A transport over a bare Y.Doc, listening on an ephemeral loopback port. */
+export const docNode = async (id: string, peers: string[], extra: Partial<TransportOptions> = {}): Promise<DocNode> => {
+  const doc = new Y.Doc()
+  const { lines, log } = memoryLog()
+  const transport = new Transport({
+    nodeId: id,
+    incarnation: 1,
+    clientId: doc.clientID,
+    doc,
+    applyUpdate: (u, origin) => { Y.applyUpdate(doc, u, origin) },
+    listen: { host: '127.0.0.1', port: 0 },
+    peers,
+    secret: 'test-secret',
+    clock: Date.now,
+    random: Math.random,
+    heartbeatIntervalMs: 200,
+    idleTimeoutMs: 10_000,
+    limits: { maxMessageBytes: 16 * 1024 * 1024, maxMessagesPerSecond: 5000, maxMessagesPerFrame: 10_000, maxBufferedBytes: 64 * 1024 * 1024, authTimeoutMs: 2000 },
+    backoffInitialMs: 20,
+    backoffMaxMs: 200,
+    log,
+    ...extra
+  })
+  await transport.start()
+  const a = transport.address()!
+  return { id, doc, transport, lines, url: `ws://127.0.0.1:${a.port}` }
+}
+
+/** Keys of the test map, sorted. */
+export const keysOf = (doc: Y.Doc): string => [...doc.getMap('m').keys()].sort().join(',')
