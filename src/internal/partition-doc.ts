@@ -1,0 +1,91 @@
+/**
+ * Yjs-level operations on partitions, done by ID and never by position:
+ * - append: an owner adds records only at the end of its own partition, each new item's origin
+ *   being the previous last item, so that runs of deleted records of one writer merge into one
+ *   struct (state stays proportional to the live records, see the README's compaction notes);
+ * - delete: any node deletes a record by its ID (client, clock) in O(log n);
+ * - read a transaction: which records it added and which IDs it deleted, in O(changes).
+ */
+import * as Y from 'yjs'
+import { parsePartitionName, type PartitionName } from './records.js'
+
+/** Appends `values` after the item holding `lastClock` of this doc's own client (-1: first). */
+export const appendRecords = (tr: Y.Transaction, array: Y.AbstractType<any>, lastClock: number, values: unknown[]): number => {
+  const doc = tr.doc
+  const store = doc.store
+  const client = doc.clientID
+  let left: Y.Item | null = null
+  if (lastClock >= 0) {
+    const s = Y.getItem(store, Y.createID(client, lastClock))
+    left = s instanceof Y.Item ? s : null
+  }
+  if (left === null && lastClock >= 0) {
+    // Cannot happen with partitions that are never deleted; fall back to a walk to the end.
+    left = array._start
+    while (left !== null && left.right !== null) left = left.right
+  }
+  const clock = Y.getState(store, client)
+  const item = new Y.Item(Y.createID(client, clock), left, left === null ? null : left.lastId, null, null, array, null, new Y.ContentAny(values))
+  item.integrate(tr, 0)
+  return clock + values.length - 1
+}
+
+/** Deletes the single records at (client, clock) for each clock. Absent or deleted ones are skipped. */
+export const deleteRecords = (tr: Y.Transaction, client: number, clocks: Iterable<number>): void => {
+  const structs = tr.doc.store.clients.get(client)
+  if (structs === undefined) return
+  for (const clock of clocks) {
+    const last = structs[structs.length - 1]
+    if (last === undefined || clock >= last.id.clock + last.length) continue
+    const s = Y.getItemCleanStart(tr, Y.createID(client, clock))
+    if (!(s instanceof Y.Item) || s.deleted) continue
+    if (s.length > 1) Y.getItemCleanStart(tr, Y.createID(client, clock + 1))
+    s.delete(tr)
+  }
+}
+
+/** Resolves which partition a type is (null for any other type), caching per type object. */
+export class PartitionResolver {
+  private readonly cache = new WeakMap<Y.AbstractType<any>, PartitionName | null>()
+  constructor (private readonly doc: Y.Doc) {}
+
+  resolve (type: Y.AbstractType<any>): PartitionName | null {
+    const cached = this.cache.get(type)
+    if (cached !== undefined) return cached
+    let found: PartitionName | null = null
+    if (type._item === null) {
+      for (const [name, t] of this.doc.share) {
+        if (t === type) { found = parsePartitionName(name); break }
+      }
+    }
+    this.cache.set(type, found)
+    return found
+  }
+}
+
+/** Calls `fn` for every record value a transaction integrated and that is still present. */
+export const forEachAddedValue = (tr: Y.Transaction, fn: (item: Y.Item, clock: number, value: unknown) => void): void => {
+  const store = tr.doc.store
+  tr.afterState.forEach((after, client) => {
+    const before = tr.beforeState.get(client) ?? 0
+    if (after <= before) return
+    const structs = store.clients.get(client)
+    if (structs === undefined) return
+    for (let i = Y.findIndexSS(structs, before); i < structs.length; i++) {
+      const s = structs[i] as Y.Item | Y.GC
+      if (s.id.clock >= after) break
+      if (!(s instanceof Y.Item) || s.deleted || s.parentSub !== null || !(s.content instanceof Y.ContentAny)) continue
+      const arr = s.content.arr
+      const from = Math.max(0, before - s.id.clock)
+      const to = Math.min(arr.length, after - s.id.clock)
+      for (let k = from; k < to; k++) fn(s, s.id.clock + k, arr[k])
+    }
+  })
+}
+
+/** Calls `fn` for every range of IDs (client, clock, len) a transaction deleted. */
+export const forEachDeletedRange = (tr: Y.Transaction, fn: (client: number, clock: number, len: number) => void): void => {
+  tr.deleteSet.clients.forEach((ranges, client) => {
+    for (const r of ranges) fn(client, r.clock, r.len)
+  })
+}

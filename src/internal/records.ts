@@ -1,0 +1,96 @@
+/**
+ * The document's wire records: what one partition item holds, and how partitions are named.
+ * Everything read from the document goes through `decodeRecord` / `parsePartitionName`, which
+ * never throw: a record that does not decode is reported and ignored, never counted.
+ */
+
+/** Longest dialog id, remote uid or profile value accepted, in UTF-16 units. */
+export const MAX_ID_LENGTH = 256
+/** Node ids: what may appear in a partition name. */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/
+/** Profile names. */
+export const PROFILE_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/
+
+export const KIND_DIALOG = 0
+export const KIND_REMOTE = 1
+export const KIND_REMOVAL = 2
+
+/** An add: the membership of a dialog (or remote uid) in a profile/value. */
+export interface MembershipRecord {
+  readonly kind: typeof KIND_DIALOG | typeof KIND_REMOTE
+  readonly dialog: string
+  readonly profile: string
+  readonly value: string | null
+  readonly expiresAt: number | null
+}
+
+/**
+ * A removal notice: "I removed these adds of yours". Written by a node that removes another
+ * owner's memberships, read by that owner (so it does not re-assert them), then deleted by it.
+ */
+export interface RemovalRecord {
+  readonly kind: typeof KIND_REMOVAL
+  readonly targetClient: number
+  readonly clocks: readonly number[]
+}
+
+export type PartitionRecord = MembershipRecord | RemovalRecord
+
+/** Most targets one removal notice may carry. */
+export const MAX_REMOVAL_TARGETS = 10_000
+
+export const encodeMembership = (r: MembershipRecord): unknown[] =>
+  [r.kind, r.dialog, r.profile, r.value, r.expiresAt]
+
+export const encodeRemoval = (targetClient: number, clocks: readonly number[]): unknown[] =>
+  [KIND_REMOVAL, targetClient, clocks.slice()]
+
+const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_ID_LENGTH
+const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+
+/** Decodes one array element of a partition. Returns a string reason when it is not a record. */
+export const decodeRecord = (raw: unknown): PartitionRecord | string => {
+  if (!Array.isArray(raw)) return 'not an array'
+  const kind = raw[0]
+  if (kind === KIND_DIALOG || kind === KIND_REMOTE) {
+    const [, dialog, profile, value, expiresAt] = raw as unknown[]
+    if (raw.length !== 5) return 'membership of wrong length'
+    if (!isId(dialog)) return 'bad dialog id'
+    if (typeof profile !== 'string' || !PROFILE_NAME_PATTERN.test(profile)) return 'bad profile name'
+    if (value !== null && !isId(value)) return 'bad value'
+    if (expiresAt !== null && !(typeof expiresAt === 'number' && Number.isFinite(expiresAt))) return 'bad expiry'
+    if (kind === KIND_REMOTE && expiresAt === null) return 'remote membership without expiry'
+    return { kind, dialog, profile, value, expiresAt }
+  }
+  if (kind === KIND_REMOVAL) {
+    const [, targetClient, clocks] = raw as unknown[]
+    if (raw.length !== 3 || !isUint(targetClient) || !Array.isArray(clocks)) return 'bad removal notice'
+    if (clocks.length === 0 || clocks.length > MAX_REMOVAL_TARGETS || !clocks.every(isUint)) return 'bad removal targets'
+    return { kind, targetClient, clocks: clocks as number[] }
+  }
+  return 'unknown record kind'
+}
+
+/** Partition root names: `dp:<node>:<incarnation>:<clientId>`. */
+const PARTITION_PREFIX = 'dp:'
+
+export interface PartitionName {
+  readonly node: string
+  readonly incarnation: number
+  readonly clientId: number
+}
+
+export const partitionName = (p: PartitionName): string =>
+  `${PARTITION_PREFIX}${p.node}:${p.incarnation}:${p.clientId}`
+
+/** Parses a root type name; null when it is not a partition (other root types are ignored). */
+export const parsePartitionName = (name: string): PartitionName | null => {
+  if (!name.startsWith(PARTITION_PREFIX)) return null
+  const parts = name.slice(PARTITION_PREFIX.length).split(':')
+  if (parts.length !== 3) return null
+  const [node, inc, client] = parts as [string, string, string]
+  if (!NODE_ID_PATTERN.test(node) || !/^\d{1,16}$/.test(inc) || !/^\d{1,10}$/.test(client)) return null
+  const incarnation = Number(inc); const clientId = Number(client)
+  if (!Number.isSafeInteger(incarnation) || clientId > 0xffffffff) return null
+  return { node, incarnation, clientId }
+}

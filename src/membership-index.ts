@@ -1,0 +1,231 @@
+/**
+ * The membership index: every add (tag) present in the document, grouped into memberships
+ * (dialog, profile, value), with cluster-wide counts kept incrementally. Nothing here scans:
+ * each change of a tag (added, removed, expired, its owner's status) adjusts the counters of
+ * its one membership in O(1), and expiries come off an indexed heap.
+ *
+ * Counting rule: a membership counts once, whatever the number of its tags, when at least one
+ * tag is effective: not expired, and either remote or owned by an owner that counts
+ * (`live`; `dead` under a profile's `keep` policy while the tag has an expiry; never `void`).
+ */
+import { ExpiryHeap, type HeapEntry } from './internal/expiry-heap.js'
+import type { MembershipRecord } from './internal/records.js'
+import type { OwnerStatus } from './types.js'
+
+/** One partition of the document: the array that one node incarnation (one Yjs client) appends to. */
+export interface Partition {
+  readonly node: string
+  readonly incarnation: number
+  readonly clientId: number
+  readonly self: boolean
+  /** Tags of this partition present in the document, by Yjs clock. */
+  readonly tags: Map<number, Tag>
+}
+
+/** One add of a membership: a record at (clientId, clock) in its owner's partition. */
+export interface Tag extends HeapEntry {
+  readonly partition: Partition
+  readonly clock: number
+  readonly membership: Membership
+  readonly remote: boolean
+  /** Absolute expiry, Infinity for none. */
+  readonly expiresAt: number
+  expired: boolean
+  effective: boolean
+}
+
+/** A membership: the element of the observed-remove set. */
+export interface Membership {
+  readonly key: string
+  readonly dialog: string
+  readonly profile: string
+  readonly value: string | null
+  readonly tags: Tag[]
+  /** Number of effective tags. The membership counts when this is above zero. */
+  effective: number
+}
+
+/** Counts for one profile, or one value of a valued profile. */
+export interface Counter {
+  readonly profile: string
+  readonly value: string | null
+  size: number
+  /** Effective tags per owner node. */
+  readonly byNode: Map<string, number>
+  /** The counted memberships. */
+  readonly members: Set<Membership>
+  /** Size last reported to listeners. */
+  reported: number
+}
+
+interface ProfileCounter extends Counter {
+  readonly values: Map<string, Counter>
+}
+
+/** `profile \0 value \0 dialog`: the membership's identity. */
+export const membershipKey = (profile: string, value: string | null, dialog: string): string =>
+  `${profile}\u0000${value ?? ''}\u0000${value === null ? '-' : '+'}${dialog}`
+
+const newCounter = (profile: string, value: string | null): Counter =>
+  ({ profile, value, size: 0, byNode: new Map(), members: new Set(), reported: 0 })
+
+export interface IndexHooks {
+  /** The owner status in force for a partition. */
+  statusOf (p: Partition): OwnerStatus
+  /** Whether a profile keeps counting a dead owner's memberships until they expire. */
+  keepsDead (profile: string): boolean
+}
+
+export class MembershipIndex {
+  private readonly memberships = new Map<string, Membership>()
+  private readonly byDialog = new Map<string, Set<Membership>>()
+  private readonly profiles = new Map<string, ProfileCounter>()
+  private readonly heap = new ExpiryHeap<Tag>()
+  /** Expired tags still in the document, waiting for a sweep. */
+  readonly expired = new Set<Tag>()
+  /** Counters changed since the last `takeChanged()`, when tracking is on. */
+  private readonly changed = new Set<Counter>()
+  trackChanges = false
+
+  constructor (private readonly hooks: IndexHooks) {}
+
+  get membershipCount (): number { return this.memberships.size }
+
+  addTag (partition: Partition, clock: number, rec: MembershipRecord, now: number): Tag {
+    const key = membershipKey(rec.profile, rec.value, rec.dialog)
+    let m = this.memberships.get(key)
+    if (m === undefined) {
+      m = { key, dialog: rec.dialog, profile: rec.profile, value: rec.value, tags: [], effective: 0 }
+      this.memberships.set(key, m)
+      let set = this.byDialog.get(rec.dialog)
+      if (set === undefined) { set = new Set(); this.byDialog.set(rec.dialog, set) }
+      set.add(m)
+    }
+    const expiresAt = rec.expiresAt ?? Infinity
+    const tag: Tag = { partition, clock, membership: m, remote: rec.kind === 1, expiresAt, expired: expiresAt <= now, effective: false, heapIndex: -1 }
+    m.tags.push(tag)
+    partition.tags.set(clock, tag)
+    if (tag.expired) this.expired.add(tag)
+    else if (expiresAt !== Infinity) this.heap.push(tag)
+    this.refresh(tag)
+    return tag
+  }
+
+  /** Forgets a tag deleted from the document. */
+  removeTag (tag: Tag): void {
+    if (tag.effective) { tag.effective = false; this.count(tag, -1) }
+    this.heap.remove(tag)
+    this.expired.delete(tag)
+    tag.partition.tags.delete(tag.clock)
+    const m = tag.membership
+    const i = m.tags.indexOf(tag)
+    if (i >= 0) { m.tags[i] = m.tags[m.tags.length - 1] as Tag; m.tags.pop() }
+    if (m.tags.length === 0) {
+      this.memberships.delete(m.key)
+      const set = this.byDialog.get(m.dialog)
+      if (set !== undefined) { set.delete(m); if (set.size === 0) this.byDialog.delete(m.dialog) }
+    }
+  }
+
+  /** Re-evaluates every tag of a partition after its owner's status changed. */
+  refreshPartition (p: Partition): void {
+    for (const tag of p.tags.values()) this.refresh(tag)
+  }
+
+  /** Marks tags expired up to `now`. O(k log n) for k expiries. */
+  advance (now: number): void {
+    for (let tag = this.heap.popExpired(now); tag !== undefined; tag = this.heap.popExpired(now)) {
+      tag.expired = true
+      this.expired.add(tag)
+      this.refresh(tag)
+    }
+  }
+
+  /** Whether a tag counts under the current owner statuses and expiry. */
+  isEffective (tag: Tag): boolean {
+    if (tag.expired) return false
+    if (tag.remote) return true
+    switch (this.hooks.statusOf(tag.partition)) {
+      case 'live': return true
+      case 'void': return false
+      case 'dead': return tag.expiresAt !== Infinity && this.hooks.keepsDead(tag.membership.profile)
+    }
+  }
+
+  private refresh (tag: Tag): void {
+    const e = this.isEffective(tag)
+    if (e === tag.effective) return
+    tag.effective = e
+    this.count(tag, e ? 1 : -1)
+  }
+
+  private count (tag: Tag, delta: 1 | -1): void {
+    const m = tag.membership
+    const node = tag.partition.node
+    const before = m.effective
+    m.effective += delta
+    const pc = this.profileCounter(m.profile)
+    const vc = m.value === null ? undefined : this.valueCounter(pc, m.value)
+    bump(pc.byNode, node, delta)
+    if (vc !== undefined) bump(vc.byNode, node, delta)
+    if ((delta === 1 && before === 0) || (delta === -1 && m.effective === 0)) {
+      // the membership starts or stops counting
+      pc.size += delta
+      if (delta === 1) pc.members.add(m); else pc.members.delete(m)
+      if (vc !== undefined) {
+        vc.size += delta
+        if (delta === 1) vc.members.add(m); else vc.members.delete(m)
+      }
+      if (this.trackChanges) { this.changed.add(pc); if (vc !== undefined) this.changed.add(vc) }
+    }
+    if (vc !== undefined && vc.size === 0 && vc.byNode.size === 0 && !this.changed.has(vc)) pc.values.delete(vc.value as string)
+  }
+
+  private profileCounter (profile: string): ProfileCounter {
+    let pc = this.profiles.get(profile)
+    if (pc === undefined) { pc = { ...newCounter(profile, null), values: new Map() }; this.profiles.set(profile, pc) }
+    return pc
+  }
+
+  private valueCounter (pc: ProfileCounter, value: string): Counter {
+    let vc = pc.values.get(value)
+    if (vc === undefined) { vc = newCounter(pc.profile, value); pc.values.set(value, vc) }
+    return vc
+  }
+
+  /** The counter for a profile (value undefined: the whole profile), or undefined when empty. */
+  counter (profile: string, value: string | null | undefined): Counter | undefined {
+    const pc = this.profiles.get(profile)
+    if (pc === undefined || value === undefined || value === null) return pc
+    return pc.values.get(value)
+  }
+
+  /** Values of a valued profile that have counted memberships. */
+  values (profile: string): Counter[] {
+    const pc = this.profiles.get(profile)
+    return pc === undefined ? [] : [...pc.values.values()].filter(c => c.size > 0)
+  }
+
+  membership (key: string): Membership | undefined { return this.memberships.get(key) }
+
+  ofDialog (dialog: string): ReadonlySet<Membership> | undefined { return this.byDialog.get(dialog) }
+
+  allMemberships (): IterableIterator<Membership> { return this.memberships.values() }
+
+  /** Counters whose size changed since the last call; drops value counters that became empty. */
+  takeChanged (): Counter[] {
+    const out = [...this.changed]
+    this.changed.clear()
+    for (const c of out) {
+      if (c.value !== null && c.size === 0 && c.byNode.size === 0) this.profiles.get(c.profile)?.values.delete(c.value)
+    }
+    return out
+  }
+
+  get heapSize (): number { return this.heap.size }
+}
+
+const bump = (map: Map<string, number>, key: string, delta: number): void => {
+  const n = (map.get(key) ?? 0) + delta
+  if (n === 0) map.delete(key); else map.set(key, n)
+}

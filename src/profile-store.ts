@@ -1,0 +1,830 @@
+/**
+ * ProfileStore: one node's replica of the cluster's dialog profiles, held in a Yjs document.
+ *
+ * Layout: each node incarnation owns one partition, a root Y.Array named
+ * `dp:<node>:<incarnation>:<clientId>`, and is its only writer of records (other nodes only
+ * delete). A membership add is a record appended at the end of the owner's partition; a remove
+ * deletes the records it has observed, by ID. Every replica derives its index and counts from
+ * the document's transactions, local and remote alike, so all replicas that have seen the same
+ * updates hold the same memberships.
+ */
+import * as Y from 'yjs'
+import { fail } from './errors.js'
+import { Emitter } from './internal/emitter.js'
+import {
+  appendRecords, deleteRecords, forEachAddedValue, forEachDeletedRange, PartitionResolver
+} from './internal/partition-doc.js'
+import {
+  decodeRecord, encodeMembership, encodeRemoval, KIND_DIALOG, KIND_REMOTE, KIND_REMOVAL,
+  MAX_REMOVAL_TARGETS, NODE_ID_PATTERN, partitionName, type MembershipRecord, type PartitionName
+} from './internal/records.js'
+import { MembershipIndex, membershipKey, type Membership, type Partition, type Tag } from './membership-index.js'
+import { checkId, ProfileRegistry } from './profile-registry.js'
+import type { Clock, Member, OwnerInfo, OwnerStatus, ProfileDeclaration, StoreEvent, ValueSize } from './types.js'
+
+/** Options of a {@link ProfileStore}. */
+export interface ProfileStoreOptions {
+  /** This node's id, `[A-Za-z0-9._-]{1,64}`, the same across restarts. */
+  readonly nodeId: string
+  /** Declared profiles. More can be added with `declare()`. @defaultValue [] */
+  readonly profiles?: readonly ProfileDeclaration[]
+  /** Time source in ms; expiry reads it. Must not go backwards. @defaultValue Date.now */
+  readonly clock?: Clock
+  /**
+   * This run's incarnation: must grow from one start of the node to the next. Memberships of
+   * older incarnations of the same node are void as soon as a newer one is known.
+   * @defaultValue clock() at construction
+   */
+  readonly incarnation?: number
+  /** Yjs client id of this replica: unique per incarnation. @defaultValue random 32-bit */
+  readonly clientId?: number
+  /** Most memberships this node may own at once; past it `add` throws `DP_ERR_LIMIT_EXCEEDED`. @defaultValue 1000000 */
+  readonly maxLocalMemberships?: number
+  /**
+   * How long after its expiry another node's expired membership is left for its owner to sweep
+   * before any node deletes it (covers clock skew between nodes). @defaultValue 5000
+   */
+  readonly sweepGraceMs?: number
+}
+
+/** Options of an add. Give at most one of the two. */
+export interface AddOptions {
+  /** Absolute expiry, ms of the store clock. */
+  readonly expiresAt?: number
+  /** Expiry relative to now, ms. */
+  readonly ttlMs?: number
+}
+
+/** Answer of {@link ProfileStore.tryAcquire}. */
+export interface AcquireResult {
+  readonly admitted: boolean
+  /** Cluster-wide size of the profile (value) after the decision. */
+  readonly size: number
+  readonly limit: number
+}
+
+/** Result of {@link ProfileStore.recount}. */
+export interface RecountResult {
+  /** Whether the incremental counts equal the recount by scan. */
+  readonly ok: boolean
+  /** Memberships found by the scan (present in the document, counted or not). */
+  readonly memberships: number
+  /** One line per difference. */
+  readonly mismatches: string[]
+}
+
+interface StorePartition extends Partition {
+  /** Removal notices this partition wrote that are still in the document, by clock. */
+  readonly notices: Map<number, Notice>
+}
+
+interface Notice {
+  readonly writer: StorePartition
+  readonly clock: number
+  readonly targetClient: number
+  readonly clocks: readonly number[]
+}
+
+/** A membership this node added and still holds: re-asserted if another node purges it. */
+interface OwnMembership {
+  readonly key: string
+  readonly record: MembershipRecord
+  /** Clock of the record that currently carries it. */
+  clock: number
+  /** Whether that record is present in the document. */
+  present: boolean
+  /** Clocks of records that carried it before a re-assert. */
+  readonly past: number[]
+}
+
+const statusKey = (node: string, incarnation: number): string => `${node}:${incarnation}`
+
+/**
+ * One node's replica of the cluster's dialog profiles.
+ *
+ * Merge rules: memberships form an add-wins observed-remove set. A remove deletes the adds it
+ * has observed; an add concurrent with a remove survives. Concurrent adds of the same
+ * membership on two nodes make one membership (it counts once). Every operation converges
+ * whatever the order, duplication or delay of update delivery.
+ *
+ * @example
+ * ```ts
+ * const store = new ProfileStore({ nodeId: 'proxy-a', profiles: [{ name: 'caller', withValue: true }] })
+ * if (store.tryAcquire('call-1@host', 'caller', 'alice', 10).admitted) { ... }
+ * store.removeDialog('call-1@host')
+ * ```
+ */
+export class ProfileStore {
+  readonly nodeId: string
+  readonly incarnation: number
+  /** The replicated document. Transports speak y-protocols sync on it; local writes use origin === this store. */
+  readonly doc: Y.Doc
+  private readonly clock: Clock
+  private readonly registry: ProfileRegistry
+  private readonly index: MembershipIndex
+  private readonly events = new Emitter<StoreEvent>()
+  private readonly resolver: PartitionResolver
+  private readonly array: Y.Array<unknown>
+  private readonly self: StorePartition
+  private readonly partitions = new Map<number, StorePartition>()
+  private readonly partitionsOfNode = new Map<string, Set<StorePartition>>()
+  private readonly statuses = new Map<string, OwnerStatus>()
+  private readonly newestIncarnation = new Map<string, number>()
+  private readonly noticesByTarget = new Map<number, Set<Notice>>()
+  private readonly own = new Map<string, OwnMembership>()
+  private readonly ownByClock = new Map<number, OwnMembership>()
+  private readonly maxLocalMemberships: number
+  private readonly sweepGraceMs: number
+  private destroyed = false
+
+  constructor (options: ProfileStoreOptions) {
+    if (typeof options !== 'object' || options === null) throw fail('DP_ERR_INVALID_ARGUMENT', 'options are required')
+    if (typeof options.nodeId !== 'string' || !NODE_ID_PATTERN.test(options.nodeId)) {
+      throw fail('DP_ERR_INVALID_ARGUMENT', `nodeId must match ${String(NODE_ID_PATTERN)}`)
+    }
+    this.clock = options.clock ?? Date.now
+    this.maxLocalMemberships = positiveInt(options.maxLocalMemberships ?? 1_000_000, 'maxLocalMemberships')
+    this.sweepGraceMs = nonNegative(options.sweepGraceMs ?? 5000, 'sweepGraceMs')
+    const incarnation = options.incarnation ?? Math.floor(this.clock())
+    if (!Number.isSafeInteger(incarnation) || incarnation < 0) throw fail('DP_ERR_INVALID_ARGUMENT', 'incarnation must be a non-negative integer')
+    this.nodeId = options.nodeId
+    this.incarnation = incarnation
+    this.registry = new ProfileRegistry(options.profiles ?? [])
+    this.doc = new Y.Doc({ gc: true })
+    if (options.clientId !== undefined) {
+      if (!Number.isInteger(options.clientId) || options.clientId < 0 || options.clientId > 0xffffffff) {
+        throw fail('DP_ERR_INVALID_ARGUMENT', 'clientId must be an unsigned 32-bit integer')
+      }
+      this.doc.clientID = options.clientId
+    }
+    this.resolver = new PartitionResolver(this.doc)
+    this.index = new MembershipIndex({
+      statusOf: p => this.statusOf(p),
+      keepsDead: profile => this.registry.find(profile)?.onOwnerDead === 'keep'
+    })
+    const name: PartitionName = { node: this.nodeId, incarnation, clientId: this.doc.clientID }
+    this.self = this.registerPartition(name, true)
+    this.array = this.doc.getArray(partitionName(name))
+    this.doc.on('afterTransaction', (tr: Y.Transaction) => this.onTransaction(tr))
+  }
+
+  /** This replica's Yjs client id. */
+  get clientId (): number { return this.doc.clientID }
+
+  // ---------------------------------------------------------------- declarations
+
+  /** Declares a profile at run time (same rules as the `profiles` option). */
+  declare (declaration: ProfileDeclaration): void {
+    this.alive()
+    this.registry.declare(declaration)
+    for (const p of this.partitions.values()) if (this.statusOf(p) === 'dead') this.index.refreshPartition(p)
+    this.flush()
+  }
+
+  /** The declared profiles with their defaults filled in. */
+  profiles (): Array<Required<ProfileDeclaration>> { return this.registry.list() }
+
+  // ---------------------------------------------------------------- writes
+
+  /**
+   * Adds `dialog` to a profile (Kamailio's `set_dlg_profile`), owned by this node. Adding a
+   * membership this node already holds is a no-op, unless the expiry differs: then it is
+   * replaced. Concurrent add and remove: the add wins.
+   *
+   * @returns true when the membership was created by this call.
+   * @throws DialogProfilesError `DP_ERR_UNKNOWN_PROFILE`, `DP_ERR_VALUE_MISMATCH`,
+   *   `DP_ERR_INVALID_ARGUMENT`, `DP_ERR_LIMIT_EXCEEDED`; nothing is changed then.
+   */
+  add (dialog: string, profile: string, value?: string | null, options?: AddOptions): boolean {
+    this.alive()
+    checkId(dialog, 'dialog')
+    const v = this.registry.valueForWrite(profile, value)
+    const expiresAt = this.expiryOf(options)
+    return this.addOwn({ kind: KIND_DIALOG, dialog, profile: v.profile.name, value: v.value, expiresAt })
+  }
+
+  /**
+   * Adds a remote membership (Kamailio's `dlg_remote_profile add`): not bound to a local dialog,
+   * identified by `uid`, counted until `expiresAt` whatever the liveness of the node that added
+   * it (it survives that node's death and restart).
+   */
+  addRemote (uid: string, profile: string, value: string | null | undefined, expiresAt: number): boolean {
+    this.alive()
+    checkId(uid, 'uid')
+    const v = this.registry.valueForWrite(profile, value)
+    const exp = this.expiryOf({ expiresAt })
+    return this.addOwn({ kind: KIND_REMOTE, dialog: uid, profile: v.profile.name, value: v.value, expiresAt: exp })
+  }
+
+  /**
+   * Removes `dialog` from a profile (`unset_dlg_profile`), whichever node added it. On a valued
+   * profile an absent value removes it from every value. Removes only the adds observed here.
+   * @returns the number of memberships removed (0 when absent).
+   */
+  remove (dialog: string, profile: string, value?: string | null): number {
+    this.alive()
+    checkId(dialog, 'dialog')
+    const q = this.registry.valueForQuery(profile, value)
+    return this.removeWhere(this.select(dialog, q.profile.name, q.value), () => true)
+  }
+
+  /** Removes `dialog` from every profile. @returns the number of memberships removed. */
+  removeDialog (dialog: string): number {
+    this.alive()
+    checkId(dialog, 'dialog')
+    return this.removeWhere([...(this.index.ofDialog(dialog) ?? [])], () => true)
+  }
+
+  /** Removes a remote membership (`dlg_remote_profile rm`); local adds of the same id stay. */
+  removeRemote (uid: string, profile: string, value?: string | null): number {
+    this.alive()
+    checkId(uid, 'uid')
+    const q = this.registry.valueForQuery(profile, value)
+    return this.removeWhere(this.select(uid, q.profile.name, q.value), t => t.remote)
+  }
+
+  /**
+   * Eventual-mode admission: if the cluster-wide size of the profile (value) as seen here is
+   * below `limit`, adds the membership. Nodes admitting at the same moment can overshoot the
+   * limit by the number of concurrent admissions. A dialog already in the profile is admitted
+   * again without being counted twice.
+   */
+  tryAcquire (dialog: string, profile: string, value: string | null | undefined, limit: number, options?: AddOptions): AcquireResult {
+    this.alive()
+    checkId(dialog, 'dialog')
+    if (!Number.isSafeInteger(limit) || limit < 0) throw fail('DP_ERR_INVALID_ARGUMENT', 'limit must be a non-negative integer')
+    const v = this.registry.valueForWrite(profile, value)
+    const expiresAt = this.expiryOf(options)
+    this.tick()
+    const key = membershipKey(v.profile.name, v.value, dialog)
+    const m = this.index.membership(key)
+    let size = this.sizeOf(v.profile.name, v.value)
+    if (m === undefined || m.effective === 0) {
+      if (size >= limit) return { admitted: false, size, limit }
+    }
+    this.addOwn({ kind: KIND_DIALOG, dialog, profile: v.profile.name, value: v.value, expiresAt })
+    size = this.sizeOf(v.profile.name, v.value)
+    return { admitted: true, size, limit }
+  }
+
+  // ---------------------------------------------------------------- reads (O(1) unless listing)
+
+  /** Cluster-wide size (`get_profile_size`): memberships present, not expired, whose owner counts. */
+  size (profile: string, value?: string | null): number {
+    this.alive()
+    const q = this.registry.valueForQuery(profile, value)
+    this.tick()
+    return this.sizeOf(q.profile.name, q.value)
+  }
+
+  /** This node's share of `size()`: counted memberships it added. */
+  localSize (profile: string, value?: string | null): number {
+    return this.sizeByNode(profile, value)[this.nodeId] ?? 0
+  }
+
+  /**
+   * Counted adds per node. The values add up to `size()` except when the same membership was
+   * added on two nodes, where each node counts it.
+   */
+  sizeByNode (profile: string, value?: string | null): Record<string, number> {
+    this.alive()
+    const q = this.registry.valueForQuery(profile, value)
+    this.tick()
+    const c = this.index.counter(q.profile.name, q.value)
+    return c === undefined ? {} : Object.fromEntries(c.byNode)
+  }
+
+  /** Whether `dialog` counts in the profile (`is_in_profile`); any value when none is given. */
+  has (dialog: string, profile: string, value?: string | null): boolean {
+    this.alive()
+    checkId(dialog, 'dialog')
+    const q = this.registry.valueForQuery(profile, value)
+    this.tick()
+    return this.select(dialog, q.profile.name, q.value).some(m => m.effective > 0)
+  }
+
+  /** Counted memberships of a profile (value), with owner and expiry (`profile_list`). */
+  members (profile: string, value?: string | null): Member[] {
+    this.alive()
+    const q = this.registry.valueForQuery(profile, value)
+    this.tick()
+    const c = this.index.counter(q.profile.name, q.value)
+    return c === undefined ? [] : [...c.members].map(toMember)
+  }
+
+  /** Values of a valued profile with their sizes (values with no counted membership omitted). */
+  values (profile: string): ValueSize[] {
+    this.alive()
+    const p = this.registry.get(profile)
+    this.tick()
+    if (!p.withValue) return []
+    return this.index.values(p.name).map(c => ({ value: c.value as string, size: c.size }))
+  }
+
+  // ---------------------------------------------------------------- events and replication
+
+  /** Subscribes to store events (`size`, `owner`, `reasserted`, `invalid-record`). Returns the unsubscribe function. */
+  on<T extends StoreEvent['type']> (type: T, fn: (event: Extract<StoreEvent, { type: T }>) => void): () => void {
+    const off = this.events.on(type, fn)
+    if (type === 'size') this.index.trackChanges = true
+    return () => { off(); this.index.trackChanges = this.events.has('size') }
+  }
+
+  /**
+   * Subscribes to every document update, local and applied. `origin` is this store for local
+   * writes and whatever was passed to `applyUpdate` otherwise: a transport sends an update to
+   * every peer except its origin, so nothing is echoed back.
+   */
+  onUpdate (fn: (update: Uint8Array, origin: unknown) => void): () => void {
+    const h = (update: Uint8Array, origin: unknown): void => fn(update, origin)
+    this.doc.on('update', h)
+    return () => this.doc.off('update', h)
+  }
+
+  /**
+   * Applies a Yjs update from a peer. `origin` tags it (the peer connection); it must not be
+   * this store. Duplicates and out-of-order updates are fine (Yjs buffers missing dependencies).
+   * @throws DialogProfilesError `DP_ERR_BAD_UPDATE` when it does not decode; nothing is applied then.
+   */
+  applyUpdate (update: Uint8Array, origin: unknown = 'remote'): void {
+    this.alive()
+    if (!(update instanceof Uint8Array)) throw fail('DP_ERR_BAD_UPDATE', 'an update must be a Uint8Array')
+    if (origin === this) throw fail('DP_ERR_INVALID_ARGUMENT', 'origin must not be the store itself')
+    try { Y.decodeUpdate(update) } catch (err) { throw fail('DP_ERR_BAD_UPDATE', 'update does not decode', err) }
+    Y.applyUpdate(this.doc, update, origin)
+  }
+
+  /** The full state (or the part missing from `stateVector`), as one Yjs update. */
+  encodeState (stateVector?: Uint8Array): Uint8Array {
+    this.alive()
+    return Y.encodeStateAsUpdate(this.doc, stateVector)
+  }
+
+  /** This replica's Yjs state vector. */
+  stateVector (): Uint8Array {
+    this.alive()
+    return Y.encodeStateVector(this.doc)
+  }
+
+  // ---------------------------------------------------------------- liveness hooks
+
+  /**
+   * Sets an owner's liveness, as decided by the liveness layer. Unknown owners are registered.
+   * A newer incarnation of a node voids the older ones at once. Changes counts, never the document.
+   */
+  setOwnerStatus (node: string, incarnation: number, status: 'live' | 'dead'): void {
+    this.alive()
+    if (typeof node !== 'string' || !NODE_ID_PATTERN.test(node)) throw fail('DP_ERR_INVALID_ARGUMENT', 'bad node id')
+    if (!Number.isSafeInteger(incarnation) || incarnation < 0) throw fail('DP_ERR_INVALID_ARGUMENT', 'bad incarnation')
+    if (status !== 'live' && status !== 'dead') throw fail('DP_ERR_INVALID_ARGUMENT', "status must be 'live' or 'dead'")
+    if (node === this.nodeId && incarnation === this.incarnation) return
+    this.noteIncarnation(node, incarnation)
+    const key = statusKey(node, incarnation)
+    if ((this.statuses.get(key) ?? 'live') === status && this.statuses.has(key)) return
+    this.statuses.set(key, status)
+    for (const p of this.partitionsOfNode.get(node) ?? []) {
+      if (p.incarnation === incarnation) this.index.refreshPartition(p)
+    }
+    if (this.events.has('owner')) this.events.emit({ type: 'owner', node, incarnation, status: this.statusFor(node, incarnation) })
+    this.flush()
+  }
+
+  /** Owners (node incarnations) known here, with their status. */
+  owners (): OwnerInfo[] {
+    this.alive()
+    return [...this.partitions.values()].map(p => ({
+      node: p.node, incarnation: p.incarnation, clientId: p.clientId, status: this.statusOf(p), memberships: p.tags.size, self: p.self
+    }))
+  }
+
+  /**
+   * Deletes from the document the memberships of a dead or void owner that no longer count
+   * (memberships that still count, remote ones or kept until expiry, stay until swept).
+   * @returns the number of adds deleted.
+   * @throws DialogProfilesError `DP_ERR_INVALID_ARGUMENT` for a live owner or this node.
+   */
+  purgeOwner (node: string, incarnation: number): number {
+    this.alive()
+    this.tick()
+    let deleted = 0
+    for (const p of [...(this.partitionsOfNode.get(node) ?? [])]) {
+      if (p.incarnation !== incarnation) continue
+      if (p.self || this.statusOf(p) === 'live') throw fail('DP_ERR_INVALID_ARGUMENT', `owner ${node}:${incarnation} is live: it cannot be purged`)
+      const clocks = [...p.tags.values()].filter(t => !t.effective).map(t => t.clock)
+      const notices = [...(this.noticesByTarget.get(p.clientId) ?? [])]
+      if (clocks.length === 0 && notices.length === 0) continue
+      deleted += clocks.length
+      this.doc.transact(tr => {
+        deleteRecords(tr, p.clientId, clocks)
+        for (const n of notices) deleteRecords(tr, n.writer.clientId, [n.clock])
+      }, this)
+    }
+    return deleted
+  }
+
+  // ---------------------------------------------------------------- time
+
+  /** Applies the clock: memberships whose expiry has passed stop counting. Reads do this too. */
+  tick (): void {
+    this.index.advance(this.clock())
+    this.flush()
+  }
+
+  /**
+   * Deletes expired memberships from the document: this node's own at once, other nodes' once
+   * `sweepGraceMs` has passed since their expiry. @returns the number of adds deleted.
+   */
+  sweep (): number {
+    this.alive()
+    this.tick()
+    const now = this.clock()
+    const byClient = new Map<number, number[]>()
+    for (const t of this.index.expired) {
+      if (!t.partition.self && now < t.expiresAt + this.sweepGraceMs) continue
+      let list = byClient.get(t.partition.clientId)
+      if (list === undefined) { list = []; byClient.set(t.partition.clientId, list) }
+      list.push(t.clock)
+      if (t.partition.self) this.forgetOwn(t.clock)
+    }
+    if (byClient.size === 0) return 0
+    let n = 0
+    this.doc.transact(tr => { for (const [client, clocks] of byClient) { deleteRecords(tr, client, clocks); n += clocks.length } }, this)
+    return n
+  }
+
+  // ---------------------------------------------------------------- introspection
+
+  /**
+   * Every membership present in the document, counted or not, with the ids of its adds,
+   * sorted: two replicas that have seen the same updates return equal dumps. O(memberships).
+   */
+  dump (): Array<{ dialog: string, profile: string, value: string | null, adds: string[] }> {
+    this.alive()
+    const out = [...this.index.allMemberships()].map(m => ({
+      dialog: m.dialog, profile: m.profile, value: m.value,
+      adds: m.tags.map(t => `${t.partition.clientId}.${t.clock}`).sort()
+    }))
+    return out.sort((a, b) => (a.profile < b.profile ? -1 : a.profile > b.profile ? 1 : 0) ||
+      ((a.value ?? '') < (b.value ?? '') ? -1 : (a.value ?? '') > (b.value ?? '') ? 1 : 0) ||
+      (a.dialog < b.dialog ? -1 : a.dialog > b.dialog ? 1 : 0))
+  }
+
+  /** Counters of the replica's size, for metrics. Cheap: no scan of the document, one pass over its clients. */
+  stats (): { memberships: number, ownMemberships: number, partitions: number, expiredWaiting: number, notices: number, structs: number } {
+    this.alive()
+    let structs = 0
+    for (const s of this.doc.store.clients.values()) structs += s.length
+    let notices = 0
+    for (const p of this.partitions.values()) notices += p.notices.size
+    return {
+      memberships: this.index.membershipCount,
+      ownMemberships: this.own.size,
+      partitions: this.partitions.size,
+      expiredWaiting: this.index.expired.size,
+      notices,
+      structs
+    }
+  }
+
+  /**
+   * Debug recount by a full scan of the document, compared with the incremental counts.
+   * O(document): for tests and diagnostics, never for a hot path.
+   */
+  recount (): RecountResult {
+    this.alive()
+    this.tick()
+    const now = this.clock()
+    const counted = new Map<string, { profile: string, value: string | null }>()
+    const present = new Set<string>()
+    for (const [name, type] of this.doc.share) {
+      const pn = this.resolver.resolve(type)
+      if (pn === null) continue
+      const p = this.partitions.get(pn.clientId)
+      for (let item = type._start; item !== null; item = item.right) {
+        if (item.deleted || !(item.content instanceof Y.ContentAny) || item.id.client !== pn.clientId || p === undefined) continue
+        for (const raw of item.content.arr) {
+          const rec = decodeRecord(raw)
+          if (typeof rec === 'string' || rec.kind === KIND_REMOVAL) continue
+          const key = membershipKey(rec.profile, rec.value, rec.dialog)
+          present.add(key)
+          const expired = rec.expiresAt !== null && rec.expiresAt <= now
+          const status = this.statusOf(p)
+          const effective = !expired && (rec.kind === KIND_REMOTE || status === 'live' ||
+            (status === 'dead' && rec.expiresAt !== null && this.registry.find(rec.profile)?.onOwnerDead === 'keep'))
+          if (effective) counted.set(key, { profile: rec.profile, value: rec.value })
+        }
+      }
+      void name
+    }
+    const expected = new Map<string, number>()
+    for (const { profile, value } of counted.values()) {
+      expected.set(`${profile}|`, (expected.get(`${profile}|`) ?? 0) + 1)
+      if (value !== null) expected.set(`${profile}|${value}`, (expected.get(`${profile}|${value}`) ?? 0) + 1)
+    }
+    const mismatches: string[] = []
+    const seen = new Set<string>()
+    for (const [k, n] of expected) {
+      seen.add(k)
+      const [profile, value] = k.split('|') as [string, string]
+      const got = this.sizeOf(profile, value === '' ? null : value)
+      if (got !== n) mismatches.push(`${k}: incremental ${got}, scan ${n}`)
+    }
+    for (const m of this.index.allMemberships()) {
+      for (const k of [`${m.profile}|`, m.value === null ? null : `${m.profile}|${m.value}`]) {
+        if (k === null || seen.has(k)) continue
+        seen.add(k)
+        const [profile, value] = k.split('|') as [string, string]
+        const got = this.sizeOf(profile, value === '' ? null : value)
+        if (got !== 0) mismatches.push(`${k}: incremental ${got}, scan 0`)
+      }
+      if (!present.has(m.key)) mismatches.push(`indexed membership ${JSON.stringify(m.key)} is not in the document`)
+    }
+    if (present.size !== this.index.membershipCount) mismatches.push(`index holds ${this.index.membershipCount} memberships, document ${present.size}`)
+    return { ok: mismatches.length === 0, memberships: present.size, mismatches }
+  }
+
+  /** Releases the document and every listener. The store is unusable afterwards. */
+  destroy (): void {
+    if (this.destroyed) return
+    this.destroyed = true
+    this.events.clear()
+    this.doc.destroy()
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private alive (): void {
+    if (this.destroyed) throw fail('DP_ERR_DESTROYED', 'the store was destroyed')
+  }
+
+  private expiryOf (options: AddOptions | undefined): number | null {
+    if (options === undefined) return null
+    const { expiresAt, ttlMs } = options
+    if (expiresAt !== undefined && ttlMs !== undefined) throw fail('DP_ERR_INVALID_ARGUMENT', 'give expiresAt or ttlMs, not both')
+    if (expiresAt !== undefined) {
+      if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) throw fail('DP_ERR_INVALID_ARGUMENT', 'expiresAt must be a finite number')
+      return expiresAt
+    }
+    if (ttlMs !== undefined) {
+      if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) throw fail('DP_ERR_INVALID_ARGUMENT', 'ttlMs must be a positive number')
+      return this.clock() + ttlMs
+    }
+    return null
+  }
+
+  private sizeOf (profile: string, value: string | null | undefined): number {
+    return this.index.counter(profile, value)?.size ?? 0
+  }
+
+  /** Memberships of `dialog` in a profile: one value, or every value when `value` is undefined. */
+  private select (dialog: string, profile: string, value: string | null | undefined): Membership[] {
+    if (value !== undefined) {
+      const m = this.index.membership(membershipKey(profile, value, dialog))
+      return m === undefined ? [] : [m]
+    }
+    return [...(this.index.ofDialog(dialog) ?? [])].filter(m => m.profile === profile)
+  }
+
+  private addOwn (rec: MembershipRecord): boolean {
+    this.tick()
+    const key = membershipKey(rec.profile, rec.value, rec.dialog)
+    const existing = this.own.get(key)
+    if (existing !== undefined && existing.present) {
+      const tag = this.self.tags.get(existing.clock)
+      if (tag !== undefined && !tag.expired && existing.record.expiresAt === rec.expiresAt && existing.record.kind === rec.kind) return false
+    }
+    if (existing === undefined && this.own.size >= this.maxLocalMemberships) {
+      throw fail('DP_ERR_LIMIT_EXCEEDED', `this node already holds maxLocalMemberships (${this.maxLocalMemberships}) memberships`)
+    }
+    const created = existing === undefined || !existing.present
+    this.doc.transact(tr => {
+      if (existing !== undefined) {
+        this.forgetOwn(existing.clock)
+        if (existing.present) deleteRecords(tr, this.clientId, [existing.clock])
+      }
+      const clock = Y.getState(this.doc.store, this.clientId)
+      const own: OwnMembership = { key, record: rec, clock, present: false, past: [] }
+      this.own.set(key, own)
+      this.ownByClock.set(clock, own)
+      appendRecords(tr, this.array, clock - 1, [encodeMembership(rec)])
+    }, this)
+    return created
+  }
+
+  private removeWhere (memberships: Membership[], filter: (t: Tag) => boolean): number {
+    this.tick()
+    const byClient = new Map<number, number[]>()
+    let removed = 0
+    for (const m of memberships) {
+      let any = false
+      for (const t of m.tags) {
+        if (!filter(t)) continue
+        any = true
+        let list = byClient.get(t.partition.clientId)
+        if (list === undefined) { list = []; byClient.set(t.partition.clientId, list) }
+        list.push(t.clock)
+      }
+      if (any) removed++
+    }
+    if (removed === 0) return 0
+    this.doc.transact(tr => {
+      for (const [client, clocks] of byClient) {
+        deleteRecords(tr, client, clocks)
+        if (client === this.clientId) { for (const c of clocks) this.forgetOwn(c); continue }
+        const target = this.partitions.get(client)
+        if (target === undefined || this.statusOf(target) === 'void') continue
+        // tell the owner, so that it does not take the removal for a purge and re-assert
+        for (let i = 0; i < clocks.length; i += MAX_REMOVAL_TARGETS) {
+          appendRecords(tr, this.array, Y.getState(this.doc.store, this.clientId) - 1, [encodeRemoval(client, clocks.slice(i, i + MAX_REMOVAL_TARGETS))])
+        }
+      }
+    }, this)
+    return removed
+  }
+
+  /** Forgets the own membership carried by the record at `clock` (removed on purpose). */
+  private forgetOwn (clock: number): OwnMembership | undefined {
+    const own = this.ownByClock.get(clock)
+    if (own === undefined) return undefined
+    this.own.delete(own.key)
+    this.ownByClock.delete(own.clock)
+    for (const c of own.past) this.ownByClock.delete(c)
+    return own
+  }
+
+  private registerPartition (name: PartitionName, self: boolean): StorePartition {
+    const p: StorePartition = { ...name, self, tags: new Map(), notices: new Map() }
+    this.partitions.set(name.clientId, p)
+    let set = this.partitionsOfNode.get(name.node)
+    if (set === undefined) { set = new Set(); this.partitionsOfNode.set(name.node, set) }
+    set.add(p)
+    this.noteIncarnation(name.node, name.incarnation)
+    if (!self && this.events.has('owner')) this.events.emit({ type: 'owner', node: p.node, incarnation: p.incarnation, status: this.statusOf(p) })
+    return p
+  }
+
+  /** Records that `incarnation` of `node` exists; older incarnations become void. */
+  private noteIncarnation (node: string, incarnation: number): void {
+    const newest = this.newestIncarnation.get(node)
+    if (newest !== undefined && newest >= incarnation) return
+    this.newestIncarnation.set(node, incarnation)
+    for (const p of this.partitionsOfNode.get(node) ?? []) {
+      if (p.incarnation < incarnation && !p.self) {
+        this.index.refreshPartition(p)
+        if (this.events.has('owner')) this.events.emit({ type: 'owner', node, incarnation: p.incarnation, status: 'void' })
+      }
+    }
+  }
+
+  private statusFor (node: string, incarnation: number): OwnerStatus {
+    if (node === this.nodeId && incarnation === this.incarnation) return 'live'
+    if (incarnation < (this.newestIncarnation.get(node) ?? incarnation)) return 'void'
+    return this.statuses.get(statusKey(node, incarnation)) ?? 'live'
+  }
+
+  private statusOf (p: Partition): OwnerStatus {
+    return p.self ? 'live' : this.statusFor(p.node, p.incarnation)
+  }
+
+  private invalid (clientId: number, reason: string): void {
+    if (this.events.has('invalid-record')) this.events.emit({ type: 'invalid-record', clientId, reason })
+  }
+
+  /** Derives the index from one transaction (local or remote): O(records added + IDs deleted). */
+  private onTransaction (tr: Y.Transaction): void {
+    if (this.destroyed) return
+    const now = this.clock()
+    const added: Notice[] = []
+    forEachAddedValue(tr, (item, clock, raw) => {
+      const pn = this.resolver.resolve(item.parent as Y.AbstractType<any>)
+      if (pn === null) return
+      if (pn.clientId !== item.id.client) { this.invalid(item.id.client, 'record written into another node\'s partition'); return }
+      const p = this.partitions.get(pn.clientId) ?? this.registerPartition(pn, false)
+      const rec = decodeRecord(raw)
+      if (typeof rec === 'string') { this.invalid(item.id.client, rec); return }
+      if (rec.kind === KIND_REMOVAL) {
+        const n: Notice = { writer: p, clock, targetClient: rec.targetClient, clocks: rec.clocks }
+        p.notices.set(clock, n)
+        let set = this.noticesByTarget.get(n.targetClient)
+        if (set === undefined) { set = new Set(); this.noticesByTarget.set(n.targetClient, set) }
+        set.add(n)
+        added.push(n)
+        return
+      }
+      this.index.addTag(p, clock, rec, now)
+      if (p.self) { const own = this.ownByClock.get(clock); if (own !== undefined && own.clock === clock) own.present = true }
+    })
+
+    // own records named by a removal notice were removed on purpose, not purged
+    const noticed = new Set<number>()
+    for (const n of added) if (n.targetClient === this.clientId) for (const c of n.clocks) noticed.add(c)
+
+    const purged: OwnMembership[] = []
+    forEachDeletedRange(tr, (client, from, len) => {
+      const p = this.partitions.get(client)
+      if (p === undefined) return
+      const visit = (clock: number): void => {
+        const tag = p.tags.get(clock)
+        if (tag !== undefined) {
+          if (p.self) {
+            const own = this.ownByClock.get(clock)
+            if (own !== undefined && own.clock === clock) {
+              own.present = false
+              if (tr.origin !== this && !tag.expired && !noticed.has(clock)) purged.push(own)
+            }
+          }
+          this.index.removeTag(tag)
+          return
+        }
+        const n = p.notices.get(clock)
+        if (n !== undefined) {
+          p.notices.delete(clock)
+          const set = this.noticesByTarget.get(n.targetClient)
+          if (set !== undefined) { set.delete(n); if (set.size === 0) this.noticesByTarget.delete(n.targetClient) }
+        }
+      }
+      if (len <= p.tags.size + p.notices.size) {
+        for (let c = from; c < from + len; c++) visit(c)
+      } else {
+        for (const c of [...p.tags.keys(), ...p.notices.keys()]) if (c >= from && c < from + len) visit(c)
+      }
+    })
+
+    this.followUp(added, purged)
+    this.flush()
+  }
+
+  /**
+   * Writes what a transaction calls for, in a transaction of its own: acknowledges removal
+   * notices addressed to this node (deleting what they name, then the notice), cleans notices
+   * addressed to void owners, and re-asserts own memberships that another node purged.
+   */
+  private followUp (notices: Notice[], purged: OwnMembership[]): void {
+    const deletions = new Map<number, number[]>()
+    const del = (client: number, clock: number): void => {
+      let list = deletions.get(client)
+      if (list === undefined) { list = []; deletions.set(client, list) }
+      list.push(clock)
+    }
+    for (const n of notices) {
+      if (!n.writer.notices.has(n.clock)) continue
+      if (n.targetClient === this.clientId) {
+        for (const c of n.clocks) {
+          const own = this.forgetOwn(c)
+          if (own !== undefined && own.present) del(this.clientId, own.clock)
+        }
+        del(n.writer.clientId, n.clock)
+      } else {
+        const target = this.partitions.get(n.targetClient)
+        if (target !== undefined && this.statusOf(target) === 'void') del(n.writer.clientId, n.clock)
+      }
+    }
+    const reassert = purged.filter(own => this.own.get(own.key) === own && !own.present)
+    if (deletions.size === 0 && reassert.length === 0) return
+    this.doc.transact(tr => {
+      for (const [client, clocks] of deletions) deleteRecords(tr, client, clocks)
+      for (const own of reassert) {
+        const clock = Y.getState(this.doc.store, this.clientId)
+        own.past.push(own.clock)
+        own.clock = clock
+        this.ownByClock.set(clock, own)
+        appendRecords(tr, this.array, clock - 1, [encodeMembership(own.record)])
+      }
+    }, this)
+    if (reassert.length > 0 && this.events.has('reasserted')) this.events.emit({ type: 'reasserted', count: reassert.length })
+  }
+
+  /** Reports changed sizes to `size` listeners. */
+  private flush (): void {
+    if (!this.index.trackChanges) return
+    for (const c of this.index.takeChanged()) {
+      if (c.size === c.reported) continue
+      c.reported = c.size
+      this.events.emit({ type: 'size', profile: c.profile, value: c.value, size: c.size })
+    }
+  }
+}
+
+const toMember = (m: Membership): Member => {
+  const t = m.tags.find(x => x.effective) ?? (m.tags[0] as Tag)
+  return {
+    dialog: m.dialog,
+    profile: m.profile,
+    value: m.value,
+    node: t.partition.node,
+    incarnation: t.partition.incarnation,
+    expiresAt: t.expiresAt === Infinity ? null : t.expiresAt,
+    remote: t.remote,
+    id: `${t.partition.clientId}.${t.clock}`
+  }
+}
+
+const positiveInt = (v: number, what: string): number => {
+  if (!Number.isSafeInteger(v) || v <= 0) throw fail('DP_ERR_INVALID_ARGUMENT', `${what} must be a positive integer`)
+  return v
+}
+
+const nonNegative = (v: number, what: string): number => {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw fail('DP_ERR_INVALID_ARGUMENT', `${what} must be a non-negative number`)
+  return v
+}

@@ -1,0 +1,215 @@
+/**
+ * An in-memory cluster of ProfileStore replicas with controlled message delivery, for tests
+ * (this project's and its users'): deliver one message or all, drop, duplicate, reorder,
+ * partition and heal with a full state exchange, restart a node as a new incarnation, and count
+ * bytes. Every update a replica writes becomes one message per other replica; delivery order is
+ * chosen by a seeded random source, so a failing run replays from its seed.
+ */
+import { fail } from '../errors.js'
+import { randomInt, seededRandom, type Random } from '../internal/random.js'
+import { ProfileStore, type ProfileStoreOptions } from '../profile-store.js'
+import type { Clock, ProfileDeclaration } from '../types.js'
+
+/** One update in flight from one replica to another. */
+export interface InFlightMessage {
+  readonly from: number
+  readonly to: number
+  readonly update: Uint8Array
+}
+
+export interface InMemoryClusterOptions {
+  /** Number of replicas (node ids `n0`, `n1`, ...) or their node ids. */
+  readonly nodes: number | readonly string[]
+  readonly profiles: readonly ProfileDeclaration[]
+  /** Seed of the delivery order and of Yjs client ids. @defaultValue 1 */
+  readonly seed?: number
+  /** Shared clock of every replica. @defaultValue a manual clock starting at 1_000_000, see `advance()` */
+  readonly clock?: Clock
+  /** Extra options for every store. */
+  readonly storeOptions?: Omit<ProfileStoreOptions, 'nodeId' | 'profiles' | 'clock' | 'clientId' | 'incarnation'>
+}
+
+/** Byte and message counters of the cluster. */
+export interface TrafficCounters {
+  sentMessages: number
+  sentBytes: number
+  deliveredMessages: number
+  deliveredBytes: number
+  droppedMessages: number
+  /** Bytes of full state exchanges (`syncAll`, `heal`, `restart`). */
+  syncBytes: number
+}
+
+const ORIGIN = Symbol('in-memory-cluster')
+
+export class InMemoryCluster {
+  readonly stores: ProfileStore[] = []
+  readonly traffic: TrafficCounters = { sentMessages: 0, sentBytes: 0, deliveredMessages: 0, deliveredBytes: 0, droppedMessages: 0, syncBytes: 0 }
+  private queue: InFlightMessage[] = []
+  private readonly random: Random
+  private readonly nodeIds: string[]
+  private readonly unsubscribe: Array<() => void> = []
+  /** Group number of each replica; messages between groups are dropped. */
+  private group: number[]
+  private now = 1_000_000
+  private readonly clock: Clock
+  private readonly incarnations: number[] = []
+
+  constructor (private readonly options: InMemoryClusterOptions) {
+    const ids = typeof options.nodes === 'number' ? Array.from({ length: options.nodes }, (_, i) => `n${i}`) : [...options.nodes]
+    if (ids.length < 1) throw fail('DP_ERR_INVALID_ARGUMENT', 'a cluster needs at least one node')
+    this.nodeIds = ids
+    this.random = seededRandom(options.seed ?? 1)
+    this.clock = options.clock ?? (() => this.now)
+    this.group = ids.map(() => 0)
+    ids.forEach((_, i) => { this.incarnations.push(1); this.stores.push(this.makeStore(i)); this.unsubscribe.push(this.listen(i)) })
+  }
+
+  /** Number of replicas. */
+  get size (): number { return this.stores.length }
+
+  /** Messages in flight. */
+  get pending (): number { return this.queue.length }
+
+  /** The manual clock's current time (when no clock was given). */
+  get time (): number { return this.now }
+
+  /** Moves the manual clock forward by `ms`. */
+  advance (ms: number): void { this.now += ms }
+
+  store (i: number): ProfileStore {
+    const s = this.stores[i]
+    if (s === undefined) throw fail('DP_ERR_INVALID_ARGUMENT', `no replica ${i}`)
+    return s
+  }
+
+  /** Delivers one message: the one at `index` of the queue, or a random one (this reorders). */
+  deliverOne (index?: number): boolean {
+    if (this.queue.length === 0) return false
+    const i = index ?? randomInt(this.random, this.queue.length)
+    const [m] = this.queue.splice(i, 1) as [InFlightMessage]
+    if (this.group[m.from] !== this.group[m.to]) { this.traffic.droppedMessages++; return true }
+    this.traffic.deliveredMessages++
+    this.traffic.deliveredBytes += m.update.length
+    this.store(m.to).applyUpdate(m.update, ORIGIN)
+    return true
+  }
+
+  /**
+   * Delivers messages in random order until none is left (messages written while delivering
+   * are delivered too), at most `maxMessages`. @returns the number delivered.
+   */
+  deliverAll (maxMessages = 1_000_000): number {
+    let n = 0
+    while (n < maxMessages && this.deliverOne()) n++
+    return n
+  }
+
+  /** Drops one random message in flight (a lost packet). */
+  dropOne (): boolean {
+    if (this.queue.length === 0) return false
+    this.queue.splice(randomInt(this.random, this.queue.length), 1)
+    this.traffic.droppedMessages++
+    return true
+  }
+
+  /** Duplicates one random message in flight. */
+  duplicateOne (): boolean {
+    if (this.queue.length === 0) return false
+    const m = this.queue[randomInt(this.random, this.queue.length)] as InFlightMessage
+    this.queue.push(m)
+    return true
+  }
+
+  /**
+   * Splits the cluster: replicas in different groups stop hearing each other (messages between
+   * them are dropped when delivered). Replicas not named form one more group.
+   */
+  partition (groups: ReadonlyArray<readonly number[]>): void {
+    this.group = this.stores.map(() => groups.length)
+    groups.forEach((g, gi) => { for (const i of g) this.group[i] = gi })
+  }
+
+  /** Ends a partition, then makes every pair exchange their missing state (as a reconnect does). */
+  heal (): void {
+    this.group = this.stores.map(() => 0)
+    this.syncAll()
+  }
+
+  /** Full state exchange between every pair of replicas that can hear each other. */
+  syncAll (): void {
+    for (let i = 0; i < this.size; i++) {
+      for (let j = 0; j < this.size; j++) {
+        if (i === j || this.group[i] !== this.group[j]) continue
+        const diff = this.store(i).encodeState(this.store(j).stateVector())
+        this.traffic.syncBytes += diff.length
+        this.store(j).applyUpdate(diff, ORIGIN)
+      }
+    }
+  }
+
+  /**
+   * Restarts replica `i` as a new incarnation with an empty document (its messages in flight are
+   * lost), announces the new incarnation to the replicas it can hear and theirs to it (as the
+   * liveness layer's first heartbeats do; this voids the old incarnation there) and exchanges state with them.
+   * @returns the new store.
+   */
+  restart (i: number): ProfileStore {
+    this.unsubscribe[i]?.()
+    this.store(i).destroy()
+    this.queue = this.queue.filter(m => m.from !== i && m.to !== i)
+    this.incarnations[i] = (this.incarnations[i] ?? 1) + 1
+    this.stores[i] = this.makeStore(i)
+    this.unsubscribe[i] = this.listen(i)
+    const fresh = this.store(i)
+    for (let j = 0; j < this.size; j++) {
+      if (j === i || this.group[i] !== this.group[j]) continue
+      this.store(j).setOwnerStatus(fresh.nodeId, fresh.incarnation, 'live')
+      fresh.setOwnerStatus(this.store(j).nodeId, this.store(j).incarnation, 'live')
+      const diff = this.store(j).encodeState(this.store(i).stateVector())
+      this.traffic.syncBytes += diff.length
+      this.store(i).applyUpdate(diff, ORIGIN)
+      const back = this.store(i).encodeState(this.store(j).stateVector())
+      this.traffic.syncBytes += back.length
+      this.store(j).applyUpdate(back, ORIGIN)
+    }
+    return this.store(i)
+  }
+
+  /** Whether every replica holds the same memberships (with the same adds). */
+  converged (): boolean {
+    const first = JSON.stringify(this.store(0).dump())
+    return this.stores.every(s => JSON.stringify(s.dump()) === first)
+  }
+
+  /** Destroys every replica and drops what is in flight. */
+  destroy (): void {
+    for (const u of this.unsubscribe) u()
+    for (const s of this.stores) s.destroy()
+    this.queue = []
+  }
+
+  private makeStore (i: number): ProfileStore {
+    return new ProfileStore({
+      ...this.options.storeOptions,
+      nodeId: this.nodeIds[i] as string,
+      profiles: this.options.profiles,
+      clock: this.clock,
+      incarnation: this.incarnations[i] as number,
+      clientId: 1 + randomInt(this.random, 0xfffffffe)
+    })
+  }
+
+  private listen (i: number): () => void {
+    const store = this.store(i)
+    return store.onUpdate((update, origin) => {
+      if (origin === ORIGIN) return
+      for (let j = 0; j < this.stores.length; j++) {
+        if (j === i) continue
+        this.queue.push({ from: i, to: j, update })
+        this.traffic.sentMessages++
+        this.traffic.sentBytes += update.length
+      }
+    })
+  }
+}

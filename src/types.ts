@@ -1,0 +1,81 @@
+/**
+ * Public value types shared by the store, the cluster layer and the testing helpers.
+ */
+
+/**
+ * A profile declaration, as Kamailio's `profiles_no_value` / `profiles_with_value`.
+ *
+ * @example
+ * ```ts
+ * const profiles = [{ name: 'total' }, { name: 'caller', withValue: true, onOwnerDead: 'keep' }]
+ * ```
+ */
+export interface ProfileDeclaration {
+  /** Profile name: 1 to 64 characters of `[A-Za-z0-9_.:-]`. */
+  readonly name: string
+  /** Whether memberships carry a value (`caller` = `alice`). @defaultValue false */
+  readonly withValue?: boolean
+  /**
+   * What happens to the memberships of an owner declared dead by the liveness layer:
+   * `'drop'` stops counting them at once; `'keep'` counts those that carry an expiry until it
+   * passes (memberships without an expiry are dropped as with `'drop'`).
+   * A superseded incarnation's memberships are void under either policy.
+   * @defaultValue 'drop'
+   */
+  readonly onOwnerDead?: 'drop' | 'keep'
+}
+
+/** A node's liveness as the store sees it. `void`: superseded by a newer incarnation of the same node. */
+export type OwnerStatus = 'live' | 'dead' | 'void'
+
+/** One owner (node incarnation) known to the store. */
+export interface OwnerInfo {
+  readonly node: string
+  readonly incarnation: number
+  /** The Yjs client id that writes this owner's partition. */
+  readonly clientId: number
+  readonly status: OwnerStatus
+  /** Memberships of this owner present in the document (counted or not). */
+  readonly memberships: number
+  /** Whether this owner is the local store. */
+  readonly self: boolean
+}
+
+/** One membership as listed by `members()`. */
+export interface Member {
+  readonly dialog: string
+  readonly profile: string
+  readonly value: string | null
+  /** Node that added it. */
+  readonly node: string
+  readonly incarnation: number
+  /** Absolute expiry in ms of the store clock, or null. */
+  readonly expiresAt: number | null
+  /** True for a remote membership (`addRemote`), not bound to a local dialog. */
+  readonly remote: boolean
+  /** Stable id of this add (`<clientId>.<clock>`): unique cluster-wide. */
+  readonly id: string
+}
+
+/** Size of one value of a valued profile. */
+export interface ValueSize {
+  readonly value: string
+  readonly size: number
+}
+
+/** Events of a {@link ProfileStore}, a discriminated union on `type`. */
+export type StoreEvent =
+  /**
+   * A cluster-wide size changed. `value` is the value for a valued profile's per-value size,
+   * and null for the profile's total (plain profiles only have the total).
+   */
+  | { readonly type: 'size'; readonly profile: string; readonly value: string | null; readonly size: number }
+  /** An owner was seen for the first time or changed status. */
+  | { readonly type: 'owner'; readonly node: string; readonly incarnation: number; readonly status: OwnerStatus }
+  /** This node re-added memberships of its own that another node had purged while it was unreachable. */
+  | { readonly type: 'reasserted'; readonly count: number }
+  /** A record in the document that does not decode was ignored (a buggy or hostile writer). */
+  | { readonly type: 'invalid-record'; readonly clientId: number; readonly reason: string }
+
+/** Injected time source, ms. Must not go backwards. */
+export type Clock = () => number

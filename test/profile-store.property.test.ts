@@ -1,0 +1,348 @@
+/**
+ * Model-based property test of the profile store over 2 to 7 replicas of the in-memory cluster.
+ *
+ * The reference model is a plain map of adds (one entry per add id, the element of the
+ * observed-remove set): an add creates one; a remove marks exactly the adds its replica
+ * observed. Each command checks its local effect against the model, and after every command
+ * every replica's incremental counts must equal a recount by scan. When delivery quiesces
+ * (heal, then deliver everything), every replica must hold exactly the adds the model says are
+ * alive, and replica 0's sizes must equal the sizes the model computes on its own.
+ *
+ * Replay a failure: FC_SEED=<seed> npm test -- test/profile-store.property.test.ts
+ */
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import type { ProfileStore } from '../src/index.js'
+import { InMemoryCluster } from '../src/testing/index.js'
+import { fcParams } from './support/fc.js'
+
+const PROFILES = [{ name: 'total' }, { name: 'caller', withValue: true }, { name: 'trunk', withValue: true, onOwnerDead: 'keep' as const }]
+const DIALOGS = ['d0', 'd1', 'd2', 'd3']
+const VALUES = ['alice', 'bob']
+const GRACE = 5000
+
+interface ModelAdd {
+  readonly id: string
+  readonly dialog: string
+  readonly profile: string
+  readonly value: string | null
+  readonly node: string
+  readonly incarnation: number
+  readonly remote: boolean
+  readonly expiresAt: number | null
+}
+
+interface Model {
+  readonly n: number
+  /** Adds alive in the model, by id. */
+  readonly alive: Map<string, ModelAdd>
+  /** Ids removed somewhere: must never come back. */
+  readonly removed: Set<string>
+  /** Replica 0's view of dead owners (`node:incarnation`). */
+  readonly deadAt0: Set<string>
+  /** Current incarnation of each node. */
+  readonly incarnation: Map<string, number>
+}
+
+type Real = InMemoryCluster
+
+type Dump = ReturnType<ProfileStore['dump']>
+const idsOf = (d: Dump): Map<string, Dump[number]> => {
+  const m = new Map<string, Dump[number]>()
+  for (const e of d) for (const id of e.adds) m.set(id, e)
+  return m
+}
+
+/** Runs `op` on replica r, then checks and returns the adds that appeared and disappeared there. */
+const observe = (c: Real, r: number, op: (s: ProfileStore) => void): { appeared: Map<string, Dump[number]>, vanished: Set<string> } => {
+  const before = idsOf(c.store(r).dump())
+  op(c.store(r))
+  const after = idsOf(c.store(r).dump())
+  const appeared = new Map([...after].filter(([id]) => !before.has(id)))
+  const vanished = new Set([...before.keys()].filter(id => !after.has(id)))
+  return { appeared, vanished }
+}
+
+const checkAllCounts = (c: Real): void => {
+  for (const s of c.stores) {
+    const r = s.recount()
+    expect(r.mismatches, `replica ${s.nodeId}`).toEqual([])
+  }
+}
+
+const profileArb = fc.constantFrom('total', 'caller', 'trunk')
+const valueFor = (profile: string, v: string): string | undefined => profile === 'total' ? undefined : v
+
+class AddCmd implements fc.Command<Model, Real> {
+  constructor (readonly r: number, readonly dialog: string, readonly profile: string, readonly value: string, readonly ttl: number | null) {}
+  check = (m: Readonly<Model>): boolean => this.r < m.n
+  run (m: Model, c: Real): void {
+    const store = c.store(this.r)
+    const value = valueFor(this.profile, this.value)
+    const { appeared, vanished } = observe(c, this.r, s => s.add(this.dialog, this.profile, value, this.ttl === null ? undefined : { ttlMs: this.ttl }))
+    // locally: at most one new add, by this node; what vanished is this node's own earlier add of the same membership
+    expect(appeared.size).toBeLessThanOrEqual(1)
+    for (const id of vanished) {
+      const a = m.alive.get(id)
+      expect(a?.node).toBe(store.nodeId)
+      m.alive.delete(id); m.removed.add(id)
+    }
+    for (const [id] of appeared) {
+      expect(id.startsWith(`${store.clientId}.`)).toBe(true)
+      m.alive.set(id, { id, dialog: this.dialog, profile: this.profile, value: value ?? null, node: store.nodeId, incarnation: store.incarnation, remote: false, expiresAt: this.ttl === null ? null : c.time + this.ttl })
+    }
+    expect(store.has(this.dialog, this.profile, value)).toBe(true)
+  }
+
+  toString = (): string => `add(r${this.r}, ${this.dialog}, ${this.profile}, ${this.value}, ttl=${String(this.ttl)})`
+}
+
+class AddRemoteCmd implements fc.Command<Model, Real> {
+  constructor (readonly r: number, readonly uid: string, readonly profile: string, readonly value: string, readonly ttl: number) {}
+  check = (m: Readonly<Model>): boolean => this.r < m.n
+  run (m: Model, c: Real): void {
+    const store = c.store(this.r)
+    const value = valueFor(this.profile, this.value)
+    const expiresAt = c.time + this.ttl
+    const { appeared, vanished } = observe(c, this.r, s => s.addRemote(this.uid, this.profile, value, expiresAt))
+    for (const id of vanished) { m.alive.delete(id); m.removed.add(id) }
+    for (const [id] of appeared) {
+      m.alive.set(id, { id, dialog: this.uid, profile: this.profile, value: value ?? null, node: store.nodeId, incarnation: store.incarnation, remote: true, expiresAt })
+    }
+  }
+
+  toString = (): string => `addRemote(r${this.r}, ${this.uid}, ${this.profile}, ${this.value}, ttl=${this.ttl})`
+}
+
+/** remove / removeDialog / removeRemote: the adds that vanish are exactly those observed. */
+class RemoveCmd implements fc.Command<Model, Real> {
+  constructor (readonly r: number, readonly kind: 'one' | 'any-value' | 'dialog' | 'remote', readonly dialog: string, readonly profile: string, readonly value: string) {}
+  check = (m: Readonly<Model>): boolean => this.r < m.n
+  run (m: Model, c: Real): void {
+    const before = c.store(this.r).dump()
+    const value = this.kind === 'one' || this.kind === 'remote' ? valueFor(this.profile, this.value) : undefined
+    const matches = (e: Dump[number]): boolean => e.dialog === this.dialog &&
+      (this.kind === 'dialog' || (e.profile === this.profile && (value === undefined || e.value === value)))
+    const expected = new Set(before.filter(matches).flatMap(e => e.adds)
+      .filter(id => this.kind !== 'remote' || m.alive.get(id)?.remote === true))
+    const { vanished } = observe(c, this.r, s => {
+      if (this.kind === 'dialog') s.removeDialog(this.dialog)
+      else if (this.kind === 'remote') s.removeRemote(this.dialog, this.profile, value)
+      else s.remove(this.dialog, this.profile, value)
+    })
+    expect([...vanished].sort()).toEqual([...expected].sort())
+    for (const id of vanished) { m.alive.delete(id); m.removed.add(id) }
+  }
+
+  toString = (): string => `remove-${this.kind}(r${this.r}, ${this.dialog}, ${this.profile}, ${this.value})`
+}
+
+class AcquireCmd implements fc.Command<Model, Real> {
+  constructor (readonly r: number, readonly dialog: string, readonly value: string, readonly limit: number) {}
+  check = (m: Readonly<Model>): boolean => this.r < m.n
+  run (m: Model, c: Real): void {
+    const store = c.store(this.r)
+    const sizeBefore = store.size('caller', this.value)
+    const had = store.has(this.dialog, 'caller', this.value)
+    let result: ReturnType<ProfileStore['tryAcquire']> | undefined
+    const { appeared, vanished } = observe(c, this.r, s => { result = s.tryAcquire(this.dialog, 'caller', this.value, this.limit) })
+    expect(result?.admitted).toBe(had || sizeBefore < this.limit)
+    if (result?.admitted !== true) expect(appeared.size + vanished.size).toBe(0)
+    for (const id of vanished) {
+      expect(m.alive.get(id)?.node).toBe(store.nodeId)
+      m.alive.delete(id); m.removed.add(id)
+    }
+    for (const [id] of appeared) {
+      m.alive.set(id, { id, dialog: this.dialog, profile: 'caller', value: this.value, node: store.nodeId, incarnation: store.incarnation, remote: false, expiresAt: null })
+    }
+  }
+
+  toString = (): string => `acquire(r${this.r}, ${this.dialog}, caller, ${this.value}, limit=${this.limit})`
+}
+
+class DeliverCmd implements fc.Command<Model, Real> {
+  constructor (readonly count: number, readonly mode: 'deliver' | 'drop' | 'duplicate') {}
+  check = (): boolean => true
+  run (_m: Model, c: Real): void {
+    for (let i = 0; i < this.count; i++) {
+      if (this.mode === 'deliver') c.deliverOne()
+      else if (this.mode === 'drop') c.dropOne()
+      else c.duplicateOne()
+    }
+  }
+
+  toString = (): string => `${this.mode}(${this.count})`
+}
+
+class PartitionCmd implements fc.Command<Model, Real> {
+  constructor (readonly split: number[]) {}
+  check = (): boolean => true
+  run (m: Model, c: Real): void {
+    const groups = new Map<number, number[]>()
+    for (let i = 0; i < m.n; i++) {
+      const g = (this.split[i] ?? 0) % 3
+      groups.set(g, [...(groups.get(g) ?? []), i])
+    }
+    c.partition([...groups.values()])
+  }
+
+  toString = (): string => `partition(${this.split.join(',')})`
+}
+
+class HealCmd implements fc.Command<Model, Real> {
+  check = (): boolean => true
+  run (_m: Model, c: Real): void { c.heal() }
+  toString = (): string => 'heal'
+}
+
+class ClockCmd implements fc.Command<Model, Real> {
+  constructor (readonly ms: number) {}
+  check = (): boolean => true
+  run (_m: Model, c: Real): void { c.advance(this.ms) }
+  toString = (): string => `clock+${this.ms}`
+}
+
+class SweepCmd implements fc.Command<Model, Real> {
+  constructor (readonly r: number) {}
+  check = (m: Readonly<Model>): boolean => this.r < m.n
+  run (m: Model, c: Real): void {
+    const store = c.store(this.r)
+    const { vanished } = observe(c, this.r, s => { s.sweep() })
+    for (const id of vanished) {
+      if (m.removed.has(id)) continue // removed concurrently elsewhere too
+      const a = m.alive.get(id)
+      // only expired adds are swept: this node's at once, others' after the grace
+      expect(a?.expiresAt ?? Infinity).toBeLessThanOrEqual(a?.node === store.nodeId && a.incarnation === store.incarnation ? c.time : c.time - GRACE)
+      m.alive.delete(id); m.removed.add(id)
+    }
+  }
+
+  toString = (): string => `sweep(r${this.r})`
+}
+
+/** Replica 0 declares an owner dead or live again: counts change, the document does not. */
+class LivenessCmd implements fc.Command<Model, Real> {
+  constructor (readonly target: number, readonly dead: boolean) {}
+  check = (m: Readonly<Model>): boolean => this.target < m.n && this.target !== 0
+  run (m: Model, c: Real): void {
+    const node = c.store(this.target).nodeId
+    const inc = m.incarnation.get(node) as number
+    const before = JSON.stringify(c.store(0).dump())
+    c.store(0).setOwnerStatus(node, inc, this.dead ? 'dead' : 'live')
+    expect(JSON.stringify(c.store(0).dump())).toBe(before)
+    if (this.dead) m.deadAt0.add(`${node}:${inc}`); else m.deadAt0.delete(`${node}:${inc}`)
+  }
+
+  toString = (): string => `${this.dead ? 'dead' : 'live'}(r${this.target}) at r0`
+}
+
+/** Crash and restart of a replica after its updates reached its group: a new incarnation voids the old one. */
+class RestartCmd implements fc.Command<Model, Real> {
+  constructor (readonly r: number) {}
+  check = (m: Readonly<Model>): boolean => this.r < m.n
+  run (m: Model, c: Real): void {
+    c.heal()
+    c.deliverAll(100_000)
+    const s = c.restart(this.r)
+    m.incarnation.set(s.nodeId, s.incarnation)
+    // a new process starts with no liveness verdicts of its own
+    if (this.r === 0) m.deadAt0.clear()
+  }
+
+  toString = (): string => `restart(r${this.r})`
+}
+
+/** A replica purges the void incarnations it knows: only adds that no longer count go. */
+class PurgeCmd implements fc.Command<Model, Real> {
+  constructor (readonly r: number) {}
+  check = (m: Readonly<Model>): boolean => this.r < m.n
+  run (m: Model, c: Real): void {
+    const { vanished } = observe(c, this.r, s => {
+      for (const o of s.owners()) if (o.status === 'void') s.purgeOwner(o.node, o.incarnation)
+    })
+    for (const id of vanished) {
+      if (m.removed.has(id)) continue // purged concurrently elsewhere too
+      const a = m.alive.get(id)
+      expect(a).toBeDefined()
+      expect(m.incarnation.get(a?.node ?? '')).toBeGreaterThan(a?.incarnation ?? Infinity)
+      expect(a?.remote === true && (a.expiresAt ?? 0) > c.time).toBe(false)
+      m.alive.delete(id); m.removed.add(id)
+    }
+  }
+
+  toString = (): string => `purge-void(r${this.r})`
+}
+
+const commands = (n: number): Array<fc.Arbitrary<fc.Command<Model, Real>>> => {
+  const r = fc.nat({ max: n - 1 })
+  const dialog = fc.constantFrom(...DIALOGS)
+  const value = fc.constantFrom(...VALUES)
+  return [
+    fc.tuple(r, dialog, profileArb, value, fc.option(fc.constantFrom(1000, 5000, 60_000), { nil: null })).map(([a, b, p, v, t]) => new AddCmd(a, b, p, v, t)),
+    fc.tuple(r, dialog, profileArb, value, fc.constantFrom(1000, 30_000)).map(([a, b, p, v, t]) => new AddRemoteCmd(a, `u-${b}`, p, v, t)),
+    fc.tuple(r, fc.constantFrom('one', 'any-value', 'dialog') as fc.Arbitrary<'one' | 'any-value' | 'dialog'>, dialog, profileArb, value).map(([a, k, d, p, v]) => new RemoveCmd(a, k, d, p, v)),
+    fc.tuple(r, dialog, profileArb, value).map(([a, d, p, v]) => new RemoveCmd(a, 'remote', `u-${d}`, p, v)),
+    fc.tuple(r, dialog, value, fc.nat({ max: 3 })).map(([a, d, v, l]) => new AcquireCmd(a, d, v, l)),
+    fc.tuple(fc.integer({ min: 1, max: 12 }), fc.constantFrom('deliver', 'deliver', 'deliver', 'drop', 'duplicate') as fc.Arbitrary<'deliver' | 'drop' | 'duplicate'>).map(([k, mode]) => new DeliverCmd(k, mode)),
+    fc.array(fc.nat({ max: 2 }), { minLength: n, maxLength: n }).map(s => new PartitionCmd(s)),
+    fc.constant(new HealCmd()),
+    fc.constantFrom(500, 2000, 7000).map(ms => new ClockCmd(ms)),
+    r.map(a => new SweepCmd(a)),
+    fc.tuple(r, fc.boolean()).map(([t, d]) => new LivenessCmd(t, d)),
+    r.map(a => new RestartCmd(a)),
+    r.map(a => new PurgeCmd(a))
+  ]
+}
+
+/** The model's own count for replica 0 of a profile (value), at time `now`. */
+const modelSize = (m: Model, c: Real, profile: string, value: string | null | undefined): number => {
+  const counted = new Set<string>()
+  const keep = profile === 'trunk'
+  for (const a of m.alive.values()) {
+    if (a.profile !== profile || (value !== undefined && a.value !== value)) continue
+    if (a.expiresAt !== null && a.expiresAt <= c.time) continue
+    const voided = (m.incarnation.get(a.node) ?? 0) > a.incarnation
+    const dead = m.deadAt0.has(`${a.node}:${a.incarnation}`) && a.node !== c.store(0).nodeId
+    const counts = a.remote || (!voided && (!dead || (keep && a.expiresAt !== null)))
+    if (counts) counted.add(`${a.dialog}|${String(a.value)}`)
+  }
+  return counted.size
+}
+
+describe('ProfileStore, model-based, 2 to 7 replicas', () => {
+  it('converges to the reference model under reordering, loss, duplication, partitions, expiry, restarts and purges', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 7 }).chain(n => fc.tuple(fc.constant(n), fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.commands(commands(n), { maxCommands: 60 }))),
+        ([n, seed, cmds]) => {
+          const cluster = new InMemoryCluster({ nodes: n, profiles: PROFILES, seed, storeOptions: { sweepGraceMs: GRACE } })
+          const model: Model = { n, alive: new Map(), removed: new Set(), deadAt0: new Set(), incarnation: new Map(cluster.stores.map(s => [s.nodeId, s.incarnation])) }
+          try {
+            fc.modelRun(() => ({ model, real: cluster }), [...cmds].map(cmd => ({
+              check: (m: Readonly<Model>) => cmd.check(m),
+              run: (m: Model, c: Real) => { cmd.run(m, c); checkAllCounts(c) },
+              toString: () => cmd.toString()
+            })))
+            // quiesce: heal and deliver everything
+            cluster.heal()
+            cluster.deliverAll(200_000)
+            expect(cluster.pending).toBe(0)
+            expect(cluster.converged()).toBe(true)
+            const present = new Set(cluster.store(0).dump().flatMap(e => e.adds))
+            for (const id of model.removed) expect(present.has(id), `removed add ${id} came back`).toBe(false)
+            expect([...present].sort()).toEqual([...model.alive.keys()].sort())
+            checkAllCounts(cluster)
+            for (const p of ['total', 'caller', 'trunk']) {
+              expect(cluster.store(0).size(p), `size(${p})`).toBe(modelSize(model, cluster, p, undefined))
+              if (p !== 'total') for (const v of VALUES) expect(cluster.store(0).size(p, v), `size(${p}, ${v})`).toBe(modelSize(model, cluster, p, v))
+            }
+          } finally {
+            cluster.destroy()
+          }
+        }
+      ),
+      fcParams(150)
+    )
+  })
+})
+
