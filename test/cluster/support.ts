@@ -62,3 +62,45 @@ export const docNode = async (id: string, peers: string[], extra: Partial<Transp
 
 /** Keys of the test map, sorted. */
 export const keysOf = (doc: Y.Doc): string => [...doc.getMap('m').keys()].sort().join(',')
+
+import { ClusterNode } from '../../src/cluster-node.js'
+import type { ClusterNodeOptions } from '../../src/cluster-node.js'
+
+export const PROFILES = [{ name: 'total' }, { name: 'caller', withValue: true }] as const
+export const SECRET = 'cluster-test-secret'
+
+/** Fast timers for tests: heartbeats every 50 ms, dead after 300 + 200 ms, purged 300 ms later. */
+export const FAST = {
+  heartbeatIntervalMs: 50,
+  livenessTimeoutMs: 300,
+  graceMs: 200,
+  purgeDelayMs: 300,
+  reconnectInitialMs: 20,
+  reconnectMaxMs: 200,
+  sweepIntervalMs: 200
+} as const
+
+/** Starts a ClusterNode on an ephemeral loopback port; `closeAll` closes every node started. */
+export const nodeFactory = (): { start: (id: string, peers: string[], extra?: Partial<ClusterNodeOptions>) => Promise<ClusterNode & { lines: string[] }>; closeAll: () => Promise<void> } => {
+  const nodes: ClusterNode[] = []
+  return {
+    start: async (id, peers, extra = {}) => {
+      const { lines, log } = memoryLog()
+      const node = new ClusterNode({
+        nodeId: id,
+        profiles: [...PROFILES],
+        listen: { host: '127.0.0.1', port: 0 },
+        peers,
+        secret: SECRET,
+        log,
+        readiness: { policy: 'reject', timeoutMs: 10_000 },
+        ...FAST,
+        ...extra
+      })
+      nodes.push(node)
+      await node.start()
+      return Object.assign(node, { lines })
+    },
+    closeAll: async () => { await Promise.all(nodes.splice(0).map((n) => n.close())) }
+  }
+}

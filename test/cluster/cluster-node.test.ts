@@ -1,0 +1,64 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { DialogProfilesError } from '../../src/index.js'
+import { nodeFactory, waitFor } from './support.js'
+
+const nodes = nodeFactory()
+afterEach(async () => { await nodes.closeAll() })
+
+describe('ClusterNode', () => {
+  it('a full mesh of three nodes shares sizes and reports its peers', async () => {
+    const a = await nodes.start('a', [])
+    const b = await nodes.start('b', [a.url()!])
+    const c = await nodes.start('c', [a.url()!, b.url()!])
+    await Promise.all([a.ready, b.ready, c.ready])
+    expect((await a.acquire('d1', 'caller', 'alice', 2)).admitted).toBe(true)
+    expect((await b.acquire('d2', 'caller', 'alice', 2)).admitted).toBe(true)
+    c.store.add('d3', 'total')
+    await waitFor(() => [a, b, c].every((n) => n.store.size('caller', 'alice') === 2 && n.store.size('total') === 1), 'sizes converge')
+    expect((await c.acquire('d4', 'caller', 'alice', 2)).admitted).toBe(false)
+    await waitFor(() => c.cluster().peers.filter((p) => p.connected && p.synced).length === 2, 'c sees two synced peers')
+    const view = c.cluster()
+    expect(view.ready).toBe(true)
+    expect(view.peers.map((p) => p.node).sort()).toEqual(['a', 'b'])
+    expect(view.peers.every((p) => p.liveness === 'live')).toBe(true)
+    expect(view.document.memberships).toBe(3)
+    expect(view.document.stateBytes).toBeGreaterThan(0)
+    // Removal replicates too.
+    a.store.removeDialog('d1')
+    await waitFor(() => [a, b, c].every((n) => n.store.size('caller', 'alice') === 1), 'removal converges')
+  })
+
+  it('ready rejects with DP_ERR_NOT_READY when no peer answers, and the policy governs acquire', async () => {
+    const lonely = await nodes.start('x', ['ws://127.0.0.1:9'], { readiness: { policy: 'reject', timeoutMs: 200 } })
+    await expect(lonely.acquire('d1', 'total', null, 10)).rejects.toMatchObject({ code: 'DP_ERR_NOT_READY' })
+    const err = await lonely.ready.then(() => null, (e: unknown) => e)
+    expect(err).toBeInstanceOf(DialogProfilesError)
+    expect((err as DialogProfilesError).code).toBe('DP_ERR_NOT_READY')
+    expect(lonely.cluster().readyState).toBe('timed-out')
+
+    const allow = await nodes.start('y', ['ws://127.0.0.1:9'], { readiness: { policy: 'allow', timeoutMs: 5000 } })
+    expect((await allow.acquire('d1', 'total', null, 10)).admitted).toBe(true)
+
+    const waiter = await nodes.start('z', ['ws://127.0.0.1:9'], { readiness: { policy: 'wait', timeoutMs: 5000, waitMs: 100 } })
+    await expect(waiter.acquire('d1', 'total', null, 10)).rejects.toMatchObject({ code: 'DP_ERR_NOT_READY' })
+  })
+
+  it('under the wait policy, acquire proceeds once the initial sync completes', async () => {
+    const a = await nodes.start('a', [])
+    a.store.add('old', 'total')
+    const b = await nodes.start('b', [a.url()!], { readiness: { policy: 'wait', timeoutMs: 5000, waitMs: 5000 } })
+    const r = await b.acquire('new', 'total', null, 2)
+    expect(r).toMatchObject({ admitted: true, size: 2 })
+  })
+
+  it('a late joiner reaches a large state (20k memberships) and only then is ready', async () => {
+    const a = await nodes.start('a', [])
+    const n = 20_000
+    for (let i = 0; i < n; i++) a.store.add(`dialog-${i}@host.example`, 'caller', `user-${i % 100}`)
+    const b = await nodes.start('b', [a.url()!])
+    await b.ready
+    expect(b.store.size('caller')).toBe(n)
+    expect(b.store.size('caller', 'user-7')).toBe(n / 100)
+    expect(b.store.recount().ok).toBe(true)
+  })
+})

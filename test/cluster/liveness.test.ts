@@ -1,0 +1,50 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import type { ClusterEvent } from '../../src/index.js'
+import { nodeFactory, waitFor } from './support.js'
+
+const nodes = nodeFactory()
+afterEach(async () => { await nodes.closeAll() })
+
+describe('liveness over loopback (short timeouts)', () => {
+  it('a silent node stops counting after timeout + grace, is purged later, and a new incarnation voids the old one', async () => {
+    const a = await nodes.start('a', [])
+    const b = await nodes.start('b', [a.url()!])
+    const c = await nodes.start('c', [a.url()!, b.url()!], { incarnation: 1000 })
+    await Promise.all([b.ready, c.ready])
+    for (let i = 0; i < 5; i++) c.store.add(`c-${i}`, 'total')
+    a.store.add('a-1', 'total')
+    await waitFor(() => a.store.size('total') === 6 && b.store.size('total') === 6, 'sizes 6')
+    const events: ClusterEvent['type'][] = []
+    a.on('owner-dead', (e) => { if (e.node === 'c') events.push(e.type) })
+    a.on('owner-purged', (e) => { if (e.node === 'c') events.push(e.type) })
+    await c.close()
+    await waitFor(() => a.store.size('total') === 1 && b.store.size('total') === 1, 'c no longer counted')
+    await waitFor(() => events.includes('owner-purged'), 'c purged')
+    await waitFor(() => a.store.owners().filter((o) => o.node === 'c').every((o) => o.memberships === 0), 'c records deleted')
+    expect(events[0]).toBe('owner-dead')
+    expect(a.cluster().peers.find((p) => p.node === 'c')?.liveness).toBe('purged')
+
+    // c comes back with a newer incarnation: it is live again and counts its new memberships.
+    const c2 = await nodes.start('c', [a.url()!], { incarnation: 2000 })
+    await c2.ready
+    c2.store.add('c2-1', 'total')
+    await waitFor(() => a.store.size('total') === 2 && b.store.size('total') === 2, 'new incarnation counted on a and b (b via relay)')
+    await waitFor(() => b.cluster().peers.find((p) => p.node === 'c')?.liveness === 'live', 'b sees c live again through a')
+    expect(b.cluster().peers.find((p) => p.node === 'c')?.incarnation).toBe(2000)
+  })
+
+  it('a restarted node voids its previous incarnation on every peer at once', async () => {
+    const a = await nodes.start('a', [], { purgeDelayMs: 60_000, livenessTimeoutMs: 60_000 })
+    const c = await nodes.start('c', [a.url()!], { incarnation: 1, livenessTimeoutMs: 60_000 })
+    await c.ready
+    c.store.add('old-1', 'total')
+    c.store.add('old-2', 'total')
+    await waitFor(() => a.store.size('total') === 2, 'a counts c')
+    // c restarts (without a clean close being noticed as death: timeouts are long).
+    await c.close()
+    const c2 = await nodes.start('c', [a.url()!], { incarnation: 2, livenessTimeoutMs: 60_000 })
+    await c2.ready
+    await waitFor(() => a.store.size('total') === 0, 'old incarnation void on a')
+    expect(c2.store.size('total')).toBe(0)
+  })
+})
