@@ -1,0 +1,94 @@
+/**
+ * Output of a run: the printed table, bench/results/latest.json and bench/results/latest.svg.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { dirname, join } from 'node:path'
+import type { GoalCheck, Result } from './types.js'
+import { fmtNum } from './stats.js'
+import { renderSvg } from './svg.js'
+
+/** Facts about the run that make its figures comparable. */
+export interface RunMeta {
+  readonly date: string
+  readonly commit: string
+  readonly node: string
+  readonly cpu: string
+  readonly cpus: number
+  readonly seed: number
+  readonly quick: boolean
+  readonly scenarios: readonly string[]
+  readonly command: string
+  readonly durationSeconds: number
+}
+
+/** The JSON written to bench/results/latest.json. */
+export interface RunReport {
+  readonly meta: RunMeta
+  readonly results: readonly Result[]
+  readonly goals: readonly GoalCheck[]
+  readonly notices: readonly string[]
+  readonly failures: readonly { readonly scenario: string, readonly error: string }[]
+}
+
+/** Short commit of the work tree (with `+dirty` when bench/ or src/ has changes), or `unknown`. */
+export const gitCommit = (cwd: string): string => {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'bench'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim()
+    return dirty === '' ? head : `${head}+dirty`
+  } catch {
+    return 'unknown'
+  }
+}
+
+/** Machine description for the meta block. */
+export const cpuModel = (): { cpu: string, cpus: number } => {
+  const list = cpus()
+  return { cpu: list[0]?.model.trim() ?? 'unknown', cpus: list.length }
+}
+
+const writeAtomic = (path: string, text: string): void => {
+  mkdirSync(dirname(path), { recursive: true })
+  const tmp = `${path}.${process.pid}.tmp`
+  writeFileSync(tmp, text)
+  renameSync(tmp, path)
+}
+
+/** Writes latest.json and latest.svg into `dir`; returns their paths. */
+export const writeReport = (dir: string, report: RunReport): { json: string, svg: string } => {
+  const json = join(dir, 'latest.json')
+  const svg = join(dir, 'latest.svg')
+  writeAtomic(json, JSON.stringify(report, null, 2) + '\n')
+  writeAtomic(svg, renderSvg(report))
+  return { json, svg }
+}
+
+const pad = (s: string, n: number): string => s.length >= n ? s : s + ' '.repeat(n - s.length)
+const padL = (s: string, n: number): string => s.length >= n ? s : ' '.repeat(n - s.length) + s
+
+/** The results as a plain-text table, grouped by scenario, then the goals. */
+export const formatTable = (report: RunReport): string => {
+  const lines: string[] = []
+  const scenarios = [...new Set(report.results.map((r) => r.scenario))]
+  for (const sc of scenarios) {
+    const rows = report.results.filter((r) => r.scenario === sc)
+    const wImpl = Math.max(14, ...rows.map((r) => r.implementation.length))
+    const wMetric = Math.max(6, ...rows.map((r) => r.metric.length))
+    lines.push('', `== ${sc} ==`)
+    lines.push(`${pad('implementation', wImpl)}  ${pad('metric', wMetric)}  ${padL('value', 14)}  unit`)
+    for (const r of rows) {
+      lines.push(`${pad(r.implementation, wImpl)}  ${pad(r.metric, wMetric)}  ${padL(fmtNum(r.value), 14)}  ${r.unit}`)
+    }
+  }
+  if (report.goals.length > 0) {
+    lines.push('', '== goals ==')
+    for (const g of report.goals) {
+      lines.push(`${g.pass ? 'PASS' : 'MISS'}  ${g.scenario} / ${g.implementation} / ${g.metric}: ${fmtNum(g.value)} ${g.unit} (goal ${g.op} ${fmtNum(g.target)} ${g.unit}; ${g.source})`)
+    }
+  }
+  for (const n of report.notices) lines.push(`notice: ${n}`)
+  for (const f of report.failures) lines.push(`FAILED: ${f.scenario}: ${f.error}`)
+  return lines.join('\n')
+}

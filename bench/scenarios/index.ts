@@ -1,0 +1,12 @@
+/**
+ * The scenario list, in the order `npm run bench` runs them. A new scenario is a new file here
+ * plus one line in this list.
+ */
+import type { Scenario } from '../lib/types.js'
+import { admission } from './admission.js'
+import { churn } from './churn.js'
+import { lateJoin } from './late-join.js'
+import { memory } from './memory.js'
+import { redisToday } from './redis-today.js'
+
+export const scenarios: readonly Scenario[] = [churn, admission, memory, lateJoin, redisToday]
