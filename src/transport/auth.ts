@@ -2,7 +2,8 @@
  * Shared-secret authentication of a connection: HMAC-SHA256 challenge-response over fresh
  * random nonces, in both directions. The secret itself never crosses the wire.
  *
- * Each end sends a hello with a 32-byte nonce, then a proof:
+ * Each end sends a hello with a 32-byte nonce; the dialer then sends its proof, and the listener
+ * answers with its own only once the dialer's proof checked out. A proof is
  * `HMAC(secret, "dialog-profiles/1" | role | ownNodeId | peerNodeId | peerNonce | ownNonce)`.
  * The role label (dialer or listener) stops a proof from being reflected back to its author;
  * the peer's fresh nonce stops replays of old proofs.

@@ -216,15 +216,22 @@ export class PeerConnection {
     if (h.version !== PROTOCOL_VERSION) { this.close(CloseCode.protocol, `unsupported protocol version ${h.version}`); return }
     if (h.role === this.role) { this.protocolError('both ends claim the same role'); return }
     this.peer = h
+    // The dialer proves first; the listener proves only to a dialer that proved itself.
+    if (this.role === 'dialer') this.sendProof()
+  }
+
+  private sendProof (): void {
+    const h = this.peer!
     this.proofSent = true
     this.sendNow(encodeProof(computeProof(this.host.secret, this.role, this.host.nodeId, h.nodeId, h.nonce, this.nonce)))
   }
 
   private onProof (mac: Uint8Array): void {
     const peer = this.peer
-    if (peer === undefined || !this.proofSent) { this.protocolError('proof before hello'); return }
+    if (peer === undefined || (this.role === 'dialer' && !this.proofSent)) { this.protocolError('proof before hello'); return }
     const expected = computeProof(this.host.secret, peer.role, peer.nodeId, this.host.nodeId, this.nonce, peer.nonce)
     if (!proofMatches(expected, mac)) { this.close(CloseCode.authFailed, 'authentication failed'); return }
+    if (this.role === 'listener') this.sendProof()
     if (this.authTimer !== undefined) clearTimeout(this.authTimer)
     this.authTimer = undefined
     this.state = 'open'
