@@ -84,7 +84,10 @@ export class PeerConnection {
   peer: Hello | undefined
   /** True once the peer's sync step 2 has been applied. */
   synced = false
+  /** Injected-clock time of the last frame received. */
   lastReceivedAt: number
+  /** Monotonic time (performance.now) of the last frame received, for the idle timeout. */
+  lastReceivedMono: number
   closeCode = 0
   closeReason = ''
   readonly stats: ConnectionStats = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, updatesIn: 0, updatesOut: 0, updateBytesOut: 0 }
@@ -105,7 +108,10 @@ export class PeerConnection {
   ) {
     this.lastReceivedAt = host.clock()
     const rate = host.limits.maxMessagesPerSecond
-    this.limiter = new RateLimiter(rate, Math.max(rate, 1), () => host.clock())
+    // Rate limits and idleness protect the socket: they read a real monotonic clock, so that an
+    // injected (possibly frozen) semantic clock cannot starve real traffic.
+    this.limiter = new RateLimiter(rate, Math.max(rate, 1), () => performance.now())
+    this.lastReceivedMono = performance.now()
     ws.binaryType = 'nodebuffer'
     ws.on('message', (data, isBinary) => { this.onFrame(data, isBinary) })
     ws.on('close', (code, reason) => { this.onSocketClosed(code, reason.toString('utf8')) })
@@ -141,6 +147,7 @@ export class PeerConnection {
     this.stats.framesIn++
     if (!this.limiter.take()) { this.close(CloseCode.rateLimit, 'message rate limit exceeded'); return }
     this.lastReceivedAt = this.host.clock()
+    this.lastReceivedMono = performance.now()
     let messages: WireMessage[]
     try {
       messages = decodeFrame(data, this.host.limits.maxMessagesPerFrame)

@@ -53,7 +53,7 @@ export interface TransportOptions {
   readonly clock: () => number
   readonly random: () => number
   readonly heartbeatIntervalMs: number
-  /** A connection that receives nothing for this long is closed (and redialled). */
+  /** A connection that receives nothing for this long (real time) is closed and redialled. */
   readonly idleTimeoutMs: number
   readonly limits: ConnectionLimits
   readonly backoffInitialMs: number
@@ -68,6 +68,7 @@ export type TransportEvent =
   | { readonly type: 'peer-down'; readonly node: string; readonly reason: string; readonly code: number }
   | { readonly type: 'synced'; readonly node: string }
   | { readonly type: 'heartbeat'; readonly node: string; readonly incarnation: number; readonly clientId: number; readonly via: string }
+  /** A connection refused for failed authentication or a protocol violation (either end). */
   | { readonly type: 'rejected'; readonly remote: string; readonly reason: string; readonly code: number }
 
 /** Public view of one connection. */
@@ -79,6 +80,11 @@ export interface ConnectionInfo {
   readonly lastReceivedAt: number
   readonly stats: Readonly<ConnectionStats>
 }
+
+/** Close codes that mean a peer was refused (as opposed to unreachable or shut down). */
+const REJECTION_CODES: ReadonlySet<number> = new Set([
+  CloseCode.authFailed, CloseCode.protocol, CloseCode.rateLimit, CloseCode.authTimeout, CloseCode.tooLarge, 1009
+])
 
 interface Dialler {
   readonly url: string
@@ -250,7 +256,7 @@ export class Transport {
       for (const x of this.diallers) {
         if (x !== d && x.parked && x.nodeId === c.peerNodeId) { x.parked = false; x.attempt = 0; this.scheduleDial(x) }
       }
-    } else if (c.state !== 'open' && code !== CloseCode.duplicate && code !== CloseCode.shutdown && code !== CloseCode.self) {
+    } else if (REJECTION_CODES.has(code)) {
       this.events.emit({ type: 'rejected', remote: c.url ?? c.remote, reason, code })
     }
     if (d !== undefined && !this.closed) {
@@ -274,9 +280,9 @@ export class Transport {
 
   private tick (): void {
     const hb = this.nextHeartbeat()
-    const now = this.opts.clock()
+    const now = performance.now()
     for (const c of [...this.byNode.values()]) {
-      if (now - c.lastReceivedAt > this.opts.idleTimeoutMs) { c.close(CloseCode.idle, 'peer silent'); continue }
+      if (now - c.lastReceivedMono > this.opts.idleTimeoutMs) { c.close(CloseCode.idle, 'peer silent'); continue }
       c.sendHeartbeat(hb)
     }
   }

@@ -47,4 +47,32 @@ describe('liveness over loopback (short timeouts)', () => {
     await waitFor(() => a.store.size('total') === 0, 'old incarnation void on a')
     expect(c2.store.size('total')).toBe(0)
   })
+
+  it('with an injected clock: dead exactly past timeout + grace, purged past the purge delay', async () => {
+    let now = 1_000_000
+    const clock = (): number => now
+    const timers = { clock, livenessTimeoutMs: 10_000, graceMs: 5_000, purgeDelayMs: 30_000, heartbeatIntervalMs: 50 }
+    const a = await nodes.start('a', [], timers)
+    const b = await nodes.start('b', [a.url()!], timers)
+    await b.ready
+    b.store.add('b-1', 'total')
+    await waitFor(() => a.store.size('total') === 1, 'a counts b')
+    await b.close()
+    now += 10_001
+    a.tick()
+    expect(a.cluster().peers.find((p) => p.node === 'b')?.liveness).toBe('suspect')
+    expect(a.store.size('total')).toBe(1)
+    now += 5_000
+    a.tick()
+    expect(a.cluster().peers.find((p) => p.node === 'b')?.liveness).toBe('dead')
+    expect(a.store.size('total')).toBe(0)
+    expect(a.store.owners().find((o) => o.node === 'b')?.memberships).toBe(1)
+    now += 29_999
+    a.tick()
+    expect(a.store.owners().find((o) => o.node === 'b')?.memberships).toBe(1)
+    now += 1
+    a.tick()
+    expect(a.store.owners().find((o) => o.node === 'b')?.memberships).toBe(0)
+    expect(a.cluster().peers.find((p) => p.node === 'b')?.liveness).toBe('purged')
+  })
 })
