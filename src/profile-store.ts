@@ -405,11 +405,13 @@ export class ProfileStore {
    */
   purgeOwner (node: string, incarnation: number): number {
     this.alive()
+    if ((node === this.nodeId && incarnation === this.incarnation) || this.statusFor(node, incarnation) === 'live') {
+      throw fail('DP_ERR_INVALID_ARGUMENT', `owner ${node}:${incarnation} is live: it cannot be purged`)
+    }
     this.tick()
     let deleted = 0
     for (const p of [...(this.partitionsOfNode.get(node) ?? [])]) {
       if (p.incarnation !== incarnation) continue
-      if (p.self || this.statusOf(p) === 'live') throw fail('DP_ERR_INVALID_ARGUMENT', `owner ${node}:${incarnation} is live: it cannot be purged`)
       const clocks = [...p.tags.values()].filter(t => !t.effective).map(t => t.clock)
       const notices = [...(this.noticesByTarget.get(p.clientId) ?? [])]
       if (clocks.length === 0 && notices.length === 0) continue

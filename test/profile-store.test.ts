@@ -1,0 +1,354 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { DialogProfilesError, ProfileStore, type StoreEvent } from '../src/index.js'
+import { InMemoryCluster } from '../src/testing/index.js'
+
+const PROFILES = [
+  { name: 'total' },
+  { name: 'caller', withValue: true },
+  { name: 'trunk', withValue: true, onOwnerDead: 'keep' as const }
+]
+
+const made: Array<{ destroy: () => void }> = []
+afterEach(() => { for (const m of made.splice(0)) m.destroy() })
+
+const manualClock = (start = 1_000_000): { now: () => number, advance: (ms: number) => void } => {
+  let t = start
+  return { now: () => t, advance: ms => { t += ms } }
+}
+
+const newStore = (nodeId = 'a', clock = manualClock()): ProfileStore => {
+  const s = new ProfileStore({ nodeId, profiles: PROFILES, clock: clock.now, incarnation: 1 })
+  made.push(s)
+  return s
+}
+
+const newCluster = (n: number, seed = 7): InMemoryCluster => {
+  const c = new InMemoryCluster({ nodes: n, profiles: PROFILES, seed })
+  made.push(c)
+  return c
+}
+
+const codeOf = (fn: () => unknown): string | undefined => {
+  try { fn() } catch (err) { return err instanceof DialogProfilesError ? err.code : `not typed: ${String(err)}` }
+  return undefined
+}
+
+describe('ProfileStore on one node', () => {
+  it('adds, counts, tests membership and removes', () => {
+    const s = newStore()
+    expect(s.add('c1', 'total')).toBe(true)
+    expect(s.add('c1', 'total')).toBe(false)
+    expect(s.add('c1', 'caller', 'alice')).toBe(true)
+    expect(s.add('c2', 'caller', 'alice')).toBe(true)
+    expect(s.add('c3', 'caller', 'bob')).toBe(true)
+    expect(s.size('total')).toBe(1)
+    expect(s.size('caller')).toBe(3)
+    expect(s.size('caller', 'alice')).toBe(2)
+    expect(s.localSize('caller', 'alice')).toBe(2)
+    expect(s.sizeByNode('caller')).toEqual({ a: 3 })
+    expect(s.has('c1', 'caller')).toBe(true)
+    expect(s.has('c1', 'caller', 'bob')).toBe(false)
+    expect(s.values('caller')).toEqual(expect.arrayContaining([{ value: 'alice', size: 2 }, { value: 'bob', size: 1 }]))
+    expect(s.members('caller', 'alice').map(m => m.dialog).sort()).toEqual(['c1', 'c2'])
+    expect(s.remove('c1', 'caller')).toBe(1)
+    expect(s.remove('c1', 'caller')).toBe(0)
+    expect(s.size('caller', 'alice')).toBe(1)
+    expect(s.removeDialog('c2')).toBe(1)
+    expect(s.removeDialog('c1')).toBe(1)
+    expect(s.size('total')).toBe(0)
+    expect(s.values('caller')).toEqual([{ value: 'bob', size: 1 }])
+    expect(s.recount().ok).toBe(true)
+  })
+
+  it('rejects bad input with typed errors and changes nothing', () => {
+    const s = newStore()
+    s.add('c1', 'caller', 'alice')
+    const before = Y.encodeStateAsUpdate(s.doc)
+    expect(codeOf(() => s.add('c2', 'nope'))).toBe('DP_ERR_UNKNOWN_PROFILE')
+    expect(codeOf(() => s.add('c2', 'caller'))).toBe('DP_ERR_VALUE_MISMATCH')
+    expect(codeOf(() => s.add('c2', 'total', 'x'))).toBe('DP_ERR_VALUE_MISMATCH')
+    expect(codeOf(() => s.add('', 'total'))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.add('x'.repeat(257), 'total'))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.add(42 as unknown as string, 'total'))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.add('c2', 'total', undefined, { ttlMs: -1 }))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.add('c2', 'total', undefined, { ttlMs: 5, expiresAt: 5 }))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.add('c2', 'total', undefined, { expiresAt: Number.NaN }))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.tryAcquire('c2', 'total', undefined, -1))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.tryAcquire('c2', 'total', undefined, 1.5))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.size('caller', ''))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.remove('c1', 'total', 'v'))).toBe('DP_ERR_VALUE_MISMATCH')
+    expect(codeOf(() => s.addRemote('u1', 'total', undefined, Number.POSITIVE_INFINITY))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.applyUpdate(new Uint8Array([1, 2, 3, 250, 250, 250])))).toBe('DP_ERR_BAD_UPDATE')
+    expect(codeOf(() => s.applyUpdate('x' as unknown as Uint8Array))).toBe('DP_ERR_BAD_UPDATE')
+    expect(codeOf(() => s.setOwnerStatus('b', 1, 'zombie' as 'dead'))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.declare({ name: 'caller' }))).toBe('DP_ERR_BAD_DECLARATION')
+    expect(codeOf(() => s.declare({ name: 'bad name!' }))).toBe('DP_ERR_BAD_DECLARATION')
+    expect(codeOf(() => new ProfileStore({ nodeId: 'a:b', profiles: [] }))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(Y.encodeStateAsUpdate(s.doc)).toEqual(before)
+    expect(s.size('caller')).toBe(1)
+  })
+
+  it('enforces maxLocalMemberships', () => {
+    const s = new ProfileStore({ nodeId: 'a', profiles: PROFILES, maxLocalMemberships: 2 })
+    made.push(s)
+    s.add('c1', 'total'); s.add('c2', 'total')
+    expect(codeOf(() => s.add('c3', 'total'))).toBe('DP_ERR_LIMIT_EXCEEDED')
+    expect(s.add('c2', 'total')).toBe(false)
+    s.remove('c1', 'total')
+    expect(s.add('c3', 'total')).toBe(true)
+  })
+
+  it('declares profiles at run time, idempotently', () => {
+    const s = newStore()
+    s.declare({ name: 'account', withValue: true })
+    s.declare({ name: 'account', withValue: true })
+    s.add('c1', 'account', 'acme')
+    expect(s.size('account', 'acme')).toBe(1)
+    expect(s.profiles().map(p => p.name)).toContain('account')
+  })
+
+  it('stops counting expired memberships at once and sweeps them later', () => {
+    const clock = manualClock()
+    const s = newStore('a', clock)
+    s.add('c1', 'total', undefined, { ttlMs: 1000 })
+    s.add('c2', 'total', undefined, { expiresAt: clock.now() + 5000 })
+    s.add('c3', 'total')
+    expect(s.size('total')).toBe(3)
+    clock.advance(1000)
+    expect(s.size('total')).toBe(2)
+    expect(s.has('c1', 'total')).toBe(false)
+    expect(s.stats().expiredWaiting).toBe(1)
+    expect(s.sweep()).toBe(1)
+    expect(s.stats().memberships).toBe(2)
+    clock.advance(10_000)
+    expect(s.size('total')).toBe(1)
+    expect(s.recount().ok).toBe(true)
+  })
+
+  it('re-adding with another expiry replaces the membership', () => {
+    const clock = manualClock()
+    const s = newStore('a', clock)
+    s.add('c1', 'total', undefined, { ttlMs: 1000 })
+    s.add('c1', 'total', undefined, { ttlMs: 10_000 })
+    clock.advance(2000)
+    expect(s.size('total')).toBe(1)
+    expect(s.dump()[0]?.adds.length).toBe(1)
+  })
+
+  it('admits below the limit, refuses at it, and re-admits a dialog already in', () => {
+    const s = newStore()
+    expect(s.tryAcquire('c1', 'caller', 'alice', 2)).toEqual({ admitted: true, size: 1, limit: 2 })
+    expect(s.tryAcquire('c2', 'caller', 'alice', 2)).toEqual({ admitted: true, size: 2, limit: 2 })
+    expect(s.tryAcquire('c3', 'caller', 'alice', 2)).toEqual({ admitted: false, size: 2, limit: 2 })
+    expect(s.tryAcquire('c1', 'caller', 'alice', 2)).toEqual({ admitted: true, size: 2, limit: 2 })
+    expect(s.tryAcquire('c3', 'caller', 'bob', 2).admitted).toBe(true)
+    expect(s.has('c3', 'caller', 'alice')).toBe(false)
+  })
+
+  it('reports size changes once per change', () => {
+    const s = newStore()
+    const events: StoreEvent[] = []
+    const off = s.on('size', e => events.push(e))
+    s.add('c1', 'caller', 'alice')
+    s.add('c1', 'caller', 'alice')
+    s.add('c2', 'total')
+    s.removeDialog('c1')
+    off()
+    s.add('c3', 'total')
+    expect(events).toEqual([
+      { type: 'size', profile: 'caller', value: null, size: 1 },
+      { type: 'size', profile: 'caller', value: 'alice', size: 1 },
+      { type: 'size', profile: 'total', value: null, size: 1 },
+      { type: 'size', profile: 'caller', value: null, size: 0 },
+      { type: 'size', profile: 'caller', value: 'alice', size: 0 }
+    ])
+  })
+
+  it('is unusable after destroy', () => {
+    const s = newStore()
+    s.destroy()
+    expect(codeOf(() => s.size('total'))).toBe('DP_ERR_DESTROYED')
+  })
+})
+
+describe('ProfileStore replicas', () => {
+  it('converge and count cluster-wide, with per-node shares', () => {
+    const c = newCluster(3)
+    const [a, b, d] = c.stores as [ProfileStore, ProfileStore, ProfileStore]
+    a.add('c1', 'caller', 'alice')
+    b.add('c2', 'caller', 'alice')
+    d.add('c3', 'caller', 'bob')
+    c.deliverAll()
+    for (const s of c.stores) expect(s.size('caller')).toBe(3)
+    expect(a.sizeByNode('caller', 'alice')).toEqual({ n0: 1, n1: 1 })
+    expect(a.localSize('caller')).toBe(1)
+    expect(c.converged()).toBe(true)
+  })
+
+  it('counts a membership added on two nodes once; a remove takes both adds it saw', () => {
+    const c = newCluster(2)
+    const [a, b] = c.stores as [ProfileStore, ProfileStore]
+    a.add('c1', 'total')
+    b.add('c1', 'total')
+    c.deliverAll()
+    expect(a.size('total')).toBe(1)
+    expect(a.sizeByNode('total')).toEqual({ n0: 1, n1: 1 })
+    a.remove('c1', 'total')
+    c.deliverAll()
+    expect(b.size('total')).toBe(0)
+    expect(b.has('c1', 'total')).toBe(false)
+  })
+
+  it('add wins over a concurrent remove', () => {
+    const c = newCluster(2)
+    const [a, b] = c.stores as [ProfileStore, ProfileStore]
+    a.add('c1', 'total')
+    c.deliverAll()
+    b.remove('c1', 'total') // observes a's first add
+    a.remove('c1', 'total')
+    a.add('c1', 'total') // concurrent re-add
+    c.deliverAll()
+    expect(a.size('total')).toBe(1)
+    expect(b.size('total')).toBe(1)
+    expect(c.converged()).toBe(true)
+  })
+
+  it('a remote membership survives its owner being declared dead and restarting', () => {
+    const c = newCluster(2)
+    const [a, b] = c.stores as [ProfileStore, ProfileStore]
+    a.addRemote('uid-1', 'caller', 'alice', c.time + 60_000)
+    a.add('c1', 'caller', 'alice')
+    c.deliverAll()
+    b.setOwnerStatus('n0', a.incarnation, 'dead')
+    expect(b.size('caller', 'alice')).toBe(1)
+    expect(b.members('caller', 'alice')).toEqual([expect.objectContaining({ dialog: 'uid-1', remote: true, node: 'n0' })])
+    b.purgeOwner('n0', a.incarnation)
+    c.restart(0)
+    c.deliverAll()
+    expect(c.store(0).size('caller', 'alice')).toBe(1)
+    expect(c.store(0).removeRemote('uid-1', 'caller', 'alice')).toBe(1)
+    c.deliverAll()
+    expect(b.size('caller')).toBe(0)
+  })
+
+  it("a dead owner's memberships stop counting under 'drop' and count until expiry under 'keep'", () => {
+    const c = newCluster(2)
+    const [a, b] = c.stores as [ProfileStore, ProfileStore]
+    a.add('c1', 'caller', 'alice')
+    a.add('c1', 'trunk', 't1', { ttlMs: 10_000 })
+    a.add('c2', 'trunk', 't1')
+    c.deliverAll()
+    const owners: StoreEvent[] = []
+    b.on('owner', e => owners.push(e))
+    b.setOwnerStatus('n0', a.incarnation, 'dead')
+    expect(owners).toEqual([{ type: 'owner', node: 'n0', incarnation: a.incarnation, status: 'dead' }])
+    expect(b.size('caller')).toBe(0)
+    expect(b.size('trunk', 't1')).toBe(1) // kept: has an expiry
+    expect(b.purgeOwner('n0', a.incarnation)).toBe(2) // deletes what no longer counts
+    expect(b.size('trunk', 't1')).toBe(1)
+    c.advance(10_000)
+    expect(b.size('trunk', 't1')).toBe(0)
+    expect(b.recount().ok).toBe(true)
+    expect(codeOf(() => a.purgeOwner('n1', b.incarnation))).toBe('DP_ERR_INVALID_ARGUMENT')
+  })
+
+  it('a newer incarnation voids the older one at once', () => {
+    const c = newCluster(2)
+    const [a, b] = c.stores as [ProfileStore, ProfileStore]
+    a.add('c1', 'total')
+    c.deliverAll()
+    expect(b.size('total')).toBe(1)
+    b.setOwnerStatus('n0', a.incarnation + 1, 'live')
+    expect(b.size('total')).toBe(0)
+    expect(b.owners().find(o => o.node === 'n0')?.status).toBe('void')
+    // setting the old incarnation live again does not revive it
+    b.setOwnerStatus('n0', a.incarnation, 'live')
+    expect(b.size('total')).toBe(0)
+  })
+
+  it('a live owner re-asserts what others purged while it was unreachable; what they removed stays removed', () => {
+    const c = newCluster(3)
+    const [a, b, d] = c.stores as [ProfileStore, ProfileStore, ProfileStore]
+    for (const id of ['c1', 'c2', 'c3']) a.add(id, 'caller', 'alice')
+    c.deliverAll()
+    c.partition([[0], [1, 2]])
+    d.remove('c2', 'caller', 'alice') // dialog ended elsewhere, during the partition
+    b.setOwnerStatus('n0', a.incarnation, 'dead')
+    d.setOwnerStatus('n0', a.incarnation, 'dead')
+    expect(b.size('caller')).toBe(0)
+    b.purgeOwner('n0', a.incarnation)
+    c.deliverAll()
+    a.add('c4', 'caller', 'alice') // a keeps working alone
+    const reasserted: StoreEvent[] = []
+    a.on('reasserted', e => reasserted.push(e))
+    c.heal()
+    c.deliverAll()
+    b.setOwnerStatus('n0', a.incarnation, 'live')
+    d.setOwnerStatus('n0', a.incarnation, 'live')
+    expect(reasserted).toEqual([{ type: 'reasserted', count: 2 }])
+    for (const s of c.stores) {
+      expect(s.members('caller').map(m => m.dialog).sort()).toEqual(['c1', 'c3', 'c4'])
+      expect(s.recount().ok).toBe(true)
+    }
+    expect(c.converged()).toBe(true)
+    expect(a.stats().notices + b.stats().notices + d.stats().notices).toBe(0)
+  })
+
+  it('a removal notice that arrives after the purge still removes the re-asserted membership', () => {
+    const c = newCluster(3)
+    const [a, b, d] = c.stores as [ProfileStore, ProfileStore, ProfileStore]
+    a.add('c1', 'total')
+    c.deliverAll()
+    d.remove('c1', 'total') // the update carrying d's removal is held back
+    const held = c.pending
+    b.setOwnerStatus('n0', a.incarnation, 'dead')
+    b.purgeOwner('n0', a.incarnation)
+    // deliver b's purge first (the last messages queued), then d's removal
+    for (let i = c.pending - 1; i >= held; i--) c.deliverOne(i)
+    expect(a.has('c1', 'total')).toBe(true) // re-asserted
+    c.deliverAll()
+    b.setOwnerStatus('n0', a.incarnation, 'live')
+    for (const s of c.stores) expect(s.size('total')).toBe(0)
+    expect(c.converged()).toBe(true)
+  })
+
+  it('ignores records written into another node\'s partition and reports them', () => {
+    const s = newStore('a')
+    const reasons: string[] = []
+    s.on('invalid-record', e => reasons.push(e.reason))
+    const evil = new Y.Doc()
+    evil.clientID = 99
+    evil.getArray(`dp:b:1:12345`).push([[0, 'c1', 'total', null, null]]) // claims client 12345
+    evil.getArray(`dp:c:1:99`).push([[0, 'c1', 'nope!', null, null], 'garbage'])
+    s.applyUpdate(Y.encodeStateAsUpdate(evil), 'peer')
+    expect(s.size('total')).toBe(0)
+    expect(reasons).toEqual(['record written into another node\'s partition', 'bad profile name', 'not an array'])
+    expect(s.recount().ok).toBe(true)
+    evil.destroy()
+  })
+
+  it('keeps state proportional to live memberships under churn', () => {
+    const c = newCluster(3)
+    const live: Array<[number, string]> = []
+    for (let i = 0; i < 6000; i++) {
+      const n = i % 3
+      c.store(n).add(`call-${i}`, 'caller', `u${i % 7}`)
+      live.push([n, `call-${i}`])
+      if (live.length > 100) {
+        const [o, d] = live.splice((i * 7919) % live.length, 1)[0] as [number, string]
+        const remover = (o + (i % 5 === 0 ? 1 : 0)) % 3
+        if (remover !== o) c.deliverAll() // a node removes only what it has observed
+        expect(c.store(remover).removeDialog(d)).toBe(1)
+      }
+      if (i % 50 === 0) c.deliverAll()
+    }
+    c.deliverAll()
+    expect(c.converged()).toBe(true)
+    for (const s of c.stores) {
+      expect(s.size('caller')).toBe(100)
+      // merged tombstone runs: at most about two structs per live record per writer
+      expect(s.stats().structs).toBeLessThanOrEqual(2 * 100 + 3 * 3 + 2 * 3 * 10)
+    }
+  })
+})
