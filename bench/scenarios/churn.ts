@@ -149,15 +149,20 @@ export const churn: Scenario = {
       const lastFresh = fresh.get(lastCp?.cycles ?? -1)
       if (first === undefined || lastCp === undefined || lastFresh === undefined) continue
       const ratio = lastCp.state / lastFresh.state
-      const heapGrowth = lastCp.heap - first.heap
+      // "Heap does not grow with the number of cycles": compare the last checkpoint with the
+      // first one after 0 (the first churn warms up maps and caches once), and report the
+      // growth from 0 too.
+      const warm = cps[1] ?? first
       const source = ctx.quick ? `issue 2 item 4 (goal is at 1M; quick run stops at ${lastLabel})` : 'issue 2 item 4'
+      const flatMetric = `heap ${label(warm.cycles)}..${lastLabel}`
       if (impl === profileStore) {
         ctx.goal(`${impl.name}/fresh`, `state @${lastLabel} (goal)`, ratio, 'x', '<=', 3, source)
-        ctx.goal(impl.name, `heap growth 0..${lastLabel}`, lastCp.heap / first.heap, 'x', '<=', 1.5, `${source}: heap flat in cycles (read as <= 1.5x of the 0-cycle heap)`)
+        ctx.goal(impl.name, flatMetric, lastCp.heap / warm.heap, 'x', '<=', 1.25, `${source}: heap flat in cycles, read as <= 1.25x from the first checkpoint after 0 to the last`)
       } else {
-        ctx.report(impl.name, `heap growth 0..${lastLabel}`, lastCp.heap / first.heap, 'x')
+        ctx.report(impl.name, flatMetric, lastCp.heap / warm.heap, 'x')
       }
-      ctx.report(impl.name, `heap growth per cycle 0..${lastLabel}`, lastCp.cycles > 0 ? heapGrowth / lastCp.cycles : 0, 'bytes/cycle')
+      ctx.report(impl.name, `heap 0..${lastLabel}`, lastCp.heap / first.heap, 'x')
+      ctx.report(impl.name, `heap growth per cycle ${label(warm.cycles)}..${lastLabel}`, lastCp.cycles > warm.cycles ? (lastCp.heap - warm.heap) / (lastCp.cycles - warm.cycles) : 0, 'bytes/cycle')
       ctx.report(impl.name, `state growth per cycle 0..${lastLabel}`, lastCp.cycles > 0 ? (lastCp.state - first.state) / lastCp.cycles : 0, 'bytes/cycle')
       await Promise.resolve()
     }

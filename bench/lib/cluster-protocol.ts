@@ -1,0 +1,32 @@
+/**
+ * Messages between the cluster scenario (parent) and its node processes (bench/lib/cluster-worker.ts),
+ * over the Node IPC channel. Every request carries an id; the worker answers with the same id.
+ */
+
+export type WorkerRequest =
+  | { readonly id: number, readonly type: 'wait-mesh', readonly peers: number, readonly timeoutMs: number }
+  | { readonly id: number, readonly type: 'watch', readonly dialog: string }
+  | { readonly id: number, readonly type: 'add', readonly dialog: string }
+  | { readonly id: number, readonly type: 'remove', readonly dialog: string }
+  | { readonly id: number, readonly type: 'load', readonly callsPerSecond: number, readonly holdMs: number, readonly durationMs: number, readonly seed: number, readonly tag: string }
+  | { readonly id: number, readonly type: 'end-all' }
+  | { readonly id: number, readonly type: 'state' }
+  | { readonly id: number, readonly type: 'close' }
+
+export type WorkerReply =
+  | { readonly id: number, readonly type: 'ok' }
+  | { readonly id: number, readonly type: 'meshed', readonly ok: boolean, readonly connected: number }
+  /** Wall-clock time (performance.timeOrigin + now) of the add. */
+  | { readonly id: number, readonly type: 'added', readonly at: number }
+  | { readonly id: number, readonly type: 'loaded', readonly ops: number, readonly seconds: number, readonly live: readonly string[] }
+  | { readonly id: number, readonly type: 'state', readonly size: number, readonly members: readonly string[], readonly drops: number }
+  | { readonly id: number, readonly type: 'error', readonly message: string }
+
+/** Unsolicited worker messages. */
+export type WorkerEvent =
+  | { readonly type: 'up', readonly url: string }
+  /** A watched dialog became visible here, at wall-clock `at`. */
+  | { readonly type: 'seen', readonly dialog: string, readonly at: number }
+
+/** Wall-clock ms with sub-ms resolution, comparable between processes of one machine. */
+export const wallNow = (): number => performance.timeOrigin + performance.now()

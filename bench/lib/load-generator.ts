@@ -1,0 +1,88 @@
+/**
+ * Call traffic for cluster nodes: calls arriving at a rate and lasting a fixed time, each added
+ * and later removed by the node that took it. Used inside the cluster node processes.
+ */
+import type { ClusterNode } from '../../src/index.js'
+import { createRng } from './prng.js'
+import type { Rng } from './prng.js'
+import { dialogId } from './prng.js'
+
+/** The profile the cluster benchmarks use. */
+export const PROFILE = 'total'
+
+const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+/** Polls `cond` every 5 ms until it holds or `timeoutMs` passes; returns whether it held. */
+export const waitUntil = async (cond: () => boolean, timeoutMs: number): Promise<boolean> => {
+  const end = performance.now() + timeoutMs
+  while (performance.now() < end) {
+    if (cond()) return true
+    await sleep(5)
+  }
+  return cond()
+}
+
+/** Outcome of one load run. */
+export interface LoadOutcome {
+  /** Membership operations (adds + removes) issued per second during the measured window. */
+  readonly opsPerSecond: number
+  readonly ops: number
+  readonly seconds: number
+  /** Calls live at the end. */
+  readonly live: ReadonlySet<string>
+}
+
+/**
+ * Calls arriving at `callsPerSecond` spread over `nodes`, each lasting `holdMs`: about
+ * 2 x callsPerSecond membership operations per second at steady state. Warms up for `holdMs`
+ * (until calls start ending), then measures for `durationMs`, issuing what is due about every
+ * millisecond. Calls still live at the end stay until `endAll()`.
+ */
+export class LoadGenerator {
+  private readonly live = new Map<string, { node: number, endsAt: number }>()
+  private readonly rng: Rng
+  private next = 0
+  private ops = 0
+  constructor (private readonly nodes: readonly ClusterNode[], seed: number, private readonly tag: string) {
+    this.rng = createRng(seed)
+  }
+
+  async run (callsPerSecond: number, holdMs: number, durationMs: number, shouldStop: () => boolean = () => false): Promise<LoadOutcome> {
+    const t0 = performance.now()
+    let tMeasure = Number.NaN
+    let opsAtStart = this.ops
+    let issued = 0
+    while (performance.now() - t0 < holdMs + durationMs && !shouldStop()) {
+      const now = performance.now()
+      if (Number.isNaN(tMeasure) && now - t0 >= holdMs) {
+        tMeasure = now // steady state from here: as many calls end as start
+        opsAtStart = this.ops
+      }
+      const due = Math.floor(((now - t0) / 1000) * callsPerSecond)
+      for (; issued < due; issued++) {
+        const node = this.rng.int(this.nodes.length)
+        const d = dialogId(this.next++, this.tag)
+        this.nodes[node]?.store.add(d, PROFILE)
+        this.live.set(d, { node, endsAt: now + holdMs })
+        this.ops++
+      }
+      for (const [d, c] of this.live) {
+        if (c.endsAt > now) break // insertion order is start order, and hold times are equal
+        this.nodes[c.node]?.store.remove(d, PROFILE)
+        this.live.delete(d)
+        this.ops++
+      }
+      await new Promise((resolve) => setImmediate(resolve))
+      if (performance.now() - now < 1) await sleep(1)
+    }
+    const seconds = (performance.now() - (Number.isNaN(tMeasure) ? t0 : tMeasure)) / 1000
+    const ops = this.ops - opsAtStart
+    return { opsPerSecond: ops / seconds, ops, seconds, live: new Set(this.live.keys()) }
+  }
+
+  /** Ends every live call. */
+  endAll (): void {
+    for (const [d, c] of this.live) { this.nodes[c.node]?.store.remove(d, PROFILE); this.ops++ }
+    this.live.clear()
+  }
+}
