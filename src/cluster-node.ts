@@ -199,7 +199,9 @@ export class ClusterNode {
       incarnation: this.store.incarnation,
       clientId: this.store.clientId,
       doc: this.store.doc,
+      // The store decodes every update before applying it (DP_ERR_BAD_UPDATE, nothing applied).
       applyUpdate: (u, origin) => { this.store.applyUpdate(u, origin) },
+      validateUpdates: false,
       ...(options.listen !== undefined ? { listen: options.listen } : {}),
       peers: [...(options.peers ?? [])],
       secret: options.secret,

@@ -49,6 +49,8 @@ export interface PeerHost {
   readonly clientId: number
   readonly secret: string | Uint8Array
   readonly doc: Y.Doc
+  /** Decode every update before `applyUpdate` (off when `applyUpdate` validates by itself). */
+  readonly validateUpdates: boolean
   readonly limits: ConnectionLimits
   clock(): number
   applyUpdate(update: Uint8Array, origin: unknown): void
@@ -201,17 +203,20 @@ export class PeerConnection {
 
   /** Validates then applies a remote update with this connection as origin. */
   private applyRemote (update: Uint8Array): boolean {
-    try {
-      // Decode fully first: a truncated or malformed update throws here, before the document is touched.
-      Y.decodeUpdate(update)
-    } catch (err) {
-      this.protocolError(`malformed update: ${err instanceof Error ? err.message : String(err)}`)
-      return false
+    if (this.host.validateUpdates) {
+      try {
+        // Decode fully first: a truncated or malformed update throws here, before the document is touched.
+        Y.decodeUpdate(update)
+      } catch (err) {
+        this.protocolError(`malformed update: ${err instanceof Error ? err.message : String(err)}`)
+        return false
+      }
     }
     try {
       this.host.applyUpdate(update, this)
     } catch (err) {
-      this.protocolError(`update rejected: ${err instanceof Error ? err.message : String(err)}`)
+      const malformed = (err as { code?: unknown }).code === 'DP_ERR_BAD_UPDATE'
+      this.protocolError(`${malformed ? 'malformed update' : 'update rejected'}: ${err instanceof Error ? err.message : String(err)}`)
       return false
     }
     this.stats.updatesIn++

@@ -42,8 +42,14 @@ export interface TransportOptions {
   readonly incarnation: number
   readonly clientId: number
   readonly doc: Y.Doc
-  /** Applies a remote update; must apply nothing when it throws. @defaultValue Y.applyUpdate */
+  /** Applies a remote update (origin: the connection); should apply nothing when it throws. */
   readonly applyUpdate: (update: Uint8Array, origin: unknown) => void
+  /**
+   * Decode each remote update fully before `applyUpdate`, so that a malformed one never touches
+   * the document. Turn off only when `applyUpdate` validates by itself (ProfileStore does).
+   * @defaultValue true
+   */
+  readonly validateUpdates?: boolean
   /** Where to listen; omit to only dial. Port 0 picks a free port. */
   readonly listen?: { readonly host: string; readonly port: number }
   /** Peer urls to dial (`ws://host:port` or `wss://host:port`). */
@@ -124,6 +130,7 @@ export class Transport {
       clientId: opts.clientId,
       secret: opts.secret,
       doc: opts.doc,
+      validateUpdates: opts.validateUpdates ?? true,
       limits: opts.limits,
       clock: opts.clock,
       applyUpdate: opts.applyUpdate,
