@@ -358,6 +358,9 @@ export class ClusterNode {
   /** Traffic totals over every connection ever made (bytes, frames, updates). */
   traffic (): ReturnType<Transport['totals']> { return this.transport.totals() }
 
+  /** Adds a peer url to dial from now on (it does not change readiness). */
+  addPeer (url: string): void { this.transport.addPeer(url) }
+
   /** Drops every connection; they are redialled with backoff and resync. For tests and operators. */
   reconnect (): void { this.transport.disconnectAll('reconnect requested') }
 

@@ -214,6 +214,14 @@ export class Transport {
     this.conns.add(c)
   }
 
+  /** Adds a peer url to dial (for example a node that joined later). No-op for a known url. */
+  addPeer (url: string): void {
+    if (this.closed || this.diallers.some((d) => d.url === url)) return
+    const d: Dialler = { url, attempt: 0, timer: undefined, conn: undefined, nodeId: undefined, parked: false, self: false }
+    this.diallers.push(d)
+    if (this.heartbeatTimer !== undefined) this.dial(d)
+  }
+
   private scheduleDial (d: Dialler): void {
     if (this.closed || d.self || d.timer !== undefined) return
     const delay = backoffDelay(d.attempt, { initialMs: this.opts.backoffInitialMs, maxMs: this.opts.backoffMaxMs, random: this.opts.random })
@@ -266,6 +274,7 @@ export class Transport {
     } else if (REJECTION_CODES.has(code)) {
       this.events.emit({ type: 'rejected', remote: c.url ?? c.remote, reason, code })
     }
+    if (d !== undefined && d.nodeId === undefined && c.peer !== undefined) d.nodeId = c.peer.nodeId
     if (d !== undefined && !this.closed) {
       if (code === CloseCode.duplicate && d.nodeId !== undefined && this.byNode.has(d.nodeId)) d.parked = true
       else this.scheduleDial(d)

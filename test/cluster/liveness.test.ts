@@ -75,4 +75,25 @@ describe('liveness over loopback (short timeouts)', () => {
     expect(a.store.owners().find((o) => o.node === 'b')?.memberships).toBe(0)
     expect(a.cluster().peers.find((p) => p.node === 'b')?.liveness).toBe('purged')
   })
+
+  it('a profile with onOwnerDead "keep" counts a dead owner\'s memberships until their expiry', async () => {
+    let now = 5_000_000
+    const clock = (): number => now
+    const profiles = [{ name: 'total' }, { name: 'kept', onOwnerDead: 'keep' as const }]
+    const timers = { clock, profiles, livenessTimeoutMs: 10_000, graceMs: 5_000, purgeDelayMs: 600_000, heartbeatIntervalMs: 50 }
+    const a = await nodes.start('a', [], timers)
+    const b = await nodes.start('b', [a.url()!], timers)
+    await b.ready
+    b.store.add('call-1', 'kept', null, { ttlMs: 60_000 })
+    b.store.add('call-1', 'total', null, { ttlMs: 60_000 })
+    await waitFor(() => a.store.size('kept') === 1 && a.store.size('total') === 1, 'a counts b')
+    await b.close()
+    now += 15_001
+    a.tick()
+    expect(a.cluster().peers.find((p) => p.node === 'b')?.liveness).toBe('dead')
+    expect(a.store.size('total')).toBe(0)
+    expect(a.store.size('kept')).toBe(1)
+    now += 60_000
+    expect(a.store.size('kept')).toBe(0)
+  })
 })

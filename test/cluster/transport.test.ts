@@ -62,4 +62,24 @@ describe('transport over loopback', () => {
     a.doc.getMap('m').set('while-apart', 1)
     await waitFor(() => keysOf(b.doc) === 'while-apart', 'resync after reconnect')
   })
+
+  it('nodes dialling each other settle on one connection per pair and stay there', async () => {
+    const p = track(await docNode('p', []))
+    const q = track(await docNode('q', [p.url]))
+    const r = track(await docNode('r', [p.url, q.url]))
+    p.transport.addPeer(q.url)
+    p.transport.addPeer(r.url)
+    q.transport.addPeer(r.url)
+    await waitFor(() => [p, q, r].every((n) => n.transport.connections().length === 2), 'one connection per pair')
+    const downs: string[] = []
+    for (const n of [p, q, r]) n.transport.events.on((e) => { if (e.type === 'peer-down') downs.push(`${n.id}-${e.node}`) })
+    await new Promise((resolve) => { setTimeout(resolve, 400) })
+    expect([p, q, r].every((n) => n.transport.connections().length === 2)).toBe(true)
+    expect(downs).toEqual([])
+    // The kept connection of each pair is the one dialled by the smaller node id.
+    expect(q.transport.connections().find((c) => c.node === 'p')?.direction).toBe('inbound')
+    expect(q.transport.connections().find((c) => c.node === 'r')?.direction).toBe('outbound')
+    p.doc.getMap('m').set('k', 1)
+    await waitFor(() => keysOf(q.doc) === 'k' && keysOf(r.doc) === 'k', 'converge')
+  })
 })
