@@ -4,9 +4,12 @@
  *
  * Each end sends a hello with a 32-byte nonce; the dialer then sends its proof, and the listener
  * answers with its own only once the dialer's proof checked out. A proof is
- * `HMAC(secret, "dialog-profiles/1" | role | ownNodeId | peerNodeId | peerNonce | ownNonce)`.
+ * `HMAC(secret, "dialog-profiles/1" | role | own hello (node id, incarnation, client id, nonce) | peer's hello)`.
  * The role label (dialer or listener) stops a proof from being reflected back to its author;
  * the peer's fresh nonce stops replays of old proofs.
+ *
+ * This authenticates the handshake, not each later message: on an untrusted network use TLS
+ * (`wss`) so that an established connection cannot be tampered with.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { MAC_BYTES, NONCE_BYTES } from './wire.js'
@@ -24,15 +27,28 @@ const frame = (s: string): Buffer => {
   return Buffer.concat([len, b])
 }
 
-/** The proof that the end playing `role` with node id `self` knows the secret. */
-export const computeProof = (secret: string | Uint8Array, role: Role, self: string, peer: string, peerNonce: Uint8Array, ownNonce: Uint8Array): Uint8Array => {
+/** The identity a hello announces; the proof binds all of it. */
+export interface HelloIdentity {
+  readonly nodeId: string
+  readonly incarnation: number
+  readonly clientId: number
+  readonly nonce: Uint8Array
+}
+
+/**
+ * The proof that the end playing `role` with hello `self` knows the secret, bound to both
+ * hellos (so a man in the middle cannot alter a node id, incarnation or client id) and to the
+ * peer's fresh nonce.
+ */
+export const computeProof = (secret: string | Uint8Array, role: Role, self: HelloIdentity, peer: HelloIdentity): Uint8Array => {
   const h = createHmac('sha256', typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret)
   h.update(frame(LABEL))
   h.update(frame(role))
-  h.update(frame(self))
-  h.update(frame(peer))
-  h.update(peerNonce)
-  h.update(ownNonce)
+  for (const id of [self, peer]) {
+    h.update(frame(id.nodeId))
+    h.update(frame(`${id.incarnation}:${id.clientId}`))
+    h.update(id.nonce)
+  }
   return new Uint8Array(h.digest())
 }
 

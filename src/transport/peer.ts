@@ -17,6 +17,7 @@ import {
   PROTOCOL_VERSION, SYNC_STEP1, SYNC_STEP2, SYNC_UPDATE, WireError,
   decodeFrame, encodeHeartbeat, encodeHello, encodeProof, encodeSync
 } from './wire.js'
+import type { HelloIdentity } from './auth.js'
 import type { Heartbeat, Hello, Role, WireMessage } from './wire.js'
 
 /** WebSocket close codes used by the transport (4000-4999 is the application range). */
@@ -232,16 +233,20 @@ export class PeerConnection {
     if (this.role === 'dialer') this.sendProof()
   }
 
+  private identity (): HelloIdentity {
+    return { nodeId: this.host.nodeId, incarnation: this.host.incarnation, clientId: this.host.clientId, nonce: this.nonce }
+  }
+
   private sendProof (): void {
     const h = this.peer!
     this.proofSent = true
-    this.sendNow(encodeProof(computeProof(this.host.secret, this.role, this.host.nodeId, h.nodeId, h.nonce, this.nonce)))
+    this.sendNow(encodeProof(computeProof(this.host.secret, this.role, this.identity(), h)))
   }
 
   private onProof (mac: Uint8Array): void {
     const peer = this.peer
     if (peer === undefined || (this.role === 'dialer' && !this.proofSent)) { this.protocolError('proof before hello'); return }
-    const expected = computeProof(this.host.secret, peer.role, peer.nodeId, this.host.nodeId, this.nonce, peer.nonce)
+    const expected = computeProof(this.host.secret, peer.role, peer, this.identity())
     if (!proofMatches(expected, mac)) { this.close(CloseCode.authFailed, 'authentication failed'); return }
     if (this.role === 'listener') this.sendProof()
     if (this.authTimer !== undefined) clearTimeout(this.authTimer)

@@ -35,7 +35,7 @@ export const rawClient = async (url: string, secret: string | null, nodeId = 'fu
     for (const m of msgs) {
       received.push(m)
       if (m.type === 'hello' && secret !== null) {
-        ws.send(encodeProof(computeProof(secret, 'dialer', nodeId, m.hello.nodeId, m.hello.nonce, nonce)))
+        ws.send(encodeProof(computeProof(secret, 'dialer', { nodeId, incarnation: 1, clientId: 12345, nonce }, m.hello)))
       }
       if (m.type === 'proof') authed()
     }
