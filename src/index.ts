@@ -9,3 +9,10 @@ export type { ErrorCode } from './errors.js'
 export type {
   ProfileDeclaration, OwnerStatus, OwnerInfo, Member, ValueSize, StoreEvent, Clock
 } from './types.js'
+// Cluster over WebSockets (issue 3).
+export { ClusterNode } from './cluster-node.js'
+export type { ClusterNodeOptions, ClusterEvent, ClusterView, PeerView } from './cluster-node.js'
+export type { ReadinessOptions, ReadinessPolicy } from './readiness.js'
+export type { LivenessEvent, LivenessEntry, PeerLiveness } from './liveness.js'
+export type { TlsOptions, Logger, LogLevel } from './transport/transport.js'
+export type { LoadReport } from './persistence/file-persistence.js'

@@ -267,6 +267,23 @@ export class ProfileStore {
     return { admitted: true, size, limit }
   }
 
+  /**
+   * Runs `fn` with every write it makes in one Yjs transaction: one update for the peers and one
+   * round of bookkeeping instead of one per write. Reads inside `fn` see the writes made so far,
+   * so admission decisions in a batch are exact. Returns what `fn` returns.
+   *
+   * @example
+   * ```ts
+   * const admitted = store.batch(() => calls.map(c => store.tryAcquire(c.id, 'caller', c.from, 10).admitted))
+   * ```
+   */
+  batch<T> (fn: () => T): T {
+    this.alive()
+    let result: T | undefined
+    this.write(() => { result = fn() })
+    return result as T
+  }
+
   // ---------------------------------------------------------------- reads (O(1) unless listing)
 
   /** Cluster-wide size (`get_profile_size`): memberships present, not expired, whose owner counts. */
@@ -412,14 +429,14 @@ export class ProfileStore {
     let deleted = 0
     for (const p of [...(this.partitionsOfNode.get(node) ?? [])]) {
       if (p.incarnation !== incarnation) continue
-      const clocks = [...p.tags.values()].filter(t => !t.effective).map(t => t.clock)
+      const tags = [...p.tags.values()].filter(t => !t.effective)
       const notices = [...(this.noticesByTarget.get(p.clientId) ?? [])]
-      if (clocks.length === 0 && notices.length === 0) continue
-      deleted += clocks.length
-      this.doc.transact(tr => {
-        deleteRecords(tr, p.clientId, clocks)
-        for (const n of notices) deleteRecords(tr, n.writer.clientId, [n.clock])
-      }, this)
+      if (tags.length === 0 && notices.length === 0) continue
+      deleted += tags.length
+      this.write(tr => {
+        this.deleteTags(tr, tags)
+        for (const n of notices) this.deleteNotice(tr, n)
+      })
     }
     return deleted
   }
@@ -440,18 +457,13 @@ export class ProfileStore {
     this.alive()
     this.tick()
     const now = this.clock()
-    const byClient = new Map<number, number[]>()
-    for (const t of this.index.expired) {
-      if (!t.partition.self && now < t.expiresAt + this.sweepGraceMs) continue
-      let list = byClient.get(t.partition.clientId)
-      if (list === undefined) { list = []; byClient.set(t.partition.clientId, list) }
-      list.push(t.clock)
-      if (t.partition.self) this.forgetOwn(t.clock)
-    }
-    if (byClient.size === 0) return 0
-    let n = 0
-    this.doc.transact(tr => { for (const [client, clocks] of byClient) { deleteRecords(tr, client, clocks); n += clocks.length } }, this)
-    return n
+    const due = [...this.index.expired].filter(t => t.partition.self || now >= t.expiresAt + this.sweepGraceMs)
+    if (due.length === 0) return 0
+    this.write(tr => {
+      for (const t of due) if (t.partition.self) this.forgetOwn(t.clock)
+      this.deleteTags(tr, due)
+    })
+    return due.length
   }
 
   // ---------------------------------------------------------------- introspection
@@ -503,8 +515,8 @@ export class ProfileStore {
       if (pn === null) continue
       const p = this.partitions.get(pn.clientId)
       for (let item = type._start; item !== null; item = item.right) {
-        if (item.deleted || !(item.content instanceof Y.ContentAny) || item.id.client !== pn.clientId || p === undefined) continue
-        for (const raw of item.content.arr) {
+        if (item.deleted || item.id.client !== pn.clientId || p === undefined) continue
+        for (const raw of item.content.getContent()) {
           const rec = decodeRecord(raw)
           if (typeof rec === 'string' || rec.kind === KIND_REMOVAL) continue
           const key = membershipKey(rec.profile, rec.value, rec.dialog)
@@ -599,49 +611,97 @@ export class ProfileStore {
       throw fail('DP_ERR_LIMIT_EXCEEDED', `this node already holds maxLocalMemberships (${this.maxLocalMemberships}) memberships`)
     }
     const created = existing === undefined || !existing.present
-    this.doc.transact(tr => {
+    this.write(tr => {
       if (existing !== undefined) {
         this.forgetOwn(existing.clock)
-        if (existing.present) deleteRecords(tr, this.clientId, [existing.clock])
+        const old = this.self.tags.get(existing.clock)
+        if (old !== undefined) this.deleteTags(tr, [old])
       }
-      const clock = Y.getState(this.doc.store, this.clientId)
-      const own: OwnMembership = { key, record: rec, clock, present: false, past: [] }
-      this.own.set(key, own)
-      this.ownByClock.set(clock, own)
-      appendRecords(tr, this.array, clock - 1, [encodeMembership(rec)])
-    }, this)
+      this.appendMembership(tr, { key, record: rec, clock: -1, present: false, past: [] })
+    })
     return created
   }
 
   private removeWhere (memberships: Membership[], filter: (t: Tag) => boolean): number {
     this.tick()
-    const byClient = new Map<number, number[]>()
+    const tags: Tag[] = []
     let removed = 0
     for (const m of memberships) {
-      let any = false
-      for (const t of m.tags) {
-        if (!filter(t)) continue
-        any = true
-        let list = byClient.get(t.partition.clientId)
-        if (list === undefined) { list = []; byClient.set(t.partition.clientId, list) }
-        list.push(t.clock)
-      }
-      if (any) removed++
+      const before = tags.length
+      for (const t of m.tags) if (filter(t)) tags.push(t)
+      if (tags.length > before) removed++
     }
     if (removed === 0) return 0
-    this.doc.transact(tr => {
-      for (const [client, clocks] of byClient) {
-        deleteRecords(tr, client, clocks)
-        if (client === this.clientId) { for (const c of clocks) this.forgetOwn(c); continue }
+    this.write(tr => {
+      for (const t of tags) if (t.partition.self) this.forgetOwn(t.clock)
+      const foreign = this.deleteTags(tr, tags)
+      // tell each owner, so that it does not take the removal for a purge and re-assert
+      for (const [client, clocks] of foreign) {
         const target = this.partitions.get(client)
         if (target === undefined || this.statusOf(target) === 'void') continue
-        // tell the owner, so that it does not take the removal for a purge and re-assert
         for (let i = 0; i < clocks.length; i += MAX_REMOVAL_TARGETS) {
-          appendRecords(tr, this.array, Y.getState(this.doc.store, this.clientId) - 1, [encodeRemoval(client, clocks.slice(i, i + MAX_REMOVAL_TARGETS))])
+          const slice = clocks.slice(i, i + MAX_REMOVAL_TARGETS)
+          const clock = appendRecords(tr, this.array, Y.getState(this.doc.store, this.clientId) - 1, [encodeRemoval(client, slice)])
+          this.registerNotice({ writer: this.self, clock, targetClient: client, clocks: slice })
         }
       }
-    }, this)
+    })
     return removed
+  }
+
+  // ---------------------------------------------------------------- local writes
+  //
+  // Local writes update the index at once, inside the transaction that writes them, so reads
+  // made within a batch see them; `onTransaction` skips transactions of this store's origin.
+
+  /** Runs `fn` in a transaction of this store: nested calls (a `batch`) share one transaction. */
+  private write (fn: (tr: Y.Transaction) => void): void {
+    this.doc.transact(fn, this)
+    this.flush()
+  }
+
+  /** Appends an own membership record and indexes it. */
+  private appendMembership (tr: Y.Transaction, own: OwnMembership): void {
+    const clock = appendRecords(tr, this.array, Y.getState(this.doc.store, this.clientId) - 1, [encodeMembership(own.record)])
+    if (own.clock >= 0) own.past.push(own.clock)
+    own.clock = clock
+    own.present = true
+    this.own.set(own.key, own)
+    this.ownByClock.set(clock, own)
+    this.index.addTag(this.self, clock, own.record, this.clock())
+  }
+
+  /** Deletes tags from the document and the index. @returns the clocks deleted per foreign partition. */
+  private deleteTags (tr: Y.Transaction, tags: readonly Tag[]): Map<number, number[]> {
+    const byClient = new Map<number, number[]>()
+    for (const t of tags) {
+      let list = byClient.get(t.partition.clientId)
+      if (list === undefined) { list = []; byClient.set(t.partition.clientId, list) }
+      list.push(t.clock)
+      if (t.partition.self) { const own = this.ownByClock.get(t.clock); if (own !== undefined && own.clock === t.clock) own.present = false }
+      this.index.removeTag(t)
+    }
+    for (const [client, clocks] of byClient) deleteRecords(tr, client, clocks)
+    byClient.delete(this.clientId)
+    return byClient
+  }
+
+  private deleteNotice (tr: Y.Transaction, n: Notice): void {
+    deleteRecords(tr, n.writer.clientId, [n.clock])
+    this.unregisterNotice(n)
+  }
+
+  private registerNotice (n: Notice): void {
+    n.writer.notices.set(n.clock, n)
+    let set = this.noticesByTarget.get(n.targetClient)
+    if (set === undefined) { set = new Set(); this.noticesByTarget.set(n.targetClient, set) }
+    set.add(n)
+  }
+
+  private unregisterNotice (n: Notice): void {
+    n.writer.notices.delete(n.clock)
+    const set = this.noticesByTarget.get(n.targetClient)
+    if (set !== undefined) { set.delete(n); if (set.size === 0) this.noticesByTarget.delete(n.targetClient) }
   }
 
   /** Forgets the own membership carried by the record at `clock` (removed on purpose). */
@@ -694,7 +754,7 @@ export class ProfileStore {
 
   /** Derives the index from one transaction (local or remote): O(records added + IDs deleted). */
   private onTransaction (tr: Y.Transaction): void {
-    if (this.destroyed) return
+    if (this.destroyed || tr.origin === this) return // local writes are indexed as they are made
     const now = this.clock()
     const added: Notice[] = []
     forEachAddedValue(tr, (item, clock, raw) => {
@@ -704,22 +764,15 @@ export class ProfileStore {
       const p = this.partitions.get(pn.clientId) ?? this.registerPartition(pn, false)
       const rec = decodeRecord(raw)
       if (typeof rec === 'string') { this.invalid(item.id.client, rec); return }
+      if (p.tags.has(clock) || p.notices.has(clock)) return // written by this store inside a foreign transaction
       if (rec.kind === KIND_REMOVAL) {
         const n: Notice = { writer: p, clock, targetClient: rec.targetClient, clocks: rec.clocks }
-        p.notices.set(clock, n)
-        let set = this.noticesByTarget.get(n.targetClient)
-        if (set === undefined) { set = new Set(); this.noticesByTarget.set(n.targetClient, set) }
-        set.add(n)
+        this.registerNotice(n)
         added.push(n)
         return
       }
       this.index.addTag(p, clock, rec, now)
-      if (p.self) { const own = this.ownByClock.get(clock); if (own !== undefined && own.clock === clock) own.present = true }
     })
-
-    // own records named by a removal notice were removed on purpose, not purged
-    const noticed = new Set<number>()
-    for (const n of added) if (n.targetClient === this.clientId) for (const c of n.clocks) noticed.add(c)
 
     const purged: OwnMembership[] = []
     forEachDeletedRange(tr, (client, from, len) => {
@@ -732,18 +785,15 @@ export class ProfileStore {
             const own = this.ownByClock.get(clock)
             if (own !== undefined && own.clock === clock) {
               own.present = false
-              if (tr.origin !== this && !tag.expired && !noticed.has(clock)) purged.push(own)
+              // a candidate for re-assert: followUp drops it if a removal notice names it
+              if (!tag.expired) purged.push(own)
             }
           }
           this.index.removeTag(tag)
           return
         }
         const n = p.notices.get(clock)
-        if (n !== undefined) {
-          p.notices.delete(clock)
-          const set = this.noticesByTarget.get(n.targetClient)
-          if (set !== undefined) { set.delete(n); if (set.size === 0) this.noticesByTarget.delete(n.targetClient) }
-        }
+        if (n !== undefined) this.unregisterNotice(n)
       }
       if (len <= p.tags.size + p.notices.size) {
         for (let c = from; c < from + len; c++) visit(c)
@@ -762,37 +812,29 @@ export class ProfileStore {
    * addressed to void owners, and re-asserts own memberships that another node purged.
    */
   private followUp (notices: Notice[], purged: OwnMembership[]): void {
-    const deletions = new Map<number, number[]>()
-    const del = (client: number, clock: number): void => {
-      let list = deletions.get(client)
-      if (list === undefined) { list = []; deletions.set(client, list) }
-      list.push(clock)
-    }
+    const tags: Tag[] = []
+    const acks: Notice[] = []
     for (const n of notices) {
-      if (!n.writer.notices.has(n.clock)) continue
+      if (n.writer.notices.get(n.clock) !== n) continue
       if (n.targetClient === this.clientId) {
         for (const c of n.clocks) {
           const own = this.forgetOwn(c)
-          if (own !== undefined && own.present) del(this.clientId, own.clock)
+          const tag = own === undefined ? undefined : this.self.tags.get(own.clock)
+          if (tag !== undefined) tags.push(tag)
         }
-        del(n.writer.clientId, n.clock)
+        acks.push(n)
       } else {
         const target = this.partitions.get(n.targetClient)
-        if (target !== undefined && this.statusOf(target) === 'void') del(n.writer.clientId, n.clock)
+        if (target !== undefined && this.statusOf(target) === 'void') acks.push(n)
       }
     }
     const reassert = purged.filter(own => this.own.get(own.key) === own && !own.present)
-    if (deletions.size === 0 && reassert.length === 0) return
-    this.doc.transact(tr => {
-      for (const [client, clocks] of deletions) deleteRecords(tr, client, clocks)
-      for (const own of reassert) {
-        const clock = Y.getState(this.doc.store, this.clientId)
-        own.past.push(own.clock)
-        own.clock = clock
-        this.ownByClock.set(clock, own)
-        appendRecords(tr, this.array, clock - 1, [encodeMembership(own.record)])
-      }
-    }, this)
+    if (tags.length === 0 && acks.length === 0 && reassert.length === 0) return
+    this.write(tr => {
+      this.deleteTags(tr, tags)
+      for (const n of acks) this.deleteNotice(tr, n)
+      for (const own of reassert) this.appendMembership(tr, own)
+    })
     if (reassert.length > 0 && this.events.has('reasserted')) this.events.emit({ type: 'reasserted', count: reassert.length })
   }
 

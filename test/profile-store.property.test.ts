@@ -22,7 +22,8 @@ const VALUES = ['alice', 'bob']
 const GRACE = 5000
 
 interface ModelAdd {
-  readonly id: string
+  /** Ids of the records that carried it: the first, then one per re-assert. */
+  readonly ids: Set<string>
   readonly dialog: string
   readonly profile: string
   readonly value: string | null
@@ -30,14 +31,16 @@ interface ModelAdd {
   readonly incarnation: number
   readonly remote: boolean
   readonly expiresAt: number | null
+  /** alive; removed (observed by a remove, swept, or purged as void); purged while its owner lived (to be re-asserted). */
+  state: 'alive' | 'removed' | 'purged'
+  /** Whether a replica ever purged it while its owner lived. */
+  purgedOnce?: boolean
 }
 
 interface Model {
   readonly n: number
-  /** Adds alive in the model, by id. */
-  readonly alive: Map<string, ModelAdd>
-  /** Ids removed somewhere: must never come back. */
-  readonly removed: Set<string>
+  /** Every add the model knows, by each of its ids. */
+  readonly byId: Map<string, ModelAdd>
   /** Replica 0's view of dead owners (`node:incarnation`). */
   readonly deadAt0: Set<string>
   /** Current incarnation of each node. */
@@ -45,6 +48,40 @@ interface Model {
 }
 
 type Real = InMemoryCluster
+
+const create = (m: Model, id: string, a: Omit<ModelAdd, 'ids' | 'state'>): void => {
+  expect(m.byId.has(id)).toBe(false)
+  m.byId.set(id, { ...a, ids: new Set([id]), state: 'alive' })
+}
+
+/** Marks the adds carried by `ids` as removed. */
+const removeIds = (m: Model, ids: Iterable<string>): void => {
+  for (const id of ids) {
+    const a = m.byId.get(id)
+    expect(a, `unknown add ${id}`).toBeDefined()
+    if (a !== undefined) a.state = 'removed'
+  }
+}
+
+/**
+ * Maps records that owners wrote on their own during delivery (re-asserts of purged adds) to
+ * the add they carry: the owner's latest add of the same membership.
+ */
+const learnReasserts = (m: Model, c: Real): void => {
+  for (const s of c.stores) {
+    for (const e of s.dump()) {
+      for (const id of e.adds) {
+        if (m.byId.has(id) || !id.startsWith(`${s.clientId}.`)) continue
+        let latest: ModelAdd | undefined
+        for (const a of m.byId.values()) {
+          if (a.node === s.nodeId && a.incarnation === s.incarnation && a.dialog === e.dialog && a.profile === e.profile && a.value === e.value) latest = a
+        }
+        expect(latest, `record ${id} carries no add of the model`).toBeDefined()
+        if (latest !== undefined) { latest.ids.add(id); m.byId.set(id, latest) }
+      }
+    }
+  }
+}
 
 type Dump = ReturnType<ProfileStore['dump']>
 const idsOf = (d: Dump): Map<string, Dump[number]> => {
@@ -82,14 +119,11 @@ class AddCmd implements fc.Command<Model, Real> {
     const { appeared, vanished } = observe(c, this.r, s => s.add(this.dialog, this.profile, value, this.ttl === null ? undefined : { ttlMs: this.ttl }))
     // locally: at most one new add, by this node; what vanished is this node's own earlier add of the same membership
     expect(appeared.size).toBeLessThanOrEqual(1)
-    for (const id of vanished) {
-      const a = m.alive.get(id)
-      expect(a?.node).toBe(store.nodeId)
-      m.alive.delete(id); m.removed.add(id)
-    }
+    for (const id of vanished) expect(m.byId.get(id)?.node).toBe(store.nodeId)
+    removeIds(m, vanished)
     for (const [id] of appeared) {
       expect(id.startsWith(`${store.clientId}.`)).toBe(true)
-      m.alive.set(id, { id, dialog: this.dialog, profile: this.profile, value: value ?? null, node: store.nodeId, incarnation: store.incarnation, remote: false, expiresAt: this.ttl === null ? null : c.time + this.ttl })
+      create(m, id, { dialog: this.dialog, profile: this.profile, value: value ?? null, node: store.nodeId, incarnation: store.incarnation, remote: false, expiresAt: this.ttl === null ? null : c.time + this.ttl })
     }
     expect(store.has(this.dialog, this.profile, value)).toBe(true)
   }
@@ -105,9 +139,9 @@ class AddRemoteCmd implements fc.Command<Model, Real> {
     const value = valueFor(this.profile, this.value)
     const expiresAt = c.time + this.ttl
     const { appeared, vanished } = observe(c, this.r, s => s.addRemote(this.uid, this.profile, value, expiresAt))
-    for (const id of vanished) { m.alive.delete(id); m.removed.add(id) }
+    removeIds(m, vanished)
     for (const [id] of appeared) {
-      m.alive.set(id, { id, dialog: this.uid, profile: this.profile, value: value ?? null, node: store.nodeId, incarnation: store.incarnation, remote: true, expiresAt })
+      create(m, id, { dialog: this.uid, profile: this.profile, value: value ?? null, node: store.nodeId, incarnation: store.incarnation, remote: true, expiresAt })
     }
   }
 
@@ -124,14 +158,14 @@ class RemoveCmd implements fc.Command<Model, Real> {
     const matches = (e: Dump[number]): boolean => e.dialog === this.dialog &&
       (this.kind === 'dialog' || (e.profile === this.profile && (value === undefined || e.value === value)))
     const expected = new Set(before.filter(matches).flatMap(e => e.adds)
-      .filter(id => this.kind !== 'remote' || m.alive.get(id)?.remote === true))
+      .filter(id => this.kind !== 'remote' || m.byId.get(id)?.remote === true))
     const { vanished } = observe(c, this.r, s => {
       if (this.kind === 'dialog') s.removeDialog(this.dialog)
       else if (this.kind === 'remote') s.removeRemote(this.dialog, this.profile, value)
       else s.remove(this.dialog, this.profile, value)
     })
     expect([...vanished].sort()).toEqual([...expected].sort())
-    for (const id of vanished) { m.alive.delete(id); m.removed.add(id) }
+    removeIds(m, vanished)
   }
 
   toString = (): string => `remove-${this.kind}(r${this.r}, ${this.dialog}, ${this.profile}, ${this.value})`
@@ -148,12 +182,10 @@ class AcquireCmd implements fc.Command<Model, Real> {
     const { appeared, vanished } = observe(c, this.r, s => { result = s.tryAcquire(this.dialog, 'caller', this.value, this.limit) })
     expect(result?.admitted).toBe(had || sizeBefore < this.limit)
     if (result?.admitted !== true) expect(appeared.size + vanished.size).toBe(0)
-    for (const id of vanished) {
-      expect(m.alive.get(id)?.node).toBe(store.nodeId)
-      m.alive.delete(id); m.removed.add(id)
-    }
+    for (const id of vanished) expect(m.byId.get(id)?.node).toBe(store.nodeId)
+    removeIds(m, vanished)
     for (const [id] of appeared) {
-      m.alive.set(id, { id, dialog: this.dialog, profile: 'caller', value: this.value, node: store.nodeId, incarnation: store.incarnation, remote: false, expiresAt: null })
+      create(m, id, { dialog: this.dialog, profile: 'caller', value: this.value, node: store.nodeId, incarnation: store.incarnation, remote: false, expiresAt: null })
     }
   }
 
@@ -209,12 +241,11 @@ class SweepCmd implements fc.Command<Model, Real> {
     const store = c.store(this.r)
     const { vanished } = observe(c, this.r, s => { s.sweep() })
     for (const id of vanished) {
-      if (m.removed.has(id)) continue // removed concurrently elsewhere too
-      const a = m.alive.get(id)
+      const a = m.byId.get(id)
       // only expired adds are swept: this node's at once, others' after the grace
       expect(a?.expiresAt ?? Infinity).toBeLessThanOrEqual(a?.node === store.nodeId && a.incarnation === store.incarnation ? c.time : c.time - GRACE)
-      m.alive.delete(id); m.removed.add(id)
     }
+    removeIds(m, vanished)
   }
 
   toString = (): string => `sweep(r${this.r})`
@@ -261,16 +292,41 @@ class PurgeCmd implements fc.Command<Model, Real> {
       for (const o of s.owners()) if (o.status === 'void') s.purgeOwner(o.node, o.incarnation)
     })
     for (const id of vanished) {
-      if (m.removed.has(id)) continue // purged concurrently elsewhere too
-      const a = m.alive.get(id)
-      expect(a).toBeDefined()
+      const a = m.byId.get(id)
       expect(m.incarnation.get(a?.node ?? '')).toBeGreaterThan(a?.incarnation ?? Infinity)
       expect(a?.remote === true && (a.expiresAt ?? 0) > c.time).toBe(false)
-      m.alive.delete(id); m.removed.add(id)
     }
+    removeIds(m, vanished)
   }
 
   toString = (): string => `purge-void(r${this.r})`
+}
+
+/**
+ * A replica wrongly takes a live node for dead (as across a partition) and purges it: the
+ * owner re-asserts what was purged when it hears of it, so nothing live is lost.
+ */
+class PurgeLiveCmd implements fc.Command<Model, Real> {
+  constructor (readonly r: number, readonly target: number) {}
+  check = (m: Readonly<Model>): boolean => this.r < m.n && this.target < m.n && this.r !== this.target
+  run (m: Model, c: Real): void {
+    const t = c.store(this.target)
+    const { vanished } = observe(c, this.r, s => {
+      s.setOwnerStatus(t.nodeId, t.incarnation, 'dead')
+      s.purgeOwner(t.nodeId, t.incarnation)
+    })
+    if (this.r === 0) m.deadAt0.add(`${t.nodeId}:${t.incarnation}`)
+    for (const id of vanished) {
+      const a = m.byId.get(id)
+      expect(a?.node).toBe(t.nodeId)
+      if (a === undefined || a.state !== 'alive') continue
+      // expired adds are not re-asserted; the others will be
+      a.purgedOnce = true
+      a.state = a.expiresAt !== null && a.expiresAt <= c.time ? 'removed' : 'purged'
+    }
+  }
+
+  toString = (): string => `purge-live(r${this.target}) at r${this.r}`
 }
 
 const commands = (n: number): Array<fc.Arbitrary<fc.Command<Model, Real>>> => {
@@ -290,7 +346,8 @@ const commands = (n: number): Array<fc.Arbitrary<fc.Command<Model, Real>>> => {
     r.map(a => new SweepCmd(a)),
     fc.tuple(r, fc.boolean()).map(([t, d]) => new LivenessCmd(t, d)),
     r.map(a => new RestartCmd(a)),
-    r.map(a => new PurgeCmd(a))
+    r.map(a => new PurgeCmd(a)),
+    fc.tuple(r, r).map(([a, t]) => new PurgeLiveCmd(a, t))
   ]
 }
 
@@ -298,7 +355,8 @@ const commands = (n: number): Array<fc.Arbitrary<fc.Command<Model, Real>>> => {
 const modelSize = (m: Model, c: Real, profile: string, value: string | null | undefined): number => {
   const counted = new Set<string>()
   const keep = profile === 'trunk'
-  for (const a of m.alive.values()) {
+  for (const a of new Set(m.byId.values())) {
+    if (a.state !== 'alive') continue
     if (a.profile !== profile || (value !== undefined && a.value !== value)) continue
     if (a.expiresAt !== null && a.expiresAt <= c.time) continue
     const voided = (m.incarnation.get(a.node) ?? 0) > a.incarnation
@@ -310,17 +368,17 @@ const modelSize = (m: Model, c: Real, profile: string, value: string | null | un
 }
 
 describe('ProfileStore, model-based, 2 to 7 replicas', () => {
-  it('converges to the reference model under reordering, loss, duplication, partitions, expiry, restarts and purges', () => {
+  it('converges to the reference model under reordering, loss, duplication, partitions, expiry, restarts, purges and re-asserts', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 2, max: 7 }).chain(n => fc.tuple(fc.constant(n), fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.commands(commands(n), { maxCommands: 60 }))),
         ([n, seed, cmds]) => {
           const cluster = new InMemoryCluster({ nodes: n, profiles: PROFILES, seed, storeOptions: { sweepGraceMs: GRACE } })
-          const model: Model = { n, alive: new Map(), removed: new Set(), deadAt0: new Set(), incarnation: new Map(cluster.stores.map(s => [s.nodeId, s.incarnation])) }
+          const model: Model = { n, byId: new Map(), deadAt0: new Set(), incarnation: new Map(cluster.stores.map(s => [s.nodeId, s.incarnation])) }
           try {
             fc.modelRun(() => ({ model, real: cluster }), [...cmds].map(cmd => ({
               check: (m: Readonly<Model>) => cmd.check(m),
-              run: (m: Model, c: Real) => { cmd.run(m, c); checkAllCounts(c) },
+              run: (m: Model, c: Real) => { cmd.run(m, c); learnReasserts(m, c); checkAllCounts(c) },
               toString: () => cmd.toString()
             })))
             // quiesce: heal and deliver everything
@@ -328,9 +386,28 @@ describe('ProfileStore, model-based, 2 to 7 replicas', () => {
             cluster.deliverAll(200_000)
             expect(cluster.pending).toBe(0)
             expect(cluster.converged()).toBe(true)
-            const present = new Set(cluster.store(0).dump().flatMap(e => e.adds))
-            for (const id of model.removed) expect(present.has(id), `removed add ${id} came back`).toBe(false)
-            expect([...present].sort()).toEqual([...model.alive.keys()].sort())
+            learnReasserts(model, cluster)
+            // a purged add whose owner lives on is re-asserted: it counts as alive again
+            const adds = new Set(model.byId.values())
+            for (const a of adds) {
+              if (a.state !== 'purged') continue
+              const ownerCurrent = model.incarnation.get(a.node) === a.incarnation
+              a.state = ownerCurrent ? 'alive' : 'removed'
+            }
+            const present = new Map<ModelAdd, number>()
+            for (const e of cluster.store(0).dump()) {
+              for (const id of e.adds) {
+                const a = model.byId.get(id)
+                expect(a, `record ${id} carries no add of the model`).toBeDefined()
+                if (a !== undefined) present.set(a, (present.get(a) ?? 0) + 1)
+              }
+            }
+            for (const a of adds) {
+              const shown = `${a.node}:${a.incarnation} ${a.profile}/${String(a.value)}/${a.dialog} ids ${[...a.ids].join(',')}`
+              if (a.state === 'removed') expect(present.has(a), `removed add came back: ${shown}`).toBe(false)
+              else if (a.purgedOnce === true && a.expiresAt !== null && a.expiresAt <= cluster.time) continue // purged, then expired: re-asserted or not, both fine
+              else expect(present.get(a), `live add lost or doubled: ${shown}`).toBe(1)
+            }
             checkAllCounts(cluster)
             for (const p of ['total', 'caller', 'trunk']) {
               expect(cluster.store(0).size(p), `size(${p})`).toBe(modelSize(model, cluster, p, undefined))

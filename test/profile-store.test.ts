@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { DialogProfilesError, ProfileStore, type StoreEvent } from '../src/index.js'
+import { encodeMembership } from '../src/internal/records.js'
 import { InMemoryCluster } from '../src/testing/index.js'
 
 const PROFILES = [
@@ -319,11 +320,13 @@ describe('ProfileStore replicas', () => {
     s.on('invalid-record', e => reasons.push(e.reason))
     const evil = new Y.Doc()
     evil.clientID = 99
-    evil.getArray(`dp:b:1:12345`).push([[0, 'c1', 'total', null, null]]) // claims client 12345
-    evil.getArray(`dp:c:1:99`).push([[0, 'c1', 'nope!', null, null], 'garbage'])
+    const good = encodeMembership({ kind: 0, dialog: 'c1', profile: 'total', value: null, expiresAt: null })
+    evil.getArray('dp:b:1:12345').push([good]) // claims to be client 12345
+    evil.getArray('dp:c:1:99').push([[0, 'c1', 'total', null, null], good.subarray(0, 5), new Uint8Array([...good, 7])])
+    evil.getArray('dp:c:1:99').push([encodeMembership({ kind: 0, dialog: 'c2', profile: 'total', value: null, expiresAt: null })])
     s.applyUpdate(Y.encodeStateAsUpdate(evil), 'peer')
-    expect(s.size('total')).toBe(0)
-    expect(reasons).toEqual(['record written into another node\'s partition', 'bad profile name', 'not an array'])
+    expect(s.size('total')).toBe(1) // only the well-formed record in its own partition
+    expect(reasons).toEqual(['record written into another node\'s partition', 'not a binary record', 'truncated record', 'trailing bytes'])
     expect(s.recount().ok).toBe(true)
     evil.destroy()
   })

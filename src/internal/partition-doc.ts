@@ -9,8 +9,11 @@
 import * as Y from 'yjs'
 import { parsePartitionName, type PartitionName } from './records.js'
 
-/** Appends `values` after the item holding `lastClock` of this doc's own client (-1: first). */
-export const appendRecords = (tr: Y.Transaction, array: Y.AbstractType<any>, lastClock: number, values: unknown[]): number => {
+/**
+ * Appends records after the item holding `lastClock` of this doc's own client (-1: none yet),
+ * one binary item each. @returns the clock of the last one.
+ */
+export const appendRecords = (tr: Y.Transaction, array: Y.AbstractType<any>, lastClock: number, records: readonly Uint8Array[]): number => {
   const doc = tr.doc
   const store = doc.store
   const client = doc.clientID
@@ -24,10 +27,14 @@ export const appendRecords = (tr: Y.Transaction, array: Y.AbstractType<any>, las
     left = array._start
     while (left !== null && left.right !== null) left = left.right
   }
-  const clock = Y.getState(store, client)
-  const item = new Y.Item(Y.createID(client, clock), left, left === null ? null : left.lastId, null, null, array, null, new Y.ContentAny(values))
-  item.integrate(tr, 0)
-  return clock + values.length - 1
+  let clock = Y.getState(store, client)
+  for (const r of records) {
+    const item: Y.Item = new Y.Item(Y.createID(client, clock), left, left === null ? null : left.lastId, null, null, array, null, new Y.ContentBinary(r))
+    item.integrate(tr, 0)
+    left = item
+    clock++
+  }
+  return clock - 1
 }
 
 /** Deletes the single records at (client, clock) for each clock. Absent or deleted ones are skipped. */
@@ -63,7 +70,10 @@ export class PartitionResolver {
   }
 }
 
-/** Calls `fn` for every record value a transaction integrated and that is still present. */
+/**
+ * Calls `fn` for every value a transaction integrated and that is still present (records are
+ * binary; anything else is passed on for the caller to reject).
+ */
 export const forEachAddedValue = (tr: Y.Transaction, fn: (item: Y.Item, clock: number, value: unknown) => void): void => {
   const store = tr.doc.store
   tr.afterState.forEach((after, client) => {
@@ -74,11 +84,11 @@ export const forEachAddedValue = (tr: Y.Transaction, fn: (item: Y.Item, clock: n
     for (let i = Y.findIndexSS(structs, before); i < structs.length; i++) {
       const s = structs[i] as Y.Item | Y.GC
       if (s.id.clock >= after) break
-      if (!(s instanceof Y.Item) || s.deleted || s.parentSub !== null || !(s.content instanceof Y.ContentAny)) continue
-      const arr = s.content.arr
+      if (!(s instanceof Y.Item) || s.deleted || s.parentSub !== null) continue
+      const values = s.content.getContent()
       const from = Math.max(0, before - s.id.clock)
-      const to = Math.min(arr.length, after - s.id.clock)
-      for (let k = from; k < to; k++) fn(s, s.id.clock + k, arr[k])
+      const to = Math.min(values.length, after - s.id.clock)
+      for (let k = from; k < to; k++) fn(s, s.id.clock + k, values[k])
     }
   })
 }

@@ -1,3 +1,6 @@
+import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
+
 /**
  * The document's wire records: what one partition item holds, and how partitions are named.
  * Everything read from the document goes through `decodeRecord` / `parsePartitionName`, which
@@ -39,36 +42,86 @@ export type PartitionRecord = MembershipRecord | RemovalRecord
 /** Most targets one removal notice may carry. */
 export const MAX_REMOVAL_TARGETS = 10_000
 
-export const encodeMembership = (r: MembershipRecord): unknown[] =>
-  [r.kind, r.dialog, r.profile, r.value, r.expiresAt]
+const EXPIRY_NONE = 0
+const EXPIRY_INT = 1
+const EXPIRY_FLOAT = 2
 
-export const encodeRemoval = (targetClient: number, clocks: readonly number[]): unknown[] =>
-  [KIND_REMOVAL, targetClient, clocks.slice()]
+/**
+ * Encodes a membership as bytes. Records are stored as Yjs binary content, which never merges
+ * with its neighbours while live (so deleting one record never splits a run of live ones),
+ * while deleted records still merge into one tombstone run.
+ */
+export const encodeMembership = (r: MembershipRecord): Uint8Array => {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, r.kind)
+  encoding.writeVarString(e, r.dialog)
+  encoding.writeVarString(e, r.profile)
+  if (r.value === null) encoding.writeUint8(e, 0)
+  else { encoding.writeUint8(e, 1); encoding.writeVarString(e, r.value) }
+  if (r.expiresAt === null) encoding.writeUint8(e, EXPIRY_NONE)
+  else if (Number.isSafeInteger(r.expiresAt) && r.expiresAt >= 0) { encoding.writeUint8(e, EXPIRY_INT); encoding.writeVarUint(e, r.expiresAt) }
+  else { encoding.writeUint8(e, EXPIRY_FLOAT); encoding.writeFloat64(e, r.expiresAt) }
+  return encoding.toUint8Array(e)
+}
 
-const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_ID_LENGTH
-const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+export const encodeRemoval = (targetClient: number, clocks: readonly number[]): Uint8Array => {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, KIND_REMOVAL)
+  encoding.writeVarUint(e, targetClient)
+  encoding.writeVarUint(e, clocks.length)
+  for (const c of clocks) encoding.writeVarUint(e, c)
+  return encoding.toUint8Array(e)
+}
 
-/** Decodes one array element of a partition. Returns a string reason when it is not a record. */
+const isId = (v: string): boolean => v.length > 0 && v.length <= MAX_ID_LENGTH
+/** Longest record accepted: bounds every length read from it. */
+export const MAX_RECORD_BYTES = 4 * MAX_ID_LENGTH * 3 + 64 + MAX_REMOVAL_TARGETS * 10
+
+/**
+ * Decodes one element of a partition. Never throws: returns a string reason when the element
+ * is not a well-formed record (wrong type, truncated, trailing bytes, out-of-range fields).
+ */
 export const decodeRecord = (raw: unknown): PartitionRecord | string => {
-  if (!Array.isArray(raw)) return 'not an array'
-  const kind = raw[0]
-  if (kind === KIND_DIALOG || kind === KIND_REMOTE) {
-    const [, dialog, profile, value, expiresAt] = raw as unknown[]
-    if (raw.length !== 5) return 'membership of wrong length'
-    if (!isId(dialog)) return 'bad dialog id'
-    if (typeof profile !== 'string' || !PROFILE_NAME_PATTERN.test(profile)) return 'bad profile name'
-    if (value !== null && !isId(value)) return 'bad value'
-    if (expiresAt !== null && !(typeof expiresAt === 'number' && Number.isFinite(expiresAt))) return 'bad expiry'
-    if (kind === KIND_REMOTE && expiresAt === null) return 'remote membership without expiry'
-    return { kind, dialog, profile, value, expiresAt }
+  if (!(raw instanceof Uint8Array)) return 'not a binary record'
+  if (raw.length > MAX_RECORD_BYTES) return 'record too large'
+  try {
+    const d = decoding.createDecoder(raw)
+    const kind = decoding.readVarUint(d)
+    let rec: PartitionRecord
+    if (kind === KIND_DIALOG || kind === KIND_REMOTE) {
+      const dialog = decoding.readVarString(d)
+      const profile = decoding.readVarString(d)
+      const hasValue = decoding.readUint8(d)
+      if (hasValue > 1) return 'bad value flag'
+      const value = hasValue === 1 ? decoding.readVarString(d) : null
+      const expiryKind = decoding.readUint8(d)
+      let expiresAt: number | null
+      if (expiryKind === EXPIRY_NONE) expiresAt = null
+      else if (expiryKind === EXPIRY_INT) expiresAt = decoding.readVarUint(d)
+      else if (expiryKind === EXPIRY_FLOAT) expiresAt = decoding.readFloat64(d)
+      else return 'bad expiry flag'
+      if (!isId(dialog)) return 'bad dialog id'
+      if (!PROFILE_NAME_PATTERN.test(profile)) return 'bad profile name'
+      if (value !== null && !isId(value)) return 'bad value'
+      if (expiresAt !== null && !Number.isFinite(expiresAt)) return 'bad expiry'
+      if (kind === KIND_REMOTE && expiresAt === null) return 'remote membership without expiry'
+      rec = { kind, dialog, profile, value, expiresAt }
+    } else if (kind === KIND_REMOVAL) {
+      const targetClient = decoding.readVarUint(d)
+      const n = decoding.readVarUint(d)
+      if (targetClient > 0xffffffff) return 'bad removal target'
+      if (n === 0 || n > MAX_REMOVAL_TARGETS) return 'bad removal targets'
+      const clocks: number[] = []
+      for (let i = 0; i < n; i++) clocks.push(decoding.readVarUint(d))
+      rec = { kind, targetClient, clocks }
+    } else {
+      return 'unknown record kind'
+    }
+    if (decoding.hasContent(d)) return 'trailing bytes'
+    return rec
+  } catch {
+    return 'truncated record'
   }
-  if (kind === KIND_REMOVAL) {
-    const [, targetClient, clocks] = raw as unknown[]
-    if (raw.length !== 3 || !isUint(targetClient) || !Array.isArray(clocks)) return 'bad removal notice'
-    if (clocks.length === 0 || clocks.length > MAX_REMOVAL_TARGETS || !clocks.every(isUint)) return 'bad removal targets'
-    return { kind, targetClient, clocks: clocks as number[] }
-  }
-  return 'unknown record kind'
 }
 
 /** Partition root names: `dp:<node>:<incarnation>:<clientId>`. */

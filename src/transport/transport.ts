@@ -246,7 +246,13 @@ export class Transport {
       const keepNew = dialerOf(c) === preferred && dialerOf(existing) !== preferred
       const sameDialer = dialerOf(c) === dialerOf(existing)
       if (keepNew || sameDialer) {
+        // A replacement, not a loss: no peer-down / peer-up pair for it.
+        this.byNode.delete(peer.nodeId)
         existing.close(CloseCode.duplicate, 'duplicate connection')
+        this.byNode.set(peer.nodeId, c)
+        if (d !== undefined) { d.attempt = 0; d.parked = false }
+        c.sendHeartbeat(this.nextHeartbeat())
+        return true
       } else {
         c.close(CloseCode.duplicate, 'duplicate connection')
         return false
