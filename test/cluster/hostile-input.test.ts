@@ -1,4 +1,5 @@
 import * as fc from 'fast-check'
+import { fcParams } from '../support/fc.js'
 import * as Y from 'yjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ClusterNode } from '../../src/index.js'
@@ -7,7 +8,6 @@ import { MSG_SYNC, SYNC_UPDATE, encodeHeartbeat, encodeSync } from '../../src/tr
 import { closedWithin, rawClient } from './raw-client.js'
 import { SECRET, nodeFactory, waitFor } from './support.js'
 
-const seed = Number(process.env['FC_SEED'] ?? 20261126)
 const nodes = nodeFactory()
 let a: ClusterNode & { lines: string[] }
 let b: ClusterNode & { lines: string[] }
@@ -41,7 +41,7 @@ describe('hostile input against a live node', () => {
       c.ws.terminate()
       // Anything but a (partial) hello is refused; a lucky partial hello waits for the auth timeout.
       expect(code === null || code >= 1000).toBe(true)
-    }), { seed, numRuns: 40 })
+    }), fcParams(40))
     expect(stateOf(a)).toBe(before)
     await stillServing()
   })
@@ -64,7 +64,7 @@ describe('hostile input against a live node', () => {
       c.send(frame)
       await closedWithin(c, 200)
       c.ws.terminate()
-    }), { seed, numRuns: 60 })
+    }), fcParams(60))
     expect(a.store.recount().ok).toBe(true)
     await stillServing()
   })

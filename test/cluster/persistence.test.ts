@@ -2,6 +2,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileS
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as fc from 'fast-check'
+import { fcParams } from '../support/fc.js'
 import * as Y from 'yjs'
 import { afterAll, describe, expect, it } from 'vitest'
 import { FilePersistence } from '../../src/persistence/file-persistence.js'
@@ -57,7 +58,6 @@ describe('persistence: append log + snapshots', () => {
   })
 
   it('a log cut at any byte keeps exactly the whole records before the cut (property)', () => {
-    const seed = Number(process.env['FC_SEED'] ?? 424242)
     fc.assert(fc.property(
       fc.array(fc.uint8Array({ minLength: 0, maxLength: 40 }), { minLength: 1, maxLength: 12 }),
       fc.nat(),
@@ -72,7 +72,7 @@ describe('persistence: append log + snapshots', () => {
         expect(scan.validBytes).toBe(pos)
         scan.records.forEach((r, i) => { expect(Buffer.from(r).equals(Buffer.from(records[i]!))).toBe(true) })
       }
-    ), { seed, numRuns: 200 })
+    ), fcParams(200))
   })
 
   it('a ClusterNode with dataDir reloads its document on restart', async () => {

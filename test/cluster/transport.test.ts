@@ -70,15 +70,17 @@ describe('transport over loopback', () => {
     p.transport.addPeer(q.url)
     p.transport.addPeer(r.url)
     q.transport.addPeer(r.url)
-    await waitFor(() => [p, q, r].every((n) => n.transport.connections().length === 2), 'one connection per pair')
+    // Each pair keeps the connection dialled by its smaller node id (a replacement emits no peer-down).
+    const dir = (n: DocNode, peer: string): string | undefined => n.transport.connections().find((c) => c.node === peer)?.direction
+    await waitFor(() => [p, q, r].every((n) => n.transport.connections().length === 2) &&
+      dir(p, 'q') === 'outbound' && dir(p, 'r') === 'outbound' && dir(q, 'r') === 'outbound', 'one connection per pair')
     const downs: string[] = []
     for (const n of [p, q, r]) n.transport.events.on((e) => { if (e.type === 'peer-down') downs.push(`${n.id}-${e.node}`) })
     await new Promise((resolve) => { setTimeout(resolve, 400) })
     expect([p, q, r].every((n) => n.transport.connections().length === 2)).toBe(true)
     expect(downs).toEqual([])
-    // The kept connection of each pair is the one dialled by the smaller node id.
-    expect(q.transport.connections().find((c) => c.node === 'p')?.direction).toBe('inbound')
-    expect(q.transport.connections().find((c) => c.node === 'r')?.direction).toBe('outbound')
+    expect(dir(q, 'p')).toBe('inbound')
+    expect(dir(r, 'q')).toBe('inbound')
     p.doc.getMap('m').set('k', 1)
     await waitFor(() => keysOf(q.doc) === 'k' && keysOf(r.doc) === 'k', 'converge')
   })

@@ -1,4 +1,5 @@
 import * as fc from 'fast-check'
+import { fcParams } from '../support/fc.js'
 import { describe, expect, it } from 'vitest'
 import { computeProof, makeNonce, proofMatches } from '../../src/transport/auth.js'
 import {
@@ -6,7 +7,6 @@ import {
   decodeFrame, encodeHeartbeat, encodeHello, encodeProof, encodeSync
 } from '../../src/transport/wire.js'
 
-const seed = Number(process.env['FC_SEED'] ?? 20261126)
 const hello = { version: PROTOCOL_VERSION, nodeId: 'node-a', incarnation: 1_764_000_000_000, clientId: 4_000_000_000, role: 'dialer' as const, nonce: makeNonce() }
 
 describe('wire format', () => {
@@ -38,7 +38,7 @@ describe('wire format', () => {
   it('any byte string either decodes or throws a WireError, never anything else (property)', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
       try { decodeFrame(bytes, 100) } catch (err) { expect(err).toBeInstanceOf(WireError) }
-    }), { seed, numRuns: 2000 })
+    }), fcParams(2000))
   })
 })
 
