@@ -94,9 +94,13 @@ export interface ClusterNodeOptions {
 export type ClusterEvent =
   | Exclude<TransportEvent, { type: 'heartbeat' }>
   | LivenessEvent
+  /** The connection to a peer whose state exchange had completed was lost (it resyncs on reconnect). */
   | { readonly type: 'not-synced'; readonly node: string; readonly reason: string }
+  /** The initial sync completed (once per node). */
   | { readonly type: 'ready' }
+  /** `readiness.timeoutMs` passed before the initial sync; `ready` rejected, the node keeps trying. */
   | { readonly type: 'not-ready'; readonly reason: string }
+  /** Persisted state was loaded from `dataDir` at start. */
   | { readonly type: 'loaded'; readonly report: LoadReport }
 
 /** One peer in the {@link ClusterView}. */
@@ -278,11 +282,12 @@ export class ClusterNode {
         this.liveness.heard(e.node, e.incarnation)
         break
       case 'synced':
+        this.events.emit(e)
         this.checkReady()
-        break
+        return
       case 'peer-down': {
         this.events.emit(e)
-        this.events.emit({ type: 'not-synced', node: e.node, reason: e.reason })
+        if (e.synced) this.events.emit({ type: 'not-synced', node: e.node, reason: e.reason })
         this.checkReady()
         return
       }

@@ -71,7 +71,8 @@ export interface TransportOptions {
 export type TransportEvent =
   | { readonly type: 'listening'; readonly host: string; readonly port: number }
   | { readonly type: 'peer-up'; readonly node: string; readonly incarnation: number; readonly clientId: number; readonly direction: 'inbound' | 'outbound'; readonly url: string | null }
-  | { readonly type: 'peer-down'; readonly node: string; readonly reason: string; readonly code: number }
+  /** `synced`: whether the state exchange over the lost connection had completed. */
+  | { readonly type: 'peer-down'; readonly node: string; readonly reason: string; readonly code: number; readonly synced: boolean }
   | { readonly type: 'synced'; readonly node: string }
   | { readonly type: 'heartbeat'; readonly node: string; readonly incarnation: number; readonly clientId: number; readonly via: string }
   /** A connection refused for failed authentication or a protocol violation (either end). */
@@ -239,6 +240,9 @@ export class Transport {
       return false
     }
     const existing = this.byNode.get(peer.nodeId)
+    if (existing !== undefined && existing.peer !== undefined && existing.peer.incarnation !== peer.incarnation) {
+      this.opts.log('warn', `node id ${peer.nodeId} is claimed by two incarnations at once (${existing.peer.incarnation}, ${peer.incarnation}): a restart, or two processes configured with the same node id`)
+    }
     if (existing !== undefined) {
       // One connection per pair: keep the one dialled by the smaller node id, on both ends.
       const dialerOf = (x: PeerConnection): string => x.role === 'dialer' ? this.opts.nodeId : peer.nodeId
@@ -272,7 +276,7 @@ export class Transport {
     if (d !== undefined) d.conn = undefined
     if (this.byNode.get(c.peerNodeId) === c) {
       this.byNode.delete(c.peerNodeId)
-      this.events.emit({ type: 'peer-down', node: c.peerNodeId, reason, code })
+      this.events.emit({ type: 'peer-down', node: c.peerNodeId, reason, code, synced: c.synced })
       // Another dialler waiting for this node may try now.
       for (const x of this.diallers) {
         if (x !== d && x.parked && x.nodeId === c.peerNodeId) { x.parked = false; x.attempt = 0; this.scheduleDial(x) }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { DialogProfilesError } from '../../src/index.js'
+import { ClusterNode, DialogProfilesError } from '../../src/index.js'
 import { nodeFactory, waitFor } from './support.js'
 
 const nodes = nodeFactory()
@@ -60,5 +60,21 @@ describe('ClusterNode', () => {
     expect(b.store.size('caller')).toBe(n)
     expect(b.store.size('caller', 'user-7')).toBe(n / 100)
     expect(b.store.recount().ok).toBe(true)
+  })
+
+  it('emits peer-up, synced, ready, then peer-down and not-synced when the peer goes', async () => {
+    const a = await nodes.start('a', [])
+    const b = new ClusterNode({ nodeId: 'b', listen: { host: '127.0.0.1', port: 0 }, peers: [a.url()!], secret: 'cluster-test-secret', log: () => {}, reconnectInitialMs: 20 })
+    const seen: string[] = []
+    for (const t of ['peer-up', 'synced', 'ready', 'peer-down', 'not-synced'] as const) b.on(t, (e) => { seen.push('node' in e ? `${e.type}:${e.node}` : e.type) })
+    try {
+      await b.start()
+      await b.ready
+      await a.close()
+      await waitFor(() => seen.includes('not-synced:a'), 'not-synced')
+      expect(seen).toEqual(['peer-up:a', 'synced:a', 'ready', 'peer-down:a', 'not-synced:a'])
+    } finally {
+      await b.close()
+    }
   })
 })
