@@ -45,6 +45,11 @@ export interface ProfileStoreOptions {
    * before any node deletes it (covers clock skew between nodes). @defaultValue 5000
    */
   readonly sweepGraceMs?: number
+  /**
+   * Most local writes queued before they are written to the document at once; otherwise they
+   * are written at the end of the current microtask (see `flushWrites`). @defaultValue 1000
+   */
+  readonly maxPendingWrites?: number
 }
 
 /** Options of an add. Give at most one of the two. */
@@ -135,6 +140,11 @@ export class ProfileStore {
   private readonly ownByClock = new Map<number, OwnMembership>()
   private readonly maxLocalMemberships: number
   private readonly sweepGraceMs: number
+  private readonly maxPendingWrites: number
+  private pendingRecords: Uint8Array[] = []
+  private pendingDeletes = new Map<number, number[]>()
+  private pendingCount = 0
+  private flushScheduled = false
   private destroyed = false
 
   constructor (options: ProfileStoreOptions) {
@@ -145,6 +155,7 @@ export class ProfileStore {
     this.clock = options.clock ?? Date.now
     this.maxLocalMemberships = positiveInt(options.maxLocalMemberships ?? 1_000_000, 'maxLocalMemberships')
     this.sweepGraceMs = nonNegative(options.sweepGraceMs ?? 5000, 'sweepGraceMs')
+    this.maxPendingWrites = positiveInt(options.maxPendingWrites ?? 1000, 'maxPendingWrites')
     const incarnation = options.incarnation ?? Math.floor(this.clock())
     if (!Number.isSafeInteger(incarnation) || incarnation < 0) throw fail('DP_ERR_INVALID_ARGUMENT', 'incarnation must be a non-negative integer')
     this.nodeId = options.nodeId
@@ -178,7 +189,7 @@ export class ProfileStore {
     this.alive()
     this.registry.declare(declaration)
     for (const p of this.partitions.values()) if (this.statusOf(p) === 'dead') this.index.refreshPartition(p)
-    this.flush()
+    this.reportSizes()
   }
 
   /** The declared profiles with their defaults filled in. */
@@ -268,20 +279,23 @@ export class ProfileStore {
   }
 
   /**
-   * Runs `fn` with every write it makes in one Yjs transaction: one update for the peers and one
-   * round of bookkeeping instead of one per write. Reads inside `fn` see the writes made so far,
-   * so admission decisions in a batch are exact. Returns what `fn` returns.
-   *
-   * @example
-   * ```ts
-   * const admitted = store.batch(() => calls.map(c => store.tryAcquire(c.id, 'caller', c.from, 10).admitted))
-   * ```
+   * Writes the pending local changes to the document now. Local writes update the index (and so
+   * every read and admission decision) at once, and reach the document, and so the peers, in one
+   * Yjs transaction per burst: at the end of the current microtask, or as soon as
+   * `maxPendingWrites` are waiting. Call this to push them out earlier; it is cheap when nothing
+   * is pending.
    */
-  batch<T> (fn: () => T): T {
-    this.alive()
-    let result: T | undefined
-    this.write(() => { result = fn() })
-    return result as T
+  flushWrites (): void {
+    if (this.destroyed || (this.pendingRecords.length === 0 && this.pendingDeletes.size === 0)) return
+    const records = this.pendingRecords
+    const deletes = this.pendingDeletes
+    this.pendingRecords = []
+    this.pendingDeletes = new Map()
+    this.pendingCount = 0
+    this.doc.transact(tr => {
+      if (records.length > 0) appendRecords(tr, this.array, Y.getState(this.doc.store, this.clientId) - 1, records)
+      for (const [client, clocks] of deletes) deleteRecords(tr, client, clocks)
+    }, this)
   }
 
   // ---------------------------------------------------------------- reads (O(1) unless listing)
@@ -368,18 +382,21 @@ export class ProfileStore {
     if (!(update instanceof Uint8Array)) throw fail('DP_ERR_BAD_UPDATE', 'an update must be a Uint8Array')
     if (origin === this) throw fail('DP_ERR_INVALID_ARGUMENT', 'origin must not be the store itself')
     try { Y.decodeUpdate(update) } catch (err) { throw fail('DP_ERR_BAD_UPDATE', 'update does not decode', err) }
+    this.flushWrites()
     Y.applyUpdate(this.doc, update, origin)
   }
 
   /** The full state (or the part missing from `stateVector`), as one Yjs update. */
   encodeState (stateVector?: Uint8Array): Uint8Array {
     this.alive()
+    this.flushWrites()
     return Y.encodeStateAsUpdate(this.doc, stateVector)
   }
 
   /** This replica's Yjs state vector. */
   stateVector (): Uint8Array {
     this.alive()
+    this.flushWrites()
     return Y.encodeStateVector(this.doc)
   }
 
@@ -403,7 +420,7 @@ export class ProfileStore {
       if (p.incarnation === incarnation) this.index.refreshPartition(p)
     }
     if (this.events.has('owner')) this.events.emit({ type: 'owner', node, incarnation, status: this.statusFor(node, incarnation) })
-    this.flush()
+    this.reportSizes()
   }
 
   /** Owners (node incarnations) known here, with their status. */
@@ -433,10 +450,9 @@ export class ProfileStore {
       const notices = [...(this.noticesByTarget.get(p.clientId) ?? [])]
       if (tags.length === 0 && notices.length === 0) continue
       deleted += tags.length
-      this.write(tr => {
-        this.deleteTags(tr, tags)
-        for (const n of notices) this.deleteNotice(tr, n)
-      })
+      this.deleteTags(tags)
+      for (const n of notices) this.deleteNotice(n)
+      this.reportSizes()
     }
     return deleted
   }
@@ -446,7 +462,7 @@ export class ProfileStore {
   /** Applies the clock: memberships whose expiry has passed stop counting. Reads do this too. */
   tick (): void {
     this.index.advance(this.clock())
-    this.flush()
+    this.reportSizes()
   }
 
   /**
@@ -459,10 +475,9 @@ export class ProfileStore {
     const now = this.clock()
     const due = [...this.index.expired].filter(t => t.partition.self || now >= t.expiresAt + this.sweepGraceMs)
     if (due.length === 0) return 0
-    this.write(tr => {
-      for (const t of due) if (t.partition.self) this.forgetOwn(t.clock)
-      this.deleteTags(tr, due)
-    })
+    for (const t of due) if (t.partition.self) this.forgetOwn(t.clock)
+    this.deleteTags(due)
+    this.reportSizes()
     return due.length
   }
 
@@ -486,6 +501,7 @@ export class ProfileStore {
   /** Counters of the replica's size, for metrics. Cheap: no scan of the document, one pass over its clients. */
   stats (): { memberships: number, ownMemberships: number, partitions: number, expiredWaiting: number, notices: number, structs: number } {
     this.alive()
+    this.flushWrites()
     let structs = 0
     for (const s of this.doc.store.clients.values()) structs += s.length
     let notices = 0
@@ -506,6 +522,7 @@ export class ProfileStore {
    */
   recount (): RecountResult {
     this.alive()
+    this.flushWrites()
     this.tick()
     const now = this.clock()
     const counted = new Map<string, { profile: string, value: string | null }>()
@@ -560,6 +577,7 @@ export class ProfileStore {
   /** Releases the document and every listener. The store is unusable afterwards. */
   destroy (): void {
     if (this.destroyed) return
+    this.flushWrites()
     this.destroyed = true
     this.events.clear()
     this.doc.destroy()
@@ -611,14 +629,13 @@ export class ProfileStore {
       throw fail('DP_ERR_LIMIT_EXCEEDED', `this node already holds maxLocalMemberships (${this.maxLocalMemberships}) memberships`)
     }
     const created = existing === undefined || !existing.present
-    this.write(tr => {
-      if (existing !== undefined) {
-        this.forgetOwn(existing.clock)
-        const old = this.self.tags.get(existing.clock)
-        if (old !== undefined) this.deleteTags(tr, [old])
-      }
-      this.appendMembership(tr, { key, record: rec, clock: -1, present: false, past: [] })
-    })
+    if (existing !== undefined) {
+      this.forgetOwn(existing.clock)
+      const old = this.self.tags.get(existing.clock)
+      if (old !== undefined) this.deleteTags([old])
+    }
+    this.appendMembership({ key, record: rec, clock: -1, present: false, past: [] })
+    this.reportSizes()
     return created
   }
 
@@ -632,37 +649,54 @@ export class ProfileStore {
       if (tags.length > before) removed++
     }
     if (removed === 0) return 0
-    this.write(tr => {
-      for (const t of tags) if (t.partition.self) this.forgetOwn(t.clock)
-      const foreign = this.deleteTags(tr, tags)
-      // tell each owner, so that it does not take the removal for a purge and re-assert
-      for (const [client, clocks] of foreign) {
-        const target = this.partitions.get(client)
-        if (target === undefined || this.statusOf(target) === 'void') continue
-        for (let i = 0; i < clocks.length; i += MAX_REMOVAL_TARGETS) {
-          const slice = clocks.slice(i, i + MAX_REMOVAL_TARGETS)
-          const clock = appendRecords(tr, this.array, Y.getState(this.doc.store, this.clientId) - 1, [encodeRemoval(client, slice)])
-          this.registerNotice({ writer: this.self, clock, targetClient: client, clocks: slice })
-        }
+    for (const t of tags) if (t.partition.self) this.forgetOwn(t.clock)
+    const foreign = this.deleteTags(tags)
+    // tell each owner, so that it does not take the removal for a purge and re-assert
+    for (const [client, clocks] of foreign) {
+      const target = this.partitions.get(client)
+      if (target === undefined || this.statusOf(target) === 'void') continue
+      for (let i = 0; i < clocks.length; i += MAX_REMOVAL_TARGETS) {
+        const slice = clocks.slice(i, i + MAX_REMOVAL_TARGETS)
+        const clock = this.queueRecord(encodeRemoval(client, slice))
+        this.registerNotice({ writer: this.self, clock, targetClient: client, clocks: slice })
       }
-    })
+    }
+    this.reportSizes()
     return removed
   }
 
   // ---------------------------------------------------------------- local writes
   //
-  // Local writes update the index at once, inside the transaction that writes them, so reads
-  // made within a batch see them; `onTransaction` skips transactions of this store's origin.
+  // Local writes update the index at once and queue their records; `flushWrites` writes the
+  // queue in one transaction of this store's origin, which `onTransaction` skips. A queued
+  // record's clock is known in advance: this store is the only writer of its client's clocks,
+  // and the flush appends the queue in order.
 
-  /** Runs `fn` in a transaction of this store: nested calls (a `batch`) share one transaction. */
-  private write (fn: (tr: Y.Transaction) => void): void {
-    this.doc.transact(fn, this)
-    this.flush()
+  /** Queues an own record; returns its clock. */
+  private queueRecord (record: Uint8Array): number {
+    const clock = Y.getState(this.doc.store, this.clientId) + this.pendingRecords.length
+    this.pendingRecords.push(record)
+    this.scheduleFlush()
+    return clock
   }
 
-  /** Appends an own membership record and indexes it. */
-  private appendMembership (tr: Y.Transaction, own: OwnMembership): void {
-    const clock = appendRecords(tr, this.array, Y.getState(this.doc.store, this.clientId) - 1, [encodeMembership(own.record)])
+  private queueDelete (client: number, clock: number): void {
+    let list = this.pendingDeletes.get(client)
+    if (list === undefined) { list = []; this.pendingDeletes.set(client, list) }
+    list.push(clock)
+    this.scheduleFlush()
+  }
+
+  private scheduleFlush (): void {
+    if (++this.pendingCount >= this.maxPendingWrites) { this.flushWrites(); return }
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    queueMicrotask(() => { this.flushScheduled = false; this.flushWrites() })
+  }
+
+  /** Queues an own membership record and indexes it. */
+  private appendMembership (own: OwnMembership): void {
+    const clock = this.queueRecord(encodeMembership(own.record))
     if (own.clock >= 0) own.past.push(own.clock)
     own.clock = clock
     own.present = true
@@ -671,23 +705,27 @@ export class ProfileStore {
     this.index.addTag(this.self, clock, own.record, this.clock())
   }
 
-  /** Deletes tags from the document and the index. @returns the clocks deleted per foreign partition. */
-  private deleteTags (tr: Y.Transaction, tags: readonly Tag[]): Map<number, number[]> {
-    const byClient = new Map<number, number[]>()
+  /** Deletes tags from the index and queues their deletion. @returns the clocks deleted per foreign partition. */
+  private deleteTags (tags: readonly Tag[]): Map<number, number[]> {
+    const foreign = new Map<number, number[]>()
     for (const t of tags) {
-      let list = byClient.get(t.partition.clientId)
-      if (list === undefined) { list = []; byClient.set(t.partition.clientId, list) }
-      list.push(t.clock)
-      if (t.partition.self) { const own = this.ownByClock.get(t.clock); if (own !== undefined && own.clock === t.clock) own.present = false }
+      const client = t.partition.clientId
+      if (t.partition.self) {
+        const own = this.ownByClock.get(t.clock)
+        if (own !== undefined && own.clock === t.clock) own.present = false
+      } else {
+        let list = foreign.get(client)
+        if (list === undefined) { list = []; foreign.set(client, list) }
+        list.push(t.clock)
+      }
       this.index.removeTag(t)
+      this.queueDelete(client, t.clock)
     }
-    for (const [client, clocks] of byClient) deleteRecords(tr, client, clocks)
-    byClient.delete(this.clientId)
-    return byClient
+    return foreign
   }
 
-  private deleteNotice (tr: Y.Transaction, n: Notice): void {
-    deleteRecords(tr, n.writer.clientId, [n.clock])
+  private deleteNotice (n: Notice): void {
+    this.queueDelete(n.writer.clientId, n.clock)
     this.unregisterNotice(n)
   }
 
@@ -803,7 +841,7 @@ export class ProfileStore {
     })
 
     this.followUp(added, purged)
-    this.flush()
+    this.reportSizes()
   }
 
   /**
@@ -830,16 +868,14 @@ export class ProfileStore {
     }
     const reassert = purged.filter(own => this.own.get(own.key) === own && !own.present)
     if (tags.length === 0 && acks.length === 0 && reassert.length === 0) return
-    this.write(tr => {
-      this.deleteTags(tr, tags)
-      for (const n of acks) this.deleteNotice(tr, n)
-      for (const own of reassert) this.appendMembership(tr, own)
-    })
+    this.deleteTags(tags)
+    for (const n of acks) this.deleteNotice(n)
+    for (const own of reassert) this.appendMembership(own)
     if (reassert.length > 0 && this.events.has('reasserted')) this.events.emit({ type: 'reasserted', count: reassert.length })
   }
 
   /** Reports changed sizes to `size` listeners. */
-  private flush (): void {
+  private reportSizes (): void {
     if (!this.index.trackChanges) return
     for (const c of this.index.takeChanged()) {
       if (c.size === c.reported) continue

@@ -65,7 +65,7 @@ describe('ProfileStore on one node', () => {
   it('rejects bad input with typed errors and changes nothing', () => {
     const s = newStore()
     s.add('c1', 'caller', 'alice')
-    const before = Y.encodeStateAsUpdate(s.doc)
+    const before = s.encodeState()
     expect(codeOf(() => s.add('c2', 'nope'))).toBe('DP_ERR_UNKNOWN_PROFILE')
     expect(codeOf(() => s.add('c2', 'caller'))).toBe('DP_ERR_VALUE_MISMATCH')
     expect(codeOf(() => s.add('c2', 'total', 'x'))).toBe('DP_ERR_VALUE_MISMATCH')
@@ -86,7 +86,7 @@ describe('ProfileStore on one node', () => {
     expect(codeOf(() => s.declare({ name: 'caller' }))).toBe('DP_ERR_BAD_DECLARATION')
     expect(codeOf(() => s.declare({ name: 'bad name!' }))).toBe('DP_ERR_BAD_DECLARATION')
     expect(codeOf(() => new ProfileStore({ nodeId: 'a:b', profiles: [] }))).toBe('DP_ERR_INVALID_ARGUMENT')
-    expect(Y.encodeStateAsUpdate(s.doc)).toEqual(before)
+    expect(s.encodeState()).toEqual(before)
     expect(s.size('caller')).toBe(1)
   })
 

@@ -68,8 +68,11 @@ export class InMemoryCluster {
   /** Number of replicas. */
   get size (): number { return this.stores.length }
 
-  /** Messages in flight. */
-  get pending (): number { return this.queue.length }
+  /** Messages in flight (after every replica wrote its pending local changes). */
+  get pending (): number { this.flushWrites(); return this.queue.length }
+
+  /** Makes every replica write its pending local changes now, turning them into messages. */
+  flushWrites (): void { for (const s of this.stores) s.flushWrites() }
 
   /** The manual clock's current time (when no clock was given). */
   get time (): number { return this.now }
@@ -85,6 +88,7 @@ export class InMemoryCluster {
 
   /** Delivers one message: the one at `index` of the queue, or a random one (this reorders). */
   deliverOne (index?: number): boolean {
+    this.flushWrites()
     if (this.queue.length === 0) return false
     const i = index ?? randomInt(this.random, this.queue.length)
     const [m] = this.queue.splice(i, 1) as [InFlightMessage]
@@ -107,6 +111,7 @@ export class InMemoryCluster {
 
   /** Drops one random message in flight (a lost packet). */
   dropOne (): boolean {
+    this.flushWrites()
     if (this.queue.length === 0) return false
     this.queue.splice(randomInt(this.random, this.queue.length), 1)
     this.traffic.droppedMessages++
@@ -115,6 +120,7 @@ export class InMemoryCluster {
 
   /** Duplicates one random message in flight. */
   duplicateOne (): boolean {
+    this.flushWrites()
     if (this.queue.length === 0) return false
     const m = this.queue[randomInt(this.random, this.queue.length)] as InFlightMessage
     this.queue.push(m)
@@ -126,6 +132,7 @@ export class InMemoryCluster {
    * them are dropped when delivered). Replicas not named form one more group.
    */
   partition (groups: ReadonlyArray<readonly number[]>): void {
+    this.flushWrites()
     this.group = this.stores.map(() => groups.length)
     groups.forEach((g, gi) => { for (const i of g) this.group[i] = gi })
   }
