@@ -51,9 +51,9 @@ describe('ClusterNode', () => {
     expect(r).toMatchObject({ admitted: true, size: 2 })
   })
 
-  it('a late joiner reaches a large state (20k memberships) and only then is ready', async () => {
+  it('a late joiner reaches a large state (100k memberships) and only then is ready', async () => {
     const a = await nodes.start('a', [])
-    const n = 20_000
+    const n = 100_000
     for (let i = 0; i < n; i++) a.store.add(`dialog-${i}@host.example`, 'caller', `user-${i % 100}`)
     const b = await nodes.start('b', [a.url()!])
     await b.ready

@@ -1,9 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { nodeFactory } from './support.js'
 
-// 100,000 memberships take about a minute to build through the store today, so this runs on
-// demand: `DP_LARGE=1 npx vitest run test/cluster/large-state.test.ts`. The default suite has a
-// 20k late joiner in cluster-node.test.ts.
+// A multi-writer variant of the 100k late joiner in cluster-node.test.ts that prints its
+// figures; on demand: `DP_LARGE=1 npx vitest run test/cluster/large-state.test.ts`.
 const nodes = nodeFactory()
 afterAll(async () => { await nodes.closeAll() })
 
