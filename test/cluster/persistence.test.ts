@@ -75,7 +75,7 @@ describe('persistence: append log + snapshots', () => {
     ), fcParams(200))
   })
 
-  it('a ClusterNode with dataDir reloads its document on restart', async () => {
+  it('a ClusterNode with dataDir reloads its document on restart, remote memberships still counting', async () => {
     const dir = tempDir()
     const nodes = nodeFactory()
     try {
@@ -87,6 +87,36 @@ describe('persistence: append log + snapshots', () => {
       const a2 = await nodes.start('a', [], { dataDir: dir, incarnation: 2 })
       await waitFor(() => a2.cluster().document.stateBytes >= bytes, 'state reloaded')
       expect(a2.store.owners().some((o) => o.node === 'a' && o.incarnation === 1)).toBe(true)
+      // The remote membership survives the restart; the old incarnation's dialog does not count.
+      expect(a2.store.size('total')).toBe(1)
+      expect(a2.store.members('total').map((m) => m.dialog)).toEqual(['r-1'])
+    } finally {
+      await nodes.closeAll()
+    }
+  })
+
+  it('a whole cluster restarted from its data directories keeps its remote memberships', async () => {
+    const nodes = nodeFactory()
+    const d = [tempDir(), tempDir(), tempDir()]
+    try {
+      const a = await nodes.start('a', [], { dataDir: d[0]!, incarnation: 1 })
+      const b = await nodes.start('b', [a.url()!], { dataDir: d[1]!, incarnation: 1 })
+      const c = await nodes.start('c', [a.url()!, b.url()!], { dataDir: d[2]!, incarnation: 1 })
+      await Promise.all([b.ready, c.ready])
+      const expiresAt = Date.now() + 3_600_000
+      a.store.addRemote('trunk-call-1', 'caller', 'trunk-1', expiresAt)
+      b.store.addRemote('trunk-call-2', 'caller', 'trunk-1', expiresAt)
+      c.store.add('local-call', 'caller', 'trunk-1')
+      await waitFor(() => [a, b, c].every((n) => n.store.size('caller', 'trunk-1') === 3), 'all count 3')
+      await nodes.closeAll()
+      // Every node restarts; a comes back alone first, then the others.
+      const a2 = await nodes.start('a', [], { dataDir: d[0]!, incarnation: 2 })
+      // Alone, a2 first counts c's old dialog too (c could still be up), until liveness times c out.
+      await waitFor(() => a2.store.size('caller', 'trunk-1') === 2, 'a2 alone drops the silent owner c')
+      const b2 = await nodes.start('b', [a2.url()!], { dataDir: d[1]!, incarnation: 2 })
+      const c2 = await nodes.start('c', [a2.url()!], { dataDir: d[2]!, incarnation: 2 })
+      await Promise.all([b2.ready, c2.ready])
+      await waitFor(() => [a2, b2, c2].every((n) => n.store.size('caller', 'trunk-1') === 2), 'remote memberships survive')
     } finally {
       await nodes.closeAll()
     }
