@@ -91,8 +91,7 @@ export class MembershipIndex {
 
   get membershipCount (): number { return this.memberships.size }
 
-  addTag (partition: Partition, clock: number, rec: MembershipRecord, now: number): Tag {
-    const key = membershipKey(rec.profile, rec.value, rec.dialog)
+  addTag (partition: Partition, clock: number, rec: MembershipRecord, now: number, key = membershipKey(rec.profile, rec.value, rec.dialog)): Tag {
     let m = this.memberships.get(key)
     if (m === undefined) {
       m = { key, dialog: rec.dialog, profile: rec.profile, value: rec.value, tags: [], effective: 0 }

@@ -273,7 +273,7 @@ export class ProfileStore {
     if (m === undefined || m.effective === 0) {
       if (size >= limit) return { admitted: false, size, limit }
     }
-    this.addOwn({ kind: KIND_DIALOG, dialog, profile: v.profile.name, value: v.value, expiresAt })
+    this.addOwn({ kind: KIND_DIALOG, dialog, profile: v.profile.name, value: v.value, expiresAt }, key)
     size = this.sizeOf(v.profile.name, v.value)
     return { admitted: true, size, limit }
   }
@@ -617,9 +617,8 @@ export class ProfileStore {
     return [...(this.index.ofDialog(dialog) ?? [])].filter(m => m.profile === profile)
   }
 
-  private addOwn (rec: MembershipRecord): boolean {
+  private addOwn (rec: MembershipRecord, key = membershipKey(rec.profile, rec.value, rec.dialog)): boolean {
     this.tick()
-    const key = membershipKey(rec.profile, rec.value, rec.dialog)
     const existing = this.own.get(key)
     if (existing !== undefined && existing.present) {
       const tag = this.self.tags.get(existing.clock)
@@ -702,7 +701,7 @@ export class ProfileStore {
     own.present = true
     this.own.set(own.key, own)
     this.ownByClock.set(clock, own)
-    this.index.addTag(this.self, clock, own.record, this.clock())
+    this.index.addTag(this.self, clock, own.record, this.clock(), own.key)
   }
 
   /** Deletes tags from the index and queues their deletion. @returns the clocks deleted per foreign partition. */

@@ -42,6 +42,8 @@ export type PartitionRecord = MembershipRecord | RemovalRecord
 /** Most targets one removal notice may carry. */
 export const MAX_REMOVAL_TARGETS = 10_000
 
+/** Reused for every membership record (records are small and encoded synchronously). */
+const scratch = encoding.createEncoder()
 const EXPIRY_NONE = 0
 const EXPIRY_INT = 1
 const EXPIRY_FLOAT = 2
@@ -52,7 +54,9 @@ const EXPIRY_FLOAT = 2
  * while deleted records still merge into one tombstone run.
  */
 export const encodeMembership = (r: MembershipRecord): Uint8Array => {
-  const e = encoding.createEncoder()
+  const e = scratch
+  e.cpos = 0
+  e.bufs.length = 0
   encoding.writeVarUint(e, r.kind)
   encoding.writeVarString(e, r.dialog)
   encoding.writeVarString(e, r.profile)
