@@ -301,7 +301,8 @@ export class Transport {
     if (last !== undefined && (hb.incarnation < last.incarnation || (hb.incarnation === last.incarnation && hb.seq <= last.seq))) return
     this.seen.set(hb.nodeId, { incarnation: hb.incarnation, seq: hb.seq })
     this.events.emit({ type: 'heartbeat', node: hb.nodeId, incarnation: hb.incarnation, clientId: hb.clientId, via: from.peerNodeId })
-    for (const c of this.byNode.values()) if (c !== from) c.sendHeartbeat(hb)
+    // Flood to the other peers, but not back to the node the heartbeat is about.
+    for (const [node, c] of this.byNode) if (c !== from && node !== hb.nodeId) c.sendHeartbeat(hb)
   }
 
   private tick (): void {

@@ -66,4 +66,17 @@ describe('partitions through a controlled TCP proxy', () => {
       throw err
     }
   })
+
+  it('a delayed link still converges, and in order', async () => {
+    const a = await nodes.start('a', [])
+    const { proxy, url } = await proxyTo(a.address()!.port)
+    proxy.delayMs = 40
+    const b = await nodes.start('b', [url])
+    await b.ready
+    for (let i = 0; i < 30; i++) a.store.add(`a-${i}`, 'total')
+    for (let i = 0; i < 10; i++) a.store.removeDialog(`a-${i}`)
+    for (let i = 0; i < 5; i++) b.store.add(`b-${i}`, 'total')
+    await waitFor(() => a.store.size('total') === 25 && b.store.size('total') === 25, 'converged through the delay')
+    expect(b.store.has('a-3', 'total')).toBe(false)
+  })
 })
