@@ -96,4 +96,25 @@ describe('liveness over loopback (short timeouts)', () => {
     now += 60_000
     expect(a.store.size('kept')).toBe(0)
   })
+
+  it('in a chain a-b-c, relayed heartbeats keep a and c alive to each other; losing b separates them', async () => {
+    const t = { livenessTimeoutMs: 600, graceMs: 400 }
+    const a = await nodes.start('a', [], t)
+    const b = await nodes.start('b', [a.url()!], t)
+    const c = await nodes.start('c', [b.url()!], t)
+    await c.ready
+    a.store.add('a-call', 'total')
+    c.store.add('c-call', 'total')
+    await waitFor(() => a.store.size('total') === 2 && c.store.size('total') === 2, 'chain converged')
+    const deaths: string[] = []
+    for (const n of [a, b, c]) n.on('owner-dead', (e) => { deaths.push(`${n.store.nodeId}:${e.node}`) })
+    // Several liveness timeouts pass: a and c never talk directly, yet stay live to each other.
+    await new Promise((resolve) => { setTimeout(resolve, 2000) })
+    expect(deaths).toEqual([])
+    expect(c.cluster().peers.find((p) => p.node === 'a')?.liveness).toBe('live')
+    expect(a.cluster().peers.find((p) => p.node === 'c')?.liveness).toBe('live')
+    await b.close()
+    await waitFor(() => deaths.includes('a:c') && deaths.includes('c:a'), 'a and c lose each other with b')
+    await waitFor(() => a.store.size('total') === 1 && c.store.size('total') === 1, 'each counts only itself')
+  })
 })
