@@ -78,7 +78,7 @@ export interface ClusterNodeOptions {
   readonly reconnectMaxMs?: number
   /** How often expired memberships are swept from the document, ms. @defaultValue 1000 */
   readonly sweepIntervalMs?: number
-  /** Initial sync and admission before it. @defaultValue { policy: 'reject', timeoutMs: 10000, waitMs: 1000, peers: 'any' } */
+  /** Initial sync and admission before it. @defaultValue { policy: 'reject', timeoutMs: 10000, waitMs: 1000, peers: 'any', afterTimeout: 'allow' } */
   readonly readiness?: ReadinessOptions
   /** Persist the document here (append log + snapshots). @defaultValue undefined (no persistence) */
   readonly dataDir?: string
@@ -92,7 +92,7 @@ export interface ClusterNodeOptions {
 
 /** Events of a cluster node, a discriminated union on `type`. */
 export type ClusterEvent =
-  | Exclude<TransportEvent, { type: 'heartbeat' }>
+  | Exclude<TransportEvent, { type: 'heartbeat' | 'self' }>
   | LivenessEvent
   /** The connection to a peer whose state exchange had completed was lost (it resyncs on reconnect). */
   | { readonly type: 'not-synced'; readonly node: string; readonly reason: string }
@@ -195,7 +195,9 @@ export class ClusterNode {
     const r = options.readiness ?? {}
     const policy: ReadinessPolicy = r.policy ?? 'reject'
     if (policy !== 'reject' && policy !== 'allow' && policy !== 'wait') throw fail('DP_ERR_INVALID_ARGUMENT', 'readiness.policy must be reject, allow or wait')
-    this.readiness = new Readiness(policy, positive(r.timeoutMs ?? 10_000, 'readiness.timeoutMs'), positive(r.waitMs ?? 1000, 'readiness.waitMs'))
+    const afterTimeout = r.afterTimeout ?? 'allow'
+    if (afterTimeout !== 'allow' && afterTimeout !== 'reject') throw fail('DP_ERR_INVALID_ARGUMENT', 'readiness.afterTimeout must be allow or reject')
+    this.readiness = new Readiness(policy, positive(r.timeoutMs ?? 10_000, 'readiness.timeoutMs'), positive(r.waitMs ?? 1000, 'readiness.waitMs'), afterTimeout)
     this.readinessPeers = r.peers ?? 'any'
     this.ready = this.readiness.ready
     this.transport = new Transport({
@@ -285,6 +287,10 @@ export class ClusterNode {
         this.events.emit(e)
         this.checkReady()
         return
+      case 'self':
+        // A configured url that is this node: it no longer counts for readiness.
+        this.checkReady()
+        return
       case 'peer-down': {
         this.events.emit(e)
         if (e.synced) this.events.emit({ type: 'not-synced', node: e.node, reason: e.reason })
@@ -315,7 +321,8 @@ export class ClusterNode {
   /**
    * Checks the limit and adds in one step (eventual mode: against this node's view), after the
    * readiness policy: before the initial sync, `'reject'` throws `DP_ERR_NOT_READY`, `'allow'`
-   * proceeds, `'wait'` waits up to `readiness.waitMs` then throws `DP_ERR_NOT_READY`.
+   * proceeds, `'wait'` waits up to `readiness.waitMs` then throws `DP_ERR_NOT_READY`. Once
+   * `readiness.timeoutMs` has passed, `readiness.afterTimeout` decides (default: proceed).
    *
    * @example
    * ```ts

@@ -25,6 +25,13 @@ export interface ReadinessOptions {
    * @defaultValue 'any'
    */
   readonly peers?: 'any' | 'all'
+  /**
+   * Admission once `timeoutMs` passed without the initial sync (no peer reachable, for example
+   * the first node of a cluster): `'allow'` admits against the local view from then on (the
+   * node reports `readyState: 'timed-out'`), `'reject'` keeps applying `policy` until a sync
+   * completes. @defaultValue 'allow'
+   */
+  readonly afterTimeout?: 'allow' | 'reject'
 }
 
 /** One-shot readiness latch with a timeout. */
@@ -40,7 +47,7 @@ export class Readiness {
   /** Set when the timeout passed before readiness. */
   timedOut = false
 
-  constructor (readonly policy: ReadinessPolicy, readonly timeoutMs: number, readonly waitMs: number) {
+  constructor (readonly policy: ReadinessPolicy, readonly timeoutMs: number, readonly waitMs: number, readonly afterTimeout: 'allow' | 'reject' = 'allow') {
     this.ready = new Promise<void>((resolve, reject) => { this.resolve = resolve; this.reject = reject })
     // Nobody may be listening: never let the rejection become an unhandled one.
     this.ready.catch(() => {})
@@ -57,6 +64,11 @@ export class Readiness {
       this.settle()
       this.reject(fail('DP_ERR_NOT_READY', `initial sync not complete after ${this.timeoutMs} ms: ${reason}`))
       onTimeout(reason)
+      // Under afterTimeout 'allow', waiting admissions may proceed now.
+      if (this.afterTimeout === 'allow') {
+        for (const w of this.waiters) w(true)
+        this.waiters.clear()
+      }
     }, this.timeoutMs)
   }
 
@@ -81,6 +93,7 @@ export class Readiness {
    */
   async admit (): Promise<void> {
     if (this.isReady || this.policy === 'allow') return
+    if (this.timedOut && this.afterTimeout === 'allow') return
     if (this.policy === 'reject') throw fail('DP_ERR_NOT_READY', 'node has not completed its initial sync (readiness policy: reject)')
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -74,6 +74,8 @@ export type TransportEvent =
   /** `synced`: whether the state exchange over the lost connection had completed. */
   | { readonly type: 'peer-down'; readonly node: string; readonly reason: string; readonly code: number; readonly synced: boolean }
   | { readonly type: 'synced'; readonly node: string }
+  /** A configured peer url turned out to be this node: it is never dialled again. */
+  | { readonly type: 'self'; readonly url: string }
   | { readonly type: 'heartbeat'; readonly node: string; readonly incarnation: number; readonly clientId: number; readonly via: string }
   /** A connection refused for failed authentication or a protocol violation (either end). */
   | { readonly type: 'rejected'; readonly remote: string; readonly reason: string; readonly code: number }
@@ -235,8 +237,12 @@ export class Transport {
     const d = c.url !== undefined ? this.diallers.find((x) => x.conn === c) : undefined
     if (d !== undefined) d.nodeId = peer.nodeId
     if (peer.nodeId === this.opts.nodeId) {
-      if (d !== undefined) d.self = true
-      c.close(CloseCode.self, 'connected to itself')
+      if (peer.incarnation === this.opts.incarnation && peer.clientId === this.opts.clientId) {
+        c.close(CloseCode.self, 'connected to itself')
+        this.markSelf(d)
+      } else {
+        c.close(CloseCode.protocol, `another process uses node id ${peer.nodeId} (incarnation ${peer.incarnation})`)
+      }
       return false
     }
     const existing = this.byNode.get(peer.nodeId)
@@ -269,6 +275,12 @@ export class Transport {
     return true
   }
 
+  private markSelf (d: Dialler | undefined): void {
+    if (d === undefined || d.self) return
+    d.self = true
+    this.events.emit({ type: 'self', url: d.url })
+  }
+
   private onClosed (c: PeerConnection, code: number, reason: string): void {
     this.conns.delete(c)
     for (const k of Object.keys(this.closedStats) as Array<keyof ConnectionStats>) this.closedStats[k] += c.stats[k]
@@ -285,6 +297,8 @@ export class Transport {
       this.events.emit({ type: 'rejected', remote: c.url ?? c.remote, reason, code })
     }
     if (d !== undefined && d.nodeId === undefined && c.peer !== undefined) d.nodeId = c.peer.nodeId
+    // The listening end (this very node) refused the dial as a connection to itself.
+    if (d !== undefined && code === CloseCode.self) this.markSelf(d)
     if (d !== undefined && !this.closed) {
       if (code === CloseCode.duplicate && d.nodeId !== undefined && this.byNode.has(d.nodeId)) d.parked = true
       else this.scheduleDial(d)

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { ClusterNode, DialogProfilesError } from '../../src/index.js'
 import { nodeFactory, waitFor } from './support.js'
+import { TcpProxy } from './tcp-proxy.js'
 
 const nodes = nodeFactory()
 afterEach(async () => { await nodes.closeAll() })
@@ -76,5 +77,29 @@ describe('ClusterNode', () => {
     } finally {
       await b.close()
     }
+  })
+
+  it('a node listing its own url, alone, is ready once it has recognised itself', async () => {
+    // The usual "same peer list everywhere": the node's own url, here through a proxy so that
+    // the url is known before the node listens.
+    const proxy = new TcpProxy(0)
+    const url = await proxy.listen()
+    try {
+      const solo = await nodes.start('solo', [url], { readiness: { policy: 'reject', timeoutMs: 30_000 } })
+      proxy.targetPort = solo.address()!.port
+      await solo.ready
+      expect(solo.cluster().peers).toEqual([])
+    } finally {
+      await proxy.close()
+    }
+  })
+
+  it('after the readiness timeout, admission proceeds by default (afterTimeout: allow), or not (reject)', async () => {
+    const open = await nodes.start('o', ['ws://127.0.0.1:9'], { readiness: { policy: 'reject', timeoutMs: 150 } })
+    const closed = await nodes.start('c', ['ws://127.0.0.1:9'], { readiness: { policy: 'reject', timeoutMs: 150, afterTimeout: 'reject' } })
+    await expect(open.ready).rejects.toMatchObject({ code: 'DP_ERR_NOT_READY' })
+    await expect(closed.ready).rejects.toMatchObject({ code: 'DP_ERR_NOT_READY' })
+    expect((await open.acquire('d1', 'total', null, 5)).admitted).toBe(true)
+    await expect(closed.acquire('d1', 'total', null, 5)).rejects.toMatchObject({ code: 'DP_ERR_NOT_READY' })
   })
 })

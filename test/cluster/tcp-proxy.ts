@@ -12,7 +12,8 @@ export class TcpProxy {
   delayMs = 0
   port = 0
 
-  constructor (private readonly targetPort: number, private readonly targetHost = '127.0.0.1') {
+  /** `targetPort` may be set after `listen()` (connections before that fail). */
+  constructor (public targetPort: number, private readonly targetHost = '127.0.0.1') {
     this.server = net.createServer((client) => { this.accept(client) })
   }
 
