@@ -13,6 +13,15 @@ export const PROFILE = 'total'
 
 const FROM_MESH = Symbol('mesh')
 
+/**
+ * Pushes a store's pending local writes into its document now (`flushWrites`, where the store
+ * defers writes to the end of the microtask); a no-op for a store that writes at once.
+ */
+export const flushWrites = (store: ProfileStore): void => {
+  const s = store as { flushWrites?: () => void }
+  if (typeof s.flushWrites === 'function') s.flushWrites.call(store)
+}
+
 /** Creates one benchmark store (node `n<i>`, seeded Yjs client id). */
 export const createStore = (node: number, seed: number): ProfileStore => new ProfileStore({
   nodeId: `n${node}`,
@@ -52,17 +61,24 @@ export class StoreSet implements ReplicatedSet {
   }
 
   remove (node: number, dialog: string): void { this.st(node).remove(dialog, PROFILE) }
-  flush (): void { this.mesh.flush() }
+  flush (): void {
+    for (const s of this.stores) flushWrites(s)
+    this.mesh.flush()
+  }
+
   /** Cuts replica `i` off the mesh, as a crashed node. */
   disconnect (i: number): void { this.mesh.disconnect(i) }
   maintain (): void {
     for (const s of this.stores) { s.tick(); s.sweep() }
-    this.mesh.flush()
+    this.flush()
   }
 
   size (replica: number): number { return this.st(replica).size(PROFILE) }
   members (replica: number): string[] { return this.st(replica).members(PROFILE).map((m) => m.dialog) }
-  encodeState (replica: number): Uint8Array { return this.st(replica).encodeState() }
+  encodeState (replica: number): Uint8Array {
+    flushWrites(this.st(replica))
+    return this.st(replica).encodeState()
+  }
   stats (replica: number): Record<string, number> {
     const out: Record<string, number> = {}
     for (const [k, v] of Object.entries(this.st(replica).stats())) if (typeof v === 'number') out[k] = v

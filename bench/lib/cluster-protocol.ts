@@ -19,8 +19,18 @@ export type WorkerReply =
   /** Wall-clock time (performance.timeOrigin + now) of the add. */
   | { readonly id: number, readonly type: 'added', readonly at: number }
   | { readonly id: number, readonly type: 'loaded', readonly ops: number, readonly seconds: number, readonly live: readonly string[] }
-  | { readonly id: number, readonly type: 'state', readonly size: number, readonly members: readonly string[], readonly drops: number }
+  | { readonly id: number, readonly type: 'state', readonly size: number, readonly members: readonly string[], readonly drops: number, readonly traffic: Traffic }
   | { readonly id: number, readonly type: 'error', readonly message: string }
+
+/** A node's transport totals since it started. */
+export interface Traffic {
+  readonly updatesIn: number
+  readonly updatesOut: number
+  readonly bytesIn: number
+  readonly bytesOut: number
+  /** Membership operations this node's load generator issued since it started. */
+  readonly opsIssued: number
+}
 
 /** Unsolicited worker messages. */
 export type WorkerEvent =

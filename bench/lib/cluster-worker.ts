@@ -75,7 +75,11 @@ const handle = async (req: WorkerRequest): Promise<WorkerReply> => {
       gen?.endAll()
       return { id: req.id, type: 'ok' }
     case 'state':
-      return { id: req.id, type: 'state', size: node.store.size(PROFILE), members: node.store.members(PROFILE).map((m) => m.dialog), drops }
+    {
+      const t = node.traffic()
+      const traffic = { updatesIn: t.updatesIn, updatesOut: t.updatesOut, bytesIn: t.bytesIn, bytesOut: t.bytesOut, opsIssued: gen?.totalOps ?? 0 }
+      return { id: req.id, type: 'state', size: node.store.size(PROFILE), members: node.store.members(PROFILE).map((m) => m.dialog), drops, traffic }
+    }
     case 'close':
       setImmediate(() => { void shutdown(0) })
       return { id: req.id, type: 'ok' }

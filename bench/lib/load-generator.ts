@@ -80,6 +80,9 @@ export class LoadGenerator {
     return { opsPerSecond: ops / seconds, ops, seconds, live: new Set(this.live.keys()) }
   }
 
+  /** Membership operations issued since construction. */
+  get totalOps (): number { return this.ops }
+
   /** Ends every live call. */
   endAll (): void {
     for (const [d, c] of this.live) { this.nodes[c.node]?.store.remove(d, PROFILE); this.ops++ }

@@ -55,6 +55,15 @@ export const heapAfterGc = (): number => {
   return process.memoryUsage().heapUsed
 }
 
+/**
+ * Lets pending microtasks and immediates run (a store may hold a scheduled write-out, which
+ * keeps it reachable until the current synchronous code yields), then {@link heapAfterGc}.
+ */
+export const settledHeap = async (): Promise<number> => {
+  await new Promise((resolve) => setImmediate(resolve))
+  return heapAfterGc()
+}
+
 /** Formats a byte count for humans. */
 export const fmtBytes = (b: number): string => {
   const abs = Math.abs(b)

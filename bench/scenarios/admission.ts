@@ -1,7 +1,9 @@
 /**
  * Admission (issue 4 item 1): one node decides check-size-then-add for a stream of new calls
  * against a limit, through the store's public API (`tryAcquire`, eventual mode), while calls
- * end at random (untimed). The same trace runs against Redis doing the check-and-add in one
+ * end at random (untimed). Latency is the answer the caller waits for, and the same plus the
+ * store's write into its document (`flushWrites`, done at the end of the task); throughput is
+ * bursts of decisions together with their write. The same trace runs against Redis doing the check-and-add in one
  * Lua script over loopback. Latency per decision (median, p99) and decisions per second.
  * Checks: the store's count equals the trace's live set, never exceeded the limit, and a peer
  * fed with the store's updates holds the same set; the same for the Redis set.
@@ -11,7 +13,7 @@ import type { BenchContext, Scenario } from '../lib/types.js'
 import { createRng, dialogId, subSeed } from '../lib/prng.js'
 import type { Rng } from '../lib/prng.js'
 import { LatencyRecorder, nowNs } from '../lib/stats.js'
-import { PROFILE, createStore } from '../implementations/profile-store.js'
+import { PROFILE, createStore, flushWrites } from '../implementations/profile-store.js'
 import { RedisAdmission, connectRedis } from '../implementations/redis.js'
 
 const LIMIT = 1000
@@ -39,7 +41,9 @@ const sameSet = (a: readonly string[], b: readonly string[]): boolean => {
   return b.every((x) => s.has(x))
 }
 
-const runStore = (ctx: BenchContext, nLatency: number, nThroughput: number): Figures => {
+interface StoreFigures extends Figures { p50Write: number, p99Write: number }
+
+const runStore = (ctx: BenchContext, nLatency: number, nThroughput: number): StoreFigures => {
   const seed = subSeed(ctx.seed, 'admission')
   const rng = createRng(seed)
   const store = createStore(0, seed)
@@ -52,33 +56,42 @@ const runStore = (ctx: BenchContext, nLatency: number, nThroughput: number): Fig
   let bytes = 0
   const off = store.onUpdate((u, origin) => { if (origin === store) { pending.push(u); bytes += u.byteLength } })
   const deliver = (): void => {
+    flushWrites(store)
     for (const u of pending) peer.applyUpdate(u, FROM)
     pending = []
+  }
+  const endOne = (live: string[]): void => {
+    const e = pickEnd(rng, live)
+    if (e !== undefined) store.remove(e, PROFILE)
   }
   const bar = ctx.progress('ProfileStore', nLatency + nThroughput)
   try {
     const live: string[] = []
+    // The answer the caller waits for (tryAcquire), and the same plus the document write the
+    // store does at the end of the task (flushWrites): one INVITE per event-loop task.
     const lat = new LatencyRecorder(nLatency)
+    const latWrite = new LatencyRecorder(nLatency)
     let maxSize = 0
     let refused = 0
     let i = 0
     for (; i < nLatency; i++) {
       const d = dialogId(i, 'adm')
-      const t = nowNs()
+      const t0 = nowNs()
       const r = store.tryAcquire(d, PROFILE, undefined, LIMIT)
-      lat.record(nowNs() - t)
+      const t1 = nowNs()
+      flushWrites(store)
+      const t2 = nowNs()
+      lat.record(t1 - t0)
+      latWrite.record(t2 - t0)
       if (r.admitted) live.push(d)
       else refused++
       if (r.size > maxSize) maxSize = r.size
-      if (rng.next() < END_P) {
-        const e = pickEnd(rng, live)
-        if (e !== undefined) store.remove(e, PROFILE)
-      }
+      if (rng.next() < END_P) { endOne(live); flushWrites(store) }
       if ((i & 1023) === 1023) { deliver(); bar.update(i); ctx.checkBudget() }
     }
-    // Throughput: chunks of decisions timed as a whole (no per-call timer); calls end between chunks.
+    // Throughput: bursts of CHUNK decisions and their document write, timed as a whole (no
+    // per-call timer); calls end between bursts, untimed.
     let decideNs = 0
-    let endNs = 0
     const end = i + nThroughput
     while (i < end) {
       const firstOfChunk = i
@@ -92,14 +105,10 @@ const runStore = (ctx: BenchContext, nLatency: number, nThroughput: number): Fig
         else refused++
         if (r.size > maxSize) maxSize = r.size
       }
+      flushWrites(store)
       decideNs += nowNs() - t
       i = chunkEnd
-      const t2 = nowNs()
-      for (let k = firstOfChunk; k < chunkEnd && live.length > LIMIT - CHUNK * END_P; k++) {
-        const e = pickEnd(rng, live)
-        if (e !== undefined) store.remove(e, PROFILE)
-      }
-      endNs += nowNs() - t2
+      for (let k = firstOfChunk; k < chunkEnd && live.length > LIMIT - CHUNK * END_P; k++) endOne(live)
       deliver()
       bar.update(i)
       ctx.checkBudget()
@@ -110,13 +119,21 @@ const runStore = (ctx: BenchContext, nLatency: number, nThroughput: number): Fig
     ctx.verify(sameSet(store.members(PROFILE).map((m) => m.dialog), live), 'store holds a different set than the trace')
     ctx.verify(peer.size(PROFILE) === live.length && sameSet(peer.members(PROFILE).map((m) => m.dialog), live), 'the peer did not converge to the same set')
     ctx.verify(refused > 0 && refused < (nLatency + nThroughput) / 2, `trace degenerate: ${refused} refused`)
-    const f: Figures = { p50: lat.percentile(50), p99: lat.percentile(99), perSecond: nThroughput / (decideNs / 1e9) }
+    const f: StoreFigures = {
+      p50: lat.percentile(50),
+      p99: lat.percentile(99),
+      p50Write: latWrite.percentile(50),
+      p99Write: latWrite.percentile(99),
+      perSecond: nThroughput / (decideNs / 1e9)
+    }
     ctx.report('ProfileStore', 'latency p50', f.p50, 'ns')
     ctx.report('ProfileStore', 'latency p99', f.p99, 'ns')
-    ctx.report('ProfileStore', 'decisions/s incl. call ends', nThroughput / ((decideNs + endNs) / 1e9), 'ops/s')
+    ctx.report('ProfileStore', 'latency p50 incl. write-out', f.p50Write, 'ns')
+    ctx.report('ProfileStore', 'latency p99 incl. write-out', f.p99Write, 'ns')
+    ctx.report('ProfileStore', 'decisions/s, one per task', 1e9 / (latWrite.total() / latWrite.count), 'ops/s')
     ctx.report('ProfileStore', 'update bytes per decision', bytes / (nLatency + nThroughput), 'bytes')
     ctx.report('ProfileStore', 'refused', refused / (nLatency + nThroughput) * 100, '%')
-    ctx.goal('ProfileStore', 'decisions/s', f.perSecond, 'ops/s', '>=', 200_000, 'issue 4 item 1')
+    ctx.goal('ProfileStore', `decisions/s, bursts of ${CHUNK}`, f.perSecond, 'ops/s', '>=', 200_000, 'issue 4 item 1')
     return f
   } finally {
     bar.done()
@@ -205,6 +222,8 @@ export const admission: Scenario = {
     if (redis === null) return
     ctx.goal('Redis/ProfileStore', 'latency p50', redis.p50 / store.p50, 'x', '>=', 10, 'issue 4 item 1')
     ctx.report('Redis/ProfileStore', 'latency p99', redis.p99 / store.p99, 'x')
+    ctx.report('Redis/ProfileStore', 'latency p50 incl. write-out', redis.p50 / store.p50Write, 'x')
+    ctx.report('Redis/ProfileStore', 'latency p99 incl. write-out', redis.p99 / store.p99Write, 'x')
     ctx.report('ProfileStore/Redis', 'decisions/s', store.perSecond / redis.perSecond, 'x')
   }
 }

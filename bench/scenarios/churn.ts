@@ -10,7 +10,7 @@
 import type { BenchContext, Scenario } from '../lib/types.js'
 import type { ReplicatedSet, SetImplementation } from '../lib/replicated-set.js'
 import { createRng, dialogId, subSeed } from '../lib/prng.js'
-import { fmtBytes, heapAfterGc, nowNs } from '../lib/stats.js'
+import { fmtBytes, nowNs, settledHeap } from '../lib/stats.js'
 import { profileStore } from '../implementations/profile-store.js'
 import { flatYMap } from '../implementations/flat-ymap.js'
 
@@ -45,15 +45,15 @@ const verifyConverged = (ctx: BenchContext, impl: SetImplementation, set: Replic
 }
 
 /** A fresh ProfileStore cluster where `live` is simply added by each call's owner: the reference size. */
-const measureFresh = (ctx: BenchContext, live: readonly LiveCall[], at: string, seed: number): { state: number, heap: number } => {
-  const before = heapAfterGc()
+const measureFresh = async (ctx: BenchContext, live: readonly LiveCall[], at: string, seed: number): Promise<{ state: number, heap: number }> => {
+  const before = await settledHeap()
   const fresh = profileStore.create(NODES, subSeed(seed, `fresh@${at}`))
   try {
     for (const c of live) fresh.add(c.node, c.dialog)
     fresh.flush()
     fresh.maintain()
     const state = verifyConverged(ctx, profileStore, fresh, live, `fresh@${at}`, seed).byteLength
-    const heap = heapAfterGc() - before
+    const heap = await settledHeap() - before
     return { state, heap }
   } finally {
     fresh.destroy()
@@ -64,10 +64,10 @@ interface Checkpoint { cycles: number, state: number, heap: number }
 interface Fresh { state: number, heap: number }
 
 /** Runs the trace on `impl`. Every implementation gets the same trace (same seed), so the same live set at each checkpoint. */
-const runOne = (ctx: BenchContext, impl: SetImplementation, checkpoints: readonly number[], fresh: Map<number, Fresh>): Checkpoint[] => {
+const runOne = async (ctx: BenchContext, impl: SetImplementation, checkpoints: readonly number[], fresh: Map<number, Fresh>): Promise<Checkpoint[]> => {
   const seed = subSeed(ctx.seed, 'churn')
   const rng = createRng(seed)
-  const heap0 = heapAfterGc()
+  const heap0 = await settledHeap()
   const set = impl.create(NODES, seed)
   const out: Checkpoint[] = []
   const last = checkpoints[checkpoints.length - 1] ?? 0
@@ -107,11 +107,11 @@ const runOne = (ctx: BenchContext, impl: SetImplementation, checkpoints: readonl
       set.maintain()
       const at = `${label(cp)} cycles`
       const state = verifyConverged(ctx, impl, set, live, at, seed).byteLength
-      const heap = heapAfterGc() - heap0
+      const heap = await settledHeap() - heap0
       const stats = set.stats(0)
       let ref = fresh.get(cp)
       if (ref === undefined) {
-        ref = measureFresh(ctx, live, at, ctx.seed)
+        ref = await measureFresh(ctx, live, at, ctx.seed)
         fresh.set(cp, ref)
         ctx.report('fresh ProfileStore', `state @${label(cp)}`, ref.state, 'bytes')
         ctx.report('fresh ProfileStore', `heap (3 replicas) @${label(cp)}`, ref.heap, 'bytes')
@@ -143,7 +143,7 @@ export const churn: Scenario = {
     const lastLabel = label(checkpoints[checkpoints.length - 1] ?? 0)
     const fresh = new Map<number, Fresh>()
     for (const impl of [profileStore, flatYMap]) {
-      const cps = runOne(ctx, impl, checkpoints, fresh)
+      const cps = await runOne(ctx, impl, checkpoints, fresh)
       const first = cps[0]
       const lastCp = cps[cps.length - 1]
       const lastFresh = fresh.get(lastCp?.cycles ?? -1)
@@ -164,7 +164,6 @@ export const churn: Scenario = {
       ctx.report(impl.name, `heap 0..${lastLabel}`, lastCp.heap / first.heap, 'x')
       ctx.report(impl.name, `heap growth per cycle ${label(warm.cycles)}..${lastLabel}`, lastCp.cycles > warm.cycles ? (lastCp.heap - warm.heap) / (lastCp.cycles - warm.cycles) : 0, 'bytes/cycle')
       ctx.report(impl.name, `state growth per cycle 0..${lastLabel}`, lastCp.cycles > 0 ? (lastCp.state - first.state) / lastCp.cycles : 0, 'bytes/cycle')
-      await Promise.resolve()
     }
   }
 }

@@ -55,8 +55,19 @@ const idle = async (ctx: BenchContext, c: ProcessCluster, samples: number, label
   ctx.report(label, 'convergence p99, idle', p(lat, 99), 'ms')
 }
 
+/** Cluster-wide transport totals. */
+const traffic = async (c: ProcessCluster): Promise<{ updatesIn: number, bytesIn: number, ops: number }> => {
+  const states = await Promise.all(c.nodes.map(async (x) => await x.call({ type: 'state' }, CONVERGE_TIMEOUT_MS)))
+  let updatesIn = 0
+  let bytesIn = 0
+  let ops = 0
+  for (const s of states) if (s.type === 'state') { updatesIn += s.traffic.updatesIn; bytesIn += s.traffic.bytesIn; ops += s.traffic.opsIssued }
+  return { updatesIn, bytesIn, ops }
+}
+
 const step = async (ctx: BenchContext, c: ProcessCluster, label: string, callsPerSecond: number, durationMs: number, seed: number): Promise<{ achieved: number, p50: number, p99: number }> => {
   const rng = createRng(seed)
+  const before = await traffic(c)
   const n = c.nodes.length
   const lat: number[] = []
   let running = true
@@ -90,10 +101,19 @@ const step = async (ctx: BenchContext, c: ProcessCluster, label: string, callsPe
   await verifyConverged(ctx, c, live, `${what} (live calls)`)
   await Promise.all(c.nodes.map(async (x) => await x.call({ type: 'end-all' }, CONVERGE_TIMEOUT_MS)))
   await verifyConverged(ctx, c, new Set(), `${what} (all ended)`)
+  const after = await traffic(c)
   const r = { achieved: ops / seconds, p50: p(lat, 50), p99: p(lat, 99) }
   ctx.report(label, `ops/s issued @target ${target}`, r.achieved, 'ops/s')
   ctx.report(label, `convergence p50 @${target} ops/s`, r.p50, 'ms')
   ctx.report(label, `convergence p99 @${target} ops/s`, r.p99, 'ms')
+  // Every op of the step (warm-up, measured window, end of the live calls) reaches n-1 nodes:
+  // n-1 messages per op when nothing is delivered twice and nothing is batched; more means
+  // duplicate deliveries (relays), fewer means batching. Probes and heartbeats add a little.
+  const allOps = after.ops - before.ops
+  if (allOps > 0) {
+    ctx.report(label, `update messages received per op @${target} ops/s`, (after.updatesIn - before.updatesIn) / allOps, 'msgs/op')
+    ctx.report(label, `bytes received per op @${target} ops/s`, (after.bytesIn - before.bytesIn) / allOps, 'bytes/op')
+  }
   return r
 }
 

@@ -7,21 +7,21 @@ import type { BenchContext, Scenario } from '../lib/types.js'
 import type { SetImplementation } from '../lib/replicated-set.js'
 import { fill, sizeLabel } from '../lib/fill.js'
 import { subSeed } from '../lib/prng.js'
-import { heapAfterGc } from '../lib/stats.js'
+import { settledHeap } from '../lib/stats.js'
 import { profileStore } from '../implementations/profile-store.js'
 import { flatYMap } from '../implementations/flat-ymap.js'
 
 const REPLICAS = 3
 
-/** Fills, verifies and measures one implementation at one size. Synchronous, so nothing it built outlives it. */
-const measure = (ctx: BenchContext, impl: SetImplementation, n: number): { heap: number, state: number } => {
-  const heap0 = heapAfterGc()
+/** Fills, verifies and measures one implementation at one size. */
+const measure = async (ctx: BenchContext, impl: SetImplementation, n: number): Promise<{ heap: number, state: number }> => {
+  const heap0 = await settledHeap()
   const f = fill(ctx, impl, n, REPLICAS, subSeed(ctx.seed, `memory/${n}`), 'mem')
   try {
     const members = new Set(f.set.members(0))
     ctx.verify(members.size === n && f.dialogs.every((d) => members.has(d)), `${impl.name} holds a different set at ${n}`)
     members.clear()
-    const heap = (heapAfterGc() - heap0) / REPLICAS / n
+    const heap = (await settledHeap() - heap0) / REPLICAS / n
     const state = f.set.encodeState(0).byteLength / n
     const at = `@${sizeLabel(n)} live`
     ctx.report(impl.name, `heap per membership per replica ${at}`, heap, 'bytes')
@@ -42,11 +42,10 @@ export const memory: Scenario = {
   run: async (ctx: BenchContext) => {
     const sizes = ctx.quick ? [10_000, 20_000] : [10_000, 100_000]
     for (const n of sizes) {
-      const ours = measure(ctx, profileStore, n)
-      const base = measure(ctx, flatYMap, n)
+      const ours = await measure(ctx, profileStore, n)
+      const base = await measure(ctx, flatYMap, n)
       ctx.report('ProfileStore/flat Y.Map', `heap @${sizeLabel(n)} live`, ours.heap / base.heap, 'x')
       ctx.report('ProfileStore/flat Y.Map', `state @${sizeLabel(n)} live`, ours.state / base.state, 'x')
     }
-    await Promise.resolve()
   }
 }
