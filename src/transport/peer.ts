@@ -180,15 +180,14 @@ export class PeerConnection {
         this.host.onHeartbeat(this, m.heartbeat)
         return
       case 'sync-step1': {
-        let sv: Uint8Array
+        let remote: Map<number, number>
         try {
-          Y.decodeStateVector(m.stateVector)
-          sv = m.stateVector
+          remote = Y.decodeStateVector(m.stateVector)
         } catch {
           this.protocolError('malformed state vector')
           return
         }
-        this.send(encodeSync(SYNC_STEP2, Y.encodeStateAsUpdate(this.host.doc, sv)))
+        this.sendState(m.stateVector, remote)
         return
       }
       case 'sync-step2':
@@ -200,6 +199,39 @@ export class PeerConnection {
         }
       }
     }
+  }
+
+  /**
+   * Answers a sync step 1 with what the peer misses. When that does not fit in one message
+   * (`maxMessageBytes`), it goes as one update per writing client (each with the delete set)
+   * followed by a step 2 carrying the delete set: the limit then bounds one writer's share of
+   * the state, not the whole cluster's.
+   */
+  private sendState (svBytes: Uint8Array, remote: Map<number, number>): void {
+    const doc = this.host.doc
+    const full = Y.encodeStateAsUpdate(doc, svBytes)
+    const budget = this.host.limits.maxMessageBytes - 16
+    if (full.length <= budget) {
+      this.send(encodeSync(SYNC_STEP2, full))
+      return
+    }
+    const local = Y.decodeStateVector(Y.encodeStateVector(doc))
+    for (const [client, clock] of local) {
+      const have = remote.get(client) ?? 0
+      if (clock <= have) continue
+      // Pretend the peer has everything but this client's missing structs.
+      const target = new Map(local)
+      target.set(client, have)
+      const part = Y.encodeStateAsUpdate(doc, Y.encodeStateVector(target))
+      if (part.length > budget) {
+        this.close(CloseCode.tooLarge, `the state of client ${client} (${part.length} bytes) exceeds maxMessageBytes`)
+        return
+      }
+      this.stats.updatesOut++
+      this.send(encodeSync(SYNC_UPDATE, part))
+      if (this.state === 'closed') return
+    }
+    this.send(encodeSync(SYNC_STEP2, Y.encodeStateAsUpdate(doc, Y.encodeStateVector(local))))
   }
 
   /** Validates then applies a remote update with this connection as origin. */

@@ -102,4 +102,21 @@ describe('ClusterNode', () => {
     expect((await open.acquire('d1', 'total', null, 5)).admitted).toBe(true)
     await expect(closed.acquire('d1', 'total', null, 5)).rejects.toMatchObject({ code: 'DP_ERR_NOT_READY' })
   })
+
+  it('a state larger than maxMessageBytes reaches a late joiner one writer at a time', async () => {
+    const limits = { maxMessageBytes: 64 * 1024 }
+    const writers = []
+    for (let w = 0; w < 3; w++) {
+      const x = await nodes.start(`w${w}`, [], limits)
+      for (let i = 0; i < 800; i++) x.store.add(`w${w}-call-${i}@example.com`, 'caller', `user-${i % 10}`)
+      writers.push(x)
+    }
+    const hub = await nodes.start('hub', writers.map((x) => x.url()!), { ...limits, readiness: { policy: 'reject', timeoutMs: 20_000, peers: 'all' } })
+    await hub.ready
+    expect(hub.cluster().document.stateBytes).toBeGreaterThan(limits.maxMessageBytes)
+    const joiner = await nodes.start('joiner', [hub.url()!], { ...limits, readiness: { policy: 'reject', timeoutMs: 20_000 } })
+    await joiner.ready
+    expect(joiner.store.size('caller')).toBe(2400)
+    expect(joiner.lines.filter((l) => l.includes('exceeds'))).toEqual([])
+  })
 })
