@@ -9,7 +9,7 @@
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { scenarios } from './scenarios/index.js'
-import { cpuModel, formatTable, gitCommit, writeReport } from './lib/results.js'
+import { cpuModel, formatTable, gitCommit, load1, writeReport } from './lib/results.js'
 import type { RunReport } from './lib/results.js'
 import { findRedisServer, startRedisServer } from './lib/redis-server.js'
 import type { RedisServer } from './lib/redis-server.js'
@@ -49,6 +49,7 @@ const parseArgs = (argv: readonly string[]): Options => {
 
 const main = async (): Promise<number> => {
   const opts = parseArgs(process.argv.slice(2))
+  const { cpu, cpus } = cpuModel()
   if (opts.list) {
     for (const s of scenarios) console.log(`${s.name.padEnd(14)} ${s.description}`)
     return 0
@@ -79,6 +80,8 @@ const main = async (): Promise<number> => {
   }
 
   const t0 = performance.now()
+  const loadStart = load1()
+  if (loadStart > cpus) notice(`load average ${loadStart} on ${cpus} cores at the start: timings will be noisy`)
   try {
     for (const sc of selected) {
       const budgetMs = (opts.quick ? sc.budgetSeconds.quick : sc.budgetSeconds.full) * 1000
@@ -124,7 +127,6 @@ const main = async (): Promise<number> => {
     }
   }
 
-  const { cpu, cpus } = cpuModel()
   const report: RunReport = {
     meta: {
       date: new Date().toISOString(),
@@ -136,7 +138,8 @@ const main = async (): Promise<number> => {
       quick: opts.quick,
       scenarios: selected.map((s) => s.name),
       command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-      durationSeconds: Math.round((performance.now() - t0) / 100) / 10
+      durationSeconds: Math.round((performance.now() - t0) / 100) / 10,
+      loadAverage: { start: loadStart, end: load1() }
     },
     results,
     goals,

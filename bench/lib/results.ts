@@ -3,7 +3,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { GoalCheck, Result } from './types.js'
 import { fmtNum } from './stats.js'
@@ -21,6 +21,8 @@ export interface RunMeta {
   readonly scenarios: readonly string[]
   readonly command: string
   readonly durationSeconds: number
+  /** 1-minute load average at the start and the end of the run: above the core count, other work competed for the CPU. */
+  readonly loadAverage: { readonly start: number, readonly end: number }
 }
 
 /** The JSON written to bench/results/latest.json. */
@@ -55,6 +57,9 @@ const writeAtomic = (path: string, text: string): void => {
   writeFileSync(tmp, text)
   renameSync(tmp, path)
 }
+
+/** The 1-minute load average. */
+export const load1 = (): number => Math.round((loadavg()[0] ?? 0) * 100) / 100
 
 /** Writes latest.json and latest.svg into `dir`; returns their paths. */
 export const writeReport = (dir: string, report: RunReport): { json: string, svg: string } => {

@@ -37,7 +37,7 @@ export const renderSvg = (report: RunReport): string => {
       const x1 = x(Math.max(1, r.value))
       parts.push(`<text x="${LABEL_W - 8}" y="${y + 14}" class="l">${esc(`${r.implementation} · ${r.metric}`)}</text>`)
       parts.push(`<rect x="${x0.toFixed(1)}" y="${y + 3}" width="${Math.max(1, x1 - x0).toFixed(1)}" height="${ROW_H - 6}" class="${cls}"/>`)
-      parts.push(`<text x="${(x1 + 4).toFixed(1)}" y="${y + 14}" class="v">${esc(fmtNum(r.value))}x${g === undefined ? '' : ` (goal ${g.op} ${fmtNum(g.target)}x)`}</text>`)
+      parts.push(`<text x="${(x1 + 4).toFixed(1)}" y="${y + 14}" class="v">${esc(`${fmtNum(r.value)}x${g === undefined ? '' : ` (goal ${g.op} ${fmtNum(g.target)}x)`}`)}</text>`)
       if (g !== undefined) {
         const gx = x(g.target)
         parts.push(`<line x1="${gx.toFixed(1)}" y1="${y + 1}" x2="${gx.toFixed(1)}" y2="${y + ROW_H - 1}" class="goal"/>`)
@@ -60,7 +60,7 @@ export const renderSvg = (report: RunReport): string => {
   const m = report.meta
   const failed = report.goals.filter((g) => !g.pass).length
   const title = `dialog-profiles bench: ratios (log scale)${m.quick ? ' --quick' : ''}, seed ${m.seed}`
-  const sub = `${m.date} · commit ${m.commit} · node ${m.node} · ${m.cpus}x ${m.cpu} · goals met ${report.goals.length - failed}/${report.goals.length}`
+  const sub = `${m.date} · commit ${m.commit} · node ${m.node} · ${m.cpus}x ${m.cpu} · load avg ${m.loadAverage.start}→${m.loadAverage.end} · goals met ${report.goals.length - failed}/${report.goals.length}`
   const height = y + 20
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif" font-size="12">`,
