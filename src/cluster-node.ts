@@ -62,7 +62,11 @@ export interface ClusterNodeOptions {
   readonly graceMs?: number
   /** After being declared dead, how long until its memberships are deleted from the document, ms. @defaultValue 60000 */
   readonly purgeDelayMs?: number
-  /** Largest WebSocket message accepted (ws `maxPayload`) or sent, bytes. Must hold the full state for a late joiner. @defaultValue 67108864 (64 MiB) */
+  /**
+   * Largest WebSocket message accepted (ws `maxPayload`) or sent, bytes; give every node the
+   * same value. A state exchange larger than this goes one writing node at a time, so it must
+   * hold one node's share of the state (about 56 bytes per live membership). @defaultValue 67108864 (64 MiB)
+   */
   readonly maxMessageBytes?: number
   /** Most WebSocket messages per second accepted from one connection (burst of one second); past it the connection is closed. @defaultValue 10000 */
   readonly maxMessagesPerSecond?: number

@@ -55,6 +55,20 @@ describe('a node in a child process', () => {
     await waitFor(() => purged > 0 || a.store.owners().filter((o) => o.node === 'k').every((o) => o.memberships === 0), 'child purged')
   })
 
+  it('killed with SIGKILL and restarted at once: peers void the old incarnation as soon as the new one appears', async () => {
+    const slow = { livenessTimeoutMs: 60_000, graceMs: 60_000 }
+    const a = await nodes.start('a', [], slow)
+    const first = await spawnNode({ DP_NODE_ID: 'r', DP_PEERS: a.url()!, DP_COUNT: '12', DP_INCARNATION: '100' })
+    await waitFor(() => a.store.size('caller') === 12, 'a counts the first incarnation')
+    await kill(first.child)
+    // Long timeouts: without the new incarnation a would keep counting the dead one for a minute.
+    expect(a.store.size('caller')).toBe(12)
+    const second = await spawnNode({ DP_NODE_ID: 'r', DP_PEERS: a.url()!, DP_COUNT: '3', DP_INCARNATION: '200' })
+    await waitFor(() => a.store.size('caller') === 3, 'old incarnation void, new one counted')
+    expect(second.report.size).toBe(3)
+    await kill(second.child)
+  })
+
   it('killed with SIGKILL in the middle of writes to its data directory: it restarts from it without corruption', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dp-persist-'))
     dirs.push(dir)

@@ -1,7 +1,10 @@
 /**
- * Helpers for the cluster tests: bounded waiting, transports over bare Y.Docs, free ports.
+ * Helpers for the cluster tests: bounded waiting, transports over bare Y.Docs, cluster nodes on
+ * ephemeral loopback ports with fast timers.
  */
 import * as Y from 'yjs'
+import { ClusterNode } from '../../src/cluster-node.js'
+import type { ClusterNodeOptions } from '../../src/cluster-node.js'
 import { Transport } from '../../src/transport/transport.js'
 import type { TransportOptions } from '../../src/transport/transport.js'
 
@@ -62,9 +65,6 @@ export const docNode = async (id: string, peers: string[], extra: Partial<Transp
 
 /** Keys of the test map, sorted. */
 export const keysOf = (doc: Y.Doc): string => [...doc.getMap('m').keys()].sort().join(',')
-
-import { ClusterNode } from '../../src/cluster-node.js'
-import type { ClusterNodeOptions } from '../../src/cluster-node.js'
 
 export const PROFILES = [{ name: 'total' }, { name: 'caller', withValue: true }] as const
 export const SECRET = 'cluster-test-secret'
