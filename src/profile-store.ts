@@ -11,16 +11,17 @@
 import * as Y from 'yjs'
 import { fail } from './errors.js'
 import { Emitter } from './internal/emitter.js'
-import {
-  appendRecords, deleteRecords, forEachAddedValue, forEachDeletedRange, PartitionResolver
-} from './internal/partition-doc.js'
+import { forEachAddedValue, forEachDeletedRange, PartitionResolver } from './internal/partition-doc.js'
+import { recount, type RecountResult } from './internal/recount.js'
 import {
   decodeRecord, encodeMembership, encodeRemoval, KIND_DIALOG, KIND_REMOTE, KIND_REMOVAL,
   MAX_REMOVAL_TARGETS, NODE_ID_PATTERN, partitionName, type MembershipRecord, type PartitionName
 } from './internal/records.js'
-import { MembershipIndex, membershipKey, type Membership, type Partition, type Tag } from './membership-index.js'
+import { WriteQueue } from './internal/write-queue.js'
+import { MembershipIndex, membershipKey, type Membership, type Tag } from './membership-index.js'
+import { OwnerRegistry, type OwnedPartition, type RemovalNotice } from './owner-registry.js'
 import { checkId, ProfileRegistry } from './profile-registry.js'
-import type { Clock, Member, OwnerInfo, OwnerStatus, ProfileDeclaration, StoreEvent, ValueSize } from './types.js'
+import type { Clock, Member, OwnerInfo, ProfileDeclaration, StoreEvent, ValueSize } from './types.js'
 
 /** Options of a {@link ProfileStore}. */
 export interface ProfileStoreOptions {
@@ -68,27 +69,7 @@ export interface AcquireResult {
   readonly limit: number
 }
 
-/** Result of {@link ProfileStore.recount}. */
-export interface RecountResult {
-  /** Whether the incremental counts equal the recount by scan. */
-  readonly ok: boolean
-  /** Memberships found by the scan (present in the document, counted or not). */
-  readonly memberships: number
-  /** One line per difference. */
-  readonly mismatches: string[]
-}
-
-interface StorePartition extends Partition {
-  /** Removal notices this partition wrote that are still in the document, by clock. */
-  readonly notices: Map<number, Notice>
-}
-
-interface Notice {
-  readonly writer: StorePartition
-  readonly clock: number
-  readonly targetClient: number
-  readonly clocks: readonly number[]
-}
+export type { RecountResult }
 
 /** A membership this node added and still holds: re-asserted if another node purges it. */
 interface OwnMembership {
@@ -101,8 +82,6 @@ interface OwnMembership {
   /** Clocks of records that carried it before a re-assert. */
   readonly past: number[]
 }
-
-const statusKey = (node: string, incarnation: number): string => `${node}:${incarnation}`
 
 /**
  * One node's replica of the cluster's dialog profiles.
@@ -130,21 +109,14 @@ export class ProfileStore {
   private readonly events = new Emitter<StoreEvent>()
   private readonly resolver: PartitionResolver
   private readonly array: Y.Array<unknown>
-  private readonly self: StorePartition
-  private readonly partitions = new Map<number, StorePartition>()
-  private readonly partitionsOfNode = new Map<string, Set<StorePartition>>()
-  private readonly statuses = new Map<string, OwnerStatus>()
-  private readonly newestIncarnation = new Map<string, number>()
-  private readonly noticesByTarget = new Map<number, Set<Notice>>()
+  private readonly self: OwnedPartition
+  private readonly ownerRegistry: OwnerRegistry
+  private readonly queue: WriteQueue
+  private readonly noticesByTarget = new Map<number, Set<RemovalNotice>>()
   private readonly own = new Map<string, OwnMembership>()
   private readonly ownByClock = new Map<number, OwnMembership>()
   private readonly maxLocalMemberships: number
   private readonly sweepGraceMs: number
-  private readonly maxPendingWrites: number
-  private pendingRecords: Uint8Array[] = []
-  private pendingDeletes = new Map<number, number[]>()
-  private pendingCount = 0
-  private flushScheduled = false
   private destroyed = false
 
   constructor (options: ProfileStoreOptions) {
@@ -155,7 +127,7 @@ export class ProfileStore {
     this.clock = options.clock ?? Date.now
     this.maxLocalMemberships = positiveInt(options.maxLocalMemberships ?? 1_000_000, 'maxLocalMemberships')
     this.sweepGraceMs = nonNegative(options.sweepGraceMs ?? 5000, 'sweepGraceMs')
-    this.maxPendingWrites = positiveInt(options.maxPendingWrites ?? 1000, 'maxPendingWrites')
+    const maxPendingWrites = positiveInt(options.maxPendingWrites ?? 1000, 'maxPendingWrites')
     const incarnation = options.incarnation ?? Math.floor(this.clock())
     if (!Number.isSafeInteger(incarnation) || incarnation < 0) throw fail('DP_ERR_INVALID_ARGUMENT', 'incarnation must be a non-negative integer')
     this.nodeId = options.nodeId
@@ -170,12 +142,17 @@ export class ProfileStore {
     }
     this.resolver = new PartitionResolver(this.doc)
     this.index = new MembershipIndex({
-      statusOf: p => this.statusOf(p),
-      keepsDead: profile => this.registry.find(profile)?.onOwnerDead === 'keep'
+      statusOf: p => this.ownerRegistry.statusOf(p),
+      keepsDead: profile => this.keepsDead(profile)
+    })
+    this.ownerRegistry = new OwnerRegistry(this.nodeId, incarnation, (p, status, isNew) => {
+      if (!isNew) this.index.refreshPartition(p)
+      if (this.events.has('owner')) this.events.emit({ type: 'owner', node: p.node, incarnation: p.incarnation, status })
     })
     const name: PartitionName = { node: this.nodeId, incarnation, clientId: this.doc.clientID }
-    this.self = this.registerPartition(name, true)
+    this.self = this.ownerRegistry.register(name, true)
     this.array = this.doc.getArray(partitionName(name))
+    this.queue = new WriteQueue(this.doc, this.array, this, maxPendingWrites)
     this.doc.on('afterTransaction', (tr: Y.Transaction) => this.onTransaction(tr))
   }
 
@@ -188,7 +165,7 @@ export class ProfileStore {
   declare (declaration: ProfileDeclaration): void {
     this.alive()
     this.registry.declare(declaration)
-    for (const p of this.partitions.values()) if (this.statusOf(p) === 'dead') this.index.refreshPartition(p)
+    for (const p of this.ownerRegistry.partitions()) if (this.ownerRegistry.statusOf(p) === 'dead') this.index.refreshPartition(p)
     this.reportSizes()
   }
 
@@ -286,16 +263,7 @@ export class ProfileStore {
    * is pending.
    */
   flushWrites (): void {
-    if (this.destroyed || (this.pendingRecords.length === 0 && this.pendingDeletes.size === 0)) return
-    const records = this.pendingRecords
-    const deletes = this.pendingDeletes
-    this.pendingRecords = []
-    this.pendingDeletes = new Map()
-    this.pendingCount = 0
-    this.doc.transact(tr => {
-      if (records.length > 0) appendRecords(tr, this.array, Y.getState(this.doc.store, this.clientId) - 1, records)
-      for (const [client, clocks] of deletes) deleteRecords(tr, client, clocks)
-    }, this)
+    if (!this.destroyed) this.queue.flush()
   }
 
   // ---------------------------------------------------------------- reads (O(1) unless listing)
@@ -411,23 +379,19 @@ export class ProfileStore {
     if (typeof node !== 'string' || !NODE_ID_PATTERN.test(node)) throw fail('DP_ERR_INVALID_ARGUMENT', 'bad node id')
     if (!Number.isSafeInteger(incarnation) || incarnation < 0) throw fail('DP_ERR_INVALID_ARGUMENT', 'bad incarnation')
     if (status !== 'live' && status !== 'dead') throw fail('DP_ERR_INVALID_ARGUMENT', "status must be 'live' or 'dead'")
-    if (node === this.nodeId && incarnation === this.incarnation) return
-    this.noteIncarnation(node, incarnation)
-    const key = statusKey(node, incarnation)
-    if ((this.statuses.get(key) ?? 'live') === status && this.statuses.has(key)) return
-    this.statuses.set(key, status)
-    for (const p of this.partitionsOfNode.get(node) ?? []) {
-      if (p.incarnation === incarnation) this.index.refreshPartition(p)
+    const changed = this.ownerRegistry.setVerdict(node, incarnation, status)
+    if (changed && this.events.has('owner') && this.ownerRegistry.partitionsOf(node, incarnation).length === 0) {
+      // an owner known only from heartbeats so far: no partition reported it
+      this.events.emit({ type: 'owner', node, incarnation, status: this.ownerRegistry.statusFor(node, incarnation) })
     }
-    if (this.events.has('owner')) this.events.emit({ type: 'owner', node, incarnation, status: this.statusFor(node, incarnation) })
     this.reportSizes()
   }
 
   /** Owners (node incarnations) known here, with their status. */
   owners (): OwnerInfo[] {
     this.alive()
-    return [...this.partitions.values()].map(p => ({
-      node: p.node, incarnation: p.incarnation, clientId: p.clientId, status: this.statusOf(p), memberships: p.tags.size, self: p.self
+    return [...this.ownerRegistry.partitions()].map(p => ({
+      node: p.node, incarnation: p.incarnation, clientId: p.clientId, status: this.ownerRegistry.statusOf(p), memberships: p.tags.size, self: p.self
     }))
   }
 
@@ -439,13 +403,12 @@ export class ProfileStore {
    */
   purgeOwner (node: string, incarnation: number): number {
     this.alive()
-    if ((node === this.nodeId && incarnation === this.incarnation) || this.statusFor(node, incarnation) === 'live') {
+    if ((node === this.nodeId && incarnation === this.incarnation) || this.ownerRegistry.statusFor(node, incarnation) === 'live') {
       throw fail('DP_ERR_INVALID_ARGUMENT', `owner ${node}:${incarnation} is live: it cannot be purged`)
     }
     this.tick()
     let deleted = 0
-    for (const p of [...(this.partitionsOfNode.get(node) ?? [])]) {
-      if (p.incarnation !== incarnation) continue
+    for (const p of this.ownerRegistry.partitionsOf(node, incarnation)) {
       const tags = [...p.tags.values()].filter(t => !t.effective)
       const notices = [...(this.noticesByTarget.get(p.clientId) ?? [])]
       if (tags.length === 0 && notices.length === 0) continue
@@ -505,11 +468,11 @@ export class ProfileStore {
     let structs = 0
     for (const s of this.doc.store.clients.values()) structs += s.length
     let notices = 0
-    for (const p of this.partitions.values()) notices += p.notices.size
+    for (const p of this.ownerRegistry.partitions()) notices += p.notices.size
     return {
       memberships: this.index.membershipCount,
       ownMemberships: this.own.size,
-      partitions: this.partitions.size,
+      partitions: this.ownerRegistry.size,
       expiredWaiting: this.index.expired.size,
       notices,
       structs
@@ -524,54 +487,7 @@ export class ProfileStore {
     this.alive()
     this.flushWrites()
     this.tick()
-    const now = this.clock()
-    const counted = new Map<string, { profile: string, value: string | null }>()
-    const present = new Set<string>()
-    for (const [name, type] of this.doc.share) {
-      const pn = this.resolver.resolve(type)
-      if (pn === null) continue
-      const p = this.partitions.get(pn.clientId)
-      for (let item = type._start; item !== null; item = item.right) {
-        if (item.deleted || item.id.client !== pn.clientId || p === undefined) continue
-        for (const raw of item.content.getContent()) {
-          const rec = decodeRecord(raw)
-          if (typeof rec === 'string' || rec.kind === KIND_REMOVAL) continue
-          const key = membershipKey(rec.profile, rec.value, rec.dialog)
-          present.add(key)
-          const expired = rec.expiresAt !== null && rec.expiresAt <= now
-          const status = this.statusOf(p)
-          const effective = !expired && (rec.kind === KIND_REMOTE || status === 'live' ||
-            (status === 'dead' && rec.expiresAt !== null && this.registry.find(rec.profile)?.onOwnerDead === 'keep'))
-          if (effective) counted.set(key, { profile: rec.profile, value: rec.value })
-        }
-      }
-      void name
-    }
-    const expected = new Map<string, number>()
-    for (const { profile, value } of counted.values()) {
-      expected.set(`${profile}|`, (expected.get(`${profile}|`) ?? 0) + 1)
-      if (value !== null) expected.set(`${profile}|${value}`, (expected.get(`${profile}|${value}`) ?? 0) + 1)
-    }
-    const mismatches: string[] = []
-    const seen = new Set<string>()
-    for (const [k, n] of expected) {
-      seen.add(k)
-      const [profile, value] = k.split('|') as [string, string]
-      const got = this.sizeOf(profile, value === '' ? null : value)
-      if (got !== n) mismatches.push(`${k}: incremental ${got}, scan ${n}`)
-    }
-    for (const m of this.index.allMemberships()) {
-      for (const k of [`${m.profile}|`, m.value === null ? null : `${m.profile}|${m.value}`]) {
-        if (k === null || seen.has(k)) continue
-        seen.add(k)
-        const [profile, value] = k.split('|') as [string, string]
-        const got = this.sizeOf(profile, value === '' ? null : value)
-        if (got !== 0) mismatches.push(`${k}: incremental ${got}, scan 0`)
-      }
-      if (!present.has(m.key)) mismatches.push(`indexed membership ${JSON.stringify(m.key)} is not in the document`)
-    }
-    if (present.size !== this.index.membershipCount) mismatches.push(`index holds ${this.index.membershipCount} memberships, document ${present.size}`)
-    return { ok: mismatches.length === 0, memberships: present.size, mismatches }
+    return recount(this.doc, this.resolver, this.ownerRegistry, this.index, p => this.keepsDead(p), this.clock())
   }
 
   /** Releases the document and every listener. The store is unusable afterwards. */
@@ -652,11 +568,11 @@ export class ProfileStore {
     const foreign = this.deleteTags(tags)
     // tell each owner, so that it does not take the removal for a purge and re-assert
     for (const [client, clocks] of foreign) {
-      const target = this.partitions.get(client)
-      if (target === undefined || this.statusOf(target) === 'void') continue
+      const target = this.ownerRegistry.partition(client)
+      if (target === undefined || this.ownerRegistry.statusOf(target) === 'void') continue
       for (let i = 0; i < clocks.length; i += MAX_REMOVAL_TARGETS) {
         const slice = clocks.slice(i, i + MAX_REMOVAL_TARGETS)
-        const clock = this.queueRecord(encodeRemoval(client, slice))
+        const clock = this.queue.record(encodeRemoval(client, slice))
         this.registerNotice({ writer: this.self, clock, targetClient: client, clocks: slice })
       }
     }
@@ -671,31 +587,9 @@ export class ProfileStore {
   // record's clock is known in advance: this store is the only writer of its client's clocks,
   // and the flush appends the queue in order.
 
-  /** Queues an own record; returns its clock. */
-  private queueRecord (record: Uint8Array): number {
-    const clock = Y.getState(this.doc.store, this.clientId) + this.pendingRecords.length
-    this.pendingRecords.push(record)
-    this.scheduleFlush()
-    return clock
-  }
-
-  private queueDelete (client: number, clock: number): void {
-    let list = this.pendingDeletes.get(client)
-    if (list === undefined) { list = []; this.pendingDeletes.set(client, list) }
-    list.push(clock)
-    this.scheduleFlush()
-  }
-
-  private scheduleFlush (): void {
-    if (++this.pendingCount >= this.maxPendingWrites) { this.flushWrites(); return }
-    if (this.flushScheduled) return
-    this.flushScheduled = true
-    queueMicrotask(() => { this.flushScheduled = false; this.flushWrites() })
-  }
-
   /** Queues an own membership record and indexes it. */
   private appendMembership (own: OwnMembership): void {
-    const clock = this.queueRecord(encodeMembership(own.record))
+    const clock = this.queue.record(encodeMembership(own.record))
     if (own.clock >= 0) own.past.push(own.clock)
     own.clock = clock
     own.present = true
@@ -718,24 +612,24 @@ export class ProfileStore {
         list.push(t.clock)
       }
       this.index.removeTag(t)
-      this.queueDelete(client, t.clock)
+      this.queue.delete(client, t.clock)
     }
     return foreign
   }
 
-  private deleteNotice (n: Notice): void {
-    this.queueDelete(n.writer.clientId, n.clock)
+  private deleteNotice (n: RemovalNotice): void {
+    this.queue.delete(n.writer.clientId, n.clock)
     this.unregisterNotice(n)
   }
 
-  private registerNotice (n: Notice): void {
+  private registerNotice (n: RemovalNotice): void {
     n.writer.notices.set(n.clock, n)
     let set = this.noticesByTarget.get(n.targetClient)
     if (set === undefined) { set = new Set(); this.noticesByTarget.set(n.targetClient, set) }
     set.add(n)
   }
 
-  private unregisterNotice (n: Notice): void {
+  private unregisterNotice (n: RemovalNotice): void {
     n.writer.notices.delete(n.clock)
     const set = this.noticesByTarget.get(n.targetClient)
     if (set !== undefined) { set.delete(n); if (set.size === 0) this.noticesByTarget.delete(n.targetClient) }
@@ -751,38 +645,8 @@ export class ProfileStore {
     return own
   }
 
-  private registerPartition (name: PartitionName, self: boolean): StorePartition {
-    const p: StorePartition = { ...name, self, tags: new Map(), notices: new Map() }
-    this.partitions.set(name.clientId, p)
-    let set = this.partitionsOfNode.get(name.node)
-    if (set === undefined) { set = new Set(); this.partitionsOfNode.set(name.node, set) }
-    set.add(p)
-    this.noteIncarnation(name.node, name.incarnation)
-    if (!self && this.events.has('owner')) this.events.emit({ type: 'owner', node: p.node, incarnation: p.incarnation, status: this.statusOf(p) })
-    return p
-  }
-
-  /** Records that `incarnation` of `node` exists; older incarnations become void. */
-  private noteIncarnation (node: string, incarnation: number): void {
-    const newest = this.newestIncarnation.get(node)
-    if (newest !== undefined && newest >= incarnation) return
-    this.newestIncarnation.set(node, incarnation)
-    for (const p of this.partitionsOfNode.get(node) ?? []) {
-      if (p.incarnation < incarnation && !p.self) {
-        this.index.refreshPartition(p)
-        if (this.events.has('owner')) this.events.emit({ type: 'owner', node, incarnation: p.incarnation, status: 'void' })
-      }
-    }
-  }
-
-  private statusFor (node: string, incarnation: number): OwnerStatus {
-    if (node === this.nodeId && incarnation === this.incarnation) return 'live'
-    if (incarnation < (this.newestIncarnation.get(node) ?? incarnation)) return 'void'
-    return this.statuses.get(statusKey(node, incarnation)) ?? 'live'
-  }
-
-  private statusOf (p: Partition): OwnerStatus {
-    return p.self ? 'live' : this.statusFor(p.node, p.incarnation)
+  private keepsDead (profile: string): boolean {
+    return this.registry.find(profile)?.onOwnerDead === 'keep'
   }
 
   private invalid (clientId: number, reason: string): void {
@@ -793,17 +657,17 @@ export class ProfileStore {
   private onTransaction (tr: Y.Transaction): void {
     if (this.destroyed || tr.origin === this) return // local writes are indexed as they are made
     const now = this.clock()
-    const added: Notice[] = []
+    const added: RemovalNotice[] = []
     forEachAddedValue(tr, (item, clock, raw) => {
       const pn = this.resolver.resolve(item.parent as Y.AbstractType<any>)
       if (pn === null) return
       if (pn.clientId !== item.id.client) { this.invalid(item.id.client, 'record written into another node\'s partition'); return }
-      const p = this.partitions.get(pn.clientId) ?? this.registerPartition(pn, false)
+      const p = this.ownerRegistry.partition(pn.clientId) ?? this.ownerRegistry.register(pn, false)
       const rec = decodeRecord(raw)
       if (typeof rec === 'string') { this.invalid(item.id.client, rec); return }
       if (p.tags.has(clock) || p.notices.has(clock)) return // written by this store inside a foreign transaction
       if (rec.kind === KIND_REMOVAL) {
-        const n: Notice = { writer: p, clock, targetClient: rec.targetClient, clocks: rec.clocks }
+        const n: RemovalNotice = { writer: p, clock, targetClient: rec.targetClient, clocks: rec.clocks }
         this.registerNotice(n)
         added.push(n)
         return
@@ -813,7 +677,7 @@ export class ProfileStore {
 
     const purged: OwnMembership[] = []
     forEachDeletedRange(tr, (client, from, len) => {
-      const p = this.partitions.get(client)
+      const p = this.ownerRegistry.partition(client)
       if (p === undefined) return
       const visit = (clock: number): void => {
         const tag = p.tags.get(clock)
@@ -848,9 +712,9 @@ export class ProfileStore {
    * notices addressed to this node (deleting what they name, then the notice), cleans notices
    * addressed to void owners, and re-asserts own memberships that another node purged.
    */
-  private followUp (notices: Notice[], purged: OwnMembership[]): void {
+  private followUp (notices: RemovalNotice[], purged: OwnMembership[]): void {
     const tags: Tag[] = []
-    const acks: Notice[] = []
+    const acks: RemovalNotice[] = []
     for (const n of notices) {
       if (n.writer.notices.get(n.clock) !== n) continue
       if (n.targetClient === this.clientId) {
@@ -861,8 +725,8 @@ export class ProfileStore {
         }
         acks.push(n)
       } else {
-        const target = this.partitions.get(n.targetClient)
-        if (target !== undefined && this.statusOf(target) === 'void') acks.push(n)
+        const target = this.ownerRegistry.partition(n.targetClient)
+        if (target !== undefined && this.ownerRegistry.statusOf(target) === 'void') acks.push(n)
       }
     }
     const reassert = purged.filter(own => this.own.get(own.key) === own && !own.present)

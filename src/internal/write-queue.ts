@@ -1,0 +1,61 @@
+/**
+ * The write-behind queue of one store: local records and deletions wait here and reach the
+ * document in one Yjs transaction per burst (at the end of the current microtask, or once
+ * `maxPending` writes wait). A queued record's clock is known when it is queued, because the
+ * store is the only writer of its client's clocks and the flush appends the queue in order.
+ */
+import * as Y from 'yjs'
+import { appendRecords, deleteRecords } from './partition-doc.js'
+
+export class WriteQueue {
+  private records: Uint8Array[] = []
+  private deletes = new Map<number, number[]>()
+  private count = 0
+  private scheduled = false
+
+  constructor (
+    private readonly doc: Y.Doc,
+    /** The store's own partition. */
+    private readonly partition: Y.AbstractType<any>,
+    /** Origin of the flush transactions. */
+    private readonly origin: unknown,
+    private readonly maxPending: number
+  ) {}
+
+  /** Queues a record at the end of the own partition; returns the clock it will have. */
+  record (bytes: Uint8Array): number {
+    const clock = Y.getState(this.doc.store, this.doc.clientID) + this.records.length
+    this.records.push(bytes)
+    this.schedule()
+    return clock
+  }
+
+  /** Queues the deletion of the record at (client, clock). */
+  delete (client: number, clock: number): void {
+    let list = this.deletes.get(client)
+    if (list === undefined) { list = []; this.deletes.set(client, list) }
+    list.push(clock)
+    this.schedule()
+  }
+
+  /** Writes everything queued in one transaction. Cheap when nothing is queued. */
+  flush (): void {
+    if (this.records.length === 0 && this.deletes.size === 0) return
+    const records = this.records
+    const deletes = this.deletes
+    this.records = []
+    this.deletes = new Map()
+    this.count = 0
+    this.doc.transact(tr => {
+      if (records.length > 0) appendRecords(tr, this.partition, Y.getState(this.doc.store, this.doc.clientID) - 1, records)
+      for (const [client, clocks] of deletes) deleteRecords(tr, client, clocks)
+    }, this.origin)
+  }
+
+  private schedule (): void {
+    if (++this.count >= this.maxPending) { this.flush(); return }
+    if (this.scheduled) return
+    this.scheduled = true
+    queueMicrotask(() => { this.scheduled = false; this.flush() })
+  }
+}

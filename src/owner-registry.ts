@@ -1,0 +1,91 @@
+/**
+ * Owners: the node incarnations known to a store, each with its partition (one Yjs client), and
+ * the liveness verdict in force for each. A newer incarnation of a node voids the older ones at
+ * once; otherwise an owner is live until the liveness layer says it is dead. Changes of status
+ * are reported to a callback, which re-counts the owner's memberships: the document never changes.
+ */
+import type { PartitionName } from './internal/records.js'
+import type { Partition } from './membership-index.js'
+import type { OwnerStatus } from './types.js'
+
+/** A partition with the removal notices it wrote that are still in the document. */
+export interface OwnedPartition extends Partition {
+  readonly notices: Map<number, RemovalNotice>
+}
+
+/** "I removed these adds of yours": see the ownership protocol in profile-store.ts. */
+export interface RemovalNotice {
+  readonly writer: OwnedPartition
+  readonly clock: number
+  readonly targetClient: number
+  readonly clocks: readonly number[]
+}
+
+const statusKey = (node: string, incarnation: number): string => `${node}:${incarnation}`
+
+export class OwnerRegistry {
+  private readonly byClient = new Map<number, OwnedPartition>()
+  private readonly byNode = new Map<string, Set<OwnedPartition>>()
+  private readonly verdicts = new Map<string, 'live' | 'dead'>()
+  private readonly newest = new Map<string, number>()
+
+  constructor (
+    private readonly selfNode: string,
+    private readonly selfIncarnation: number,
+    /** Called for every partition whose status changed, and for every new partition. */
+    private readonly changed: (p: OwnedPartition, status: OwnerStatus, isNew: boolean) => void
+  ) {}
+
+  get size (): number { return this.byClient.size }
+
+  partition (clientId: number): OwnedPartition | undefined { return this.byClient.get(clientId) }
+
+  partitions (): IterableIterator<OwnedPartition> { return this.byClient.values() }
+
+  partitionsOf (node: string, incarnation: number): OwnedPartition[] {
+    return [...(this.byNode.get(node) ?? [])].filter(p => p.incarnation === incarnation)
+  }
+
+  register (name: PartitionName, self: boolean): OwnedPartition {
+    const p: OwnedPartition = { ...name, self, tags: new Map(), notices: new Map() }
+    this.byClient.set(name.clientId, p)
+    let set = this.byNode.get(name.node)
+    if (set === undefined) { set = new Set(); this.byNode.set(name.node, set) }
+    set.add(p)
+    this.noteIncarnation(name.node, name.incarnation)
+    if (!self) this.changed(p, this.statusOf(p), true)
+    return p
+  }
+
+  /** Records a liveness verdict (`setOwnerStatus`). @returns whether anything changed. */
+  setVerdict (node: string, incarnation: number, status: 'live' | 'dead'): boolean {
+    if (node === this.selfNode && incarnation === this.selfIncarnation) return false
+    this.noteIncarnation(node, incarnation)
+    const key = statusKey(node, incarnation)
+    if (this.verdicts.get(key) === status) return false
+    this.verdicts.set(key, status)
+    const now = this.statusFor(node, incarnation)
+    for (const p of this.partitionsOf(node, incarnation)) this.changed(p, now, false)
+    return true
+  }
+
+  /** Records that `incarnation` of `node` exists; older incarnations become void. */
+  noteIncarnation (node: string, incarnation: number): void {
+    const newest = this.newest.get(node)
+    if (newest !== undefined && newest >= incarnation) return
+    this.newest.set(node, incarnation)
+    for (const p of this.byNode.get(node) ?? []) {
+      if (p.incarnation < incarnation && !p.self) this.changed(p, 'void', false)
+    }
+  }
+
+  statusFor (node: string, incarnation: number): OwnerStatus {
+    if (node === this.selfNode && incarnation === this.selfIncarnation) return 'live'
+    if (incarnation < (this.newest.get(node) ?? incarnation)) return 'void'
+    return this.verdicts.get(statusKey(node, incarnation)) ?? 'live'
+  }
+
+  statusOf (p: Partition): OwnerStatus {
+    return p.self ? 'live' : this.statusFor(p.node, p.incarnation)
+  }
+}

@@ -1,0 +1,49 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  decodeRecord, encodeMembership, encodeRemoval, KIND_DIALOG, KIND_REMOTE, MAX_ID_LENGTH,
+  parsePartitionName, partitionName, type MembershipRecord
+} from '../../src/internal/records.js'
+import { fcParams } from '../support/fc.js'
+
+const id = fc.string({ minLength: 1, maxLength: MAX_ID_LENGTH, unit: 'grapheme' }).filter(s => s.length <= MAX_ID_LENGTH)
+const membership: fc.Arbitrary<MembershipRecord> = fc.record({
+  kind: fc.constantFrom(KIND_DIALOG, KIND_REMOTE),
+  dialog: id,
+  profile: fc.stringMatching(/^[A-Za-z0-9_.:-]{1,64}$/),
+  value: fc.option(id, { nil: null }),
+  expiresAt: fc.option(fc.oneof(fc.nat(), fc.double({ noNaN: true, noDefaultInfinity: true })), { nil: null })
+}).map(r => r.kind === KIND_REMOTE && r.expiresAt === null ? { ...r, expiresAt: 1 } : r)
+
+describe('records', () => {
+  it('round-trip: what is encoded decodes to the same record', () => {
+    fc.assert(fc.property(membership, r => {
+      const back = decodeRecord(encodeMembership(r))
+      expect(back).toEqual({ ...r, expiresAt: r.expiresAt === null ? null : r.expiresAt === 0 ? 0 : r.expiresAt })
+    }), fcParams(500))
+    fc.assert(fc.property(fc.nat({ max: 0xffffffff }), fc.array(fc.nat(), { minLength: 1, maxLength: 50 }), (client, clocks) => {
+      expect(decodeRecord(encodeRemoval(client, clocks))).toEqual({ kind: 2, targetClient: client, clocks })
+    }), fcParams(200))
+  })
+
+  it('never throws on arbitrary bytes, and rejects every truncation and extension of a valid record', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), bytes => {
+      const r = decodeRecord(bytes)
+      expect(typeof r === 'string' || typeof r === 'object').toBe(true)
+    }), fcParams(1000))
+    fc.assert(fc.property(membership, fc.nat(), (r, cut) => {
+      const bytes = encodeMembership(r)
+      expect(typeof decodeRecord(bytes.subarray(0, cut % bytes.length))).toBe('string')
+      expect(decodeRecord(new Uint8Array([...bytes, 0]))).toBe('trailing bytes')
+    }), fcParams(300))
+    expect(decodeRecord([0, 'd', 'p', null, null])).toBe('not a binary record')
+  })
+
+  it('names partitions and parses only well-formed names', () => {
+    const name = { node: 'proxy-a', incarnation: 1732612345678, clientId: 4294967295 }
+    expect(parsePartitionName(partitionName(name))).toEqual(name)
+    for (const bad of ['x', 'dp:', 'dp:a:1', 'dp:a:b:1', 'dp:a:1:4294967296', 'dp:a b:1:1', 'dp:a:1:1:1']) {
+      expect(parsePartitionName(bad)).toBeNull()
+    }
+  })
+})
