@@ -432,6 +432,8 @@ export class ClusterNode {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
+    // Local writes made just before close reach the peers and the log.
+    try { this.store.flushWrites() } catch { /* store already destroyed */ }
     for (const t of this.timers) clearInterval(t)
     this.timers = []
     this.readiness.close()

@@ -367,8 +367,17 @@ export class Transport {
     this.offUpdate()
     if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer)
     for (const d of this.diallers) if (d.timer !== undefined) { clearTimeout(d.timer); d.timer = undefined }
+    // Close politely (queued messages go out before the close frame), wait briefly for the
+    // peers' close frames, then cut whatever is left.
+    const sockets = [...this.conns].map((c) => c.ws)
     for (const c of [...this.conns]) c.close(CloseCode.shutdown, 'node shutting down')
-    for (const c of [...this.conns]) c.terminate()
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      Promise.all(sockets.map((ws) => ws.readyState === ws.CLOSED ? undefined : new Promise((resolve) => { ws.once('close', resolve) }))),
+      new Promise((resolve) => { timer = setTimeout(resolve, 500) })
+    ])
+    if (timer !== undefined) clearTimeout(timer)
+    for (const ws of sockets) ws.terminate()
     this.events.clear()
     const wss = this.wss
     const server = this.server

@@ -119,4 +119,13 @@ describe('ClusterNode', () => {
     expect(joiner.store.size('caller')).toBe(2400)
     expect(joiner.lines.filter((l) => l.includes('exceeds'))).toEqual([])
   })
+
+  it('writes made just before close still reach the peers', async () => {
+    const a = await nodes.start('a', [])
+    const b = await nodes.start('b', [a.url()!], { livenessTimeoutMs: 60_000 })
+    await b.ready
+    for (let i = 0; i < 50; i++) b.store.add(`last-${i}`, 'total')
+    await b.close()
+    await waitFor(() => a.store.size('total') === 50, 'a got the last writes')
+  })
 })
