@@ -381,7 +381,10 @@ export class ClusterNode {
   reconnect (): void { this.transport.disconnectAll('reconnect requested') }
 
   /** Writes a snapshot now (with `dataDir`). */
-  snapshot (): void { this.persistence?.snapshot() }
+  snapshot (): void {
+    this.store.flushWrites()
+    this.persistence?.snapshot()
+  }
 
   /** This node, its peers (configured, connected, or known by relayed heartbeats) and its document. */
   cluster (): ClusterView {
@@ -410,6 +413,7 @@ export class ClusterNode {
     for (const p of this.transport.configuredPeers()) if (!p.self) add(p.node, p.url)
     for (const c of conns) if (!seen.has(c.node)) add(c.node, null)
     for (const l of live.keys()) if (!seen.has(l)) add(l, null)
+    this.store.flushWrites()
     const stats = this.store.stats()
     return {
       nodeId: this.store.nodeId,
