@@ -49,7 +49,7 @@ describe('TLS and topologies', () => {
     expect(d.cluster().peers.filter((p) => p.synced)).toHaveLength(2)
   })
 
-  it('five nodes in a ring converge through restarts of every connection; each update crosses each link at most once per direction', async () => {
+  it('six nodes in a ring converge through restarts of every connection; each update crosses each link at most once per direction', async () => {
     const n = 5
     const ring = [await nodes.start('n0', [])]
     for (let i = 1; i < n; i++) ring.push(await nodes.start(`n${i}`, [ring[i - 1]!.url()!]))
