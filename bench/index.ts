@@ -9,7 +9,7 @@
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { scenarios } from './scenarios/index.js'
-import { cpuModel, formatTable, gitCommit, load1, writeReport } from './lib/results.js'
+import { cpuModel, formatTable, gitCommit, load1, versions, writeReport } from './lib/results.js'
 import type { RunReport } from './lib/results.js'
 import { findRedisServer, startRedisServer } from './lib/redis-server.js'
 import type { RedisServer } from './lib/redis-server.js'
@@ -139,6 +139,7 @@ const main = async (): Promise<number> => {
       scenarios: selected.map((s) => s.name),
       command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
       durationSeconds: Math.round((performance.now() - t0) / 100) / 10,
+      versions: versions(ROOT, findRedisServer()),
       loadAverage: { start: loadStart, end: load1() }
     },
     results,

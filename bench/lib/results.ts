@@ -2,7 +2,7 @@
  * Output of a run: the printed table, bench/results/latest.json and bench/results/latest.svg.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { GoalCheck, Result } from './types.js'
@@ -21,6 +21,8 @@ export interface RunMeta {
   readonly scenarios: readonly string[]
   readonly command: string
   readonly durationSeconds: number
+  /** Versions of what was measured against: yjs, lib0, ioredis, redis-server. */
+  readonly versions: Readonly<Record<string, string>>
   /** 1-minute load average at the start and the end of the run: above the core count, other work competed for the CPU. */
   readonly loadAverage: { readonly start: number, readonly end: number }
 }
@@ -58,6 +60,28 @@ const writeAtomic = (path: string, text: string): void => {
   renameSync(tmp, path)
 }
 
+/** Installed versions of the packages the bench measures, and of redis-server when given. */
+export const versions = (root: string, redisServer: string | null): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const name of ['yjs', 'lib0', 'ioredis', 'ws']) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version?: string }
+      out[name] = pkg.version ?? 'unknown'
+    } catch {
+      out[name] = 'missing'
+    }
+  }
+  if (redisServer !== null) {
+    try {
+      const v = execFileSync(redisServer, ['--version'], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).toString()
+      out['redis-server'] = /v=(\S+)/.exec(v)?.[1] ?? v.trim()
+    } catch {
+      out['redis-server'] = 'unknown'
+    }
+  }
+  return out
+}
+
 /** The 1-minute load average. */
 export const load1 = (): number => Math.round((loadavg()[0] ?? 0) * 100) / 100
 
@@ -75,7 +99,11 @@ const padL = (s: string, n: number): string => s.length >= n ? s : ' '.repeat(n 
 
 /** The results as a plain-text table, grouped by scenario, then the goals. */
 export const formatTable = (report: RunReport): string => {
-  const lines: string[] = []
+  const m = report.meta
+  const lines: string[] = [
+    `${m.command} · ${m.date} · commit ${m.commit} · node ${m.node} · ${m.cpus}x ${m.cpu}`,
+    `versions ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')} · seed ${m.seed} · load avg ${m.loadAverage.start} -> ${m.loadAverage.end}`
+  ]
   const scenarios = [...new Set(report.results.map((r) => r.scenario))]
   for (const sc of scenarios) {
     const rows = report.results.filter((r) => r.scenario === sc)
