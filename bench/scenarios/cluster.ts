@@ -106,6 +106,7 @@ const step = async (ctx: BenchContext, c: ProcessCluster, label: string, callsPe
   ctx.report(label, `ops/s issued @target ${target}`, r.achieved, 'ops/s')
   ctx.report(label, `convergence p50 @${target} ops/s`, r.p50, 'ms')
   ctx.report(label, `convergence p99 @${target} ops/s`, r.p99, 'ms')
+  ctx.report(label, `probes @${target} ops/s`, lat.length, 'probes')
   // Every op of the step (warm-up, measured window, end of the live calls) reaches n-1 nodes:
   // n-1 messages per op when nothing is delivered twice and nothing is batched; more means
   // duplicate deliveries (relays), fewer means batching. Probes and heartbeats add a little.
@@ -123,8 +124,8 @@ export const cluster: Scenario = {
   description: 'ClusterNode processes over WebSockets on 127.0.0.1 (3 and 5): convergence p50/p99 idle and under load, sustained ops/s',
   budgetSeconds: { full: 900, quick: 60 },
   run: async (ctx: BenchContext) => {
-    const rates = ctx.quick ? [1000, 5000, 10_000] : [1000, 2500, 5000, 7500, 10_000, 15_000, 20_000]
-    const durationMs = ctx.quick ? 2000 : 5000
+    const rates = ctx.quick ? [1000, 5000, 12_500] : [1000, 2500, 5000, 7500, 10_000, 15_000, 20_000]
+    const durationMs = ctx.quick ? 3000 : 5000
     for (const n of ctx.quick ? [3] : [3, 5]) {
       const label = `${n} node processes`
       const seed = subSeed(ctx.seed, `cluster/${n}`)
