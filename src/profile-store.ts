@@ -80,7 +80,7 @@ interface OwnMembership {
   /** Whether that record is present in the document. */
   present: boolean
   /** Clocks of records that carried it before a re-assert. */
-  readonly past: number[]
+  past: number[] | null
 }
 
 /**
@@ -549,7 +549,7 @@ export class ProfileStore {
       const old = this.self.tags.get(existing.clock)
       if (old !== undefined) this.deleteTags([old])
     }
-    this.appendMembership({ key, record: rec, clock: -1, present: false, past: [] })
+    this.appendMembership({ key, record: rec, clock: -1, present: false, past: null })
     this.reportSizes()
     return created
   }
@@ -590,7 +590,7 @@ export class ProfileStore {
   /** Queues an own membership record and indexes it. */
   private appendMembership (own: OwnMembership): void {
     const clock = this.queue.record(encodeMembership(own.record))
-    if (own.clock >= 0) own.past.push(own.clock)
+    if (own.clock >= 0) (own.past ??= []).push(own.clock)
     own.clock = clock
     own.present = true
     this.own.set(own.key, own)
@@ -641,7 +641,7 @@ export class ProfileStore {
     if (own === undefined) return undefined
     this.own.delete(own.key)
     this.ownByClock.delete(own.clock)
-    for (const c of own.past) this.ownByClock.delete(c)
+    if (own.past !== null) for (const c of own.past) this.ownByClock.delete(c)
     return own
   }
 

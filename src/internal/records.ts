@@ -42,30 +42,93 @@ export type PartitionRecord = MembershipRecord | RemovalRecord
 /** Most targets one removal notice may carry. */
 export const MAX_REMOVAL_TARGETS = 10_000
 
-/** Reused for every membership record (records are small and encoded synchronously). */
-const scratch = encoding.createEncoder()
 const EXPIRY_NONE = 0
 const EXPIRY_INT = 1
 const EXPIRY_FLOAT = 2
 
+const utf8 = new TextEncoder()
+const utf8Decoder = new TextDecoder()
+
+/** Bytes of `s` in UTF-8, or -1 when it is not pure ASCII (the common case for SIP ids is). */
+const asciiLength = (s: string): number => {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return -1
+  return s.length
+}
+
+const varUintLength = (n: number): number => {
+  let len = 1
+  while (n > 0x7f) { n = Math.floor(n / 128); len++ }
+  return len
+}
+
+// The fast path writes into one exact-size array through these module-level cursors (no
+// per-record objects but the array itself): lib0's varuint layout, strings as varuint length + bytes.
+const EMPTY = new Uint8Array(0)
+let out = EMPTY
+let pos = 0
+
+const putVarUint = (n: number): void => {
+  while (n > 0x7f) { out[pos++] = 0x80 | (n & 0x7f); n = Math.floor(n / 128) }
+  out[pos++] = n
+}
+
+const putAscii = (s: string): void => {
+  putVarUint(s.length)
+  for (let i = 0; i < s.length; i++) out[pos++] = s.charCodeAt(i)
+}
+
 /**
  * Encodes a membership as bytes. Records are stored as Yjs binary content, which never merges
  * with its neighbours while live (so deleting one record never splits a run of live ones),
- * while deleted records still merge into one tombstone run.
+ * while deleted records still merge into one tombstone run. Layout: varuint kind, string
+ * dialog, string profile, byte hasValue [string value], byte expiry kind [varuint | float64].
  */
 export const encodeMembership = (r: MembershipRecord): Uint8Array => {
-  const e = scratch
-  e.cpos = 0
-  e.bufs.length = 0
+  const dl = asciiLength(r.dialog)
+  const pl = asciiLength(r.profile)
+  const vl = r.value === null ? 0 : asciiLength(r.value)
+  const intExpiry = r.expiresAt !== null && Number.isSafeInteger(r.expiresAt) && r.expiresAt >= 0
+  if (dl < 0 || pl < 0 || vl < 0 || (r.expiresAt !== null && !intExpiry)) return encodeMembershipSlow(r)
+  const size = varUintLength(r.kind) + varUintLength(dl) + dl + varUintLength(pl) + pl +
+    1 + (r.value === null ? 0 : varUintLength(vl) + vl) + 1 + (r.expiresAt === null ? 0 : varUintLength(r.expiresAt))
+  out = new Uint8Array(size)
+  pos = 0
+  putVarUint(r.kind)
+  putAscii(r.dialog)
+  putAscii(r.profile)
+  if (r.value === null) out[pos++] = 0
+  else { out[pos++] = 1; putAscii(r.value) }
+  if (r.expiresAt === null) out[pos++] = EXPIRY_NONE
+  else { out[pos++] = EXPIRY_INT; putVarUint(r.expiresAt) }
+  const done = out
+  out = EMPTY
+  return done
+}
+
+/** The general path (non-ASCII strings, fractional or negative expiry), through lib0. */
+const encodeMembershipSlow = (r: MembershipRecord): Uint8Array => {
+  const e = encoding.createEncoder()
   encoding.writeVarUint(e, r.kind)
-  encoding.writeVarString(e, r.dialog)
-  encoding.writeVarString(e, r.profile)
+  encoding.writeVarUint8Array(e, utf8.encode(r.dialog))
+  encoding.writeVarUint8Array(e, utf8.encode(r.profile))
   if (r.value === null) encoding.writeUint8(e, 0)
-  else { encoding.writeUint8(e, 1); encoding.writeVarString(e, r.value) }
+  else { encoding.writeUint8(e, 1); encoding.writeVarUint8Array(e, utf8.encode(r.value)) }
   if (r.expiresAt === null) encoding.writeUint8(e, EXPIRY_NONE)
   else if (Number.isSafeInteger(r.expiresAt) && r.expiresAt >= 0) { encoding.writeUint8(e, EXPIRY_INT); encoding.writeVarUint(e, r.expiresAt) }
   else { encoding.writeUint8(e, EXPIRY_FLOAT); encoding.writeFloat64(e, r.expiresAt) }
   return encoding.toUint8Array(e)
+}
+
+/** Reads a string (varuint length + UTF-8) of at most `max` bytes; ASCII without TextDecoder. */
+const readString = (d: decoding.Decoder, max: number): string => {
+  const len = decoding.readVarUint(d)
+  if (len > max || d.pos + len > d.arr.length) throw new RangeError('string out of bounds')
+  const start = d.pos
+  d.pos += len
+  let ascii = true
+  for (let i = start; i < start + len; i++) if ((d.arr[i] as number) > 0x7f) { ascii = false; break }
+  if (ascii && len <= 1024) return String.fromCharCode.apply(null, d.arr.subarray(start, start + len) as unknown as number[])
+  return utf8Decoder.decode(d.arr.subarray(start, start + len))
 }
 
 export const encodeRemoval = (targetClient: number, clocks: readonly number[]): Uint8Array => {
@@ -93,11 +156,11 @@ export const decodeRecord = (raw: unknown): PartitionRecord | string => {
     const kind = decoding.readVarUint(d)
     let rec: PartitionRecord
     if (kind === KIND_DIALOG || kind === KIND_REMOTE) {
-      const dialog = decoding.readVarString(d)
-      const profile = decoding.readVarString(d)
+      const dialog = readString(d, 4 * MAX_ID_LENGTH)
+      const profile = readString(d, 4 * 64)
       const hasValue = decoding.readUint8(d)
       if (hasValue > 1) return 'bad value flag'
-      const value = hasValue === 1 ? decoding.readVarString(d) : null
+      const value = hasValue === 1 ? readString(d, 4 * MAX_ID_LENGTH) : null
       const expiryKind = decoding.readUint8(d)
       let expiresAt: number | null
       if (expiryKind === EXPIRY_NONE) expiresAt = null
