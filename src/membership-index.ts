@@ -78,7 +78,8 @@ export interface IndexHooks {
 
 export class MembershipIndex {
   private readonly memberships = new Map<string, Membership>()
-  private readonly byDialog = new Map<string, Set<Membership>>()
+  /** Memberships of each dialog: one (the common case) or several. */
+  private readonly byDialog = new Map<string, Membership | Membership[]>()
   private readonly profiles = new Map<string, ProfileCounter>()
   private readonly heap = new ExpiryHeap<Tag>()
   /** Expired tags still in the document, waiting for a sweep. */
@@ -96,9 +97,10 @@ export class MembershipIndex {
     if (m === undefined) {
       m = { key, dialog: rec.dialog, profile: rec.profile, value: rec.value, tags: [], effective: 0 }
       this.memberships.set(key, m)
-      let set = this.byDialog.get(rec.dialog)
-      if (set === undefined) { set = new Set(); this.byDialog.set(rec.dialog, set) }
-      set.add(m)
+      const had = this.byDialog.get(rec.dialog)
+      if (had === undefined) this.byDialog.set(rec.dialog, m)
+      else if (Array.isArray(had)) had.push(m)
+      else this.byDialog.set(rec.dialog, [had, m])
     }
     const expiresAt = rec.expiresAt ?? Infinity
     const tag: Tag = { partition, clock, membership: m, remote: rec.kind === 1, expiresAt, expired: expiresAt <= now, effective: false, heapIndex: -1 }
@@ -121,8 +123,13 @@ export class MembershipIndex {
     if (i >= 0) { m.tags[i] = m.tags[m.tags.length - 1] as Tag; m.tags.pop() }
     if (m.tags.length === 0) {
       this.memberships.delete(m.key)
-      const set = this.byDialog.get(m.dialog)
-      if (set !== undefined) { set.delete(m); if (set.size === 0) this.byDialog.delete(m.dialog) }
+      const had = this.byDialog.get(m.dialog)
+      if (had === m) this.byDialog.delete(m.dialog)
+      else if (Array.isArray(had)) {
+        const i = had.indexOf(m)
+        if (i >= 0) { had[i] = had[had.length - 1] as Membership; had.pop() }
+        if (had.length === 1) this.byDialog.set(m.dialog, had[0] as Membership)
+      }
     }
   }
 
@@ -207,7 +214,11 @@ export class MembershipIndex {
 
   membership (key: string): Membership | undefined { return this.memberships.get(key) }
 
-  ofDialog (dialog: string): ReadonlySet<Membership> | undefined { return this.byDialog.get(dialog) }
+  /** Memberships of a dialog (a fresh array: safe to modify the index while iterating it). */
+  ofDialog (dialog: string): Membership[] {
+    const had = this.byDialog.get(dialog)
+    return had === undefined ? [] : Array.isArray(had) ? had.slice() : [had]
+  }
 
   allMemberships (): IterableIterator<Membership> { return this.memberships.values() }
 

@@ -220,7 +220,7 @@ export class ProfileStore {
   removeDialog (dialog: string): number {
     this.alive()
     checkId(dialog, 'dialog')
-    return this.removeWhere([...(this.index.ofDialog(dialog) ?? [])], () => true)
+    return this.removeWhere(this.index.ofDialog(dialog), () => true)
   }
 
   /** Removes a remote membership (`dlg_remote_profile rm`); local adds of the same id stay. */
@@ -530,7 +530,7 @@ export class ProfileStore {
       const m = this.index.membership(membershipKey(profile, value, dialog))
       return m === undefined ? [] : [m]
     }
-    return [...(this.index.ofDialog(dialog) ?? [])].filter(m => m.profile === profile)
+    return this.index.ofDialog(dialog).filter(m => m.profile === profile)
   }
 
   private addOwn (rec: MembershipRecord, key = membershipKey(rec.profile, rec.value, rec.dialog)): boolean {

@@ -119,6 +119,9 @@ const encodeMembershipSlow = (r: MembershipRecord): Uint8Array => {
   return encoding.toUint8Array(e)
 }
 
+/** Node's native one-byte-per-char slice (ASCII is checked first); TextDecoder where it is missing. */
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Uint8Array, start: number, end: number) => string }).latin1Slice
+
 /** Reads a string (varuint length + UTF-8) of at most `max` bytes; ASCII without TextDecoder. */
 const readString = (d: decoding.Decoder, max: number): string => {
   const len = decoding.readVarUint(d)
@@ -127,7 +130,7 @@ const readString = (d: decoding.Decoder, max: number): string => {
   d.pos += len
   let ascii = true
   for (let i = start; i < start + len; i++) if ((d.arr[i] as number) > 0x7f) { ascii = false; break }
-  if (ascii && len <= 1024) return String.fromCharCode.apply(null, d.arr.subarray(start, start + len) as unknown as number[])
+  if (ascii && latin1Slice !== undefined) return latin1Slice.call(d.arr, start, start + len)
   return utf8Decoder.decode(d.arr.subarray(start, start + len))
 }
 
