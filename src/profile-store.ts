@@ -179,7 +179,7 @@ export class ProfileStore {
    * membership this node already holds is a no-op, unless the expiry differs: then it is
    * replaced. Concurrent add and remove: the add wins.
    *
-   * @returns true when the membership was created by this call.
+   * @returns true when this node did not hold the membership (or held it expired) before.
    * @throws DialogProfilesError `DP_ERR_UNKNOWN_PROFILE`, `DP_ERR_VALUE_MISMATCH`,
    *   `DP_ERR_INVALID_ARGUMENT`, `DP_ERR_LIMIT_EXCEEDED`; nothing is changed then.
    */
@@ -536,14 +536,12 @@ export class ProfileStore {
   private addOwn (rec: MembershipRecord, key = membershipKey(rec.profile, rec.value, rec.dialog)): boolean {
     this.tick()
     const existing = this.own.get(key)
-    if (existing !== undefined && existing.present) {
-      const tag = this.self.tags.get(existing.clock)
-      if (tag !== undefined && !tag.expired && existing.record.expiresAt === rec.expiresAt && existing.record.kind === rec.kind) return false
-    }
+    const current = existing === undefined ? undefined : this.self.tags.get(existing.clock)
+    const holding = current !== undefined && !current.expired
+    if (holding && existing?.record.expiresAt === rec.expiresAt && existing.record.kind === rec.kind) return false
     if (existing === undefined && this.own.size >= this.maxLocalMemberships) {
       throw fail('DP_ERR_LIMIT_EXCEEDED', `this node already holds maxLocalMemberships (${this.maxLocalMemberships}) memberships`)
     }
-    const created = existing === undefined || !existing.present
     if (existing !== undefined) {
       this.forgetOwn(existing.clock)
       const old = this.self.tags.get(existing.clock)
@@ -551,7 +549,7 @@ export class ProfileStore {
     }
     this.appendMembership({ key, record: rec, clock: -1, present: false, past: null })
     this.reportSizes()
-    return created
+    return !holding
   }
 
   private removeWhere (memberships: Membership[], filter: (t: Tag) => boolean): number {
