@@ -373,7 +373,7 @@ export class Transport {
     for (const c of [...this.conns]) c.close(CloseCode.shutdown, 'node shutting down')
     let timer: NodeJS.Timeout | undefined
     await Promise.race([
-      Promise.all(sockets.map((ws) => ws.readyState === ws.CLOSED ? undefined : new Promise((resolve) => { ws.once('close', resolve) }))),
+      Promise.all(sockets.map(async (ws) => { if (ws.readyState !== ws.CLOSED) await new Promise((resolve) => { ws.once('close', resolve) }) })),
       new Promise((resolve) => { timer = setTimeout(resolve, 500) })
     ])
     if (timer !== undefined) clearTimeout(timer)
