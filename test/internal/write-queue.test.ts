@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { WriteQueue } from '../../src/internal/write-queue.js'
+
+describe('WriteQueue', () => {
+  it('gives each queued record the clock it gets when written, and writes once per microtask', async () => {
+    const doc = new Y.Doc()
+    const part = doc.getArray('p')
+    const origin = Symbol('me')
+    const updates: unknown[] = []
+    doc.on('update', (_u: Uint8Array, o: unknown) => updates.push(o))
+    const q = new WriteQueue(doc, part, origin, 1000)
+    const clocks = [q.record(new Uint8Array([1])), q.record(new Uint8Array([2])), q.record(new Uint8Array([3]))]
+    expect(clocks).toEqual([0, 1, 2])
+    q.delete(doc.clientID, 1)
+    expect(part.length).toBe(0) // nothing written yet
+    await Promise.resolve()
+    expect(updates).toEqual([origin])
+    expect(part.toArray()).toEqual([new Uint8Array([1]), new Uint8Array([3])])
+    expect(q.record(new Uint8Array([4]))).toBe(3)
+    q.flush()
+    expect(part.length).toBe(3)
+    doc.destroy()
+  })
+
+  it('writes at once when maxPending writes wait', () => {
+    const doc = new Y.Doc()
+    const part = doc.getArray('p')
+    const q = new WriteQueue(doc, part, 'o', 3)
+    q.record(new Uint8Array([1])); q.record(new Uint8Array([2]))
+    expect(part.length).toBe(0)
+    q.record(new Uint8Array([3]))
+    expect(part.length).toBe(3)
+    doc.destroy()
+  })
+})
