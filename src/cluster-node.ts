@@ -9,6 +9,7 @@ import { fail } from './errors.js'
 import { Emitter } from './internal/emitter.js'
 import { LivenessTracker } from './liveness.js'
 import type { LivenessEvent, PeerLiveness } from './liveness.js'
+import { nextIncarnation } from './persistence/incarnation.js'
 import { FilePersistence } from './persistence/file-persistence.js'
 import type { LoadReport } from './persistence/file-persistence.js'
 import { ProfileStore } from './profile-store.js'
@@ -48,7 +49,11 @@ export interface ClusterNodeOptions {
   readonly clock?: Clock
   /** Random source in [0, 1): reconnect jitter. @defaultValue Math.random */
   readonly random?: () => number
-  /** This run's incarnation; must grow across restarts. @defaultValue clock() at construction */
+  /**
+   * This run's incarnation; must grow across restarts. @defaultValue clock() at construction;
+   * with `dataDir`, also above the previous run's (recorded there), so a clock stepped back
+   * cannot make a restarted node look older than its previous life.
+   */
   readonly incarnation?: number
   /** Yjs client id. @defaultValue random 32-bit */
   readonly clientId?: number
@@ -185,7 +190,9 @@ export class ClusterNode {
       nodeId: options.nodeId,
       clock: this.clock,
       ...(options.profiles !== undefined ? { profiles: options.profiles } : {}),
-      ...(options.incarnation !== undefined ? { incarnation: options.incarnation } : {}),
+      ...(options.incarnation !== undefined
+        ? { incarnation: options.incarnation }
+        : options.dataDir !== undefined ? { incarnation: nextIncarnation(options.dataDir, this.clock()) } : {}),
       ...(options.clientId !== undefined ? { clientId: options.clientId } : {}),
       ...(options.maxLocalMemberships !== undefined ? { maxLocalMemberships: options.maxLocalMemberships } : {})
     })

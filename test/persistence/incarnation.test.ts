@@ -1,0 +1,34 @@
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ClusterNode } from '../../src/index.js'
+import { nextIncarnation } from '../../src/persistence/incarnation.js'
+
+const dirs: string[] = []
+afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }) })
+const tmp = (): string => { const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dp-inc-')); dirs.push(d); return d }
+
+describe('incarnations with a data directory', () => {
+  it('grow across runs even when the clock steps back', () => {
+    const dir = tmp()
+    expect(nextIncarnation(dir, 5000)).toBe(5000)
+    expect(nextIncarnation(dir, 1000)).toBe(5001) // clock stepped back
+    expect(nextIncarnation(dir, 9000.7)).toBe(9000)
+    fs.writeFileSync(path.join(dir, 'INCARNATION'), 'garbage')
+    expect(nextIncarnation(dir, 10)).toBe(10) // an unreadable record is ignored
+  })
+
+  it('a restarted ClusterNode is newer than its previous life whatever its clock says', async () => {
+    const dir = tmp()
+    let now = 2_000_000
+    const opts = { nodeId: 'a', secret: 'incarnation-test', dataDir: dir, clock: () => now, log: () => {} }
+    const first = new ClusterNode(opts)
+    const firstIncarnation = first.store.incarnation
+    await first.close()
+    now = 1_000_000
+    const second = new ClusterNode(opts)
+    expect(second.store.incarnation).toBeGreaterThan(firstIncarnation)
+    await second.close()
+  })
+})
