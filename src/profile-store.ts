@@ -7,6 +7,13 @@
  * deletes the records it has observed, by ID. Every replica derives its index and counts from
  * the document's transactions, local and remote alike, so all replicas that have seen the same
  * updates hold the same memberships.
+ *
+ * Ownership protocol: a node that removes memberships owned by another node also writes a
+ * removal notice (naming the records) into its own partition. An owner that sees its own live
+ * records deleted without a notice takes it for a purge (others thought it dead) and re-asserts
+ * them as new records; a notice tells it the removal was meant, so it forgets them (deleting a
+ * re-asserted copy if the notice came late) and deletes the notice. Notices addressed to a void
+ * owner are deleted by whoever sees them; purging an owner deletes the notices addressed to it.
  */
 import * as Y from 'yjs'
 import { fail } from './errors.js'
