@@ -248,7 +248,7 @@ export class ClusterNode {
       }, (m) => { this.log('warn', m) })
       : undefined
     this.store.onUpdate(() => { this.generation++ })
-    this.transport.events.on((e) => { this.onTransportEvent(e) })
+    this.transport.events.onAny((e) => { this.onTransportEvent(e) })
   }
 
   /**

@@ -19,7 +19,7 @@ import type * as Y from 'yjs'
 import { WebSocket, WebSocketServer } from 'ws'
 import { fail } from '../errors.js'
 import { backoffDelay } from './backoff.js'
-import { EventFeed } from './events.js'
+import { Emitter } from '../internal/emitter.js'
 import { CloseCode, PeerConnection } from './peer.js'
 import type { ConnectionLimits, ConnectionStats, PeerHost } from './peer.js'
 import type { Heartbeat } from './wire.js'
@@ -109,7 +109,8 @@ interface Dialler {
 }
 
 export class Transport {
-  readonly events = new EventFeed<TransportEvent>()
+  /** Every transport event (`events.onAny(e => ...)`); a throwing listener is logged and never breaks the transport. */
+  readonly events = new Emitter<TransportEvent>((err) => { console.error('dialog-profiles: event listener threw', err) })
   private readonly conns = new Set<PeerConnection>()
   private readonly byNode = new Map<string, PeerConnection>()
   private readonly diallers: Dialler[]

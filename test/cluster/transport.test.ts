@@ -46,7 +46,7 @@ describe('transport over loopback', () => {
     const a = track(await docNode('a', []))
     a.doc.getMap('m').set('secret-data', 1)
     const rejected: string[] = []
-    a.transport.events.on((e) => { if (e.type === 'rejected') rejected.push(e.reason) })
+    a.transport.events.onAny((e) => { if (e.type === 'rejected') rejected.push(e.reason) })
     const bad = track(await docNode('x', [a.url], { secret: 'wrong' }))
     await waitFor(() => rejected.length > 0, 'rejection')
     expect(keysOf(bad.doc)).toBe('')
@@ -75,7 +75,7 @@ describe('transport over loopback', () => {
     await waitFor(() => [p, q, r].every((n) => n.transport.connections().length === 2) &&
       dir(p, 'q') === 'outbound' && dir(p, 'r') === 'outbound' && dir(q, 'r') === 'outbound', 'one connection per pair')
     const downs: string[] = []
-    for (const n of [p, q, r]) n.transport.events.on((e) => { if (e.type === 'peer-down') downs.push(`${n.id}-${e.node}`) })
+    for (const n of [p, q, r]) n.transport.events.onAny((e) => { if (e.type === 'peer-down') downs.push(`${n.id}-${e.node}`) })
     await new Promise((resolve) => { setTimeout(resolve, 400) })
     expect([p, q, r].every((n) => n.transport.connections().length === 2)).toBe(true)
     expect(downs).toEqual([])
