@@ -214,6 +214,18 @@ export class MembershipIndex {
 
   membership (key: string): Membership | undefined { return this.memberships.get(key) }
 
+  /**
+   * The membership (dialog, profile, value), found through the dialog's few memberships: no key
+   * string is built, so a refused admission costs one lookup by the dialog id.
+   */
+  find (dialog: string, profile: string, value: string | null): Membership | undefined {
+    const had = this.byDialog.get(dialog)
+    if (had === undefined) return undefined
+    if (!Array.isArray(had)) return had.profile === profile && had.value === value ? had : undefined
+    for (const m of had) if (m.profile === profile && m.value === value) return m
+    return undefined
+  }
+
   /** Memberships of a dialog (a fresh array: safe to modify the index while iterating it). */
   ofDialog (dialog: string): Membership[] {
     const had = this.byDialog.get(dialog)

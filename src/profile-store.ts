@@ -251,13 +251,9 @@ export class ProfileStore {
     const v = this.registry.valueForWrite(profile, value)
     const expiresAt = this.expiryOf(options)
     this.tick()
-    const key = membershipKey(v.profile.name, v.value, dialog)
-    const m = this.index.membership(key)
     let size = this.sizeOf(v.profile.name, v.value)
-    if (m === undefined || m.effective === 0) {
-      if (size >= limit) return { admitted: false, size, limit }
-    }
-    this.addOwn({ kind: KIND_DIALOG, dialog, profile: v.profile.name, value: v.value, expiresAt }, key)
+    if (size >= limit && !(this.index.find(dialog, v.profile.name, v.value)?.effective ?? 0)) return { admitted: false, size, limit }
+    this.addOwn({ kind: KIND_DIALOG, dialog, profile: v.profile.name, value: v.value, expiresAt })
     size = this.sizeOf(v.profile.name, v.value)
     return { admitted: true, size, limit }
   }
@@ -534,7 +530,7 @@ export class ProfileStore {
   /** Memberships of `dialog` in a profile: one value, or every value when `value` is undefined. */
   private select (dialog: string, profile: string, value: string | null | undefined): Membership[] {
     if (value !== undefined) {
-      const m = this.index.membership(membershipKey(profile, value, dialog))
+      const m = this.index.find(dialog, profile, value)
       return m === undefined ? [] : [m]
     }
     return this.index.ofDialog(dialog).filter(m => m.profile === profile)
