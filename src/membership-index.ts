@@ -9,6 +9,7 @@
  * (`live`; `dead` under a profile's `keep` policy while the tag has an expiry; never `void`).
  */
 import { ExpiryHeap, type HeapEntry } from './internal/expiry-heap.js'
+import { FewMap } from './internal/few-map.js'
 import type { MembershipRecord } from './internal/records.js'
 import type { OwnerStatus } from './types.js'
 
@@ -36,7 +37,6 @@ export interface Tag extends HeapEntry {
 
 /** A membership: the element of the observed-remove set. */
 export interface Membership {
-  readonly key: string
   readonly dialog: string
   readonly profile: string
   readonly value: string | null
@@ -77,9 +77,8 @@ export interface IndexHooks {
 }
 
 export class MembershipIndex {
-  private readonly memberships = new Map<string, Membership>()
-  /** Memberships of each dialog: one (the common case) or several. */
-  private readonly byDialog = new Map<string, Membership | Membership[]>()
+  /** Memberships by dialog id: one (the common case) or a few. The only map of memberships. */
+  private readonly byDialog = new FewMap<string, Membership>()
   private readonly profiles = new Map<string, ProfileCounter>()
   private readonly heap = new ExpiryHeap<Tag>()
   /** Expired tags still in the document, waiting for a sweep. */
@@ -90,17 +89,13 @@ export class MembershipIndex {
 
   constructor (private readonly hooks: IndexHooks) {}
 
-  get membershipCount (): number { return this.memberships.size }
+  get membershipCount (): number { return this.byDialog.size }
 
-  addTag (partition: Partition, clock: number, rec: MembershipRecord, now: number, key = membershipKey(rec.profile, rec.value, rec.dialog)): Tag {
-    let m = this.memberships.get(key)
+  addTag (partition: Partition, clock: number, rec: MembershipRecord, now: number): Tag {
+    let m = this.find(rec.dialog, rec.profile, rec.value)
     if (m === undefined) {
-      m = { key, dialog: rec.dialog, profile: rec.profile, value: rec.value, tags: [], effective: 0 }
-      this.memberships.set(key, m)
-      const had = this.byDialog.get(rec.dialog)
-      if (had === undefined) this.byDialog.set(rec.dialog, m)
-      else if (Array.isArray(had)) had.push(m)
-      else this.byDialog.set(rec.dialog, [had, m])
+      m = { dialog: rec.dialog, profile: rec.profile, value: rec.value, tags: [], effective: 0 }
+      this.byDialog.add(rec.dialog, m)
     }
     const expiresAt = rec.expiresAt ?? Infinity
     const tag: Tag = { partition, clock, membership: m, remote: rec.kind === 1, expiresAt, expired: expiresAt <= now, effective: false, heapIndex: -1 }
@@ -121,16 +116,7 @@ export class MembershipIndex {
     const m = tag.membership
     const i = m.tags.indexOf(tag)
     if (i >= 0) { m.tags[i] = m.tags[m.tags.length - 1] as Tag; m.tags.pop() }
-    if (m.tags.length === 0) {
-      this.memberships.delete(m.key)
-      const had = this.byDialog.get(m.dialog)
-      if (had === m) this.byDialog.delete(m.dialog)
-      else if (Array.isArray(had)) {
-        const i = had.indexOf(m)
-        if (i >= 0) { had[i] = had[had.length - 1] as Membership; had.pop() }
-        if (had.length === 1) this.byDialog.set(m.dialog, had[0] as Membership)
-      }
-    }
+    if (m.tags.length === 0) this.byDialog.delete(m.dialog, m)
   }
 
   /** Re-evaluates every tag of a partition after its owner's status changed. */
@@ -212,27 +198,18 @@ export class MembershipIndex {
     return pc === undefined ? [] : [...pc.values.values()].filter(c => c.size > 0)
   }
 
-  membership (key: string): Membership | undefined { return this.memberships.get(key) }
-
   /**
-   * The membership (dialog, profile, value), found through the dialog's few memberships: no key
+   * The membership (dialog, profile, value), found among the dialog's few memberships: no key
    * string is built, so a refused admission costs one lookup by the dialog id.
    */
   find (dialog: string, profile: string, value: string | null): Membership | undefined {
-    const had = this.byDialog.get(dialog)
-    if (had === undefined) return undefined
-    if (!Array.isArray(had)) return had.profile === profile && had.value === value ? had : undefined
-    for (const m of had) if (m.profile === profile && m.value === value) return m
-    return undefined
+    return this.byDialog.find(dialog, m => m.profile === profile && m.value === value)
   }
 
   /** Memberships of a dialog (a fresh array: safe to modify the index while iterating it). */
-  ofDialog (dialog: string): Membership[] {
-    const had = this.byDialog.get(dialog)
-    return had === undefined ? [] : Array.isArray(had) ? had.slice() : [had]
-  }
+  ofDialog (dialog: string): Membership[] { return this.byDialog.get(dialog) }
 
-  allMemberships (): IterableIterator<Membership> { return this.memberships.values() }
+  allMemberships (): IterableIterator<Membership> { return this.byDialog.values() }
 
   /** Counters whose size changed since the last call; drops value counters that became empty. */
   takeChanged (): Counter[] {

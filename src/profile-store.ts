@@ -25,7 +25,8 @@ import {
   MAX_REMOVAL_TARGETS, NODE_ID_PATTERN, partitionName, type MembershipRecord, type PartitionName
 } from './internal/records.js'
 import { WriteQueue } from './internal/write-queue.js'
-import { MembershipIndex, membershipKey, type Membership, type Tag } from './membership-index.js'
+import { FewMap } from './internal/few-map.js'
+import { MembershipIndex, type Membership, type Tag } from './membership-index.js'
 import { OwnerRegistry, type OwnedPartition, type RemovalNotice } from './owner-registry.js'
 import { checkId, ProfileRegistry } from './profile-registry.js'
 import type { Clock, Member, OwnerInfo, ProfileDeclaration, StoreEvent, ValueSize } from './types.js'
@@ -80,7 +81,6 @@ export type { RecountResult }
 
 /** A membership this node added and still holds: re-asserted if another node purges it. */
 interface OwnMembership {
-  readonly key: string
   readonly record: MembershipRecord
   /** Clock of the record that currently carries it. */
   clock: number
@@ -120,7 +120,8 @@ export class ProfileStore {
   private readonly ownerRegistry: OwnerRegistry
   private readonly queue: WriteQueue
   private readonly noticesByTarget = new Map<number, Set<RemovalNotice>>()
-  private readonly own = new Map<string, OwnMembership>()
+  /** Memberships this node holds, by dialog id. */
+  private readonly own = new FewMap<string, OwnMembership>()
   private readonly ownByClock = new Map<number, OwnMembership>()
   private readonly maxLocalMemberships: number
   private readonly sweepGraceMs: number
@@ -536,9 +537,9 @@ export class ProfileStore {
     return this.index.ofDialog(dialog).filter(m => m.profile === profile)
   }
 
-  private addOwn (rec: MembershipRecord, key = membershipKey(rec.profile, rec.value, rec.dialog)): boolean {
+  private addOwn (rec: MembershipRecord): boolean {
     this.tick()
-    const existing = this.own.get(key)
+    const existing = this.ownOf(rec.dialog, rec.profile, rec.value)
     const current = existing === undefined ? undefined : this.self.tags.get(existing.clock)
     const holding = current !== undefined && !current.expired
     if (holding && existing?.record.expiresAt === rec.expiresAt && existing.record.kind === rec.kind) return false
@@ -550,7 +551,7 @@ export class ProfileStore {
       const old = this.self.tags.get(existing.clock)
       if (old !== undefined) this.deleteTags([old])
     }
-    this.appendMembership({ key, record: rec, clock: -1, present: false, past: null })
+    this.appendMembership({ record: rec, clock: -1, present: false, past: null })
     this.reportSizes()
     return !holding
   }
@@ -594,9 +595,9 @@ export class ProfileStore {
     if (own.clock >= 0) (own.past ??= []).push(own.clock)
     own.clock = clock
     own.present = true
-    this.own.set(own.key, own)
+    if (this.ownOf(own.record.dialog, own.record.profile, own.record.value) !== own) this.own.add(own.record.dialog, own)
     this.ownByClock.set(clock, own)
-    this.index.addTag(this.self, clock, own.record, this.clock(), own.key)
+    this.index.addTag(this.self, clock, own.record, this.clock())
   }
 
   /** Deletes tags from the index and queues their deletion. @returns the clocks deleted per foreign partition. */
@@ -640,10 +641,15 @@ export class ProfileStore {
   private forgetOwn (clock: number): OwnMembership | undefined {
     const own = this.ownByClock.get(clock)
     if (own === undefined) return undefined
-    this.own.delete(own.key)
+    this.own.delete(own.record.dialog, own)
     this.ownByClock.delete(own.clock)
     if (own.past !== null) for (const c of own.past) this.ownByClock.delete(c)
     return own
+  }
+
+  /** The membership (dialog, profile, value) this node holds, if any. */
+  private ownOf (dialog: string, profile: string, value: string | null): OwnMembership | undefined {
+    return this.own.find(dialog, o => o.record.profile === profile && o.record.value === value)
   }
 
   private keepsDead (profile: string): boolean {
@@ -730,7 +736,7 @@ export class ProfileStore {
         if (target !== undefined && this.ownerRegistry.statusOf(target) === 'void') acks.push(n)
       }
     }
-    const reassert = purged.filter(own => this.own.get(own.key) === own && !own.present)
+    const reassert = purged.filter(own => this.ownOf(own.record.dialog, own.record.profile, own.record.value) === own && !own.present)
     if (tags.length === 0 && acks.length === 0 && reassert.length === 0) return
     this.deleteTags(tags)
     for (const n of acks) this.deleteNotice(n)

@@ -56,7 +56,8 @@ export const recount = (doc: Y.Doc, resolver: PartitionResolver, owners: OwnerRe
   for (const m of index.allMemberships()) {
     bump(m.profile, null, 0)
     if (m.value !== null) bump(m.profile, m.value, 0)
-    if (!present.has(m.key)) out.push(`indexed membership ${JSON.stringify(m.key)} is not in the document`)
+    const key = membershipKey(m.profile, m.value, m.dialog)
+    if (!present.has(key)) out.push(`indexed membership ${JSON.stringify(key)} is not in the document`)
   }
   for (const { profile, value, n } of expected.values()) {
     const got = index.counter(profile, value)?.size ?? 0

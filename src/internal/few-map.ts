@@ -1,0 +1,54 @@
+/**
+ * A map from a key to one value or a few, holding no array for the common single value: the
+ * memberships of one dialog id (usually one to three). Values must not be arrays.
+ */
+export class FewMap<K, V extends object> {
+  private readonly map = new Map<K, V | V[]>()
+  private count = 0
+
+  /** Number of values (not keys). */
+  get size (): number { return this.count }
+
+  find (key: K, pred: (v: V) => boolean): V | undefined {
+    const had = this.map.get(key)
+    if (had === undefined) return undefined
+    if (!Array.isArray(had)) return pred(had) ? had : undefined
+    for (const v of had) if (pred(v)) return v
+    return undefined
+  }
+
+  add (key: K, v: V): void {
+    const had = this.map.get(key)
+    if (had === undefined) this.map.set(key, v)
+    else if (Array.isArray(had)) had.push(v)
+    else this.map.set(key, [had, v])
+    this.count++
+  }
+
+  /** Removes `v` from `key`'s values. @returns whether it was there. */
+  delete (key: K, v: V): boolean {
+    const had = this.map.get(key)
+    if (had === v) { this.map.delete(key); this.count--; return true }
+    if (!Array.isArray(had)) return false
+    const i = had.indexOf(v)
+    if (i < 0) return false
+    had[i] = had[had.length - 1] as V
+    had.pop()
+    if (had.length === 1) this.map.set(key, had[0] as V)
+    this.count--
+    return true
+  }
+
+  /** `key`'s values, as a fresh array (safe to change the map while iterating it). */
+  get (key: K): V[] {
+    const had = this.map.get(key)
+    return had === undefined ? [] : Array.isArray(had) ? had.slice() : [had]
+  }
+
+  * values (): IterableIterator<V> {
+    for (const had of this.map.values()) {
+      if (Array.isArray(had)) yield * had
+      else yield had
+    }
+  }
+}
