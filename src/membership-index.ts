@@ -203,7 +203,7 @@ export class MembershipIndex {
    * string is built, so a refused admission costs one lookup by the dialog id.
    */
   find (dialog: string, profile: string, value: string | null): Membership | undefined {
-    return this.byDialog.find(dialog, m => m.profile === profile && m.value === value)
+    return this.byDialog.find(dialog, sameProfileValue, profile, value)
   }
 
   /** Memberships of a dialog (a fresh array: safe to modify the index while iterating it). */
@@ -223,6 +223,8 @@ export class MembershipIndex {
 
   get heapSize (): number { return this.heap.size }
 }
+
+const sameProfileValue = (m: Membership, profile: string, value: string | null): boolean => m.profile === profile && m.value === value
 
 const bump = (map: Map<string, number>, key: string, delta: number): void => {
   const n = (map.get(key) ?? 0) + delta

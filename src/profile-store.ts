@@ -649,7 +649,7 @@ export class ProfileStore {
 
   /** The membership (dialog, profile, value) this node holds, if any. */
   private ownOf (dialog: string, profile: string, value: string | null): OwnMembership | undefined {
-    return this.own.find(dialog, o => o.record.profile === profile && o.record.value === value)
+    return this.own.find(dialog, sameOwn, profile, value)
   }
 
   private keepsDead (profile: string): boolean {
@@ -754,6 +754,8 @@ export class ProfileStore {
     }
   }
 }
+
+const sameOwn = (o: OwnMembership, profile: string, value: string | null): boolean => o.record.profile === profile && o.record.value === value
 
 const toMember = (m: Membership): Member => {
   const t = m.tags.find(x => x.effective) ?? (m.tags[0] as Tag)

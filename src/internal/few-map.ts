@@ -9,11 +9,12 @@ export class FewMap<K, V extends object> {
   /** Number of values (not keys). */
   get size (): number { return this.count }
 
-  find (key: K, pred: (v: V) => boolean): V | undefined {
+  /** The first of `key`'s values for which `match(v, a, b)` holds (static matchers: no closure per call). */
+  find<A, B> (key: K, match: (v: V, a: A, b: B) => boolean, a: A, b: B): V | undefined {
     const had = this.map.get(key)
     if (had === undefined) return undefined
-    if (!Array.isArray(had)) return pred(had) ? had : undefined
-    for (const v of had) if (pred(v)) return v
+    if (!Array.isArray(had)) return match(had, a, b) ? had : undefined
+    for (const v of had) if (match(v, a, b)) return v
     return undefined
   }
 

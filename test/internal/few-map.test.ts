@@ -17,7 +17,7 @@ describe('FewMap', () => {
         model.set(o.key, set)
         for (const [k, s] of model) {
           expect(new Set(m.get(k))).toEqual(s)
-          for (const x of values) expect(m.find(k, y => y === x)).toBe(s.has(x) ? x : undefined)
+          for (const x of values) expect(m.find(k, (y, want) => y === want, x, null)).toBe(s.has(x) ? x : undefined)
         }
         expect(m.size).toBe([...model.values()].reduce((n, s) => n + s.size, 0))
         expect([...m.values()].length).toBe(m.size)
