@@ -322,11 +322,11 @@ describe('ProfileStore replicas', () => {
     evil.clientID = 99
     const good = encodeMembership({ kind: 0, dialog: 'c1', profile: 'total', value: null, expiresAt: null })
     evil.getArray('dp:b:1:12345').push([good]) // claims to be client 12345
-    evil.getArray('dp:c:1:99').push([[0, 'c1', 'total', null, null], good.subarray(0, 5), new Uint8Array([...good, 7])])
+    evil.getArray('dp:c:1:99').push(['garbage', [0, 'c1', 'nope!', null, null], [...good, 7]])
     evil.getArray('dp:c:1:99').push([encodeMembership({ kind: 0, dialog: 'c2', profile: 'total', value: null, expiresAt: null })])
     s.applyUpdate(Y.encodeStateAsUpdate(evil), 'peer')
     expect(s.size('total')).toBe(1) // only the well-formed record in its own partition
-    expect(reasons).toEqual(['record written into another node\'s partition', 'not a binary record', 'truncated record', 'trailing bytes'])
+    expect(reasons).toEqual(['record written into another node\'s partition', 'not a record', 'bad profile name', 'membership of wrong length'])
     expect(s.recount().ok).toBe(true)
     evil.destroy()
   })

@@ -11,9 +11,9 @@ import { parsePartitionName, type PartitionName } from './records.js'
 
 /**
  * Appends records after the item holding `lastClock` of this doc's own client (-1: none yet),
- * one binary item each. @returns the clock of the last one.
+ * one embed item each. @returns the clock of the last one.
  */
-export const appendRecords = (tr: Y.Transaction, array: Y.AbstractType<any>, lastClock: number, records: readonly Uint8Array[]): number => {
+export const appendRecords = (tr: Y.Transaction, array: Y.AbstractType<any>, lastClock: number, records: readonly unknown[]): number => {
   const doc = tr.doc
   const store = doc.store
   const client = doc.clientID
@@ -29,7 +29,7 @@ export const appendRecords = (tr: Y.Transaction, array: Y.AbstractType<any>, las
   }
   let clock = Y.getState(store, client)
   for (const r of records) {
-    const item: Y.Item = new Y.Item(Y.createID(client, clock), left, left === null ? null : left.lastId, null, null, array, null, new Y.ContentBinary(r))
+    const item: Y.Item = new Y.Item(Y.createID(client, clock), left, left === null ? null : left.lastId, null, null, array, null, new Y.ContentEmbed(r as object))
     item.integrate(tr, 0)
     left = item
     clock++
@@ -71,8 +71,8 @@ export class PartitionResolver {
 }
 
 /**
- * Calls `fn` for every value a transaction integrated and that is still present (records are
- * binary; anything else is passed on for the caller to reject).
+ * Calls `fn` for every value a transaction integrated and that is still present (whatever the
+ * item's content type: the caller decodes and rejects what is not a record).
  */
 export const forEachAddedValue = (tr: Y.Transaction, fn: (item: Y.Item, clock: number, value: unknown) => void): void => {
   const store = tr.doc.store

@@ -8,7 +8,7 @@ import * as Y from 'yjs'
 import { appendRecords, deleteRecords } from './partition-doc.js'
 
 export class WriteQueue {
-  private records: Uint8Array[] = []
+  private records: unknown[] = []
   private deletes = new Map<number, number[]>()
   private count = 0
   private scheduled = false
@@ -23,9 +23,9 @@ export class WriteQueue {
   ) {}
 
   /** Queues a record at the end of the own partition; returns the clock it will have. */
-  record (bytes: Uint8Array): number {
+  record (value: unknown): number {
     const clock = Y.getState(this.doc.store, this.doc.clientID) + this.records.length
-    this.records.push(bytes)
+    this.records.push(value)
     this.schedule()
     return clock
   }

@@ -26,17 +26,21 @@ describe('records', () => {
     }), fcParams(200))
   })
 
-  it('never throws on arbitrary bytes, and rejects every truncation and extension of a valid record', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), bytes => {
-      const r = decodeRecord(bytes)
+  it('never throws on arbitrary values, and rejects every malformed variant of a valid record', () => {
+    fc.assert(fc.property(fc.anything(), v => {
+      const r = decodeRecord(v)
       expect(typeof r === 'string' || typeof r === 'object').toBe(true)
     }), fcParams(1000))
-    fc.assert(fc.property(membership, fc.nat(), (r, cut) => {
-      const bytes = encodeMembership(r)
-      expect(typeof decodeRecord(bytes.subarray(0, cut % bytes.length))).toBe('string')
-      expect(decodeRecord(new Uint8Array([...bytes, 0]))).toBe('trailing bytes')
+    fc.assert(fc.property(membership, fc.nat({ max: 4 }), fc.anything(), (r, at, junk) => {
+      const arr = encodeMembership(r)
+      expect(typeof decodeRecord(arr.slice(0, at))).toBe('string') // truncated
+      expect(typeof decodeRecord([...arr, junk])).toBe('string') // extended
+      if (at !== 3 && at !== 4) expect(typeof decodeRecord(arr.map((x, i) => i === at ? { junk } : x))).toBe('string') // a field of the wrong type
     }), fcParams(300))
-    expect(decodeRecord([0, 'd', 'p', null, null])).toBe('not a binary record')
+    expect(decodeRecord(new Uint8Array([0, 1]))).toBe('not a record')
+    expect(decodeRecord([2, 1, []])).toBe('bad removal targets')
+    expect(decodeRecord([1, 'u', 'p', null, null])).toBe('remote membership without expiry')
+    expect(decodeRecord([0, 'x'.repeat(257), 'p', null, null])).toBe('bad dialog id')
   })
 
   it('names partitions and parses only well-formed names', () => {
