@@ -25,6 +25,13 @@ const CHUNK = 1000
 interface Figures { p50: number, p99: number, perSecond: number }
 
 /** Ends a random live call of `live` (swap-remove); returns it. */
+/** The dialog ids of calls `from` to `to` (exclusive), made before a timed chunk. */
+const chunkIds = (from: number, to: number): string[] => {
+  const ids: string[] = []
+  for (let k = from; k < to; k++) ids.push(dialogId(k, 'adm'))
+  return ids
+}
+
 const pickEnd = (rng: Rng, live: string[]): string | undefined => {
   if (live.length === 0) return undefined
   const j = rng.int(live.length)
@@ -96,8 +103,7 @@ const runStore = (ctx: BenchContext, nLatency: number, nThroughput: number): Sto
     while (i < end) {
       const firstOfChunk = i
       const chunkEnd = Math.min(end, i + CHUNK)
-      const ids: string[] = []
-      for (let k = i; k < chunkEnd; k++) ids.push(dialogId(k, 'adm'))
+      const ids = chunkIds(i, chunkEnd)
       const t = nowNs()
       for (const d of ids) {
         const r = store.tryAcquire(d, PROFILE, undefined, LIMIT)
@@ -176,8 +182,7 @@ const runRedis = async (ctx: BenchContext, nLatency: number, nThroughput: number
     while (i < end) {
       const firstOfChunk = i
       const chunkEnd = Math.min(end, i + CHUNK)
-      const ids: string[] = []
-      for (let k = i; k < chunkEnd; k++) ids.push(dialogId(k, 'adm'))
+      const ids = chunkIds(i, chunkEnd)
       const t = nowNs()
       const rs = await Promise.all(ids.map(async (d) => await redis.acquire(d, LIMIT)))
       decideNs += nowNs() - t
