@@ -19,7 +19,7 @@ describe('records', () => {
   it('round-trip: what is encoded decodes to the same record', () => {
     fc.assert(fc.property(membership, r => {
       const back = decodeRecord(encodeMembership(r))
-      expect(back).toEqual({ ...r, expiresAt: r.expiresAt === null ? null : r.expiresAt === 0 ? 0 : r.expiresAt })
+      expect(back).toEqual(r)
     }), fcParams(500))
     fc.assert(fc.property(fc.nat({ max: 0xffffffff }), fc.array(fc.nat(), { minLength: 1, maxLength: 50 }), (client, clocks) => {
       expect(decodeRecord(encodeRemoval(client, clocks))).toEqual({ kind: 2, targetClient: client, clocks })
