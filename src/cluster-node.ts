@@ -9,6 +9,7 @@ import { fail } from './errors.js'
 import { Emitter } from './internal/emitter.js'
 import { LivenessTracker } from './liveness.js'
 import type { LivenessEvent, PeerLiveness } from './liveness.js'
+import { nonNegative, positive } from './internal/checks.js'
 import { nextIncarnation } from './persistence/incarnation.js'
 import { FilePersistence } from './persistence/file-persistence.js'
 import type { LoadReport } from './persistence/file-persistence.js'
@@ -150,10 +151,6 @@ export interface ClusterView {
 
 const defaultLog: Logger = (level, msg) => { if (level === 'warn') console.warn(`dialog-profiles: ${msg}`) }
 
-const positive = (v: number, name: string): number => {
-  if (!Number.isFinite(v) || v <= 0) throw fail('DP_ERR_INVALID_ARGUMENT', `${name} must be a positive number`)
-  return v
-}
 
 /**
  * One node of a dialog-profiles cluster: a {@link ProfileStore} replicated to peers over
@@ -198,8 +195,8 @@ export class ClusterNode {
     })
     const heartbeatIntervalMs = positive(options.heartbeatIntervalMs ?? 1000, 'heartbeatIntervalMs')
     const livenessTimeoutMs = positive(options.livenessTimeoutMs ?? 5000, 'livenessTimeoutMs')
-    const graceMs = Math.max(0, options.graceMs ?? 5000)
-    const purgeDelayMs = Math.max(0, options.purgeDelayMs ?? 60_000)
+    const graceMs = nonNegative(options.graceMs ?? 5000, 'graceMs')
+    const purgeDelayMs = nonNegative(options.purgeDelayMs ?? 60_000, 'purgeDelayMs')
     const maxMessageBytes = positive(options.maxMessageBytes ?? 64 * 1024 * 1024, 'maxMessageBytes')
     this.livenessIntervalMs = Math.min(heartbeatIntervalMs, 1000)
     this.sweepIntervalMs = positive(options.sweepIntervalMs ?? 1000, 'sweepIntervalMs')

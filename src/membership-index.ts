@@ -134,7 +134,7 @@ export class MembershipIndex {
   }
 
   /** Whether a tag counts under the current owner statuses and expiry. */
-  isEffective (tag: Tag): boolean {
+  private isEffective (tag: Tag): boolean {
     if (tag.expired) return false
     if (tag.remote) return true
     switch (this.hooks.statusOf(tag.partition)) {
@@ -220,8 +220,6 @@ export class MembershipIndex {
     }
     return out
   }
-
-  get heapSize (): number { return this.heap.size }
 }
 
 const sameProfileValue = (m: Membership, profile: string, value: string | null): boolean => m.profile === profile && m.value === value

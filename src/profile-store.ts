@@ -17,6 +17,7 @@
  */
 import * as Y from 'yjs'
 import { fail } from './errors.js'
+import { nonNegative, nonNegativeInt, positive, positiveInt } from './internal/checks.js'
 import { Emitter } from './internal/emitter.js'
 import { forEachAddedValue, forEachDeletedRange, PartitionResolver } from './internal/partition-doc.js'
 import { recount, type RecountResult } from './internal/recount.js'
@@ -137,7 +138,7 @@ export class ProfileStore {
     this.sweepGraceMs = nonNegative(options.sweepGraceMs ?? 5000, 'sweepGraceMs')
     const maxPendingWrites = positiveInt(options.maxPendingWrites ?? 1000, 'maxPendingWrites')
     const incarnation = options.incarnation ?? Math.floor(this.clock())
-    if (!Number.isSafeInteger(incarnation) || incarnation < 0) throw fail('DP_ERR_INVALID_ARGUMENT', 'incarnation must be a non-negative integer')
+    nonNegativeInt(incarnation, 'incarnation')
     this.nodeId = options.nodeId
     this.incarnation = incarnation
     this.registry = new ProfileRegistry(options.profiles ?? [])
@@ -196,6 +197,7 @@ export class ProfileStore {
     checkId(dialog, 'dialog')
     const v = this.registry.valueForWrite(profile, value)
     const expiresAt = this.expiryOf(options)
+    this.tick()
     return this.addOwn({ kind: KIND_DIALOG, dialog, profile: v.profile.name, value: v.value, expiresAt })
   }
 
@@ -209,6 +211,7 @@ export class ProfileStore {
     checkId(uid, 'uid')
     const v = this.registry.valueForWrite(profile, value)
     const exp = this.expiryOf({ expiresAt })
+    this.tick()
     return this.addOwn({ kind: KIND_REMOTE, dialog: uid, profile: v.profile.name, value: v.value, expiresAt: exp })
   }
 
@@ -248,7 +251,7 @@ export class ProfileStore {
   tryAcquire (dialog: string, profile: string, value: string | null | undefined, limit: number, options?: AddOptions): AcquireResult {
     this.alive()
     checkId(dialog, 'dialog')
-    if (!Number.isSafeInteger(limit) || limit < 0) throw fail('DP_ERR_INVALID_ARGUMENT', 'limit must be a non-negative integer')
+    nonNegativeInt(limit, 'limit')
     const v = this.registry.valueForWrite(profile, value)
     const expiresAt = this.expiryOf(options)
     this.tick()
@@ -381,7 +384,7 @@ export class ProfileStore {
   setOwnerStatus (node: string, incarnation: number, status: 'live' | 'dead'): void {
     this.alive()
     if (typeof node !== 'string' || !NODE_ID_PATTERN.test(node)) throw fail('DP_ERR_INVALID_ARGUMENT', 'bad node id')
-    if (!Number.isSafeInteger(incarnation) || incarnation < 0) throw fail('DP_ERR_INVALID_ARGUMENT', 'bad incarnation')
+    nonNegativeInt(incarnation, 'incarnation')
     if (status !== 'live' && status !== 'dead') throw fail('DP_ERR_INVALID_ARGUMENT', "status must be 'live' or 'dead'")
     const changed = this.ownerRegistry.setVerdict(node, incarnation, status)
     if (changed && this.events.has('owner') && this.ownerRegistry.partitionsOf(node, incarnation).length === 0) {
@@ -518,8 +521,7 @@ export class ProfileStore {
       return expiresAt
     }
     if (ttlMs !== undefined) {
-      if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) throw fail('DP_ERR_INVALID_ARGUMENT', 'ttlMs must be a positive number')
-      return this.clock() + ttlMs
+      return this.clock() + positive(ttlMs, 'ttlMs')
     }
     return null
   }
@@ -537,8 +539,8 @@ export class ProfileStore {
     return this.index.ofDialog(dialog).filter(m => m.profile === profile)
   }
 
+  /** Adds an own membership; the caller has ticked the clock. */
   private addOwn (rec: MembershipRecord): boolean {
-    this.tick()
     const existing = this.ownOf(rec.dialog, rec.profile, rec.value)
     const current = existing === undefined ? undefined : this.self.tags.get(existing.clock)
     const holding = current !== undefined && !current.expired
@@ -771,12 +773,3 @@ const toMember = (m: Membership): Member => {
   }
 }
 
-const positiveInt = (v: number, what: string): number => {
-  if (!Number.isSafeInteger(v) || v <= 0) throw fail('DP_ERR_INVALID_ARGUMENT', `${what} must be a positive integer`)
-  return v
-}
-
-const nonNegative = (v: number, what: string): number => {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw fail('DP_ERR_INVALID_ARGUMENT', `${what} must be a non-negative number`)
-  return v
-}

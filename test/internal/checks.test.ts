@@ -1,0 +1,19 @@
+import { describe, expect, it } from 'vitest'
+import { ClusterNode, DialogProfilesError, ProfileStore } from '../../src/index.js'
+
+const code = (fn: () => unknown): string | undefined => {
+  try { fn() } catch (e) { return e instanceof DialogProfilesError ? e.code : 'untyped' }
+  return undefined
+}
+
+describe('numeric options', () => {
+  it('are refused with DP_ERR_INVALID_ARGUMENT, never clamped', () => {
+    const base = { nodeId: 'a', secret: 'checks-secret', log: () => {} }
+    expect(code(() => new ClusterNode({ ...base, graceMs: -1 }))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(code(() => new ClusterNode({ ...base, purgeDelayMs: Number.NaN }))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(code(() => new ClusterNode({ ...base, heartbeatIntervalMs: 0 }))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(code(() => new ProfileStore({ nodeId: 'a', maxPendingWrites: 1.5 }))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(code(() => new ProfileStore({ nodeId: 'a', sweepGraceMs: -5 }))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(code(() => new ProfileStore({ nodeId: 'a', incarnation: -1 }))).toBe('DP_ERR_INVALID_ARGUMENT')
+  })
+})
