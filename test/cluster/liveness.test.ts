@@ -59,19 +59,19 @@ describe('liveness over loopback (short timeouts)', () => {
     await waitFor(() => a.store.size('total') === 1, 'a counts b')
     await b.close()
     now += 10_001
-    a.tick()
+    a.checkLiveness()
     expect(a.cluster().peers.find((p) => p.node === 'b')?.liveness).toBe('suspect')
     expect(a.store.size('total')).toBe(1)
     now += 5_000
-    a.tick()
+    a.checkLiveness()
     expect(a.cluster().peers.find((p) => p.node === 'b')?.liveness).toBe('dead')
     expect(a.store.size('total')).toBe(0)
     expect(a.store.owners().find((o) => o.node === 'b')?.memberships).toBe(1)
     now += 29_999
-    a.tick()
+    a.checkLiveness()
     expect(a.store.owners().find((o) => o.node === 'b')?.memberships).toBe(1)
     now += 1
-    a.tick()
+    a.checkLiveness()
     expect(a.store.owners().find((o) => o.node === 'b')?.memberships).toBe(0)
     expect(a.cluster().peers.find((p) => p.node === 'b')?.liveness).toBe('purged')
   })
@@ -89,7 +89,7 @@ describe('liveness over loopback (short timeouts)', () => {
     await waitFor(() => a.store.size('kept') === 1 && a.store.size('total') === 1, 'a counts b')
     await b.close()
     now += 15_001
-    a.tick()
+    a.checkLiveness()
     expect(a.cluster().peers.find((p) => p.node === 'b')?.liveness).toBe('dead')
     expect(a.store.size('total')).toBe(0)
     expect(a.store.size('kept')).toBe(1)
