@@ -137,6 +137,9 @@ const PROTOCOL_CODES: ReadonlySet<number> = new Set([
   CloseCode.protocol, CloseCode.rateLimit, CloseCode.authTimeout, CloseCode.tooLarge, CLOSE_MESSAGE_TOO_BIG
 ])
 
+/** Heartbeat sequence numbers remembered per node for deduplication (about a minute of heartbeats at the default interval). */
+const SEQ_WINDOW = 64
+
 /** Classifies a socket error of a dial that never opened. */
 const socketErrorKind = (err: Error): PeerErrorKind => {
   const code = String((err as NodeJS.ErrnoException).code ?? '')
@@ -180,7 +183,8 @@ export class Transport {
   private readonly conns = new Set<PeerConnection>()
   private readonly byNode = new Map<string, PeerConnection>()
   private readonly diallers: Dialler[]
-  private readonly seen = new Map<string, { incarnation: number; seq: number }>()
+  /** Per node: the newest incarnation heard and its recently seen heartbeat sequence numbers. */
+  private readonly seen = new Map<string, { incarnation: number; seqs: Set<number> }>()
   private server: HttpServer | undefined
   private wss: WebSocketServer | undefined
   private heartbeatTimer: NodeJS.Timeout | undefined
@@ -456,8 +460,7 @@ export class Transport {
   private onHeartbeat (from: PeerConnection, hb: Heartbeat): void {
     if (hb.nodeId === this.opts.nodeId) return
     if (hb.nodeId === from.peerNodeId) {
-      // A node speaks for itself only with the identity its handshake bound; its own word
-      // always passes (a forged high sequence number relayed earlier cannot mute it).
+      // A node speaks for itself only with the identity its handshake bound.
       const bound = from.peer!
       if (hb.incarnation !== bound.incarnation || hb.clientId !== bound.clientId) {
         from.close(CloseCode.protocol, `heartbeat claims incarnation ${hb.incarnation} / client ${hb.clientId}, the handshake bound ${bound.incarnation} / ${bound.clientId}`)
@@ -469,13 +472,30 @@ export class Transport {
       if (this.byNode.has(hb.nodeId)) return
       if (hb.incarnation > this.opts.clock() + (this.opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS)) return
       if (this.opts.knownIncarnation !== undefined && this.opts.knownIncarnation(hb.nodeId) !== hb.incarnation) return
-      const last = this.seen.get(hb.nodeId)
-      if (last !== undefined && (hb.incarnation < last.incarnation || (hb.incarnation === last.incarnation && hb.seq <= last.seq))) return
     }
-    this.seen.set(hb.nodeId, { incarnation: hb.incarnation, seq: hb.seq })
+    // A node's own heartbeat always passes (a forged copy of its sequence number cannot mute it).
+    if (!this.remember(hb) && hb.nodeId !== from.peerNodeId) return
     this.events.emit({ type: 'heartbeat', node: hb.nodeId, incarnation: hb.incarnation, clientId: hb.clientId, via: from.peerNodeId })
     // Flood to the other peers, but not back to the node the heartbeat is about.
     for (const [node, c] of this.byNode) if (c !== from && node !== hb.nodeId) c.sendHeartbeat(hb)
+  }
+
+  /**
+   * Deduplicates floods: true the first time a heartbeat (node, incarnation, seq) is seen.
+   * Sequence numbers are remembered as a window of the last `SEQ_WINDOW` distinct ones, not as
+   * a maximum, so a forged huge sequence number cannot mute the node's real heartbeats.
+   */
+  private remember (hb: Heartbeat): boolean {
+    let e = this.seen.get(hb.nodeId)
+    if (e !== undefined && hb.incarnation < e.incarnation) return false
+    if (e === undefined || hb.incarnation > e.incarnation) {
+      e = { incarnation: hb.incarnation, seqs: new Set() }
+      this.seen.set(hb.nodeId, e)
+    }
+    if (e.seqs.has(hb.seq)) return false
+    e.seqs.add(hb.seq)
+    if (e.seqs.size > SEQ_WINDOW) e.seqs.delete(e.seqs.values().next().value!)
+    return true
   }
 
   /** Sends this node's heartbeat to every peer and closes connections silent past the idle timeout. */
