@@ -119,7 +119,7 @@ export class ClusterNode {
       ...(o.clientId !== undefined ? { clientId: o.clientId } : {})
     })
     const r = o.readiness
-    this.readiness = new Readiness(r.policy, r.timeoutMs, r.waitMs, r.afterTimeout, () => !this.handshakeFailed())
+    this.readiness = new Readiness(r.policy, r.timeoutMs, r.waitMs, r.afterTimeout, () => this.mayAdmitAfterTimeout())
     this.ready = this.readiness.ready
     this.transport = new Transport({
       nodeId: this.store.nodeId,
@@ -205,9 +205,15 @@ export class ClusterNode {
     }
   }
 
-  /** Whether a configured peer answered but failed its handshake since the last successful one. */
-  private handshakeFailed (): boolean {
-    return this.transport.configuredPeers().some((p) => !p.self && p.handshakeFailed)
+  /**
+   * Whether `afterTimeout: 'allow'` may admit: unless a configured peer answered but failed its
+   * handshake (since its last successful one) while no configured peer is synced, that is
+   * unless this node would admit alone although a cluster it cannot join exists.
+   */
+  private mayAdmitAfterTimeout (): boolean {
+    const peers = this.transport.configuredPeers().filter((p) => !p.self)
+    if (!peers.some((p) => p.handshakeFailed)) return true
+    return peers.some((p) => p.node !== null && this.transport.isSyncedWith(p.node))
   }
 
   private notReadyReason (): NotReadyReason {
@@ -360,7 +366,7 @@ export class ClusterNode {
     this.persistence?.snapshot()
   }
 
-  /** This node, its peers (configured, connected, or known by relayed heartbeats) and its document. */
+  /** This node, its peers (configured, connected, or in the liveness table) and its document. */
   cluster (): ClusterView {
     this.assertOpen()
     const conns = this.transport.connections()

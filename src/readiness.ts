@@ -31,7 +31,8 @@ export interface ReadinessOptions {
    * `readyState: 'timed-out'`) while no configured peer has answered, that is while every
    * configured peer is refused or unreachable. A configured peer that answered but failed the
    * handshake (authentication, TLS or protocol: a cluster exists that this node cannot join)
-   * suspends it: admission follows `policy` until that peer is reached or a sync completes.
+   * suspends it while no configured peer is synced: admission follows `policy` until that peer
+   * is reached or a sync completes.
    * `'reject'` keeps applying `policy` until a sync completes. @defaultValue 'allow'
    */
   readonly afterTimeout?: 'allow' | 'reject'

@@ -207,6 +207,17 @@ describe('misconfiguration is loud', () => {
     expect([...bad.lines, ...good.lines].some((l) => l.includes(SECRET) || l.includes('not-the-cluster-secret'))).toBe(false)
   })
 
+  it('under readiness peers "all", a peer failing authentication keeps the node not ready, but a node synced with another peer still admits after the timeout', async () => {
+    const good = await nodes.start('good', [])
+    const stranger = await nodes.start('stranger', [], { secret: 'another-cluster-secret' })
+    const c = await nodes.start('c', [good.url()!, stranger.url()!], { readiness: { policy: 'reject', timeoutMs: 400, peers: 'all' } })
+    const err = await c.ready.then(() => null, (e: unknown) => e) as DialogProfilesError
+    expect(err.message).toContain('authentication failed')
+    expect(c.cluster().peers.find((p) => p.url === stranger.url())?.lastError?.kind).toBe('auth-failed')
+    await waitFor(() => c.cluster().peers.some((p) => p.node === 'good' && p.synced), 'synced with good')
+    expect((await c.acquire('call-1', 'total', null, 10)).admitted).toBe(true)
+  })
+
   it('a peer that is not a dialog-profiles node is a protocol error (DP_ERR_PROTOCOL), and no reason to admit alone either', async () => {
     const http = createServer((_req, res) => { res.writeHead(200); res.end('hello') })
     await new Promise<void>((resolve) => { http.listen(0, '127.0.0.1', resolve) })
