@@ -148,7 +148,8 @@ export class ClusterNode {
       backoffMaxMs: o.reconnectMaxMs,
       log: o.log,
       knownIncarnation: (node) => this.liveness.incarnationOf(node),
-      maxClockSkewMs: o.maxClockSkewMs
+      maxClockSkewMs: o.maxClockSkewMs,
+      ...(o.keys !== undefined ? { keys: o.keys } : {})
     })
     this.liveness = new LivenessTracker(this.store, {
       clock: o.clock,
@@ -237,7 +238,9 @@ export class ClusterNode {
         this.liveness.heard(e.node, e.incarnation)
         return
       case 'peer-up':
-        this.liveness.heard(e.node, e.incarnation)
+        // With per-node keys the handshake proves only the secret: the node's first signed
+        // heartbeat (sent at once) is what makes it live here.
+        if (this.#options.keys === undefined) this.liveness.heard(e.node, e.incarnation)
         break
       case 'synced':
         this.events.emit(e)

@@ -4,6 +4,8 @@
  * `DP_ERR_INVALID_ARGUMENT` naming the option. The node, transport, liveness, readiness and
  * persistence receive the resolved object; none of them picks a default of its own.
  */
+import { createPrivateKey, createPublicKey } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 import { fail } from './errors.js'
 import { nonNegative, nonNegativeInt, positive, positiveInt } from './internal/checks.js'
 import { NODE_ID_PATTERN } from './internal/records.js'
@@ -77,6 +79,12 @@ export interface TlsOptions {
   readonly ca?: string | Buffer | ReadonlyArray<string | Buffer>
   /** Verify peers' certificates when dialling. @defaultValue true */
   readonly rejectUnauthorized?: boolean
+}
+
+/** Per-node keys, resolved: this node's Ed25519 private key and the trusted nodes' public keys. */
+export interface NodeKeys {
+  readonly privateKey: KeyObject
+  readonly trusted: ReadonlyMap<string, KeyObject>
 }
 
 /**
@@ -174,6 +182,19 @@ export interface ClusterNodeOptions {
   readonly snapshotIntervalMs?: number
   /** Log lines. @defaultValue warnings and errors to console.warn, the rest dropped */
   readonly log?: Logger
+  /**
+   * Per-node keys: this node's Ed25519 private key (PEM, PKCS#8), given together with
+   * `trustedNodes`. Every heartbeat this node originates is signed with it. Never a property,
+   * never logged. @defaultValue undefined (shared secret only)
+   */
+  readonly identity?: { readonly privateKey: string | Buffer }
+  /**
+   * Per-node keys: the trust list, node id to Ed25519 public key (PEM, SPKI), this node
+   * included (matching `identity`). Only listed nodes may connect, and a heartbeat (direct or
+   * relayed) counts only with the signature of the node it names. Give every node the same
+   * list. @defaultValue undefined (shared secret only)
+   */
+  readonly trustedNodes?: Readonly<Record<string, string | Buffer>>
 }
 
 /** Every option resolved to its value and checked. Holds the secret: keep it out of public properties. */
@@ -209,6 +230,8 @@ export interface ResolvedOptions {
   readonly fsyncIntervalMs: number
   readonly snapshotIntervalMs: number
   readonly log: Logger
+  /** Per-node keys, or undefined in shared-secret mode. Holds the private key: keep it private. */
+  readonly keys: NodeKeys | undefined
 }
 
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof ClusterNodeOptions>([
@@ -216,7 +239,7 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof ClusterNodeOptions>([
   'maxLocalMemberships', 'heartbeatIntervalMs', 'livenessTimeoutMs', 'graceMs', 'purgeDelayMs', 'maxTrackedNodes',
   'maxClockSkewMs', 'maxMessageBytes', 'maxMessagesPerSecond', 'maxMessagesPerFrame', 'maxBufferedBytes',
   'authTimeoutMs', 'reconnectInitialMs', 'reconnectMaxMs', 'sweepIntervalMs', 'readiness', 'dataDir',
-  'fsyncIntervalMs', 'snapshotIntervalMs', 'log'
+  'fsyncIntervalMs', 'snapshotIntervalMs', 'log', 'identity', 'trustedNodes'
 ])
 const KNOWN_READINESS: ReadonlySet<string> = new Set<keyof ReadinessOptions>(['policy', 'timeoutMs', 'waitMs', 'peers', 'afterTimeout'])
 
@@ -293,6 +316,30 @@ const checkTls = (v: unknown): TlsOptions | undefined => {
   return v as TlsOptions
 }
 
+const spki = (k: KeyObject): string => k.export({ type: 'spki', format: 'der' }).toString('hex')
+
+const checkKeys = (nodeId: string, identity: unknown, trustedNodes: unknown): NodeKeys | undefined => {
+  if (identity === undefined && trustedNodes === undefined) return undefined
+  if (identity === undefined || trustedNodes === undefined) throw invalid('identity and trustedNodes go together (per-node keys)')
+  const pk = (identity as { privateKey?: unknown } | null)?.privateKey
+  if (typeof identity !== 'object' || !pem(pk)) throw invalid('identity.privateKey must be a PEM Ed25519 private key (a string or Buffer)')
+  let privateKey: KeyObject
+  try { privateKey = createPrivateKey(pk as string | Buffer) } catch { throw invalid('identity.privateKey is not a readable private key') }
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw invalid('identity.privateKey must be an Ed25519 key')
+  if (typeof trustedNodes !== 'object' || trustedNodes === null || Array.isArray(trustedNodes)) throw invalid('trustedNodes must map node ids to PEM Ed25519 public keys')
+  const trusted = new Map<string, KeyObject>()
+  for (const [id, v] of Object.entries(trustedNodes as Record<string, unknown>)) {
+    if (!NODE_ID_PATTERN.test(id)) throw invalid(`trustedNodes: ${JSON.stringify(id.slice(0, 80))} is not a node id`)
+    let key: KeyObject
+    try { key = createPublicKey(v as string | Buffer) } catch { throw invalid(`trustedNodes.${id} is not a readable public key`) }
+    if (key.asymmetricKeyType !== 'ed25519') throw invalid(`trustedNodes.${id} must be an Ed25519 key`)
+    trusted.set(id, key)
+  }
+  const own = trusted.get(nodeId)
+  if (own === undefined || spki(own) !== spki(createPublicKey(privateKey))) throw invalid(`trustedNodes.${nodeId} must be the public key of identity.privateKey`)
+  return { privateKey, trusted }
+}
+
 const checkReadiness = (v: unknown): Required<ReadinessOptions> => {
   if (v !== undefined && (typeof v !== 'object' || v === null)) throw invalid('readiness must be an object')
   const r = (v ?? {}) as ReadinessOptions
@@ -365,6 +412,8 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
     if (typeof o.clientId !== 'number' || !Number.isInteger(o.clientId) || o.clientId < 0 || o.clientId > 0xffffffff) throw invalid('clientId must be an unsigned 32-bit integer')
     clientId = o.clientId
   }
+  const keys = checkKeys(o.nodeId, o.identity, o.trustedNodes)
+  if (keys !== undefined && maxTrackedNodes < keys.trusted.size - 1) throw invalid(`maxTrackedNodes (${maxTrackedNodes}) must be at least the number of other trusted nodes (${keys.trusted.size - 1})`)
   if (o.dataDir !== undefined && (typeof o.dataDir !== 'string' || o.dataDir === '')) throw invalid('dataDir must be a non-empty path')
   return {
     nodeId: o.nodeId,
@@ -396,6 +445,7 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
     dataDir: o.dataDir as string | undefined,
     fsyncIntervalMs: timer(o.fsyncIntervalMs ?? DEFAULT_FSYNC_INTERVAL_MS, 'fsyncIntervalMs'),
     snapshotIntervalMs: timer(o.snapshotIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS, 'snapshotIntervalMs'),
-    log
+    log,
+    keys
   }
 }

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto'
 import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import {
@@ -19,6 +20,14 @@ const outcome = (fn: () => unknown): { code: string; message: string } | undefin
   try { fn() } catch (e) { return e instanceof DialogProfilesError ? { code: e.code, message: e.message } : { code: 'untyped', message: String(e) } }
   return undefined
 }
+
+const pemPair = (type: 'ed25519' | 'x25519'): { privateKey: string; publicKey: string } => {
+  const { privateKey, publicKey } = type === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('x25519')
+  return { privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, publicKey: publicKey.export({ type: 'spki', format: 'pem' }) as string }
+}
+const mine = pemPair('ed25519')
+const other = pemPair('ed25519')
+const notEd = pemPair('x25519')
 
 // Every option with values it must refuse, and the word the error must name.
 const bad: Array<[string, Record<string, unknown>, string]> = [
@@ -82,7 +91,18 @@ const bad: Array<[string, Record<string, unknown>, string]> = [
   ['dataDir empty', { dataDir: '' }, 'dataDir'],
   ['fsyncIntervalMs negative', { fsyncIntervalMs: -1 }, 'fsyncIntervalMs'],
   ['snapshotIntervalMs 0', { snapshotIntervalMs: 0 }, 'snapshotIntervalMs'],
-  ['an unknown option (a typo)', { heartbeatIntervallMs: 500 }, 'heartbeatIntervallMs']
+  ['an unknown option (a typo)', { heartbeatIntervallMs: 500 }, 'heartbeatIntervallMs'],
+  ['identity without trustedNodes', { identity: { privateKey: mine.privateKey } }, 'trustedNodes'],
+  ['trustedNodes without identity', { trustedNodes: { a: mine.publicKey } }, 'identity'],
+  ['identity.privateKey not PEM', { identity: { privateKey: 7 }, trustedNodes: { a: mine.publicKey } }, 'identity.privateKey'],
+  ['identity.privateKey unreadable', { identity: { privateKey: 'garbage' }, trustedNodes: { a: mine.publicKey } }, 'identity.privateKey'],
+  ['identity.privateKey not Ed25519', { identity: { privateKey: notEd.privateKey }, trustedNodes: { a: notEd.publicKey } }, 'Ed25519'],
+  ['trustedNodes an array', { identity: { privateKey: mine.privateKey }, trustedNodes: [mine.publicKey] }, 'trustedNodes'],
+  ['trustedNodes with a bad node id', { identity: { privateKey: mine.privateKey }, trustedNodes: { a: mine.publicKey, 'b c': other.publicKey } }, 'trustedNodes'],
+  ['trustedNodes with an unreadable key', { identity: { privateKey: mine.privateKey }, trustedNodes: { a: mine.publicKey, b: 'garbage' } }, 'trustedNodes.b'],
+  ['trustedNodes without this node', { identity: { privateKey: mine.privateKey }, trustedNodes: { b: other.publicKey } }, 'trustedNodes.a'],
+  ['trustedNodes with another key for this node', { identity: { privateKey: mine.privateKey }, trustedNodes: { a: other.publicKey } }, 'trustedNodes.a'],
+  ['maxTrackedNodes below the trusted nodes', { maxTrackedNodes: 1, identity: { privateKey: mine.privateKey }, trustedNodes: { a: mine.publicKey, b: other.publicKey, c: other.publicKey } }, 'maxTrackedNodes']
 ]
 
 describe('resolveOptions', () => {
@@ -97,7 +117,7 @@ describe('resolveOptions', () => {
   it('resolves every default from the named constants', () => {
     const r = resolveOptions(base)
     expect(r).toMatchObject({
-      profiles: [], peers: [], listen: undefined, tls: undefined, incarnation: undefined, clientId: undefined, dataDir: undefined,
+      profiles: [], peers: [], listen: undefined, tls: undefined, incarnation: undefined, clientId: undefined, dataDir: undefined, keys: undefined,
       maxLocalMemberships: DEFAULT_MAX_LOCAL_MEMBERSHIPS,
       heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
       livenessTimeoutMs: DEFAULT_LIVENESS_TIMEOUT_MS,

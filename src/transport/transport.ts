@@ -34,9 +34,11 @@ import type { DialogProfilesError } from '../errors.js'
 import { backoffDelay } from './backoff.js'
 import { Emitter } from '../internal/emitter.js'
 import { DEFAULT_MAX_CLOCK_SKEW_MS, PEER_ERROR_LOG_INTERVAL_MS, checkPeerUrl } from '../options.js'
-import type { Logger, TlsOptions } from '../options.js'
+import type { Logger, NodeKeys, TlsOptions } from '../options.js'
+import { heartbeatSigned, signHeartbeat } from './auth.js'
 import { CloseCode, PeerConnection } from './peer.js'
 import type { ConnectionLimits, ConnectionStats, PeerHost } from './peer.js'
+import { encodeSignature } from './wire.js'
 import type { Heartbeat } from './wire.js'
 
 export type { LogLevel, Logger, TlsOptions } from '../options.js'
@@ -99,6 +101,12 @@ export interface TransportOptions {
   readonly knownIncarnation?: (node: string) => number | undefined
   /** Largest lead of a claimed incarnation over `clock()`, ms. @defaultValue 60000 */
   readonly maxClockSkewMs?: number
+  /**
+   * Per-node keys: only trusted node ids may connect, each must sign a heartbeat of its own
+   * within `authTimeoutMs`, and heartbeats count only with a valid signature (relayed ones may
+   * then announce a new incarnation). Kept in a private field. @defaultValue undefined
+   */
+  readonly keys?: NodeKeys
 }
 
 /** Events of the transport, a discriminated union on `type`. */
@@ -184,7 +192,7 @@ export class Transport {
   private readonly byNode = new Map<string, PeerConnection>()
   private readonly diallers: Dialler[]
   /** Per node: the newest incarnation heard and its recently seen heartbeat sequence numbers. */
-  private readonly seen = new Map<string, { incarnation: number; seqs: Set<number> }>()
+  private readonly seen = new Map<string, { incarnation: number; seqs: Set<number>; max: number }>()
   private server: HttpServer | undefined
   private wss: WebSocketServer | undefined
   private heartbeatTimer: NodeJS.Timeout | undefined
@@ -192,6 +200,11 @@ export class Transport {
   private closed = false
   private readonly host: PeerHost
   readonly #secret: string | Uint8Array
+  readonly #keys: NodeKeys | undefined
+  /** Per-node keys: the heartbeat of each connection waiting for its signature. */
+  private readonly unsigned = new WeakMap<PeerConnection, Heartbeat>()
+  /** Per-node keys: connections whose node has not yet signed a heartbeat of its own, with their deadline. */
+  private readonly unproven = new Map<PeerConnection, NodeJS.Timeout>()
   private readonly opts: Omit<TransportOptions, 'secret'>
   /** Connections that completed the handshake (to tell failed attempts from lost connections). */
   private readonly authenticated = new WeakSet<PeerConnection>()
@@ -201,8 +214,9 @@ export class Transport {
 
   /** @throws DialogProfilesError `DP_ERR_INVALID_ARGUMENT` for a peer url that is not `ws(s)://host:port` */
   constructor (options: TransportOptions) {
-    const { secret, ...opts } = options
+    const { secret, keys, ...opts } = options
     this.#secret = secret
+    this.#keys = keys
     this.opts = opts
     this.diallers = opts.peers.map((url, i) => newDialler(checkPeerUrl(url, `peers[${i}]`)))
     const self = this
@@ -218,6 +232,7 @@ export class Transport {
       onAuthenticated: (c) => self.onAuthenticated(c),
       onSynced: (c) => { self.events.emit({ type: 'synced', node: c.peerNodeId }) },
       onHeartbeat: (c, hb) => { self.onHeartbeat(c, hb) },
+      onSignature: (c, signature) => { self.onSignature(c, signature) },
       onClosed: (c, code, reason) => { self.onClosed(c, code, reason) },
       log: opts.log
     }
@@ -340,6 +355,10 @@ export class Transport {
       }
       return false
     }
+    if (this.#keys !== undefined && !this.#keys.trusted.has(peer.nodeId)) {
+      c.close(CloseCode.authFailed, `node ${peer.nodeId} is not in the trust list`)
+      return false
+    }
     const existing = this.byNode.get(peer.nodeId)
     if (existing !== undefined && existing.peer !== undefined && existing.peer.incarnation !== peer.incarnation) {
       // The connected node speaks for itself: another incarnation may take its place only once
@@ -360,7 +379,7 @@ export class Transport {
         existing.close(CloseCode.duplicate, 'duplicate connection')
         this.byNode.set(peer.nodeId, c)
         this.accepted(c, d)
-        c.sendHeartbeat(this.nextHeartbeat())
+        this.sendOwnHeartbeat(c)
         return true
       } else {
         c.close(CloseCode.duplicate, 'duplicate connection')
@@ -370,12 +389,16 @@ export class Transport {
     this.byNode.set(peer.nodeId, c)
     this.accepted(c, d)
     this.events.emit({ type: 'peer-up', node: peer.nodeId, incarnation: peer.incarnation, clientId: peer.clientId, direction: c.role === 'dialer' ? 'outbound' : 'inbound', url: c.url ?? null })
-    c.sendHeartbeat(this.nextHeartbeat())
+    this.sendOwnHeartbeat(c)
     return true
   }
 
   private accepted (c: PeerConnection, d: Dialler | undefined): void {
     this.authenticated.add(c)
+    if (this.#keys !== undefined) {
+      // The handshake proved the shared secret, not the node id: the node must sign a heartbeat.
+      this.unproven.set(c, setTimeout(() => { c.close(CloseCode.authFailed, `no heartbeat signed by ${c.peerNodeId}'s key`) }, this.opts.limits.authTimeoutMs))
+    }
     if (d === undefined) return
     d.attempt = 0
     d.parked = false
@@ -391,6 +414,7 @@ export class Transport {
 
   private onClosed (c: PeerConnection, code: number, reason: string): void {
     this.conns.delete(c)
+    this.proven(c)
     for (const k of Object.keys(this.closedStats) as Array<keyof ConnectionStats>) this.closedStats[k] += c.stats[k]
     const d = c.url !== undefined ? this.diallers.find((x) => x.conn === c) : undefined
     if (d !== undefined) d.conn = undefined
@@ -458,8 +482,25 @@ export class Transport {
   }
 
   private onHeartbeat (from: PeerConnection, hb: Heartbeat): void {
+    if (this.#keys === undefined) { this.acceptHeartbeat(from, hb, undefined); return }
+    // Per-node keys: the heartbeat counts once its signature (the next message) checks out.
+    if (this.unsigned.has(from)) { from.close(CloseCode.protocol, 'heartbeat without its signature'); return }
+    this.unsigned.set(from, hb)
+  }
+
+  private onSignature (from: PeerConnection, signature: Uint8Array): void {
+    if (this.#keys === undefined) return
+    const hb = this.unsigned.get(from)
+    this.unsigned.delete(from)
+    if (hb === undefined) { from.close(CloseCode.protocol, 'signature without a heartbeat'); return }
+    this.acceptHeartbeat(from, hb, signature)
+  }
+
+  /** Applies the claim rules to a heartbeat (signed with per-node keys), then reports and floods it. */
+  private acceptHeartbeat (from: PeerConnection, hb: Heartbeat, signature: Uint8Array | undefined): void {
     if (hb.nodeId === this.opts.nodeId) return
-    if (hb.nodeId === from.peerNodeId) {
+    const direct = hb.nodeId === from.peerNodeId
+    if (direct) {
       // A node speaks for itself only with the identity its handshake bound.
       const bound = from.peer!
       if (hb.incarnation !== bound.incarnation || hb.clientId !== bound.clientId) {
@@ -467,44 +508,79 @@ export class Transport {
         return
       }
     } else {
-      // Relayed: v's own connection, when up, is the only authority about v; otherwise a relay
-      // may only keep alive the incarnation of v this node already knows, never announce one.
+      // Relayed: v's own connection, when up, is the only authority about v; otherwise, without
+      // v's signature, a relay may only keep alive the incarnation of v this node already
+      // knows, never announce one.
       if (this.byNode.has(hb.nodeId)) return
       if (hb.incarnation > this.opts.clock() + (this.opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS)) return
-      if (this.opts.knownIncarnation !== undefined && this.opts.knownIncarnation(hb.nodeId) !== hb.incarnation) return
+      if (signature === undefined && this.opts.knownIncarnation !== undefined && this.opts.knownIncarnation(hb.nodeId) !== hb.incarnation) return
+      if (!this.isFresh(hb, signature !== undefined)) return
+    }
+    if (signature !== undefined) {
+      const key = this.#keys!.trusted.get(hb.nodeId)
+      if (key === undefined) return
+      // Honest relays forward only what they verified: a bad signature is a forgery.
+      if (!heartbeatSigned(key, hb, signature)) { from.close(CloseCode.protocol, `heartbeat of ${hb.nodeId} with a bad signature`); return }
+      if (direct) this.proven(from)
     }
     // A node's own heartbeat always passes (a forged copy of its sequence number cannot mute it).
-    if (!this.remember(hb) && hb.nodeId !== from.peerNodeId) return
+    this.remember(hb)
     this.events.emit({ type: 'heartbeat', node: hb.nodeId, incarnation: hb.incarnation, clientId: hb.clientId, via: from.peerNodeId })
     // Flood to the other peers, but not back to the node the heartbeat is about.
-    for (const [node, c] of this.byNode) if (c !== from && node !== hb.nodeId) c.sendHeartbeat(hb)
+    for (const [node, c] of this.byNode) if (c !== from && node !== hb.nodeId) this.sendHeartbeat(c, hb, signature)
   }
 
   /**
-   * Deduplicates floods: true the first time a heartbeat (node, incarnation, seq) is seen.
-   * Sequence numbers are remembered as a window of the last `SEQ_WINDOW` distinct ones, not as
-   * a maximum, so a forged huge sequence number cannot mute the node's real heartbeats.
+   * Whether a relayed heartbeat (node, incarnation, seq) is new. Without keys, sequence numbers
+   * are remembered as a window of the last `SEQ_WINDOW` distinct ones, not as a maximum, so a
+   * forged huge one cannot mute the node's real heartbeats; signed ones cannot be forged, so
+   * they must grow (a replay of an old one is not new).
    */
-  private remember (hb: Heartbeat): boolean {
+  private isFresh (hb: Heartbeat, signed: boolean): boolean {
+    const e = this.seen.get(hb.nodeId)
+    if (e === undefined || hb.incarnation > e.incarnation) return true
+    if (hb.incarnation < e.incarnation) return false
+    return signed ? hb.seq > e.max : !e.seqs.has(hb.seq)
+  }
+
+  private remember (hb: Heartbeat): void {
     let e = this.seen.get(hb.nodeId)
-    if (e !== undefined && hb.incarnation < e.incarnation) return false
+    if (e !== undefined && hb.incarnation < e.incarnation) return
     if (e === undefined || hb.incarnation > e.incarnation) {
-      e = { incarnation: hb.incarnation, seqs: new Set() }
+      e = { incarnation: hb.incarnation, seqs: new Set(), max: 0 }
       this.seen.set(hb.nodeId, e)
     }
-    if (e.seqs.has(hb.seq)) return false
+    e.max = Math.max(e.max, hb.seq)
     e.seqs.add(hb.seq)
     if (e.seqs.size > SEQ_WINDOW) e.seqs.delete(e.seqs.values().next().value!)
-    return true
+  }
+
+  /** Sends a heartbeat, followed by its signature with per-node keys. */
+  private sendHeartbeat (c: PeerConnection, hb: Heartbeat, signature: Uint8Array | undefined): void {
+    c.sendHeartbeat(hb)
+    if (signature !== undefined && c.state === 'open') c.send(encodeSignature(signature))
+  }
+
+  /** This node's next heartbeat to `c` (signed with per-node keys). */
+  private sendOwnHeartbeat (c: PeerConnection): void {
+    const hb = this.nextHeartbeat()
+    this.sendHeartbeat(c, hb, this.#keys !== undefined ? signHeartbeat(this.#keys.privateKey, hb) : undefined)
+  }
+
+  /** Per-node keys: the peer signed a heartbeat of its own, so it holds the key of the id it claimed. */
+  private proven (c: PeerConnection): void {
+    const t = this.unproven.get(c)
+    if (t !== undefined) { clearTimeout(t); this.unproven.delete(c) }
   }
 
   /** Sends this node's heartbeat to every peer and closes connections silent past the idle timeout. */
   private sendHeartbeats (): void {
     const hb = this.nextHeartbeat()
+    const signature = this.#keys !== undefined ? signHeartbeat(this.#keys.privateKey, hb) : undefined
     const now = performance.now()
     for (const c of [...this.byNode.values()]) {
       if (now - c.lastReceivedMono > this.opts.idleTimeoutMs) { c.close(CloseCode.idle, 'peer silent'); continue }
-      c.sendHeartbeat(hb)
+      this.sendHeartbeat(c, hb, signature)
     }
   }
 
