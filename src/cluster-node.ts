@@ -12,7 +12,8 @@ import type { LivenessEvent, PeerLiveness } from './liveness.js'
 import { nonNegative, positive } from './internal/checks.js'
 import { nextIncarnation } from './persistence/incarnation.js'
 import { FilePersistence } from './persistence/file-persistence.js'
-import type { LoadReport } from './persistence/file-persistence.js'
+import type { LoadReport, PersistenceEvent, PersistenceStatus } from './persistence/file-persistence.js'
+import type { FileSystem } from './persistence/file-system.js'
 import { ProfileStore } from './profile-store.js'
 import type { AcquireResult, AddOptions } from './profile-store.js'
 import { Readiness } from './readiness.js'
@@ -96,6 +97,10 @@ export interface ClusterNodeOptions {
   readonly fsyncIntervalMs?: number
   /** Snapshot interval of the persistence, ms. @defaultValue 60000 */
   readonly snapshotIntervalMs?: number
+  /** After a failed write to `dataDir`, how often a full snapshot is tried until one succeeds, ms. @defaultValue 1000 */
+  readonly persistenceRetryMs?: number
+  /** File operations of the persistence (tests inject disk faults). @defaultValue node:fs */
+  readonly fileSystem?: FileSystem
   /** Log lines. @defaultValue warnings to console.warn, the rest dropped */
   readonly log?: Logger
 }
@@ -112,6 +117,11 @@ export type ClusterEvent =
   | { readonly type: 'not-ready'; readonly reason: string }
   /** Persisted state was loaded from `dataDir` at start. */
   | { readonly type: 'loaded'; readonly report: LoadReport }
+  /**
+   * Damaged log records skipped at load (`reason: 'corrupt'`, with the count), or a failed write
+   * to `dataDir` (`reason: 'write'`: the node is `degraded` until `persistence-recovered`).
+   */
+  | PersistenceEvent
 
 /** One peer in the {@link ClusterView}. */
 export interface PeerView {
@@ -137,7 +147,14 @@ export interface ClusterView {
   readonly clientId: number
   readonly listening: { readonly host: string; readonly port: number } | null
   readonly ready: boolean
-  readonly readyState: 'syncing' | 'ready' | 'timed-out'
+  /**
+   * `'degraded'`: the initial sync is done (or timed out) but writes to `dataDir` fail; admission
+   * goes on (memberships are held in memory and replicated) and they are written by the full
+   * snapshot that ends the episode. Answer not-ready to health checks while degraded.
+   */
+  readonly readyState: 'syncing' | 'ready' | 'timed-out' | 'degraded'
+  /** The data directory's state (failing writes, what was loaded), or null without `dataDir`. */
+  readonly persistence: PersistenceStatus | null
   readonly peers: PeerView[]
   readonly document: {
     /** Size of the encoded document state, bytes (computed on call: O(state)). */
@@ -241,8 +258,11 @@ export class ClusterNode {
         dir: options.dataDir,
         maxRecordBytes: maxMessageBytes,
         ...(options.fsyncIntervalMs !== undefined ? { fsyncIntervalMs: options.fsyncIntervalMs } : {}),
-        ...(options.snapshotIntervalMs !== undefined ? { snapshotIntervalMs: options.snapshotIntervalMs } : {})
-      }, (m) => { this.log('warn', m) })
+        ...(options.snapshotIntervalMs !== undefined ? { snapshotIntervalMs: options.snapshotIntervalMs } : {}),
+        ...(options.persistenceRetryMs !== undefined ? { retryIntervalMs: positive(options.persistenceRetryMs, 'persistenceRetryMs') } : {}),
+        ...(options.fileSystem !== undefined ? { fileSystem: options.fileSystem } : {}),
+        clock: this.clock
+      }, (e) => { this.events.emit(e) }, (m) => { this.log('warn', m) })
       : undefined
     this.store.onUpdate(() => { this.generation++ })
     this.transport.events.onAny((e) => { this.onTransportEvent(e) })
@@ -384,7 +404,10 @@ export class ClusterNode {
   /** Drops every connection; they are redialled with backoff and resync. For tests and operators. */
   reconnect (): void { this.transport.disconnectAll('reconnect requested') }
 
-  /** Writes a snapshot now (with `dataDir`). */
+  /**
+   * Writes a snapshot now (with `dataDir`); after failed writes, this is a recovery attempt.
+   * @throws DialogProfilesError `DP_ERR_PERSISTENCE` when it cannot be written (the node stays `degraded`).
+   */
   snapshot (): void {
     this.store.flushWrites()
     this.persistence?.snapshot()
@@ -419,13 +442,16 @@ export class ClusterNode {
     for (const l of live.keys()) if (!seen.has(l)) add(l, null)
     this.store.flushWrites()
     const stats = this.store.stats()
+    const persistence = this.persistence?.status() ?? null
+    const synced = this.readiness.isReady || this.readiness.timedOut
     return {
       nodeId: this.store.nodeId,
       incarnation: this.store.incarnation,
       clientId: this.store.clientId,
       listening: this.address() ?? null,
       ready: this.readiness.isReady,
-      readyState: this.readiness.isReady ? 'ready' : this.readiness.timedOut ? 'timed-out' : 'syncing',
+      readyState: synced && persistence?.state === 'failing' ? 'degraded' : this.readiness.isReady ? 'ready' : this.readiness.timedOut ? 'timed-out' : 'syncing',
+      persistence,
       peers,
       document: {
         stateBytes: Y.encodeStateAsUpdate(this.store.doc).length,

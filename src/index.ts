@@ -15,4 +15,5 @@ export type { ClusterNodeOptions, ClusterEvent, ClusterView, PeerView } from './
 export type { ReadinessOptions, ReadinessPolicy } from './readiness.js'
 export type { LivenessEvent, LivenessEntry, PeerLiveness } from './liveness.js'
 export type { TlsOptions, Logger, LogLevel } from './transport/transport.js'
-export type { LoadReport } from './persistence/file-persistence.js'
+export type { LoadReport, PersistenceEvent, PersistenceStatus } from './persistence/file-persistence.js'
+export type { FileSystem } from './persistence/file-system.js'
