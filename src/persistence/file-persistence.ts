@@ -29,7 +29,7 @@ import type { LockProbe } from './dir-lock.js'
 import { errnoOf, nodeFileSystem } from './file-system.js'
 import type { FileSystem } from './file-system.js'
 import { readSnapshot, writeSnapshot } from './snapshot.js'
-import { scanLog, UpdateLog } from './update-log.js'
+import { scanLegacyLog, scanLog, UpdateLog } from './update-log.js'
 
 export interface PersistenceOptions {
   /** Directory of the files; created if missing. */
@@ -115,6 +115,8 @@ export class FilePersistence {
   private loaded: LoadReport | null = null
   /** Where to move the log at the next snapshot (it held damaged records). */
   private quarantineAt: string | undefined
+  /** Whether the log found at open is of version 0.1 (replaced by a snapshot at once). */
+  private legacyLog = false
   /** End of the last valid log record found at open. */
   private validBytes = 0
   readonly fsyncIntervalMs: number
@@ -204,13 +206,20 @@ export class FilePersistence {
     if (!this.fs.existsSync(this.logFile)) {
       return { snapshotBytes, logRecords: 0, tornBytes: 0, badRecords: 0, corruptRecords: 0, corruptBytes: 0, quarantine: null }
     }
-    const scan = scanLog(this.fs.readFileSync(this.logFile), this.maxRecordBytes)
+    const data = this.fs.readFileSync(this.logFile)
+    let scan = scanLog(data, this.maxRecordBytes)
+    const legacy = scan.records.length === 0 && scan.corruptRegions > 0 ? scanLegacyLog(data, this.maxRecordBytes) : undefined
+    if (legacy !== undefined) {
+      // A log of version 0.1: load it, then a snapshot replaces it (the file is moved aside, not cut).
+      scan = legacy
+      this.legacyLog = true
+    }
     this.validBytes = scan.validBytes
     let badRecords = 0
     for (const r of scan.records) {
       try { apply(r, this) } catch { badRecords++ }
     }
-    if (scan.corruptRegions > 0 || badRecords > 0) this.quarantineAt = this.freeQuarantineName()
+    if (scan.corruptRegions > 0 || badRecords > 0 || this.legacyLog) this.quarantineAt = this.freeQuarantineName(this.legacyLog ? 'v0.1' : 'corrupt')
     return {
       snapshotBytes,
       logRecords: scan.records.length - badRecords,
@@ -218,13 +227,13 @@ export class FilePersistence {
       badRecords,
       corruptRecords: scan.corruptRecords,
       corruptBytes: scan.corruptBytes,
-      quarantine: this.quarantineAt ?? null
+      quarantine: this.legacyLog ? null : this.quarantineAt ?? null
     }
   }
 
-  private freeQuarantineName (): string {
+  private freeQuarantineName (kind: string): string {
     for (let n = 1; ; n++) {
-      const name = `${this.logFile}.corrupt-${n}`
+      const name = `${this.logFile}.${kind}-${n}`
       if (!this.fs.existsSync(name)) return name
     }
   }

@@ -114,6 +114,26 @@ export const scanLog = (data: Uint8Array, maxRecordBytes: number): LogScan => {
 }
 
 /**
+ * Reads a log of version 0.1 (`[length: u32 LE][crc32 of update: u32 LE][update]`, no marker):
+ * its records when the whole file parses that way up to a torn tail, else undefined.
+ */
+export const scanLegacyLog = (data: Uint8Array, maxRecordBytes: number): LogScan | undefined => {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength)
+  const records: Uint8Array[] = []
+  let pos = 0
+  while (data.length - pos >= 8) {
+    const len = view.getUint32(pos, true)
+    if (len > maxRecordBytes || len > data.length - pos - 8) break
+    const payload = data.subarray(pos + 8, pos + 8 + len)
+    if (crc32(payload) !== view.getUint32(pos + 4, true)) return undefined
+    records.push(payload)
+    pos += 8 + len
+  }
+  if (records.length === 0) return undefined
+  return { records, validBytes: pos, tornBytes: data.length - pos, corruptRegions: 0, corruptBytes: 0, corruptRecords: 0 }
+}
+
+/**
  * An open log file that appends in batches and fsyncs on demand. A failed write or fsync
  * throws; the caller must then stop appending (the file may end in a partial record) and
  * replace the log with a snapshot (`reset`).

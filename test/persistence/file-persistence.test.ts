@@ -3,6 +3,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import * as Y from 'yjs'
 import { afterEach, describe, expect, it } from 'vitest'
+import { crc32 } from '../../src/persistence/crc32.js'
 import { FilePersistence } from '../../src/persistence/file-persistence.js'
 import type { PersistenceEvent } from '../../src/persistence/file-persistence.js'
 import type { FileSystem } from '../../src/persistence/file-system.js'
@@ -80,6 +81,30 @@ describe('FilePersistence: damage is never silent and never destroys intact data
     expect(events3).toEqual([])
     expect([...doc3.getMap('m').keys()].length).toBe(500)
     third.close()
+  })
+})
+
+describe('FilePersistence: logs of version 0.1', () => {
+  it('are loaded whole (no marker framing), then replaced by a snapshot and kept aside', () => {
+    const dir = tmp()
+    const writer = new Y.Doc()
+    const records: Buffer[] = []
+    writer.on('update', (u: Uint8Array) => {
+      const head = Buffer.alloc(8)
+      head.writeUInt32LE(u.length, 0)
+      head.writeUInt32LE(crc32(u), 4)
+      records.push(head, Buffer.from(u))
+    })
+    for (let i = 0; i < 20; i++) writer.getMap('m').set(`k${i}`, i)
+    fs.writeFileSync(path.join(dir, 'updates.log'), Buffer.concat(records))
+    const doc = new Y.Doc()
+    const events: PersistenceEvent[] = []
+    const p = new FilePersistence({ dir }, (e) => { events.push(e) })
+    expect(p.open(doc, (u, o) => { Y.applyUpdate(doc, u, o) })).toMatchObject({ logRecords: 20, corruptRecords: 0 })
+    expect(events).toEqual([])
+    expect(doc.getMap('m').size).toBe(20)
+    expect(fs.readFileSync(path.join(dir, 'updates.log.v0.1-1')).equals(Buffer.concat(records))).toBe(true)
+    p.close()
   })
 })
 
