@@ -10,7 +10,7 @@ import { Emitter } from './internal/emitter.js'
 import { LivenessTracker } from './liveness.js'
 import type { LivenessEvent, PeerLiveness } from './liveness.js'
 import { nonNegative, positive } from './internal/checks.js'
-import { nextIncarnation } from './persistence/incarnation.js'
+import { nextIncarnation, resumeIncarnation } from './persistence/incarnation.js'
 import { FilePersistence } from './persistence/file-persistence.js'
 import type { LoadReport, PersistenceEvent, PersistenceStatus } from './persistence/file-persistence.js'
 import type { FileSystem } from './persistence/file-system.js'
@@ -93,6 +93,14 @@ export interface ClusterNodeOptions {
   readonly readiness?: ReadinessOptions
   /** Persist the document here (append log + snapshots). @defaultValue undefined (no persistence) */
   readonly dataDir?: string
+  /**
+   * Resume this node's own memberships from `dataDir` instead of voiding them: for a restart of
+   * the node process alone, while its proxy still carries the calls and will end them. The node
+   * keeps the incarnation recorded in `dataDir` (peers see the same owner come back, as after a
+   * partition), takes a fresh Yjs client id, and treats every partition of its node id and
+   * incarnation as its own (ProfileStore `resume`). Requires `dataDir`. @defaultValue false
+   */
+  readonly resume?: boolean
   /** fsync interval of the persistence log, ms. @defaultValue 1000 */
   readonly fsyncIntervalMs?: number
   /** Snapshot interval of the persistence, ms. @defaultValue 60000 */
@@ -200,13 +208,17 @@ export class ClusterNode {
     if (typeof options.secret !== 'string' || options.secret.length < 8) throw fail('DP_ERR_INVALID_ARGUMENT', 'secret must be a string of at least 8 characters')
     this.clock = options.clock ?? Date.now
     this.log = options.log ?? defaultLog
+    if (options.resume !== undefined && typeof options.resume !== 'boolean') throw fail('DP_ERR_INVALID_ARGUMENT', 'resume must be a boolean')
+    if (options.resume === true && options.dataDir === undefined) throw fail('DP_ERR_INVALID_ARGUMENT', 'resume needs dataDir')
+    const resume = options.resume === true
     this.store = new ProfileStore({
       nodeId: options.nodeId,
       clock: this.clock,
       ...(options.profiles !== undefined ? { profiles: options.profiles } : {}),
       ...(options.incarnation !== undefined
         ? { incarnation: options.incarnation }
-        : options.dataDir !== undefined ? { incarnation: nextIncarnation(options.dataDir, this.clock()) } : {}),
+        : options.dataDir !== undefined ? { incarnation: (resume ? resumeIncarnation : nextIncarnation)(options.dataDir, this.clock()) } : {}),
+      ...(resume ? { resume } : {}),
       ...(options.clientId !== undefined ? { clientId: options.clientId } : {}),
       ...(options.maxLocalMemberships !== undefined ? { maxLocalMemberships: options.maxLocalMemberships } : {})
     })
