@@ -129,9 +129,12 @@ export class DirLock {
     try {
       this.fs.writeSync(fd, JSON.stringify(owner))
       this.fs.fsyncSync(fd)
-    } finally {
+    } catch (err) {
       this.fs.closeSync(fd)
+      this.fs.rmSync(tmp, { force: true })
+      throw err
     }
+    this.fs.closeSync(fd)
     return tmp
   }
 
@@ -224,7 +227,9 @@ export class DirLock {
       const tmp = this.writeTemp({ ...owner, token: `${owner.token}-released`, released: true })
       this.fs.renameSync(tmp, this.file(this.generation))
     } catch {
-      // The process is leaving anyway: its lock is then stale and taken over.
+      // No space for the marker (a full disk): remove the lock instead, so that this process
+      // can take the directory again; the next holder then starts a lower generation.
+      try { this.fs.rmSync(this.file(this.generation), { force: true }) } catch { /* stale once we exit */ }
     }
   }
 }

@@ -35,6 +35,23 @@ describe('data directory lock', () => {
     b.release()
   })
 
+  it('released on a full disk (no room for the release marker), the directory can be taken again', () => {
+    const dir = tmp()
+    const full = { on: false }
+    const noSpace = <F extends (...args: never[]) => unknown>(f: F): F => ((...args: never[]) => {
+      if (full.on) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })
+      return f(...args)
+    }) as F
+    const a = new DirLock(dir, { ...fs, writeSync: noSpace(fs.writeSync) })
+    a.acquire()
+    full.on = true
+    a.release()
+    expect(lockFiles(dir)).toEqual([])
+    const b = new DirLock(dir, fs)
+    b.acquire()
+    b.release()
+  })
+
   it.runIf(onLinux)('a pid reused by an unrelated live process does not block; the process itself does', () => {
     const dir = tmp()
     const boot = processProbe.self().boot
