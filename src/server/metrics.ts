@@ -37,7 +37,7 @@ export class DaemonMetrics {
       if (cached === undefined || now - cached.at > 500) cached = { at: now, view: node.cluster() }
       return cached.view
     }
-    collectDefaultMetrics({ register: registry, prefix: 'dialog_profiles_process_' })
+    collectDefaultMetrics({ register: registry, prefix: 'dialog_profiles_' })
     this.acquires = new Counter({
       name: 'dialog_profiles_acquires_total',
       help: 'POST /v1/acquire answers: result admitted or refused, reason limit or not_ready (none when admitted)',
