@@ -7,6 +7,7 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ROOT, SECRET, form, runCli, startDaemon, stopAll } from './support.js'
@@ -96,6 +97,22 @@ describe('serve', () => {
     expect(s2['maxCallDurationMs']).toBe(30_000)
     fromFlag.signal('SIGINT')
     expect(await fromFlag.exited).toBe(0)
+  })
+
+  it('exits at once on a second signal while the first stop is still waiting', async () => {
+    const d = await startDaemon(['--node-id', 'twice', '--profile', 'total'])
+    // A request whose body never completes keeps the HTTP server from closing (for up to 2 s).
+    const url = new URL(d.http)
+    const sock = connect({ host: url.hostname, port: Number(url.port) })
+    await new Promise<void>((resolve) => { sock.once('connect', () => { resolve() }) })
+    sock.write('POST /v1/acquire HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\ndialog=')
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    d.signal('SIGTERM')
+    await d.waitLog((l) => l.event === 'signal')
+    d.signal('SIGINT')
+    expect(await d.exited).toBe(130)
+    expect(d.logs.some((l) => l.event === 'stopped')).toBe(false)
+    sock.destroy()
   })
 
   it('answers the size, members and cluster queries of a running daemon', async () => {
