@@ -21,6 +21,21 @@ export interface AdmissionTotals {
   readonly refused: number
 }
 
+/**
+ * Counts `POST /v1/acquire` answers from the HTTP server's per-answer hook: 200 admitted; 429
+ * (over the limit) and 503 (not ready) refused; anything else (bad input) is not an admission.
+ */
+export class AdmissionTally implements AdmissionTotals {
+  admitted = 0
+  refused = 0
+  /** Feeds one answered request (route pattern and status). */
+  answered (route: string, status: number): void {
+    if (route !== 'POST /v1/acquire') return
+    if (status === 200) this.admitted++
+    else if (status === 429 || status === 503) this.refused++
+  }
+}
+
 /** Options of {@link StatusFeed}. */
 export interface StatusFeedOptions {
   /** The node whose view is shown. */

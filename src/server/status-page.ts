@@ -7,6 +7,7 @@
  * to the caller, so the daemon's HTTP server mounts it beside its API.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Router } from './router.js'
 import type { StatusFeed } from './status-feed.js'
 
 /** Handles a status-page request; returns false (and writes nothing) for any other path. */
@@ -59,7 +60,8 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .live{background:#1f883d;color:#fff}.suspect{background:#bf8700;color:#fff}.dead,.purged{background:#cf222e;color:#fff}
 .profile{background:#fff;border:1px solid #e3e5e8;padding:8px 12px;margin-bottom:10px}
 .profile .size{font-size:20px;font-weight:bold}
-.rates span{margin-right:18px}.rates b{font-size:20px}
+.profile h3{margin:0 0 6px}.profile table{display:inline-table;min-width:220px;margin-right:16px;vertical-align:top}
+.rates>span{margin-right:18px}.rates b{font-size:20px}
 .muted,#updated{color:#888;font-size:12px}
 `
 
@@ -91,7 +93,7 @@ function render (s) {
   for (const p of s.profiles) {
     const d = el('div', undefined, 'profile'); d.dataset.profile = p.name
     const h = el('h3'); h.append(el('span', p.name + ' '), el('span', p.size, 'size'))
-    if (p.withValue) h.append(el('span', ' ' + p.values + ' values', 'muted values'))
+    if (p.withValue) h.append(el('span', ' ' + p.values + (p.values === 1 ? ' value' : ' values'), 'muted values'))
     d.append(h)
     const t = el('table'); const hr = el('tr'); hr.append(el('th', 'node'), el('th', 'size', 'num')); t.append(hr)
     for (const [node, n] of Object.entries(p.byNode).sort()) { const tr = el('tr'); tr.dataset.node = node; tr.append(el('td', node), el('td', n, 'num')); t.append(tr) }
@@ -151,4 +153,13 @@ export const createStatusPage = (feed: StatusFeed): StatusRoutes => {
     handle(req, res)
     return true
   }
+}
+
+/**
+ * Mounts the status page on the daemon's router: GET (and HEAD) of `/`, `/status.css`,
+ * `/status.js`, `/status.json`, `/status/events`. The routes are not public: with an API token
+ * configured they need it like the rest of the API (the page shows values, e.g. callers).
+ */
+export const mountStatusPage = (router: Router, feed: StatusFeed): void => {
+  for (const r of statusPageRoutes(feed)) router.add('GET', r.path, (req, res) => { r.handle(req.raw, res) })
 }
