@@ -22,11 +22,20 @@ export interface Proc {
   stop (graceMs?: number): Promise<void>
   /** SIGKILL now; resolves once it exited. */
   kill (): Promise<void>
+  /** SIGKILL to its process group (it and the children it forked; needs `detached`); resolves once it exited. */
+  killGroup (): Promise<void>
 }
 
 /** Starts `cmd args`, keeping its output. Throws when it cannot be spawned. */
-export const start = (name: string, cmd: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Proc => {
-  const child = spawn(cmd, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
+export interface StartOptions {
+  readonly cwd?: string
+  readonly env?: NodeJS.ProcessEnv
+  /** Its own process group (for programs that fork workers, such as Kamailio). */
+  readonly detached?: boolean
+}
+
+export const start = (name: string, cmd: string, args: readonly string[], options: StartOptions = {}): Proc => {
+  const child = spawn(cmd, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false })
   if (child.pid === undefined) throw new Error(`${name}: could not start ${cmd}`)
   const pid = child.pid
   let out = ''
@@ -51,14 +60,18 @@ export const start = (name: string, cmd: string, args: readonly string[], option
       await exited
       clearTimeout(t)
     },
-    kill: async () => { signal('SIGKILL'); await exited }
+    kill: async () => { signal('SIGKILL'); await exited },
+    killGroup: async () => {
+      try { process.kill(-pid, 'SIGKILL') } catch { /* already gone */ }
+      await exited
+    }
   }
 }
 
 /** Processes started by one test file, stopped together (each by its pid) in `afterAll`. */
 export class ProcessGroup {
   private readonly procs: Proc[] = []
-  start (name: string, cmd: string, args: readonly string[], options?: { cwd?: string; env?: NodeJS.ProcessEnv }): Proc {
+  start (name: string, cmd: string, args: readonly string[], options?: StartOptions): Proc {
     const p = start(name, cmd, args, options)
     this.procs.push(p)
     return p
