@@ -78,12 +78,14 @@ export const replyError = (res: ServerResponse, text: boolean, code: ErrorCode, 
   return status
 }
 
-const wantsText = (query: URLSearchParams, accept: string | undefined): boolean => {
-  const f = query.get('format')
+const wantsText = (query: URLSearchParams | null, accept: string | undefined): boolean => {
+  const f = query?.get('format')
   if (f === 'text') return true
   if (f === 'json') return false
   return accept !== undefined && accept.startsWith('text/plain')
 }
+
+const NO_QUERY = new URLSearchParams()
 
 const sha256 = (s: string): Buffer => createHash('sha256').update(s).digest()
 
@@ -168,7 +170,7 @@ export class HttpApi {
     const url = req.url ?? '/'
     const q = url.indexOf('?')
     const path = q < 0 ? url : url.slice(0, q)
-    const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1))
+    const query = q < 0 ? null : new URLSearchParams(url.slice(q + 1))
     const text = wantsText(query, req.headers.accept)
     const method = req.method ?? 'GET'
     let routeName = 'unmatched'
@@ -191,7 +193,7 @@ export class HttpApi {
       answered(replyError(res, text, 'DP_ERR_UNAUTHORIZED', 'this API needs its token: Authorization: Bearer <token>', { 'www-authenticate': 'Bearer' }))
       return
     }
-    const request: ApiRequest = { method, path, params: match.params, query, text, raw: req, body: async () => await this.readBody(req, res) }
+    const request: ApiRequest = { method, path, params: match.params, query: query ?? NO_QUERY, text, raw: req, body: async () => await this.readBody(req, res) }
     let result: void | Promise<void>
     try {
       result = route.handler(request, res)

@@ -25,6 +25,7 @@ export class DaemonMetrics {
   private readonly acquires: Counter<'profile' | 'result' | 'reason'>
   private readonly requests: Counter<'route' | 'code'>
   private readonly acquireChildren = new Map<string, { inc: () => void }>()
+  private readonly requestChildren = new Map<string, { inc: () => void }>()
 
   constructor (node: ClusterNode, options: MetricsOptions = {}) {
     const registry = this.registry
@@ -37,7 +38,7 @@ export class DaemonMetrics {
       if (cached === undefined || now - cached.at > 500) cached = { at: now, view: node.cluster() }
       return cached.view
     }
-    collectDefaultMetrics({ register: registry, prefix: 'dialog_profiles_process_' })
+    collectDefaultMetrics({ register: registry, prefix: 'dialog_profiles_' })
     this.acquires = new Counter({
       name: 'dialog_profiles_acquires_total',
       help: 'POST /v1/acquire answers: result admitted or refused, reason limit or not_ready (none when admitted)',
@@ -153,7 +154,15 @@ export class DaemonMetrics {
   }
 
   /** Counts one HTTP answer. */
-  request (route: string, code: number): void { this.requests.inc({ route, code: String(code) }) }
+  request (route: string, code: number): void {
+    const key = `${route}\u0000${code}`
+    let c = this.requestChildren.get(key)
+    if (c === undefined) {
+      c = this.requests.labels(route, String(code))
+      this.requestChildren.set(key, c)
+    }
+    c.inc()
+  }
 
   /** The Prometheus text exposition and its content type. */
   async render (): Promise<{ body: string; contentType: string }> {

@@ -16,6 +16,7 @@ export interface ApiRequest {
   readonly path: string
   /** Path parameters, percent-decoded. */
   readonly params: Readonly<Record<string, string>>
+  /** Query parameters (parsed on first use). */
   readonly query: URLSearchParams
   /** Whether the client asked for plain text (`?format=text` or `Accept: text/plain`). */
   readonly text: boolean

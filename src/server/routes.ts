@@ -41,10 +41,14 @@ const integerField = (fields: Fields, name: string, min: number, optional: boole
   return n
 }
 
+/** Declared profiles by name (whether each takes values): fixed for the daemon's life. */
+type Declared = ReadonlyMap<string, boolean>
+
 /** Checks a profile and value: declared (else 404), a value exactly on valued profiles when `write`. */
-const profileAndValue = (node: ClusterNode, profile: string, rawValue: string | null | undefined, write: boolean): { profile: string; value: string | undefined } => {
-  const p = node.store.profiles().find((x) => x.name === profile)
-  if (p === undefined) throw fail('DP_ERR_UNKNOWN_PROFILE', `profile "${profile}" is not declared`)
+const profileAndValue = (declared: Declared, profile: string, rawValue: string | null | undefined, write: boolean): { profile: string; value: string | undefined } => {
+  const withValue = declared.get(profile)
+  if (withValue === undefined) throw fail('DP_ERR_UNKNOWN_PROFILE', `profile "${profile}" is not declared`)
+  const p = { withValue }
   const value = rawValue === null || rawValue === undefined || rawValue === '' ? undefined : rawValue
   if (value !== undefined && !p.withValue) throw fail('DP_ERR_VALUE_MISMATCH', `profile "${profile}" has no values`)
   if (value === undefined && p.withValue && write) throw fail('DP_ERR_VALUE_MISMATCH', `profile "${profile}" needs a value`)
@@ -61,11 +65,12 @@ const memberJson = (m: Member): Record<string, unknown> => ({
 /** Registers every route of the contract on `router`. */
 export const registerRoutes = (router: Router, deps: RouteDeps): void => {
   const { node, admission, metrics } = deps
+  const declared: Declared = new Map(node.store.profiles().map((p) => [p.name, p.withValue]))
 
   router.add('POST', '/v1/acquire', async (req, res) => {
     const f = await req.body()
     const dialog = required(f, 'dialog')
-    const { profile, value } = profileAndValue(node, required(f, 'profile'), f['value'], true)
+    const { profile, value } = profileAndValue(declared, required(f, 'profile'), f['value'], true)
     const limit = integerField(f, 'limit', 0, false) as number
     const expires = integerField(f, 'expires', 1, true)
     let r
@@ -83,7 +88,7 @@ export const registerRoutes = (router: Router, deps: RouteDeps): void => {
   router.add('POST', '/v1/dialogs/:dialog/profiles', async (req, res) => {
     const dialog = required(req.params, 'dialog')
     const f = await req.body()
-    const { profile, value } = profileAndValue(node, required(f, 'profile'), f['value'], true)
+    const { profile, value } = profileAndValue(declared, required(f, 'profile'), f['value'], true)
     const expires = integerField(f, 'expires', 1, true)
     admission.add(dialog, profile, value, seconds(expires))
     replyEmpty(res)
@@ -91,7 +96,7 @@ export const registerRoutes = (router: Router, deps: RouteDeps): void => {
 
   router.add('DELETE', '/v1/dialogs/:dialog/profiles/:profile', (req, res) => {
     const dialog = required(req.params, 'dialog')
-    const { profile, value } = profileAndValue(node, required(req.params, 'profile'), req.query.get('value'), false)
+    const { profile, value } = profileAndValue(declared, required(req.params, 'profile'), req.query.get('value'), false)
     admission.remove(dialog, profile, value)
     replyEmpty(res)
   })
@@ -110,13 +115,13 @@ export const registerRoutes = (router: Router, deps: RouteDeps): void => {
   })
 
   router.add('GET', '/v1/profiles/:profile/size', (req, res) => {
-    const { profile, value } = profileAndValue(node, required(req.params, 'profile'), req.query.get('value'), false)
+    const { profile, value } = profileAndValue(declared, required(req.params, 'profile'), req.query.get('value'), false)
     const size = node.store.size(profile, value)
     reply(req, res, 200, { profile, value: value ?? null, size }, () => String(size))
   })
 
   router.add('GET', '/v1/profiles/:profile/members', (req, res) => {
-    const { profile, value } = profileAndValue(node, required(req.params, 'profile'), req.query.get('value'), false)
+    const { profile, value } = profileAndValue(declared, required(req.params, 'profile'), req.query.get('value'), false)
     const members = node.store.members(profile, value)
     reply(req, res, 200, { profile, value: value ?? null, size: members.length, members: members.map(memberJson) },
       () => members.map((m) => `${m.dialog} ${m.value ?? '-'} ${m.node} ${m.expiresAt ?? '-'}`).join('\n'))
