@@ -13,7 +13,8 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { KAMAILIO, SIPP, describeWith } from './support/components.js'
-import { sizeOn, startCluster, strictModeAvailable } from './support/daemons.js'
+import { stopAll } from './support.js'
+import { killDaemon, sizeOn, startCluster, strictModeAvailable } from './support/daemons.js'
 import type { DaemonHandle } from './support/daemons.js'
 import { ProcessGroup, sleep, waitUntil } from './support/processes.js'
 import { activeDialogs, kamailioLog, maxConcurrent, percentile, startKamailio, startUac, startUas } from './support/sip.js'
@@ -36,8 +37,8 @@ describeWith('Kamailio + SIPp through the daemons (3 hosts)', [KAMAILIO, SIPP], 
   const allAre = async (n: number, ds?: readonly DaemonHandle[]): Promise<boolean> => (await sizes(ds)).every((s) => s === n)
 
   beforeAll(async () => {
-    mode = await strictModeAvailable(group) ? 'strict' : 'eventual'
-    daemons = await startCluster(group, { size: 3, profiles: ['total'], mode, livenessTimeoutMs: LIVENESS_MS, graceMs: GRACE_MS })
+    mode = await strictModeAvailable() ? 'strict' : 'eventual'
+    daemons = await startCluster({ size: 3, profiles: ['total'], mode, livenessTimeoutMs: LIVENESS_MS, graceMs: GRACE_MS })
     const uas = await startUas(group)
     proxies = await Promise.all(daemons.map(async (d, i) => await startKamailio(group, `kamailio-${i + 1}`, { daemonHttp: d.http, nextHop: `sip:127.0.0.1:${uas.port}`, limit: LIMIT })))
     figures['mode'] = mode
@@ -46,6 +47,7 @@ describeWith('Kamailio + SIPp through the daemons (3 hosts)', [KAMAILIO, SIPP], 
 
   afterAll(async () => {
     await group.stopAll()
+    await stopAll()
     const logs = proxies.map(kamailioLog)
     const acquireUs = logs.flatMap((l) => l.acquireUs)
     const endUs = logs.flatMap((l) => l.endUs)
@@ -114,7 +116,7 @@ describeWith('Kamailio + SIPp through the daemons (3 hosts)', [KAMAILIO, SIPP], 
     const survivors = [d1, d2]
     expect(await sizes()).toEqual([9, 9, 9])
     const killedAt = Date.now()
-    await Promise.all([d3.proc.kill(), k3.proc.killGroup(), (hostCalls[2] as Awaited<ReturnType<typeof startUac>>).proc.kill()])
+    await Promise.all([killDaemon(d3), k3.proc.killGroup(), (hostCalls[2] as Awaited<ReturnType<typeof startUac>>).proc.kill()])
     await waitUntil(async () => await allAre(6, survivors), 'the survivors to drop the dead host\'s 3 calls', 20_000)
     const droppedAfterMs = Date.now() - killedAt
     // Admissions one proxy after the other: exactly up to the limit.

@@ -7,21 +7,20 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { Browser, Page } from 'playwright-core'
 import { CHROMIUM, describeWith } from './support/components.js'
-import { postForm, startCluster } from './support/daemons.js'
+import { form, stopAll } from './support.js'
+import { killDaemon, startCluster } from './support/daemons.js'
 import type { DaemonHandle } from './support/daemons.js'
-import { ProcessGroup } from './support/processes.js'
 
 const OUT = join(import.meta.dirname, '..', '..', 'test-output', 'e2e')
 export const SCREENSHOT = join(OUT, 'status-page.png')
 
 describeWith('status page in Chromium (3 daemons)', [CHROMIUM], () => {
-  const group = new ProcessGroup()
   let daemons: DaemonHandle[] = []
   let browser: Browser | undefined
   let page: Page
 
   beforeAll(async () => {
-    daemons = await startCluster(group, { size: 3, profiles: ['total', 'caller:value'], livenessTimeoutMs: 1500, graceMs: 2000 })
+    daemons = await startCluster({ size: 3, profiles: ['total', 'caller:value'], livenessTimeoutMs: 1500, graceMs: 2000 })
     const { chromium } = await import('playwright-core')
     browser = await chromium.launch({ executablePath: CHROMIUM.files[0] as string })
     page = await browser.newPage({ viewport: { width: 1100, height: 900 } })
@@ -29,7 +28,7 @@ describeWith('status page in Chromium (3 daemons)', [CHROMIUM], () => {
 
   afterAll(async () => {
     await browser?.close()
-    await group.stopAll()
+    await stopAll()
   })
 
   const text = async (selector: string): Promise<string> => (await page.locator(selector).first().textContent({ timeout: 10_000 }))?.trim() ?? ''
@@ -37,7 +36,7 @@ describeWith('status page in Chromium (3 daemons)', [CHROMIUM], () => {
     await page.locator(selector).filter({ hasText: want }).first().waitFor({ timeout: timeoutMs })
   }
   const acquire = async (d: DaemonHandle, dialog: string, profile: string, limit: number, value?: string): Promise<number> =>
-    (await postForm(`${d.http}/v1/acquire`, { dialog, profile, limit: String(limit), ...(value !== undefined ? { value } : {}) })).status
+    (await form(`${d.http}/v1/acquire`, { dialog, profile, limit, ...(value !== undefined ? { value } : {}) })).status
 
   it('shows the cluster live, numbers change as calls are added, a killed daemon turns suspect then dead', async () => {
     const [a, b, c] = daemons as [DaemonHandle, DaemonHandle, DaemonHandle]
@@ -65,7 +64,7 @@ describeWith('status page in Chromium (3 daemons)', [CHROMIUM], () => {
     await waitText('#refused-total', /^1$/)
 
     // dp-3 dies without a goodbye: suspect after the liveness timeout, then dead; its calls stop counting.
-    await c.proc.kill()
+    await killDaemon(c)
     await waitText('#nodes tr[data-node="dp-3"] .liveness', 'suspect', 20_000)
     await waitText('#nodes tr[data-node="dp-3"] .liveness', 'dead', 20_000)
     await waitText('[data-profile="total"] .size', /^6$/)

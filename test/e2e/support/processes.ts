@@ -5,7 +5,6 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { createSocket } from 'node:dgram'
-import { createServer } from 'node:net'
 
 const MAX_OUTPUT_CHARS = 4 * 1024 * 1024
 
@@ -81,17 +80,6 @@ export class ProcessGroup {
     await Promise.all(this.procs.splice(0).reverse().map(async (p) => { await p.stop() }))
   }
 }
-
-/** A TCP port free on 127.0.0.1 right now. */
-export const freeTcpPort = async (): Promise<number> => await new Promise((resolve, reject) => {
-  const s = createServer()
-  s.once('error', reject)
-  s.listen(0, '127.0.0.1', () => {
-    const a = s.address()
-    const port = typeof a === 'object' && a !== null ? a.port : 0
-    s.close(() => { resolve(port) })
-  })
-})
 
 /** A UDP port free on 127.0.0.1 right now. */
 export const freeUdpPort = async (): Promise<number> => await new Promise((resolve, reject) => {
