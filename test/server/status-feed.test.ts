@@ -107,6 +107,25 @@ describe('StatusFeed', () => {
     hold.abort()
   })
 
+  it('stays an aggregate at 100k live calls and 10k values: the snapshot does not grow with them', async () => {
+    const n = await node()
+    const feed = new StatusFeed({ node: n })
+    const small = JSON.stringify(feed.snapshot()).length
+    for (let i = 0; i < 100_000; i++) {
+      n.store.add(`call-${i}`, 'total')
+      n.store.add(`call-${i}`, 'caller', `user-${i % 10_000}`)
+    }
+    n.store.add('extra', 'caller', 'user-42')
+    const s = feed.snapshot()
+    const caller = s.profiles.find((p) => p.name === 'caller')
+    expect(s.profiles.find((p) => p.name === 'total')?.size).toBe(100_000)
+    expect(caller?.values).toBe(10_000)
+    expect(caller?.top).toHaveLength(10)
+    expect(caller?.top[0]).toEqual({ value: 'user-42', size: 11 })
+    // Ten top values and a few counters: about a kilobyte more than the empty cluster's snapshot.
+    expect(JSON.stringify(s).length - small).toBeLessThan(1024)
+  }, 60_000)
+
   it('refuses bad options with DP_ERR_INVALID_ARGUMENT', async () => {
     const n = await node()
     expect(() => new StatusFeed({ node: n, intervalMs: 0 })).toThrow(expect.objectContaining({ code: 'DP_ERR_INVALID_ARGUMENT' }))
