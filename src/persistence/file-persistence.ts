@@ -18,6 +18,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import * as Y from 'yjs'
 import { fail } from '../errors.js'
+import { DEFAULT_FSYNC_INTERVAL_MS, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_SNAPSHOT_INTERVAL_MS, DEFAULT_SNAPSHOT_LOG_BYTES } from '../options.js'
 import { readSnapshot, syncDir, writeSnapshot } from './snapshot.js'
 import { scanLog, UpdateLog } from './update-log.js'
 
@@ -59,10 +60,10 @@ export class FilePersistence {
   readonly maxRecordBytes: number
 
   constructor (readonly opts: PersistenceOptions, private readonly warn: (msg: string) => void = () => {}) {
-    this.fsyncIntervalMs = opts.fsyncIntervalMs ?? 1000
-    this.snapshotIntervalMs = opts.snapshotIntervalMs ?? 60_000
-    this.snapshotLogBytes = opts.snapshotLogBytes ?? 16 * 1024 * 1024
-    this.maxRecordBytes = opts.maxRecordBytes ?? 64 * 1024 * 1024
+    this.fsyncIntervalMs = opts.fsyncIntervalMs ?? DEFAULT_FSYNC_INTERVAL_MS
+    this.snapshotIntervalMs = opts.snapshotIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS
+    this.snapshotLogBytes = opts.snapshotLogBytes ?? DEFAULT_SNAPSHOT_LOG_BYTES
+    this.maxRecordBytes = opts.maxRecordBytes ?? DEFAULT_MAX_MESSAGE_BYTES
     this.lockFile = path.join(opts.dir, 'LOCK')
   }
 

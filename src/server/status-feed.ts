@@ -48,7 +48,7 @@ export interface StatusFeedOptions {
   readonly topValues?: number
   /** Event streams open at once; more are refused (503). @defaultValue 32 */
   readonly maxSubscribers?: number
-  /** Time source, ms. @defaultValue the node's clock (`options.clock`, else `Date.now`) */
+  /** Time source, ms: give the node's clock when it was given one (last-heard ages are computed against it). @defaultValue Date.now */
   readonly clock?: () => number
 }
 
@@ -141,7 +141,7 @@ export class StatusFeed {
     this.intervalMs = positive(options.intervalMs ?? DEFAULT_STATUS_INTERVAL_MS, 'intervalMs')
     this.topValues = positiveInt(options.topValues ?? DEFAULT_STATUS_TOP_VALUES, 'topValues')
     this.maxSubscribers = positiveInt(options.maxSubscribers ?? DEFAULT_STATUS_MAX_SUBSCRIBERS, 'maxSubscribers')
-    this.clock = options.clock ?? options.node.options.clock ?? Date.now
+    this.clock = options.clock ?? Date.now
   }
 
   /** Subscribers currently streaming. */

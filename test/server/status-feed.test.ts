@@ -61,7 +61,8 @@ describe('StatusFeed', () => {
   it('shows sizes, the per-node breakdown, top values and admission rates, never the memberships', async () => {
     const n = await node()
     let admitted = 0; let refused = 0
-    const feed = new StatusFeed({ node: n, admissions: () => ({ admitted, refused }), topValues: 2 })
+    let now = 5_000_000
+    const feed = new StatusFeed({ node: n, admissions: () => ({ admitted, refused }), topValues: 2, clock: () => (now += 1000) })
     for (let i = 0; i < 5; i++) n.store.add(`call-${i}`, 'total')
     n.store.add('c1', 'caller', 'alice'); n.store.add('c2', 'caller', 'alice'); n.store.add('c3', 'caller', 'bob'); n.store.add('c4', 'caller', 'carol'); n.store.add('c5', 'caller', 'carol'); n.store.add('c6', 'caller', 'carol')
     const first = feed.snapshot()
