@@ -5,8 +5,9 @@
  * subcommands against a running daemon, and the bin file over the build.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ROOT, SECRET, form, runCli, startDaemon, stopAll } from './support.js'
@@ -98,6 +99,22 @@ describe('serve', () => {
     expect(await fromFlag.exited).toBe(0)
   })
 
+  it('exits at once on a second signal while the first stop is still waiting', async () => {
+    const d = await startDaemon(['--node-id', 'twice', '--profile', 'total'])
+    // A request whose body never completes keeps the HTTP server from closing (for up to 2 s).
+    const url = new URL(d.http)
+    const sock = connect({ host: url.hostname, port: Number(url.port) })
+    await new Promise<void>((resolve) => { sock.once('connect', () => { resolve() }) })
+    sock.write('POST /v1/acquire HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\ndialog=')
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    d.signal('SIGTERM')
+    await d.waitLog((l) => l.event === 'signal')
+    d.signal('SIGINT')
+    expect(await d.exited).toBe(130)
+    expect(d.logs.some((l) => l.event === 'stopped')).toBe(false)
+    sock.destroy()
+  })
+
   it('answers the size, members and cluster queries of a running daemon', async () => {
     const TOKEN = 'cli-token-0123456789'
     const d = await startDaemon(['--node-id', 'q', '--profile', 'total', '--api-token', TOKEN])
@@ -127,13 +144,25 @@ describe('serve', () => {
 })
 
 describe('bin/dialog-profiles.js over the build', () => {
-  it('runs with plain node after npm run build', () => {
-    execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore', timeout: 120_000 })
-    const help = spawnSync(process.execPath, [join(ROOT, 'bin', 'dialog-profiles.js'), '--help'], { encoding: 'utf8', timeout: 20_000 })
+  it('runs with plain node after the build', () => {
+    // The build goes to a scratch copy of the package layout, so that no other test's build
+    // (npm pack) writes dist/ under this one.
+    const pkg = join(dir, 'pkg')
+    mkdirSync(join(pkg, 'bin'), { recursive: true })
+    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'dialog-profiles', type: 'module' }))
+    copyFileSync(join(ROOT, 'bin', 'dialog-profiles.js'), join(pkg, 'bin', 'dialog-profiles.js'))
+    symlinkSync(join(ROOT, 'node_modules'), join(pkg, 'node_modules'))
+    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(pkg, 'dist')], { cwd: ROOT, stdio: 'ignore', timeout: 180_000 })
+    const bin = join(pkg, 'bin', 'dialog-profiles.js')
+    const help = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8', timeout: 20_000 })
     expect(help.status).toBe(0)
     expect(help.stdout).toContain('serve')
-    const bad = spawnSync(process.execPath, [join(ROOT, 'bin', 'dialog-profiles.js'), 'serve', '--secret', SECRET, '--mode', 'nope'], { encoding: 'utf8', timeout: 20_000 })
+    const bad = spawnSync(process.execPath, [bin, 'serve', '--secret', SECRET, '--mode', 'nope'], { encoding: 'utf8', timeout: 20_000 })
     expect(bad.status).toBe(2)
     expect(bad.stderr).toContain('--mode must be one of')
-  })
+    rmSync(join(pkg, 'dist'), { recursive: true, force: true })
+    const missing = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8', timeout: 20_000 })
+    expect(missing.status).toBe(1)
+    expect(missing.stderr).toContain('run `npm run build` first')
+  }, 240_000)
 })
