@@ -52,6 +52,9 @@ describeWith('status page in Chromium (3 daemons)', [CHROMIUM], () => {
     for (let i = 0; i < 3; i++) expect(await acquire(c, `c-${i}`, 'total', 100)).toBe(200)
     for (let i = 0; i < 2; i++) expect(await acquire(a, `a-${i}`, 'total', 100)).toBe(200)
     expect(await acquire(a, 'a-refused', 'total', 9)).toBe(429)
+    // dp-1's own admissions show as a rate for the second they happened in.
+    await waitText('#admitted-rate', /^[1-9]/)
+    await waitText('#refused-rate', /^[1-9]/)
     for (const [d, who, n] of [[b, 'alice', 3], [c, 'bob', 1], [a, 'alice', 1]] as const) {
       for (let i = 0; i < n; i++) expect(await acquire(d, `${who}-${d.nodeId}-${i}`, 'caller', 10, who)).toBe(200)
     }
