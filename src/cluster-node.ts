@@ -388,8 +388,12 @@ export class ClusterNode {
     this.persistence?.snapshot()
   }
 
-  /** This node, its peers (configured, connected, or in the liveness table) and its document. */
-  cluster (): ClusterView {
+  /**
+   * The peers (configured, connected, or in the liveness table) with their connection, sync
+   * state and liveness. O(peers): cheap enough to poll, unlike {@link cluster}, which also
+   * encodes the document to measure it.
+   */
+  peers (): PeerView[] {
     this.assertOpen()
     const conns = this.transport.connections()
     const byNode = new Map(conns.map((c) => [c.node, c]))
@@ -417,6 +421,12 @@ export class ClusterNode {
     for (const p of this.transport.configuredPeers()) if (!p.self) add(p.node, p.url, p.lastError)
     for (const c of conns) if (!seen.has(c.node)) add(c.node, null)
     for (const l of live.keys()) if (!seen.has(l)) add(l, null)
+    return peers
+  }
+
+  /** This node, its peers (see {@link peers}) and its document (O(state): it encodes the document). */
+  cluster (): ClusterView {
+    const peers = this.peers()
     this.store.flushWrites()
     const stats = this.store.stats()
     const persistence = this.persistence?.status() ?? null
