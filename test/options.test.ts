@@ -72,6 +72,7 @@ const bad: Array<[string, Record<string, unknown>, string]> = [
   ['maxTrackedNodes 0', { maxTrackedNodes: 0 }, 'maxTrackedNodes'],
   ['maxTrackedNodes below the peers', { maxTrackedNodes: 1, peers: ['ws://b:1', 'ws://c:1'] }, 'maxTrackedNodes'],
   ['maxClockSkewMs negative', { maxClockSkewMs: -1 }, 'maxClockSkewMs'],
+  ['maxClockSkewMs beyond a timer', { maxClockSkewMs: 2 ** 31 }, 'maxClockSkewMs'],
   ['maxMessageBytes tiny', { maxMessageBytes: 100 }, 'maxMessageBytes'],
   ['maxMessageBytes fractional', { maxMessageBytes: 4096.5 }, 'maxMessageBytes'],
   ['maxMessagesPerSecond 0', { maxMessagesPerSecond: 0 }, 'maxMessagesPerSecond'],

@@ -123,7 +123,7 @@ export type TransportEvent =
    * A connection refused for failed authentication (`kind: 'auth-failed'`, or `'tls'` for a
    * certificate this node does not trust; `error.code` `DP_ERR_AUTH`) or a protocol violation
    * (`kind: 'protocol'`, `error.code` `DP_ERR_PROTOCOL`), by either end. `code` is the
-   * WebSocket close code (0 when the socket never opened).
+   * WebSocket close code (1006 when the socket never opened, for example a TLS failure).
    */
   | { readonly type: 'rejected'; readonly remote: string; readonly reason: string; readonly code: number; readonly kind: 'auth-failed' | 'tls' | 'protocol'; readonly error: DialogProfilesError }
 
