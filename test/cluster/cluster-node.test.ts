@@ -56,10 +56,12 @@ describe('ClusterNode', () => {
   })
 
   it('a late joiner reaches a large state (100k memberships) and only then is ready', async () => {
-    const a = await nodes.start('a', [])
+    // Long liveness timers: building and sending the state blocks the event loop (one process).
+    const slow = { livenessTimeoutMs: 30_000, readiness: { policy: 'reject' as const, timeoutMs: 30_000 } }
+    const a = await nodes.start('a', [], slow)
     const n = 100_000
     for (let i = 0; i < n; i++) a.store.add(`dialog-${i}@host.example`, 'caller', `user-${i % 100}`)
-    const b = await nodes.start('b', [a.url()!])
+    const b = await nodes.start('b', [a.url()!], slow)
     await b.ready
     expect(b.store.size('caller')).toBe(n)
     expect(b.store.size('caller', 'user-7')).toBe(n / 100)
@@ -107,7 +109,8 @@ describe('ClusterNode', () => {
   })
 
   it('a state larger than maxMessageBytes reaches a late joiner one writer at a time', async () => {
-    const limits = { maxMessageBytes: 64 * 1024 }
+    // Long liveness timers: the large syncs block the event loop (all nodes share this process).
+    const limits = { maxMessageBytes: 64 * 1024, livenessTimeoutMs: 30_000 }
     const writers = []
     for (let w = 0; w < 3; w++) {
       const x = await nodes.start(`w${w}`, [], limits)
