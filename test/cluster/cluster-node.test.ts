@@ -206,6 +206,13 @@ describe('misconfiguration is loud', () => {
     for (const e of [...badEvents, ...goodEvents]) expect(e).toMatchObject({ type: 'rejected', kind: 'auth-failed', error: { code: 'DP_ERR_AUTH' } })
     // The secret is in no log line of either node.
     expect([...bad.lines, ...good.lines].some((l) => l.includes(SECRET) || l.includes('not-the-cluster-secret'))).toBe(false)
+    // The good node goes away: bad's peer is now refused, but it did answer once: still no admission alone.
+    const goodUrl = good.url()!
+    await good.close()
+    await waitFor(() => bad.cluster().peers.find((p) => p.url === goodUrl)?.lastError?.kind === 'refused', 'peer refused')
+    const still = await bad.acquire('call-2', 'total', null, 10).then(() => null, (e: unknown) => e) as DialogProfilesError
+    expect(still.code).toBe('DP_ERR_NOT_READY')
+    expect((still.cause as DialogProfilesError).code).toBe('DP_ERR_AUTH')
   })
 
   it('under readiness peers "all", a peer failing authentication keeps the node not ready, but a node synced with another peer still admits after the timeout', async () => {
