@@ -1,4 +1,3 @@
-import * as fs from 'node:fs'
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { ClusterNode } from '../../src/index.js'
 import type { ClusterEvent } from '../../src/index.js'
 import { FilePersistence } from '../../src/persistence/file-persistence.js'
-import type { FileSystem } from '../../src/persistence/file-system.js'
+import { faultyFileSystem } from '../support/faulty-fs.js'
 import { encodeRecord, scanLog } from '../../src/persistence/update-log.js'
 import { FAST, PROFILES, SECRET, memoryLog, nodeFactory, waitFor } from './support.js'
 
@@ -100,12 +99,7 @@ describe('persistence: append log + snapshots', () => {
 
   it('a ClusterNode whose disk fills up: error event, degraded, recovered, and every acknowledged membership after a restart', async () => {
     const dir = tempDir()
-    const full = { on: false }
-    const enospc = <F extends (...args: never[]) => unknown>(f: F): F => ((...args: never[]) => {
-      if (full.on) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
-      return f(...args)
-    }) as F
-    const fileSystem: FileSystem = { ...fs, writeSync: enospc(fs.writeSync), fsyncSync: enospc(fs.fsyncSync) }
+    const { fs: fileSystem, faulty: full } = faultyFileSystem('ENOSPC')
     const nodes = nodeFactory()
     try {
       const a = await nodes.start('a', [], { dataDir: dir, incarnation: 1, fileSystem, persistenceRetryMs: 20 })

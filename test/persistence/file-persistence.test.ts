@@ -7,25 +7,13 @@ import { crc32 } from '../../src/persistence/crc32.js'
 import { FilePersistence } from '../../src/persistence/file-persistence.js'
 import type { PersistenceEvent } from '../../src/persistence/file-persistence.js'
 import type { FileSystem } from '../../src/persistence/file-system.js'
+import { faultyFileSystem } from '../support/faulty-fs.js'
 import { ProfileStore } from '../../src/profile-store.js'
 
 const dirs: string[] = []
 afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }) })
 const tmp = (): string => { const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dp-fp-')); dirs.push(d); return d }
 const turn = (ms = 0): Promise<void> => new Promise((resolve) => { setTimeout(resolve, ms) })
-
-/** node:fs whose writes and fsyncs throw `code` while `faulty.on` is set. */
-const faultyFs = (code: string): { fs: FileSystem; faulty: { on: boolean; hits: number } } => {
-  const faulty = { on: false, hits: 0 }
-  const failing = <F extends (...args: never[]) => unknown>(f: F): F => ((...args: never[]) => {
-    if (faulty.on) {
-      faulty.hits++
-      throw Object.assign(new Error(`${code}: injected fault`), { code })
-    }
-    return f(...args)
-  }) as F
-  return { faulty, fs: { ...fs, writeSync: failing(fs.writeSync), fsyncSync: failing(fs.fsyncSync), ftruncateSync: failing(fs.ftruncateSync) } }
-}
 
 const openStore = (dir: string, incarnation: number, extra: { fileSystem?: FileSystem } = {}): { store: ProfileStore; p: FilePersistence; events: PersistenceEvent[] } => {
   const store = new ProfileStore({ nodeId: 'a', incarnation, profiles: [{ name: 'total' }] })
@@ -112,7 +100,7 @@ describe('FilePersistence: a failed write is reported and loses nothing acknowle
   for (const code of ['ENOSPC', 'EIO']) {
     it(`${code} during 6 of 28 batches: one error event, recovery, and every membership after a restart`, async () => {
       const dir = tmp()
-      const { fs: faultFs, faulty } = faultyFs(code)
+      const { fs: faultFs, faulty } = faultyFileSystem(code)
       const { store, p, events } = openStore(dir, 1, { fileSystem: faultFs })
       let acknowledged = 0
       for (let b = 0; b < 28; b++) {
@@ -138,7 +126,7 @@ describe('FilePersistence: a failed write is reported and loses nothing acknowle
 
   it('a process that dies while writes fail keeps everything written before the failure', async () => {
     const dir = tmp()
-    const { fs: faultFs, faulty } = faultyFs('ENOSPC')
+    const { fs: faultFs, faulty } = faultyFileSystem('ENOSPC')
     const { store, p } = openStore(dir, 1, { fileSystem: faultFs })
     for (let i = 0; i < 300; i++) store.add(`before-${i}`, 'total')
     store.flushWrites()
@@ -162,7 +150,7 @@ describe('FilePersistence: a failed write is reported and loses nothing acknowle
 
   it('snapshot() after failures is a recovery attempt that throws DP_ERR_PERSISTENCE while the disk refuses', async () => {
     const dir = tmp()
-    const { fs: faultFs, faulty } = faultyFs('ENOSPC')
+    const { fs: faultFs, faulty } = faultyFileSystem('ENOSPC')
     const { store, p } = openStore(dir, 1, { fileSystem: faultFs })
     faulty.on = true
     expect(() => { p.snapshot() }).toThrow(expect.objectContaining({ code: 'DP_ERR_PERSISTENCE' }))
