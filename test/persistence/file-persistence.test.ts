@@ -1,6 +1,7 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import * as fc from 'fast-check'
 import * as Y from 'yjs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { crc32 } from '../../src/persistence/crc32.js'
@@ -9,6 +10,8 @@ import type { PersistenceEvent } from '../../src/persistence/file-persistence.js
 import type { FileSystem } from '../../src/persistence/file-system.js'
 import { faultyFileSystem } from '../support/faulty-fs.js'
 import { ProfileStore } from '../../src/profile-store.js'
+import { encodeRecord } from '../../src/persistence/update-log.js'
+import { fcParams } from '../support/fc.js'
 
 const dirs: string[] = []
 afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }) })
@@ -69,6 +72,66 @@ describe('FilePersistence: damage is never silent and never destroys intact data
     expect(events3).toEqual([])
     expect([...doc3.getMap('m').keys()].length).toBe(500)
     third.close()
+  })
+})
+
+describe('FilePersistence: random damage to the log (property)', () => {
+  it('loads every intact record of a writer up to its first damaged one, keeps the damaged bytes, and reports', () => {
+    fc.assert(fc.property(
+      fc.array(fc.tuple(fc.nat(2), fc.string({ maxLength: 12 })), { minLength: 1, maxLength: 30 }),
+      fc.array(fc.record({ at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }), { maxLength: 4 }),
+      fc.option(fc.nat(), { nil: undefined }),
+      (writes, flips, cutAt) => {
+        const writers = [1, 2, 3].map((id) => { const d = new Y.Doc(); d.clientID = id; return d })
+        const records: Array<{ writer: number; key: string; value: string; span: [number, number] }> = []
+        const chunks: Buffer[] = []
+        let pos = 0
+        writes.forEach(([w, value], i) => {
+          const doc = writers[w]!
+          const sv = Y.encodeStateVector(doc)
+          doc.getMap('m').set(`k${i}`, value)
+          const rec = encodeRecord(Y.encodeStateAsUpdate(doc, sv))
+          records.push({ writer: w, key: `k${i}`, value, span: [pos, pos + rec.length] })
+          chunks.push(rec)
+          pos += rec.length
+        })
+        const log = Buffer.concat(chunks)
+        const touched = new Set<number>()
+        const touch = (at: number): void => { records.forEach((r, i) => { if (at >= r.span[0] && at < r.span[1]) touched.add(i) }) }
+        for (const f of flips) { const at = f.at % log.length; log[at]! ^= f.xor; touch(at) }
+        const end = cutAt === undefined ? log.length : cutAt % (log.length + 1)
+        records.forEach((r, i) => { if (r.span[1] > end) touched.add(i) })
+        const damaged = log.subarray(0, end)
+        const dir = tmp()
+        fs.writeFileSync(path.join(dir, 'updates.log'), damaged)
+        const doc = new Y.Doc()
+        const events: PersistenceEvent[] = []
+        const p = new FilePersistence({ dir }, (e) => { events.push(e) })
+        const report = p.open(doc, (u, o) => { Y.applyUpdate(doc, u, o) })
+        p.close()
+        // Each writer's records before its first damaged one apply (Yjs applies a writer's updates in order).
+        const blocked = new Set<number>()
+        records.forEach((r, i) => {
+          if (touched.has(i)) blocked.add(r.writer)
+          if (!blocked.has(r.writer)) expect(doc.getMap('m').get(r.key)).toBe(r.value)
+        })
+        if (report.corruptRecords > 0) {
+          expect(fs.readFileSync(report.quarantine!).equals(damaged)).toBe(true)
+          expect(events).toEqual([expect.objectContaining({ reason: 'corrupt', records: report.corruptRecords })])
+        } else {
+          expect(events).toEqual([])
+          expect(damaged.subarray(0, damaged.length - report.tornBytes).equals(fs.readFileSync(path.join(dir, 'updates.log')))).toBe(true)
+        }
+        if (flips.length === 0) expect(report.corruptRecords).toBe(0)
+        // What loaded is on disk now: the next start finds the same, with no damage.
+        const again = new Y.Doc()
+        const p2 = new FilePersistence({ dir })
+        expect(p2.open(again, (u, o) => { Y.applyUpdate(again, u, o) })).toMatchObject({ corruptRecords: 0, tornBytes: 0 })
+        p2.close()
+        expect(again.getMap('m').toJSON()).toEqual(doc.getMap('m').toJSON())
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
+    ), fcParams(60))
   })
 })
 
