@@ -23,6 +23,7 @@
 import * as path from 'node:path'
 import * as Y from 'yjs'
 import { fail } from '../errors.js'
+import { DEFAULT_FSYNC_INTERVAL_MS, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PERSISTENCE_RETRY_MS, DEFAULT_SNAPSHOT_INTERVAL_MS, DEFAULT_SNAPSHOT_LOG_BYTES } from '../options.js'
 import type { DialogProfilesError } from '../errors.js'
 import { DirLock } from './dir-lock.js'
 import type { LockProbe } from './dir-lock.js'
@@ -130,11 +131,11 @@ export class FilePersistence {
     private readonly onEvent: (event: PersistenceEvent) => void = () => {},
     private readonly warn: (msg: string) => void = () => {}
   ) {
-    this.fsyncIntervalMs = opts.fsyncIntervalMs ?? 1000
-    this.snapshotIntervalMs = opts.snapshotIntervalMs ?? 60_000
-    this.snapshotLogBytes = opts.snapshotLogBytes ?? 16 * 1024 * 1024
-    this.maxRecordBytes = opts.maxRecordBytes ?? 64 * 1024 * 1024
-    this.retryIntervalMs = opts.retryIntervalMs ?? 1000
+    this.fsyncIntervalMs = opts.fsyncIntervalMs ?? DEFAULT_FSYNC_INTERVAL_MS
+    this.snapshotIntervalMs = opts.snapshotIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS
+    this.snapshotLogBytes = opts.snapshotLogBytes ?? DEFAULT_SNAPSHOT_LOG_BYTES
+    this.maxRecordBytes = opts.maxRecordBytes ?? DEFAULT_MAX_MESSAGE_BYTES
+    this.retryIntervalMs = opts.retryIntervalMs ?? DEFAULT_PERSISTENCE_RETRY_MS
     this.fs = opts.fileSystem ?? nodeFileSystem
     this.clock = opts.clock ?? Date.now
     this.lock = new DirLock(opts.dir, this.fs, opts.lockProbe)

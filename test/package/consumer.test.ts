@@ -13,7 +13,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'dp-consumer-'))
 afterAll(() => rmSync(scratch, { recursive: true, force: true }))
 
 const run = (cmd: string, args: string[], cwd: string): string =>
-  execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000 })
+  execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 280_000 })
 
 describe('packed package in a strict consumer', () => {
   it('installs, type-checks without skipLibCheck, and runs both entry points', () => {
@@ -49,5 +49,5 @@ describe('packed package in a strict consumer', () => {
     const dist = join(scratch, 'node_modules', 'dialog-profiles', 'dist', 'src')
     const map = JSON.parse(readFileSync(join(dist, readdirSync(dist).find(f => f.endsWith('.js.map')) as string), 'utf8')) as { sourcesContent?: unknown[] }
     expect(map.sourcesContent?.length).toBeGreaterThan(0)
-  })
+  }, 300_000)
 })
