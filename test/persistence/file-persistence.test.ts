@@ -17,6 +17,7 @@ const dirs: string[] = []
 afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }) })
 const tmp = (): string => { const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dp-fp-')); dirs.push(d); return d }
 const turn = (ms = 0): Promise<void> => new Promise((resolve) => { setTimeout(resolve, ms) })
+const immediate = (): Promise<void> => new Promise((resolve) => { setImmediate(resolve) })
 
 const openStore = (dir: string, incarnation: number, extra: { fileSystem?: FileSystem } = {}): { store: ProfileStore; p: FilePersistence; events: PersistenceEvent[] } => {
   const store = new ProfileStore({ nodeId: 'a', incarnation, profiles: [{ name: 'total' }] })
@@ -193,7 +194,8 @@ describe('FilePersistence: a failed write is reported and loses nothing acknowle
     const { store, p } = openStore(dir, 1, { fileSystem: faultFs })
     for (let i = 0; i < 300; i++) store.add(`before-${i}`, 'total')
     store.flushWrites()
-    await turn(5)
+    await immediate() // after the persistence's own flush, queued first
+    expect(p.logBytes).toBeGreaterThan(0)
     faulty.on = true
     for (let i = 0; i < 300; i++) store.add(`during-${i}`, 'total')
     store.flushWrites()
