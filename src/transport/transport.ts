@@ -196,7 +196,12 @@ export class Transport {
   private server: HttpServer | undefined
   private wss: WebSocketServer | undefined
   private heartbeatTimer: NodeJS.Timeout | undefined
-  private seq = 0
+  /**
+   * Last heartbeat sequence number sent. It starts at the clock (ms) so that a node that comes
+   * back with the same incarnation (a resumed restart) still sends numbers above its previous
+   * run's, which signed relays require; one heartbeat per ms at most keeps it below the clock.
+   */
+  private seq: number
   private closed = false
   private readonly host: PeerHost
   readonly #secret: string | Uint8Array
@@ -218,6 +223,7 @@ export class Transport {
     this.#secret = secret
     this.#keys = keys
     this.opts = opts
+    this.seq = Math.max(0, Math.floor(opts.clock()))
     this.diallers = opts.peers.map((url, i) => newDialler(checkPeerUrl(url, `peers[${i}]`)))
     const self = this
     const host: Omit<PeerHost, 'secret'> = {
