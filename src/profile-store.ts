@@ -147,6 +147,8 @@ export class ProfileStore {
   private readonly notices = new NoticeBook()
   /** Memberships this node holds, by dialog id. */
   private readonly own = new FewMap<string, OwnMembership>()
+  /** Client ids this store wrote under and left after a collision: records arriving in those partitions are not counted. */
+  private readonly retired = new Set<number>()
   /** The same, by every (client, clock) of a record that carries or carried each. */
   private readonly ownByRecord = new Map<number, Map<number, OwnMembership>>()
   private readonly maxLocalMemberships: number
@@ -208,7 +210,7 @@ export class ProfileStore {
   }
 
   /** The declared profiles with their defaults filled in. */
-  profiles (): Array<Required<ProfileDeclaration>> { return this.registry.list() }
+  profiles (): Array<Required<ProfileDeclaration>> { this.alive(); return this.registry.list() }
 
   // ---------------------------------------------------------------- writes
 
@@ -239,7 +241,7 @@ export class ProfileStore {
     this.alive()
     checkId(uid, 'uid')
     const v = this.registry.valueForWrite(profile, value)
-    const exp = this.expiryOf({ expiresAt })
+    const exp = this.futureExpiry(expiresAt)
     this.tick()
     return this.addOwn({ kind: KIND_REMOTE, dialog: uid, profile: v.profile.name, value: v.value, expiresAt: exp })
   }
@@ -312,14 +314,15 @@ export class ProfileStore {
     return this.sizeOf(q.profile.name, q.value)
   }
 
-  /** This node's share of `size()`: counted memberships it added. */
+  /** This node's share of `size()`: counted memberships with an add by this node (any incarnation); never above `size()`. */
   localSize (profile: string, value?: string | null): number {
     return this.sizeByNode(profile, value)[this.nodeId] ?? 0
   }
 
   /**
-   * Counted adds per node. The values add up to `size()` except when the same membership was
-   * added on two nodes, where each node counts it.
+   * Counted memberships per node (a membership with adds by several incarnations of a node counts
+   * once for it). The values add up to `size()` except when the same membership was added on two
+   * nodes, where each node counts it.
    */
   sizeByNode (profile: string, value?: string | null): Record<string, number> {
     this.alive()
@@ -358,10 +361,18 @@ export class ProfileStore {
 
   // ---------------------------------------------------------------- events and replication
 
-  /** Subscribes to store events (`size`, `owner`, `reasserted`, `invalid-record`). Returns the unsubscribe function. */
+  /**
+   * Subscribes to store events (`size`, `owner`, `reasserted`, `invalid-record`,
+   * `client-id-collision`). A `size` listener hears every change from the counts in force when
+   * it subscribed (also a drop to zero of a count that was non-zero then). Returns the
+   * unsubscribe function. @throws DialogProfilesError `DP_ERR_INVALID_ARGUMENT`, `DP_ERR_DESTROYED`
+   */
   on<T extends StoreEvent['type']> (type: T, fn: (event: Extract<StoreEvent, { type: T }>) => void): () => void {
+    this.alive()
+    if (!EVENT_TYPES.has(type)) throw fail('DP_ERR_INVALID_ARGUMENT', `unknown event type ${JSON.stringify(type)}`)
+    if (typeof fn !== 'function') throw fail('DP_ERR_INVALID_ARGUMENT', 'the listener must be a function')
+    if (type === 'size' && !this.index.trackChanges) this.index.startTracking()
     const off = this.events.on(type, fn)
-    if (type === 'size') this.index.trackChanges = true
     return () => { off(); this.index.trackChanges = this.events.has('size') }
   }
 
@@ -371,6 +382,8 @@ export class ProfileStore {
    * every peer except its origin, so nothing is echoed back.
    */
   onUpdate (fn: (update: Uint8Array, origin: unknown) => void): () => void {
+    this.alive()
+    if (typeof fn !== 'function') throw fail('DP_ERR_INVALID_ARGUMENT', 'the listener must be a function')
     const h = (update: Uint8Array, origin: unknown): void => fn(update, origin)
     this.doc.on('update', h)
     return () => this.doc.off('update', h)
@@ -388,8 +401,12 @@ export class ProfileStore {
     const check = checkUpdate(update)
     if (!check.ok) throw fail('DP_ERR_BAD_UPDATE', `update refused: ${check.reason}`)
     this.flushWrites()
-    // Another writer under this store's client id: move away before Yjs sees it.
-    if ((check.ends.get(this.self.clientId) ?? 0) > this.ownedClock()) this.moveToFreshClient('a peer wrote under this node\'s Yjs client id')
+    // Another writer under this store's client id (more clocks than it wrote, or a root of
+    // another node or incarnation): move away before Yjs sees it.
+    const root = check.roots.get(this.self.clientId)
+    if ((check.ends.get(this.self.clientId) ?? 0) > this.ownedClock() || (root !== undefined && (root.node !== this.nodeId || root.incarnation !== this.incarnation))) {
+      this.moveToFreshClient('another writer uses this node\'s Yjs client id')
+    }
     try {
       Y.applyUpdate(this.doc, update, origin)
     } catch (err) {
@@ -403,6 +420,10 @@ export class ProfileStore {
   /** The full state (or the part missing from `stateVector`), as one Yjs update. */
   encodeState (stateVector?: Uint8Array): Uint8Array {
     this.alive()
+    if (stateVector !== undefined) {
+      if (!(stateVector instanceof Uint8Array)) throw fail('DP_ERR_INVALID_ARGUMENT', 'a state vector must be a Uint8Array')
+      try { Y.decodeStateVector(stateVector) } catch (err) { throw fail('DP_ERR_INVALID_ARGUMENT', 'the state vector does not decode', err) }
+    }
     this.flushWrites()
     return Y.encodeStateAsUpdate(this.doc, stateVector)
   }
@@ -469,6 +490,7 @@ export class ProfileStore {
 
   /** Applies the clock: memberships whose expiry has passed stop counting. Reads do this too. */
   tick (): void {
+    this.alive()
     this.index.advance(this.clock())
     this.reportSizes()
   }
@@ -552,18 +574,22 @@ export class ProfileStore {
     if (this.destroyed) throw fail('DP_ERR_DESTROYED', 'the store was destroyed')
   }
 
+  /** The expiry an add asks for: none, or a finite time after now. */
   private expiryOf (options: AddOptions | undefined): number | null {
     if (options === undefined) return null
+    if (typeof options !== 'object' || options === null) throw fail('DP_ERR_INVALID_ARGUMENT', 'add options must be an object or undefined')
     const { expiresAt, ttlMs } = options
     if (expiresAt !== undefined && ttlMs !== undefined) throw fail('DP_ERR_INVALID_ARGUMENT', 'give expiresAt or ttlMs, not both')
-    if (expiresAt !== undefined) {
-      if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) throw fail('DP_ERR_INVALID_ARGUMENT', 'expiresAt must be a finite number')
-      return expiresAt
-    }
-    if (ttlMs !== undefined) {
-      return this.clock() + positive(ttlMs, 'ttlMs')
-    }
+    if (expiresAt !== undefined) return this.futureExpiry(expiresAt)
+    if (ttlMs !== undefined) return this.clock() + positive(ttlMs, 'ttlMs')
     return null
+  }
+
+  /** An absolute expiry: a finite number after now (an add that would be expired at once is refused). */
+  private futureExpiry (expiresAt: unknown): number {
+    if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) throw fail('DP_ERR_INVALID_ARGUMENT', 'expiresAt must be a finite number')
+    if (expiresAt <= this.clock()) throw fail('DP_ERR_INVALID_ARGUMENT', 'expiresAt is not in the future')
+    return expiresAt
   }
 
   private sizeOf (profile: string, value: string | null | undefined): number {
@@ -794,6 +820,7 @@ export class ProfileStore {
     old.held.clear()
     this.flushWrites()
     this.ownerRegistry.unregister(old)
+    this.retired.add(old.clientId)
     if (this.events.has('client-id-collision')) {
       this.events.emit({ type: 'client-id-collision', node: this.nodeId, incarnation: this.incarnation, oldClientId: old.clientId, newClientId: fresh, reason })
     }
@@ -814,6 +841,9 @@ export class ProfileStore {
     const added: RemovalNotice[] = []
     forEachAddedValue(tr, this.resolver, (pn, writer, clock, raw) => {
       if (pn.clientId !== writer) { this.invalid(writer, 'record written into another node\'s partition'); return }
+      if (this.retired.has(writer) && pn.node === this.nodeId && pn.incarnation === this.incarnation) {
+        this.invalid(writer, 'record in a partition this node left after a client-id collision'); return
+      }
       const p = this.ownerRegistry.partition(pn.clientId) ?? this.ownerRegistry.register(pn, false)
       if (p.node !== pn.node || p.incarnation !== pn.incarnation) { this.invalid(writer, 'client id of another partition'); return }
       if (p.tags.has(clock) || p.held.has(clock) || p.notices.has(clock)) return // written by this store
@@ -903,6 +933,8 @@ const recordOf = (t: Tag): MembershipRecord => ({
 })
 
 const randomClientId = (): number => crypto.getRandomValues(new Uint32Array(1))[0] as number
+
+const EVENT_TYPES: ReadonlySet<string> = new Set<StoreEvent['type']>(['size', 'owner', 'reasserted', 'invalid-record', 'client-id-collision'])
 
 const sameOwn = (o: OwnMembership, profile: string, value: string | null): boolean => o.record.profile === profile && o.record.value === value
 

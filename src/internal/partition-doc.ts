@@ -125,7 +125,13 @@ export const countStructs = (doc: Y.Doc): number => {
 const MAX_CLOCK = 2 ** 40
 
 /** What `checkUpdate` found: a reason to refuse the update, or the end clock it reaches per client. */
-export type UpdateCheck = { readonly ok: false, readonly reason: string } | { readonly ok: true, readonly ends: Map<number, number> }
+export type UpdateCheck = { readonly ok: false, readonly reason: string } | {
+  readonly ok: true
+  /** End clock the update reaches, per client. */
+  readonly ends: Map<number, number>
+  /** Roots named by the update's items that name their parent (a partition's first item), per client. */
+  readonly roots: Map<number, PartitionName>
+}
 
 /**
  * Checks a remote update against the document's schema before any of it is applied, so that
@@ -144,6 +150,7 @@ export const checkUpdate = (update: Uint8Array): UpdateCheck => {
     return { ok: false, reason: `does not decode: ${err instanceof Error ? err.message : String(err)}` }
   }
   const ends = new Map<number, number>()
+  const roots = new Map<number, PartitionName>()
   for (const s of decoded.structs) {
     const { client, clock } = s.id
     if (!Number.isSafeInteger(clock) || !Number.isSafeInteger(s.length) || s.length < 1 || clock + s.length > MAX_CLOCK) return { ok: false, reason: 'struct clock out of range' }
@@ -163,6 +170,7 @@ export const checkUpdate = (update: Uint8Array): UpdateCheck => {
       const pn = parseRootName(parent)
       if (pn === null) return { ok: false, reason: 'item in a root that is not a partition' }
       if (pn.clientId !== client) return { ok: false, reason: 'item written into another client\'s partition' }
+      roots.set(client, pn)
     } else if (s.parent !== null) {
       return { ok: false, reason: 'item with both an origin and a parent' }
     }
@@ -173,7 +181,7 @@ export const checkUpdate = (update: Uint8Array): UpdateCheck => {
       if (!Number.isSafeInteger(r.clock) || !Number.isSafeInteger(r.len) || r.clock < 0 || r.len < 1 || r.clock + r.len > MAX_CLOCK) return { ok: false, reason: 'delete range out of range' }
     }
   }
-  return { ok: true, ends }
+  return { ok: true, ends, roots }
 }
 
 /** Calls `fn` for every range of IDs (client, clock, len) a transaction deleted. */
