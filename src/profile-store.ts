@@ -42,7 +42,7 @@ import * as Y from 'yjs'
 import { fail } from './errors.js'
 import { nonNegative, nonNegativeInt, positive, positiveInt } from './internal/checks.js'
 import { Emitter } from './internal/emitter.js'
-import { checkUpdate, countStructs, forEachAddedValue, forEachDeletedRange, PartitionResolver } from './internal/partition-doc.js'
+import { checkUpdate, clientClock, countStructs, forEachAddedValue, forEachDeletedRange, knowsClient, PartitionResolver } from './internal/partition-doc.js'
 import { recount, type RecountResult } from './internal/recount.js'
 import {
   decodeRecord, encodeMembership, encodeRemoval, KIND_DIALOG, KIND_REMOTE, KIND_REMOVAL,
@@ -70,7 +70,14 @@ export interface ProfileStoreOptions {
    * @defaultValue clock() at construction
    */
   readonly incarnation?: number
-  /** Yjs client id of this replica: unique per incarnation. @defaultValue random 32-bit */
+  /**
+   * Yjs client id of this replica's partition. It must be unique across the cluster and across
+   * every incarnation of every node: never reuse one across restarts (the peers still hold the
+   * old incarnation's writes under it). Leave it unset in production; it exists for
+   * deterministic tests. A collision is detected and survived (the store moves to a fresh client
+   * id, see the `client-id-collision` event), at the cost of re-writing its memberships.
+   * @defaultValue a random 32-bit id, new for every store
+   */
   readonly clientId?: number
   /** Most memberships this node may own at once; past it `add` throws `DP_ERR_LIMIT_EXCEEDED`. @defaultValue 1000000 */
   readonly maxLocalMemberships?: number
@@ -667,7 +674,7 @@ export class ProfileStore {
   // and the flush appends the queue in order.
 
   /** Clock up to which this store's client has written, queued records included. */
-  private ownedClock (): number { return Y.getState(this.doc.store, this.self.clientId) }
+  private ownedClock (): number { return clientClock(this.doc, this.self.clientId) }
 
   /** Queues an own membership record (a new add, a re-assert or a move) and indexes it. */
   private appendMembership (own: OwnMembership): void {
@@ -803,7 +810,7 @@ export class ProfileStore {
     let fresh = this.doc.clientID // Yjs may have picked one already
     this.doc.clientID = old.clientId
     this.flushWrites() // what is queued was numbered under the old client id
-    while (fresh === old.clientId || this.doc.store.clients.has(fresh) || this.ownerRegistry.partition(fresh) !== undefined) {
+    while (fresh === old.clientId || knowsClient(this.doc, fresh) || this.ownerRegistry.partition(fresh) !== undefined) {
       fresh = randomClientId()
     }
     this.doc.clientID = fresh

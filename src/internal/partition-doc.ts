@@ -114,6 +114,12 @@ export const forEachPresentValue = (doc: Y.Doc, resolver: PartitionResolver,
   }
 }
 
+/** The next clock of a Yjs client in the document: how far it has written (0 for a client never seen). */
+export const clientClock = (doc: Y.Doc, client: number): number => Y.getState(doc.store, client)
+
+/** Whether the document holds anything written by a Yjs client. */
+export const knowsClient = (doc: Y.Doc, client: number): boolean => doc.store.clients.has(client)
+
 /** Number of structs (items and tombstone runs) in the document: its size in Yjs's terms. */
 export const countStructs = (doc: Y.Doc): number => {
   let n = 0

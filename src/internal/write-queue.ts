@@ -5,7 +5,7 @@
  * store is the only writer of its client's clocks and the flush appends the queue in order.
  */
 import * as Y from 'yjs'
-import { appendRecords, deleteRecords } from './partition-doc.js'
+import { appendRecords, clientClock, deleteRecords } from './partition-doc.js'
 
 export class WriteQueue {
   private records: unknown[] = []
@@ -26,7 +26,7 @@ export class WriteQueue {
 
   /** Queues a record at the end of the own partition; returns the clock it will have. */
   record (value: unknown): number {
-    const clock = Y.getState(this.doc.store, this.doc.clientID) + this.records.length
+    const clock = clientClock(this.doc, this.doc.clientID) + this.records.length
     this.records.push(value)
     this.schedule()
     return clock
