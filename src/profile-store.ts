@@ -50,7 +50,7 @@ import {
 } from './internal/records.js'
 import { NoticeBook } from './internal/notice-book.js'
 import { WriteQueue } from './internal/write-queue.js'
-import { FewMap } from './internal/few-map.js'
+import { OwnLedger, type OwnMembership } from './internal/own-ledger.js'
 import { MembershipIndex, type Membership, type Tag } from './membership-index.js'
 import { OwnerRegistry, type OwnedPartition, type RemovalNotice } from './owner-registry.js'
 import { checkId, ProfileRegistry, UNDECLARED } from './profile-registry.js'
@@ -111,17 +111,6 @@ export interface AcquireResult {
 
 export type { RecountResult }
 
-/** A membership this node added and still holds: re-asserted if another node purges it. */
-interface OwnMembership {
-  readonly record: MembershipRecord
-  /** Client and clock of the record that currently carries it. */
-  client: number
-  clock: number
-  /** Whether that record is present in the document. */
-  present: boolean
-  /** Client and clock of each record that carried it before a re-assert or a move. */
-  past: Array<[number, number]> | null
-}
 
 /**
  * One node's replica of the cluster's dialog profiles.
@@ -152,12 +141,10 @@ export class ProfileStore {
   private readonly ownerRegistry: OwnerRegistry
   private readonly queue: WriteQueue
   private readonly notices = new NoticeBook()
-  /** Memberships this node holds, by dialog id. */
-  private readonly own = new FewMap<string, OwnMembership>()
+  /** Memberships this node holds. */
+  private readonly own = new OwnLedger()
   /** Client ids this store wrote under and left after a collision: records arriving in those partitions are not counted. */
   private readonly retired = new Set<number>()
-  /** The same, by every (client, clock) of a record that carries or carried each. */
-  private readonly ownByRecord = new Map<number, Map<number, OwnMembership>>()
   private readonly maxLocalMemberships: number
   private readonly sweepGraceMs: number
   private destroyed = false
@@ -679,14 +666,7 @@ export class ProfileStore {
   /** Queues an own membership record (a new add, a re-assert or a move) and indexes it. */
   private appendMembership (own: OwnMembership): void {
     const clock = this.queue.record(encodeMembership(own.record))
-    if (own.clock >= 0) (own.past ??= []).push([own.client, own.clock])
-    own.client = this.self.clientId
-    own.clock = clock
-    own.present = true
-    if (this.ownOf(own.record.dialog, own.record.profile, own.record.value) !== own) this.own.add(own.record.dialog, own)
-    let byClock = this.ownByRecord.get(own.client)
-    if (byClock === undefined) { byClock = new Map(); this.ownByRecord.set(own.client, byClock) }
-    byClock.set(clock, own)
+    this.own.carry(own, this.self.clientId, clock)
     this.index.addTag(this.self, clock, own.record, this.clock())
   }
 
@@ -699,8 +679,8 @@ export class ProfileStore {
     if (tag !== undefined) this.index.removeTag(tag)
     else if (!p.held.delete(clock)) return false
     if (p.self) {
-      const own = this.ownByRecord.get(p.clientId)?.get(clock)
-      if (own !== undefined && own.client === p.clientId && own.clock === clock) own.present = false
+      const own = this.own.at(p.clientId, clock)
+      if (own !== undefined && OwnLedger.carriedBy(own, p.clientId, clock)) own.present = false
     }
     this.queue.delete(p.clientId, clock)
     return true
@@ -713,22 +693,11 @@ export class ProfileStore {
   }
 
   /** Forgets the own membership carried (now or before) by the record at (client, clock): removed on purpose. */
-  private forgetOwn (client: number, clock: number): OwnMembership | undefined {
-    const own = this.ownByRecord.get(client)?.get(clock)
-    if (own === undefined) return undefined
-    this.own.delete(own.record.dialog, own)
-    for (const [c, k] of [[own.client, own.clock] as [number, number], ...(own.past ?? [])]) {
-      const byClock = this.ownByRecord.get(c)
-      if (byClock === undefined) continue
-      byClock.delete(k)
-      if (byClock.size === 0 && c !== this.self.clientId) this.ownByRecord.delete(c)
-    }
-    return own
-  }
+  private forgetOwn (client: number, clock: number): OwnMembership | undefined { return this.own.forget(client, clock) }
 
   /** The membership (dialog, profile, value) this node holds, if any. */
   private ownOf (dialog: string, profile: string, value: string | null): OwnMembership | undefined {
-    return this.own.find(dialog, sameOwn, profile, value)
+    return this.own.find(dialog, profile, value)
   }
 
   // ---------------------------------------------------------------- notices and held records
@@ -817,7 +786,7 @@ export class ProfileStore {
     const name: PartitionName = { node: this.nodeId, incarnation: this.incarnation, clientId: fresh }
     this.self = this.ownerRegistry.register(name, true)
     this.queue.moveTo(this.doc.getArray(partitionName(name)))
-    const moved = [...this.own.values()]
+    const moved = this.own.all()
     for (const own of moved) {
       this.deleteOwnRecord(own)
       this.appendMembership(own)
@@ -877,8 +846,8 @@ export class ProfileStore {
       if (p === undefined) return
       const visit = (clock: number): void => {
         const tag = p.tags.get(clock)
-        const own = p.self ? this.ownByRecord.get(client)?.get(clock) : undefined
-        const current = own !== undefined && own.client === client && own.clock === clock
+        const own = p.self ? this.own.at(client, clock) : undefined
+        const current = own !== undefined && OwnLedger.carriedBy(own, client, clock)
         if (tag !== undefined) {
           // deleted by another node while present and unexpired: a purge, re-asserted unless a notice names it
           if (current) { own.present = false; if (!tag.expired) purged.push(own) }
@@ -912,7 +881,7 @@ export class ProfileStore {
     for (const n of added) {
       if (!this.notices.has(n)) continue
       const target = this.ownerRegistry.partition(n.targetClient)
-      if (target?.self === true || this.ownByRecord.has(n.targetClient)) this.acknowledge(n)
+      if (target?.self === true || this.own.knowsClient(n.targetClient)) this.acknowledge(n)
       else if (target !== undefined && this.ownerRegistry.statusOf(target) === 'void') this.deleteNotice(n, true)
     }
     const reassert = purged.filter(own => this.ownOf(own.record.dialog, own.record.profile, own.record.value) === own && !own.present)
@@ -943,7 +912,6 @@ const randomClientId = (): number => crypto.getRandomValues(new Uint32Array(1))[
 
 const EVENT_TYPES: ReadonlySet<string> = new Set<StoreEvent['type']>(['size', 'owner', 'reasserted', 'invalid-record', 'client-id-collision'])
 
-const sameOwn = (o: OwnMembership, profile: string, value: string | null): boolean => o.record.profile === profile && o.record.value === value
 
 const toMember = (m: Membership): Member => {
   const t = m.tags.find(x => x.effective) ?? (m.tags[0] as Tag)
