@@ -59,6 +59,24 @@ export class OwnLedger {
     byClock.set(clock, own)
   }
 
+  /**
+   * Takes a present record of an earlier run of this incarnation (`resume`) as carrying an own
+   * membership: a new one, or one already held (then the record is tied to it as a past
+   * carrier, so that a notice naming either removes the membership).
+   */
+  adopt (record: MembershipRecord, client: number, clock: number): void {
+    let own = this.find(record.dialog, record.profile, record.value)
+    if (own === undefined) {
+      own = { record, client, clock, present: true, past: null }
+      this.byDialog.add(record.dialog, own)
+    } else {
+      (own.past ??= []).push([client, clock])
+    }
+    let byClock = this.byRecord.get(client)
+    if (byClock === undefined) { byClock = new Map(); this.byRecord.set(client, byClock) }
+    byClock.set(clock, own)
+  }
+
   /** Forgets the membership the record at (client, clock) carries or carried (removed on purpose). */
   forget (client: number, clock: number): OwnMembership | undefined {
     const own = this.at(client, clock)
