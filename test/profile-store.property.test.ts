@@ -133,6 +133,9 @@ const learnReasserts = (m: Model, c: Real): void => {
           if (a.node === s.nodeId && a.incarnation === s.incarnation && a.dialog === e.dialog && a.profile === e.profile && a.value === e.value) latest = a
         }
         expect(latest, `record ${id} carries no add of the model`).toBeDefined()
+        // an owner re-asserts only what a purge deleted: never a membership removed on purpose
+        // whose removal reached it without its justification
+        expect(latest?.purgedOnce, `re-assert ${id} of an add no purge deleted`).toBe(true)
         if (latest !== undefined) { latest.ids.add(id); m.byId.set(id, latest) }
       }
     }
@@ -251,9 +254,9 @@ class AcquireCmd implements fc.Command<Model, Real> {
 class DeliverCmd implements fc.Command<Model, Real> {
   constructor (readonly count: number, readonly mode: 'deliver' | 'drop' | 'duplicate') {}
   check = (): boolean => true
-  run (_m: Model, c: Real): void {
+  run (m: Model, c: Real): void {
     for (let i = 0; i < this.count; i++) {
-      if (this.mode === 'deliver') c.deliverOne()
+      if (this.mode === 'deliver') { c.deliverOne(); learnReasserts(m, c) } // sees re-asserts that a later message undoes
       else if (this.mode === 'drop') c.dropOne()
       else c.duplicateOne()
     }
@@ -388,9 +391,10 @@ class PurgeLiveCmd implements fc.Command<Model, Real> {
     for (const id of vanished) {
       const a = m.byId.get(id)
       expect(a?.node).toBe(t.nodeId)
-      if (a === undefined || a.state !== 'alive') continue
-      // expired adds are not re-asserted; the others will be
+      if (a === undefined) continue
       a.purgedOnce = true
+      if (a.state !== 'alive') continue
+      // expired adds are not re-asserted; the others will be
       a.state = a.expiresAt !== null && a.expiresAt <= c.time ? 'removed' : 'purged'
     }
   }
