@@ -161,16 +161,19 @@ export const checkUpdate = (update: Uint8Array): UpdateCheck => {
     const { client, clock } = s.id
     if (!Number.isSafeInteger(clock) || !Number.isSafeInteger(s.length) || s.length < 1 || clock + s.length > MAX_CLOCK) return { ok: false, reason: 'struct clock out of range' }
     if (!(client >= 0 && client <= 0xffffffff)) return { ok: false, reason: 'bad client id' }
-    ends.set(client, Math.max(ends.get(client) ?? 0, clock + s.length))
+    const end = clock + s.length
+    if (end > (ends.get(client) ?? 0)) ends.set(client, end)
     if (s instanceof Y.GC || s instanceof Y.Skip) continue
     if (!(s instanceof Y.Item)) return { ok: false, reason: 'unknown struct' }
     if (!(s.content instanceof Y.ContentEmbed) && !(s.content instanceof Y.ContentDeleted)) return { ok: false, reason: 'item content is neither an embed nor deleted' }
     if (s.content instanceof Y.ContentEmbed && s.length !== 1) return { ok: false, reason: 'embed item of wrong length' }
     if (s.parentSub !== null) return { ok: false, reason: 'item with a map key' }
-    for (const o of [s.origin, s.rightOrigin]) {
-      if (o !== null && (o.client !== client || !(o.clock < clock))) return { ok: false, reason: 'item chained to another client or to a later clock' }
+    const { origin, rightOrigin } = s
+    if ((origin !== null && (origin.client !== client || !(origin.clock < clock))) ||
+      (rightOrigin !== null && (rightOrigin.client !== client || !(rightOrigin.clock < clock)))) {
+      return { ok: false, reason: 'item chained to another client or to a later clock' }
     }
-    if (s.origin === null && s.rightOrigin === null) {
+    if (origin === null && rightOrigin === null) {
       const parent: unknown = s.parent
       if (typeof parent !== 'string') return { ok: false, reason: 'item in a nested type' }
       const pn = parseRootName(parent)
