@@ -386,6 +386,9 @@ describe('ProfileStore replicas', () => {
       expect(s.size('caller')).toBe(100)
       // merged tombstone runs: at most about two structs per live record per writer
       expect(s.stats().structs).toBeLessThanOrEqual(2 * 100 + 3 * 3 + 2 * 3 * 10)
+      // every removal notice was acknowledged by its owner: nothing of the removals is left
+      expect(s.stats().notices).toBe(0)
+      expect(s.stats().memberships).toBe(100)
     }
   })
 })
@@ -551,5 +554,27 @@ describe('Yjs client-id collisions provoked by a peer (issue 8 item 1)', () => {
       expect(s.recount().ok).toBe(true)
     }
     evil.destroy()
+  })
+})
+
+describe('what a dead owner leaves behind (ownership protocol)', () => {
+  it('keeps only noticed records and their notices, uncounted, until a newer incarnation voids the owner; then a sweep deletes them', () => {
+    const c = newCluster(2)
+    const [a, b] = c.stores as [ProfileStore, ProfileStore]
+    b.add('c1', 'total'); b.add('c2', 'total')
+    c.deliverAll()
+    c.kill(1)
+    expect(a.remove('c1', 'total')).toBe(1)
+    expect(a.purgeOwner('n1', b.incarnation)).toBe(1) // c2 only: c1 carries a notice
+    expect(a.stats()).toMatchObject({ notices: 1, memberships: 0 })
+    expect(a.owners().find(o => o.node === 'n1')?.memberships).toBe(1) // the noticed record, not counted
+    expect(a.purgeOwner('n1', b.incarnation)).toBe(0)
+    c.restart(1) // a newer incarnation: the old one is void
+    a.sweep()
+    c.deliverAll()
+    expect(a.stats().notices).toBe(0)
+    expect(a.owners().find(o => o.node === 'n1' && o.incarnation === b.incarnation)?.memberships ?? 0).toBe(0)
+    for (const s of c.stores) expect(s.recount().ok).toBe(true)
+    expect(c.converged()).toBe(true)
   })
 })
