@@ -578,3 +578,22 @@ describe('what a dead owner leaves behind (ownership protocol)', () => {
     expect(c.converged()).toBe(true)
   })
 })
+
+describe('another local writer on the document (the strict-admission roots)', () => {
+  it('writing under the store\'s client id never takes the clocks of the store\'s queued records', () => {
+    const c = newCluster(2)
+    const a = c.store(0)
+    a.add('c1', 'total') // queued: its clock is taken from the client's state now
+    a.doc.transact(tr => { appendRecords(tr, a.doc.getArray(`dpa:n0:${a.incarnation}:${a.clientId}`), -1, [{ rights: 3 }]) }, 'admission')
+    a.add('c2', 'total')
+    c.deliverAll()
+    for (const s of c.stores) {
+      expect(s.members('total').map(m => m.dialog).sort()).toEqual(['c1', 'c2'])
+      expect(s.recount().ok).toBe(true)
+    }
+    expect(a.remove('c1', 'total')).toBe(1)
+    c.deliverAll()
+    expect(c.store(1).members('total').map(m => m.dialog)).toEqual(['c2'])
+    expect(c.converged()).toBe(true)
+  })
+})
