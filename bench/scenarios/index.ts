@@ -10,5 +10,6 @@ import { httpAcquire } from './http-acquire.js'
 import { lateJoin } from './late-join.js'
 import { memory } from './memory.js'
 import { redisToday } from './redis-today.js'
+import { statusPage } from './status-page.js'
 
-export const scenarios: readonly Scenario[] = [churn, admission, memory, lateJoin, redisToday, cluster, httpAcquire]
+export const scenarios: readonly Scenario[] = [churn, admission, memory, lateJoin, redisToday, cluster, httpAcquire, statusPage]
