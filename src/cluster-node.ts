@@ -11,9 +11,9 @@ import { LivenessTracker } from './liveness.js'
 import type { LivenessEvent, PeerLiveness } from './liveness.js'
 import { resolveOptions } from './options.js'
 import type { ClusterNodeOptions, ResolvedOptions } from './options.js'
-import { nextIncarnation } from './persistence/incarnation.js'
+import { nextIncarnation, resumeIncarnation } from './persistence/incarnation.js'
 import { FilePersistence } from './persistence/file-persistence.js'
-import type { LoadReport } from './persistence/file-persistence.js'
+import type { LoadReport, PersistenceEvent, PersistenceStatus } from './persistence/file-persistence.js'
 import { ProfileStore } from './profile-store.js'
 import type { AcquireResult, AddOptions } from './profile-store.js'
 import { Readiness } from './readiness.js'
@@ -35,6 +35,11 @@ export type ClusterEvent =
   | { readonly type: 'not-ready'; readonly reason: string }
   /** Persisted state was loaded from `dataDir` at start. */
   | { readonly type: 'loaded'; readonly report: LoadReport }
+  /**
+   * Damaged log records skipped at load (`reason: 'corrupt'`, with the count), or a failed write
+   * to `dataDir` (`reason: 'write'`: the node is `degraded` until `persistence-recovered`).
+   */
+  | PersistenceEvent
 
 /** One peer in the {@link ClusterView}. */
 export interface PeerView {
@@ -65,7 +70,14 @@ export interface ClusterView {
   readonly clientId: number
   readonly listening: { readonly host: string; readonly port: number } | null
   readonly ready: boolean
-  readonly readyState: 'syncing' | 'ready' | 'timed-out'
+  /**
+   * `'degraded'`: the initial sync is done (or timed out) but writes to `dataDir` fail; admission
+   * goes on (memberships are held in memory and replicated) and they are written by the full
+   * snapshot that ends the episode. Answer not-ready to health checks while degraded.
+   */
+  readonly readyState: 'syncing' | 'ready' | 'timed-out' | 'degraded'
+  /** The data directory's state (failing writes, what was loaded), or null without `dataDir`. */
+  readonly persistence: PersistenceStatus | null
   readonly peers: PeerView[]
   readonly document: {
     /** Size of the encoded document state, bytes (computed on call: O(state)). */
@@ -109,13 +121,14 @@ export class ClusterNode {
   constructor (options: ClusterNodeOptions) {
     const o = resolveOptions(options)
     this.#options = o
-    const incarnation = o.incarnation ?? (o.dataDir !== undefined ? nextIncarnation(o.dataDir, o.clock()) : undefined)
+    const incarnation = o.incarnation ?? (o.dataDir !== undefined ? (o.resume ? resumeIncarnation : nextIncarnation)(o.dataDir, o.clock()) : undefined)
     this.store = new ProfileStore({
       nodeId: o.nodeId,
       clock: o.clock,
       profiles: o.profiles,
       maxLocalMemberships: o.maxLocalMemberships,
       ...(incarnation !== undefined ? { incarnation } : {}),
+      ...(o.resume ? { resume: true } : {}),
       ...(o.clientId !== undefined ? { clientId: o.clientId } : {})
     })
     const r = o.readiness
@@ -166,8 +179,11 @@ export class ClusterNode {
         dir: o.dataDir,
         maxRecordBytes: o.maxMessageBytes,
         fsyncIntervalMs: o.fsyncIntervalMs,
-        snapshotIntervalMs: o.snapshotIntervalMs
-      }, (m) => { o.log('warn', m) })
+        snapshotIntervalMs: o.snapshotIntervalMs,
+        retryIntervalMs: o.persistenceRetryMs,
+        ...(o.fileSystem !== undefined ? { fileSystem: o.fileSystem } : {}),
+        clock: o.clock
+      }, (e) => { this.events.emit(e) }, (m) => { o.log('warn', m) })
       : undefined
     this.store.onUpdate(() => { this.generation++ })
     this.transport.events.onAny((e) => { this.onTransportEvent(e) })
@@ -362,7 +378,10 @@ export class ClusterNode {
     this.transport.disconnectAll('reconnect requested')
   }
 
-  /** Writes a snapshot now (with `dataDir`). */
+  /**
+   * Writes a snapshot now (with `dataDir`); after failed writes, this is a recovery attempt.
+   * @throws DialogProfilesError `DP_ERR_PERSISTENCE` when it cannot be written (the node stays `degraded`).
+   */
   snapshot (): void {
     this.assertOpen()
     this.store.flushWrites()
@@ -410,13 +429,16 @@ export class ClusterNode {
     const peers = this.peers()
     this.store.flushWrites()
     const stats = this.store.stats()
+    const persistence = this.persistence?.status() ?? null
+    const synced = this.readiness.isReady || this.readiness.timedOut
     return {
       nodeId: this.store.nodeId,
       incarnation: this.store.incarnation,
       clientId: this.store.clientId,
       listening: this.address() ?? null,
       ready: this.readiness.isReady,
-      readyState: this.readiness.isReady ? 'ready' : this.readiness.timedOut ? 'timed-out' : 'syncing',
+      readyState: synced && persistence?.state === 'failing' ? 'degraded' : this.readiness.isReady ? 'ready' : this.readiness.timedOut ? 'timed-out' : 'syncing',
+      persistence,
       peers,
       document: {
         stateBytes: Y.encodeStateAsUpdate(this.store.doc).length,

@@ -11,6 +11,7 @@ import { nonNegative, nonNegativeInt, positive, positiveInt } from './internal/c
 import { NODE_ID_PATTERN } from './internal/records.js'
 import type { ReadinessOptions, ReadinessPolicy } from './readiness.js'
 import type { Clock, ProfileDeclaration } from './types.js'
+import type { FileSystem } from './persistence/file-system.js'
 
 /** Heartbeat interval, ms. */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000
@@ -60,6 +61,8 @@ export const DEFAULT_FSYNC_INTERVAL_MS = 1000
 export const DEFAULT_SNAPSHOT_INTERVAL_MS = 60_000
 /** Log size that triggers a snapshot at once, bytes (16 MiB). */
 export const DEFAULT_SNAPSHOT_LOG_BYTES = 16 * 1024 * 1024
+/** After a failed write to the data directory, how often a full snapshot is tried, ms. */
+export const DEFAULT_PERSISTENCE_RETRY_MS = 1000
 /** Shortest secret accepted, characters. */
 export const MIN_SECRET_LENGTH = 8
 /** A failing peer is logged at `warn` at most once per this interval (and on every change of error kind), ms. */
@@ -180,6 +183,18 @@ export interface ClusterNodeOptions {
   readonly fsyncIntervalMs?: number
   /** Snapshot interval of the persistence, ms. @defaultValue 60000 */
   readonly snapshotIntervalMs?: number
+  /**
+   * Resume this node's own memberships from `dataDir` instead of voiding them: for a restart of
+   * the node process alone, while its proxy still carries the calls and will end them. The node
+   * keeps the incarnation recorded in `dataDir` (peers see the same owner come back, as after a
+   * partition), takes a fresh Yjs client id, and treats every partition of its node id and
+   * incarnation as its own (ProfileStore `resume`). Requires `dataDir`. @defaultValue false
+   */
+  readonly resume?: boolean
+  /** After a failed write to `dataDir`, how often a full snapshot is tried until one succeeds, ms. @defaultValue 1000 */
+  readonly persistenceRetryMs?: number
+  /** File operations of the persistence (tests inject disk faults). @defaultValue node:fs */
+  readonly fileSystem?: FileSystem
   /** Log lines. @defaultValue warnings and errors to console.warn, the rest dropped */
   readonly log?: Logger
   /**
@@ -229,6 +244,9 @@ export interface ResolvedOptions {
   readonly dataDir: string | undefined
   readonly fsyncIntervalMs: number
   readonly snapshotIntervalMs: number
+  readonly resume: boolean
+  readonly persistenceRetryMs: number
+  readonly fileSystem: FileSystem | undefined
   readonly log: Logger
   /** Per-node keys, or undefined in shared-secret mode. Holds the private key: keep it private. */
   readonly keys: NodeKeys | undefined
@@ -239,7 +257,7 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof ClusterNodeOptions>([
   'maxLocalMemberships', 'heartbeatIntervalMs', 'livenessTimeoutMs', 'graceMs', 'purgeDelayMs', 'maxTrackedNodes',
   'maxClockSkewMs', 'maxMessageBytes', 'maxMessagesPerSecond', 'maxMessagesPerFrame', 'maxBufferedBytes',
   'authTimeoutMs', 'reconnectInitialMs', 'reconnectMaxMs', 'sweepIntervalMs', 'readiness', 'dataDir',
-  'fsyncIntervalMs', 'snapshotIntervalMs', 'log', 'identity', 'trustedNodes'
+  'fsyncIntervalMs', 'snapshotIntervalMs', 'resume', 'persistenceRetryMs', 'fileSystem', 'log', 'identity', 'trustedNodes'
 ])
 const KNOWN_READINESS: ReadonlySet<string> = new Set<keyof ReadinessOptions>(['policy', 'timeoutMs', 'waitMs', 'peers', 'afterTimeout'])
 
@@ -415,6 +433,9 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
   const keys = checkKeys(o.nodeId, o.identity, o.trustedNodes)
   if (keys !== undefined && maxTrackedNodes < keys.trusted.size - 1) throw invalid(`maxTrackedNodes (${maxTrackedNodes}) must be at least the number of other trusted nodes (${keys.trusted.size - 1})`)
   if (o.dataDir !== undefined && (typeof o.dataDir !== 'string' || o.dataDir === '')) throw invalid('dataDir must be a non-empty path')
+  if (o.resume !== undefined && typeof o.resume !== 'boolean') throw invalid('resume must be a boolean')
+  if (o.resume === true && o.dataDir === undefined) throw invalid('resume needs dataDir')
+  if (o.fileSystem !== undefined && (typeof o.fileSystem !== 'object' || o.fileSystem === null)) throw invalid('fileSystem must be an object of file operations')
   return {
     nodeId: o.nodeId,
     profiles: (o.profiles ?? []) as readonly ProfileDeclaration[],
@@ -445,6 +466,9 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
     dataDir: o.dataDir as string | undefined,
     fsyncIntervalMs: timer(o.fsyncIntervalMs ?? DEFAULT_FSYNC_INTERVAL_MS, 'fsyncIntervalMs'),
     snapshotIntervalMs: timer(o.snapshotIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS, 'snapshotIntervalMs'),
+    resume: o.resume === true,
+    persistenceRetryMs: timer(o.persistenceRetryMs ?? DEFAULT_PERSISTENCE_RETRY_MS, 'persistenceRetryMs'),
+    fileSystem: o.fileSystem as FileSystem | undefined,
     log,
     keys
   }

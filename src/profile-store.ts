@@ -84,6 +84,16 @@ export interface ProfileStoreOptions {
    * are written at the end of the current microtask (see `flushWrites`). @defaultValue 1000
    */
   readonly maxPendingWrites?: number
+  /**
+   * Resume this node's memberships of an earlier run of the same incarnation (the node process
+   * restarted while its proxy kept the calls): every partition named with this node id and
+   * incarnation counts as this store's own, whatever its client id. Its records, loaded from a
+   * data directory or arriving later from peers, join this node's own memberships: the store
+   * removes them as their owner, acknowledges removal notices addressed to them, and re-asserts
+   * them (in its own partition) when another node purges them. It never writes under those
+   * client ids: give it a fresh `clientId` (the default). @defaultValue false
+   */
+  readonly resume?: boolean
 }
 
 /** Options of an add. Give at most one of the two. */
@@ -152,6 +162,7 @@ export class ProfileStore {
   private readonly maxLocalMemberships: number
   private readonly sweepGraceMs: number
   private destroyed = false
+  private readonly resume: boolean
 
   constructor (options: ProfileStoreOptions) {
     if (typeof options !== 'object' || options === null) throw fail('DP_ERR_INVALID_ARGUMENT', 'options are required')
@@ -161,6 +172,8 @@ export class ProfileStore {
     this.clock = options.clock ?? Date.now
     this.maxLocalMemberships = positiveInt(options.maxLocalMemberships ?? 1_000_000, 'maxLocalMemberships')
     this.sweepGraceMs = nonNegative(options.sweepGraceMs ?? 5000, 'sweepGraceMs')
+    if (options.resume !== undefined && typeof options.resume !== 'boolean') throw fail('DP_ERR_INVALID_ARGUMENT', 'resume must be a boolean')
+    this.resume = options.resume === true
     const maxPendingWrites = positiveInt(options.maxPendingWrites ?? 1000, 'maxPendingWrites')
     const incarnation = options.incarnation ?? Math.floor(this.clock())
     nonNegativeInt(incarnation, 'incarnation')
@@ -582,8 +595,9 @@ export class ProfileStore {
   /** Adds an own membership; the caller has ticked the clock. */
   private addOwn (rec: MembershipRecord): boolean {
     const existing = this.ownOf(rec.dialog, rec.profile, rec.value)
-    const current = existing === undefined ? undefined : this.self.tags.get(existing.clock)
-    const holding = current !== undefined && existing?.client === this.self.clientId && !current.expired
+    const carrier = existing === undefined ? undefined : this.ownerRegistry.partition(existing.client)
+    const current = carrier?.self === true ? carrier.tags.get(existing!.clock) : undefined
+    const holding = current !== undefined && !current.expired
     if (holding && existing?.record.expiresAt === rec.expiresAt && existing.record.kind === rec.kind) return false
     if (existing === undefined && this.own.size >= this.maxLocalMemberships) {
       throw fail('DP_ERR_LIMIT_EXCEEDED', `this node already holds maxLocalMemberships (${this.maxLocalMemberships}) memberships`)
@@ -814,7 +828,7 @@ export class ProfileStore {
     const added: RemovalNotice[] = []
     forEachAddedValue(tr, this.resolver, (pn, writer, clock, raw) => {
       if (pn.clientId !== writer) { this.invalid(writer, 'record written into another node\'s partition'); return }
-      const p = this.ownerRegistry.partition(pn.clientId) ?? this.ownerRegistry.register(pn, false)
+      const p = this.ownerRegistry.partition(pn.clientId) ?? this.registerPartition(pn, added)
       if (p.node !== pn.node || p.incarnation !== pn.incarnation) { this.invalid(writer, 'client id of another partition'); return }
       if (p.tags.has(clock) || p.held.has(clock) || p.notices.has(clock)) return // written by this store
       const rec = decodeRecord(raw)
@@ -831,6 +845,7 @@ export class ProfileStore {
         if (misfit !== UNDECLARED) return // never counts; an undeclared profile's record waits for a declare()
       }
       this.admit(p, clock, rec, now)
+      if (p.self && p !== this.self) this.adoptOwn(p, clock, rec)
     })
 
     const purged: OwnMembership[] = []
@@ -864,6 +879,37 @@ export class ProfileStore {
 
     this.followUp(added, purged)
     this.reportSizes()
+  }
+
+  /**
+   * Registers a partition first seen in the document. Under `resume`, one named with this node
+   * id and incarnation is this store's own (an earlier run's); the notices already addressed to
+   * it are queued in `added` for acknowledgement.
+   */
+  private registerPartition (pn: PartitionName, added: RemovalNotice[]): OwnedPartition {
+    const own = this.resume && pn.node === this.nodeId && pn.incarnation === this.incarnation
+    const p = this.ownerRegistry.register(pn, own)
+    if (own) added.push(...this.notices.addressedTo(pn.clientId))
+    return p
+  }
+
+  /**
+   * Takes a membership record of an earlier run's partition (under `resume`) as an own
+   * membership, unless a notice removed it. A second record of a membership already held is
+   * tied to it: removing either removes the membership.
+   */
+  private adoptOwn (p: OwnedPartition, clock: number, rec: MembershipRecord): void {
+    if (!p.tags.has(clock)) return // held back: a notice removed it, or its profile is not declared here
+    let own = this.ownOf(rec.dialog, rec.profile, rec.value)
+    if (own === undefined) {
+      own = { record: rec, client: p.clientId, clock, present: true, past: null }
+      this.own.add(rec.dialog, own)
+    } else {
+      (own.past ??= []).push([p.clientId, clock])
+    }
+    let byClock = this.ownByRecord.get(p.clientId)
+    if (byClock === undefined) { byClock = new Map(); this.ownByRecord.set(p.clientId, byClock) }
+    byClock.set(clock, own)
   }
 
   /**

@@ -9,6 +9,10 @@ import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { parse as parseYaml } from 'yaml'
 import { fail } from '../errors.js'
+import {
+  DEFAULT_GRACE_MS, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_LIVENESS_TIMEOUT_MS, DEFAULT_PURGE_DELAY_MS,
+  DEFAULT_READINESS_POLICY, MIN_SECRET_LENGTH
+} from '../options.js'
 import type { ProfileDeclaration } from '../types.js'
 
 /** Default cluster WebSocket address. */
@@ -103,11 +107,11 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'secretFile', flag: '--secret-file <file>', env: ['DP_SECRET_FILE'], kind: 'string', description: 'read the secret from this file (surrounding white space dropped)' },
   { key: 'profiles', flag: '--profile <name[:value]>', env: ['DP_PROFILES', 'DP_PROFILE'], kind: 'list', description: 'declare a profile: NAME plain, NAME:value with values (repeatable; env: comma-separated)', defaultText: 'none' },
   { key: 'mode', flag: '--mode <mode>', env: ['DP_MODE'], kind: 'string', description: 'admission mode: eventual or strict', defaultText: 'eventual' },
-  { key: 'livenessTimeout', flag: '--liveness-timeout <ms>', env: ['DP_LIVENESS_TIMEOUT'], kind: 'ms', description: 'a peer silent this long is suspect', defaultText: '5000' },
-  { key: 'grace', flag: '--grace <ms>', env: ['DP_GRACE'], kind: 'ms', description: 'then this long more: dead, its calls stop counting', defaultText: '5000' },
-  { key: 'heartbeatInterval', flag: '--heartbeat-interval <ms>', env: ['DP_HEARTBEAT_INTERVAL'], kind: 'ms', description: 'heartbeat to every peer', defaultText: '1000' },
-  { key: 'purgeDelay', flag: '--purge-delay <ms>', env: ['DP_PURGE_DELAY'], kind: 'ms', description: 'then this long more: a dead node\'s calls are deleted', defaultText: '60000' },
-  { key: 'readiness', flag: '--readiness <policy>', env: ['DP_READINESS'], kind: 'string', description: 'admission before the initial sync: reject, allow or wait', defaultText: 'reject' },
+  { key: 'livenessTimeout', flag: '--liveness-timeout <ms>', env: ['DP_LIVENESS_TIMEOUT'], kind: 'ms', description: 'a peer silent this long is suspect', defaultText: String(DEFAULT_LIVENESS_TIMEOUT_MS) },
+  { key: 'grace', flag: '--grace <ms>', env: ['DP_GRACE'], kind: 'ms', description: 'then this long more: dead, its calls stop counting', defaultText: String(DEFAULT_GRACE_MS) },
+  { key: 'heartbeatInterval', flag: '--heartbeat-interval <ms>', env: ['DP_HEARTBEAT_INTERVAL'], kind: 'ms', description: 'heartbeat to every peer', defaultText: String(DEFAULT_HEARTBEAT_INTERVAL_MS) },
+  { key: 'purgeDelay', flag: '--purge-delay <ms>', env: ['DP_PURGE_DELAY'], kind: 'ms', description: 'then this long more: a dead node\'s calls are deleted', defaultText: String(DEFAULT_PURGE_DELAY_MS) },
+  { key: 'readiness', flag: '--readiness <policy>', env: ['DP_READINESS'], kind: 'string', description: 'admission before the initial sync: reject, allow or wait', defaultText: DEFAULT_READINESS_POLICY },
   { key: 'dataDir', flag: '--data-dir <dir>', env: ['DP_DATA_DIR'], kind: 'string', description: 'persist the document here (append log + snapshots)', defaultText: 'none (memory only)' },
   { key: 'logLevel', flag: '--log-level <level>', env: ['DP_LOG_LEVEL'], kind: 'string', description: `${LOG_LEVELS.join(', ')}`, defaultText: DEFAULT_LOG_LEVEL },
   { key: 'maxCallDuration', flag: '--max-call-duration <s>', env: ['DP_MAX_CALL_DURATION'], kind: 'int', description: 'seconds a membership added through the daemon counts at most (caps expires)', defaultText: String(DEFAULT_MAX_CALL_DURATION_S) },
@@ -267,7 +271,7 @@ export const resolveConfig = (sources: { flags?: RawSettings; env?: RawSettings;
   })
   const secret = secretOf('secret', 'secretFile')
   if (secret === null) throw bad('a cluster secret is required: --secret, --secret-file, DP_SECRET or "secret" in the config file')
-  if (secret.reveal().length < 8) throw bad('the cluster secret must be at least 8 characters')
+  if (secret.reveal().length < MIN_SECRET_LENGTH) throw bad(`the cluster secret must be at least ${MIN_SECRET_LENGTH} characters`)
   const apiToken = secretOf('apiToken', 'apiTokenFile')
   if (apiToken !== null && apiToken.reveal().length < 16) throw bad('the API token must be at least 16 characters')
   if (!isLoopback(http.host) && apiToken === null) {
