@@ -29,6 +29,7 @@ export const nodeOptionsOf = (config: DaemonConfig, log: PinoLogger): ClusterNod
   ...(config.purgeDelayMs !== undefined ? { purgeDelayMs: config.purgeDelayMs } : {}),
   ...(config.readiness !== undefined ? { readiness: { policy: config.readiness } } : {}),
   ...(config.dataDir !== null ? { dataDir: config.dataDir } : {}),
+  ...(config.resume ? { resume: true } : {}),
   log: nodeLogger(log)
 })
 
@@ -82,7 +83,7 @@ export class Daemon {
       await daemon.stop()
       throw err
     }
-    log.info({ event: 'started', http: daemon.httpUrl(), ws: node.url(), peers: config.peers, profiles: config.profiles, mode: config.mode, dataDir: config.dataDir, maxCallDurationMs: config.maxCallDurationMs }, 'daemon started')
+    log.info({ event: 'started', http: daemon.httpUrl(), ws: node.url(), peers: config.peers, profiles: config.profiles, mode: config.mode, dataDir: config.dataDir, resume: config.resume, maxCallDurationMs: config.maxCallDurationMs }, 'daemon started')
     return daemon
   }
 
