@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ClusterNode } from '../../src/cluster-node.js'
-import { StatusFeed, topK } from '../../src/server/status-feed.js'
+import { AdmissionTally, StatusFeed, topK } from '../../src/server/status-feed.js'
 import type { StatusSnapshot } from '../../src/server/status-feed.js'
 import { createStatusPage } from '../../src/server/status-page.js'
 import { fcParams } from '../support/fc.js'
@@ -131,6 +131,15 @@ describe('StatusFeed', () => {
     const n = await node()
     expect(() => new StatusFeed({ node: n, intervalMs: 0 })).toThrow(expect.objectContaining({ code: 'DP_ERR_INVALID_ARGUMENT' }))
     expect(() => new StatusFeed({ node: n, topValues: 1.5 })).toThrow(expect.objectContaining({ code: 'DP_ERR_INVALID_ARGUMENT' }))
+  })
+})
+
+describe('AdmissionTally', () => {
+  it('counts acquire answers: 200 admitted, 429 and 503 refused, bad input and other routes not at all', () => {
+    const t = new AdmissionTally()
+    for (const [route, status] of [['POST /v1/acquire', 200], ['POST /v1/acquire', 200], ['POST /v1/acquire', 429], ['POST /v1/acquire', 503],
+      ['POST /v1/acquire', 400], ['POST /v1/acquire', 404], ['POST /v1/dialogs/:dialog/end', 204], ['GET /v1/profiles', 200]] as const) t.answered(route, status)
+    expect({ admitted: t.admitted, refused: t.refused }).toEqual({ admitted: 2, refused: 2 })
   })
 })
 
