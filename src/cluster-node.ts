@@ -14,7 +14,10 @@ import { nextIncarnation } from './persistence/incarnation.js'
 import { FilePersistence } from './persistence/file-persistence.js'
 import type { LoadReport } from './persistence/file-persistence.js'
 import { ProfileStore } from './profile-store.js'
-import type { AcquireResult, AddOptions } from './profile-store.js'
+import type { AddOptions } from './profile-store.js'
+import { Admission } from './admission/admission.js'
+import type { AdmissionOptions, ReleaseKey } from './admission/admission.js'
+import type { AdmissionKey, AdmissionResult } from './admission/types.js'
 import { Readiness } from './readiness.js'
 import type { ReadinessOptions, ReadinessPolicy } from './readiness.js'
 import { Transport } from './transport/transport.js'
@@ -98,6 +101,12 @@ export interface ClusterNodeOptions {
   readonly snapshotIntervalMs?: number
   /** Log lines. @defaultValue warnings to console.warn, the rest dropped */
   readonly log?: Logger
+  /**
+   * Call admission (`acquire`). `nodes` lists every node id of the cluster (the same list on
+   * every node): strict profiles split their limits over them; required when a strict profile
+   * is declared and peers are given. @defaultValue { nodes: [nodeId], reserve: 2 }
+   */
+  readonly admission?: Omit<AdmissionOptions, 'onInvalid'>
 }
 
 /** Events of a cluster node, a discriminated union on `type`. */
@@ -158,10 +167,13 @@ const defaultLog: Logger = (level, msg) => { if (level === 'warn') console.warn(
  *
  * Merge rules are the store's (add-wins observed-remove sets). Replication: every update
  * reaches every node connected through any path; each (re)connect exchanges full state.
- * Admission (`acquire`) is eventual: concurrent admissions on different nodes can overshoot.
+ * Admission (`acquire`): a mode per profile, eventual (concurrent admissions on different nodes
+ * can overshoot) or strict (a bounded counter: never above the limit), see src/admission/.
  */
 export class ClusterNode {
   readonly store: ProfileStore
+  /** The admission API over the store (`acquire` / `release` delegate to it). */
+  readonly admission: Admission
   /** Resolves once the initial sync completed; rejects with `DP_ERR_NOT_READY` at `readiness.timeoutMs`. */
   readonly ready: Promise<void>
   private readonly transport: Transport
@@ -192,6 +204,13 @@ export class ClusterNode {
         : options.dataDir !== undefined ? { incarnation: nextIncarnation(options.dataDir, this.clock()) } : {}),
       ...(options.clientId !== undefined ? { clientId: options.clientId } : {}),
       ...(options.maxLocalMemberships !== undefined ? { maxLocalMemberships: options.maxLocalMemberships } : {})
+    })
+    if (options.admission?.nodes === undefined && (options.peers?.length ?? 0) > 0 && this.store.profiles().some(p => p.admission === 'strict')) {
+      throw fail('DP_ERR_INVALID_ARGUMENT', 'a strict profile needs admission.nodes: every node id of the cluster')
+    }
+    this.admission = new Admission(this.store, {
+      ...(options.admission ?? {}),
+      onInvalid: (client, reason) => { this.log('warn', `ignored a strict-admission row of client ${client}: ${reason}`) }
     })
     const heartbeatIntervalMs = positive(options.heartbeatIntervalMs ?? 1000, 'heartbeatIntervalMs')
     const livenessTimeoutMs = positive(options.livenessTimeoutMs ?? 5000, 'livenessTimeoutMs')
@@ -327,21 +346,55 @@ export class ClusterNode {
   get isReady (): boolean { return this.readiness.isReady }
 
   /**
-   * Checks the limit and adds in one step (eventual mode: against this node's view), after the
-   * readiness policy: before the initial sync, `'reject'` throws `DP_ERR_NOT_READY`, `'allow'`
-   * proceeds, `'wait'` waits up to `readiness.waitMs` then throws `DP_ERR_NOT_READY`. Once
-   * `readiness.timeoutMs` has passed, `readiness.afterTimeout` decides (default: proceed).
+   * Admits `dialog` under one or several (profile, value, limit) keys, all or nothing, each in
+   * its profile's mode (eventual: against this node's view of the cluster-wide size; strict:
+   * against rights this node holds). Idempotent per dialog: a retransmitted INVITE is admitted
+   * again and counted once. Before the initial sync the readiness policy applies: `'reject'`
+   * answers `{ admitted: false, reason: 'not-ready' }`, `'wait'` waits up to `readiness.waitMs`
+   * first, `'allow'` proceeds; once `readiness.timeoutMs` passed, `readiness.afterTimeout` decides.
+   * The positional forms `acquire(dialog, profile, value, limit)` and `acquire(dialog, profile, limit)`
+   * (plain profiles) check one key and throw `DP_ERR_NOT_READY` instead, as before.
    *
    * @example
    * ```ts
-   * const r = await node.acquire('call-1', 'caller', 'alice', 10)
-   * if (!r.admitted) reply(503)
+   * const r = await node.acquire('call-1', [{ profile: 'trunk', value: 'T1', limit: 30 }, { profile: 'total', limit: 500 }])
+   * if (!r.admitted) reply(r.reason === 'not-ready' ? 503 : 486)
+   * await node.release('call-1') // on BYE, on any node
    * ```
    */
-  async acquire (dialog: string, profile: string, value: string | null | undefined, limit: number, options?: AddOptions): Promise<AcquireResult> {
+  async acquire (dialog: string, keys: AdmissionKey | readonly AdmissionKey[], options?: AddOptions): Promise<AdmissionResult>
+  async acquire (dialog: string, profile: string, limit: number, options?: AddOptions): Promise<AdmissionResult>
+  async acquire (dialog: string, profile: string, value: string | null | undefined, limit: number, options?: AddOptions): Promise<AdmissionResult>
+  async acquire (dialog: string, a: string | AdmissionKey | readonly AdmissionKey[], b?: unknown, c?: unknown, d?: unknown): Promise<AdmissionResult> {
     if (this.closed) throw fail('DP_ERR_DESTROYED', 'node is closed')
-    if (!this.readiness.isReady) await this.readiness.admit()
-    return this.store.tryAcquire(dialog, profile, value, limit, options)
+    if (typeof a === 'string') {
+      const [key, options] = typeof b === 'number'
+        ? [{ profile: a, limit: b }, c as AddOptions | undefined]
+        : [{ profile: a, value: b as string | null | undefined, limit: c as number }, d as AddOptions | undefined]
+      if (!this.readiness.isReady) await this.readiness.admit()
+      return this.admission.acquire(dialog, [key], options)
+    }
+    const keys: readonly AdmissionKey[] = Array.isArray(a) ? a : [a as AdmissionKey]
+    if (!this.readiness.isReady) {
+      try {
+        await this.readiness.admit()
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'DP_ERR_NOT_READY') throw err
+        const first = keys[0]
+        return { admitted: false, reason: 'not-ready', size: 0, limit: typeof first?.limit === 'number' ? first.limit : 0, keys: [] }
+      }
+    }
+    return this.admission.acquire(dialog, keys, b as AddOptions | undefined)
+  }
+
+  /**
+   * Ends `dialog` in the given profiles (values), or in every profile when `keys` is omitted,
+   * whichever node admitted it. Idempotent (a double BYE, a BYE racing a CANCEL release once):
+   * @returns the memberships removed, 0 when none.
+   */
+  release (dialog: string, keys?: readonly ReleaseKey[]): number {
+    if (this.closed) throw fail('DP_ERR_DESTROYED', 'node is closed')
+    return this.admission.release(dialog, keys)
   }
 
   /** Subscribes to one event type; returns the unsubscribe function. */
@@ -448,6 +501,7 @@ export class ClusterNode {
     await this.transport.close()
     this.persistence?.close()
     this.events.clear()
+    this.admission.destroy()
     this.store.destroy()
   }
 }

@@ -80,6 +80,9 @@ export interface AcquireResult {
 
 export type { RecountResult }
 
+/** Listener of {@link ProfileStore.onOwnChange}. */
+export type OwnChangeListener = (dialog: string, profile: string, value: string | null, held: boolean) => void
+
 /** A membership this node added and still holds: re-asserted if another node purges it. */
 interface OwnMembership {
   readonly record: MembershipRecord
@@ -124,6 +127,7 @@ export class ProfileStore {
   /** Memberships this node holds, by dialog id. */
   private readonly own = new FewMap<string, OwnMembership>()
   private readonly ownByClock = new Map<number, OwnMembership>()
+  private readonly ownListeners = new Set<OwnChangeListener>()
   private readonly maxLocalMemberships: number
   private readonly sweepGraceMs: number
   private destroyed = false
@@ -325,6 +329,25 @@ export class ProfileStore {
     this.tick()
     if (!p.withValue) return []
     return this.index.values(p.name).map(c => ({ value: c.value as string, size: c.size }))
+  }
+
+  /**
+   * Whether this node holds the membership (dialog, profile, value) as its own (added here and
+   * not removed since; a purged one waiting to be re-asserted still counts). O(memberships of the dialog).
+   */
+  holds (dialog: string, profile: string, value: string | null): boolean {
+    return this.ownOf(dialog, profile, value) !== undefined
+  }
+
+  /**
+   * Subscribes to the memberships this node holds: `held` true when it starts holding one (an
+   * add), false when it stops (removed here or elsewhere with a removal notice, swept when
+   * expired). A re-assert or an expiry change is no change. Called synchronously, inside the
+   * write or transaction that causes it. Returns the unsubscribe function.
+   */
+  onOwnChange (fn: OwnChangeListener): () => void {
+    this.ownListeners.add(fn)
+    return () => { this.ownListeners.delete(fn) }
   }
 
   // ---------------------------------------------------------------- events and replication
@@ -597,7 +620,10 @@ export class ProfileStore {
     if (own.clock >= 0) (own.past ??= []).push(own.clock)
     own.clock = clock
     own.present = true
-    if (this.ownOf(own.record.dialog, own.record.profile, own.record.value) !== own) this.own.add(own.record.dialog, own)
+    if (this.ownOf(own.record.dialog, own.record.profile, own.record.value) !== own) {
+      this.own.add(own.record.dialog, own)
+      for (const fn of this.ownListeners) fn(own.record.dialog, own.record.profile, own.record.value, true)
+    }
     this.ownByClock.set(clock, own)
     this.index.addTag(this.self, clock, own.record, this.clock())
   }
@@ -644,6 +670,7 @@ export class ProfileStore {
     const own = this.ownByClock.get(clock)
     if (own === undefined) return undefined
     this.own.delete(own.record.dialog, own)
+    for (const fn of this.ownListeners) fn(own.record.dialog, own.record.profile, own.record.value, false)
     this.ownByClock.delete(own.clock)
     if (own.past !== null) for (const c of own.past) this.ownByClock.delete(c)
     return own

@@ -2,7 +2,8 @@
  * The write-behind queue of one store: local records and deletions wait here and reach the
  * document in one Yjs transaction per burst (at the end of the current microtask, or once
  * `maxPending` writes wait). A queued record's clock is known when it is queued, because the
- * store is the only writer of its client's clocks and the flush appends the queue in order.
+ * store is the only writer of its client's clocks and the flush appends the queue in order (the
+ * strict-admission rows that the same client writes into another root array flush this queue first).
  */
 import * as Y from 'yjs'
 import { appendRecords, deleteRecords } from './partition-doc.js'
@@ -12,6 +13,8 @@ export class WriteQueue {
   private deletes = new Map<number, number[]>()
   private count = 0
   private scheduled = false
+  /** Clock of the partition's last record: the client also writes other root arrays (strict-admission rows). */
+  private last = -1
 
   constructor (
     private readonly doc: Y.Doc,
@@ -47,7 +50,7 @@ export class WriteQueue {
     this.deletes = new Map()
     this.count = 0
     this.doc.transact(tr => {
-      if (records.length > 0) appendRecords(tr, this.partition, Y.getState(this.doc.store, this.doc.clientID) - 1, records)
+      if (records.length > 0) this.last = appendRecords(tr, this.partition, this.last, records)
       for (const [client, clocks] of deletes) deleteRecords(tr, client, clocks)
     }, this.origin)
   }
