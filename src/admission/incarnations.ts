@@ -6,8 +6,8 @@
  * runs one process at a time) and fenced: its later rows are ignored, and the rights it held
  * return to their owners. A node seals each newer incarnation of another node it learns of.
  * Own share: this incarnation may use its node's share only once every other configured node has
- * sealed it and this node has applied each predecessor's rows up to the clocks the seals name,
- * so that every offer a predecessor made that any live node accepted is counted here.
+ * sealed it: each seal says how many rights of this node's share the sealer holds per key (taken
+ * from predecessors), so that nothing a predecessor handed out is counted twice.
  */
 import type { RightsPartitionName, SealRow } from './rows.js'
 
@@ -55,13 +55,6 @@ export class IncarnationView {
     return { known: inc, fenced, seal: p.node !== this.self.node }
   }
 
-  /** The earlier incarnations of `node` known here, with this node's applied clock of each. */
-  predecessorsOf (node: string, than: Incarnation): Incarnation[] {
-    const out: Incarnation[] = []
-    for (const i of this.byClient.values()) if (i.node === node && i !== than && i.fenced) out.push(i)
-    return out
-  }
-
   /** Records a seal row; @returns true when it seals this incarnation. */
   addSeal (sealer: Incarnation, row: SealRow): boolean {
     if (row.node !== this.self.node || row.client !== this.self.clientId || row.incarnation !== this.self.incarnation) return false
@@ -70,17 +63,9 @@ export class IncarnationView {
     return true
   }
 
-  /**
-   * Whether this incarnation may use its node's own share: sealed by every other configured
-   * node, with each predecessor's rows applied up to the sealed clocks (`stateOf(client)`).
-   */
-  sealed (stateOf: (client: number) => number): boolean {
-    for (const n of this.nodes) {
-      if (n === this.self.node) continue
-      const s = this.seals.get(n)
-      if (s === undefined) return false
-      for (const [client, clock] of s.applied) if (stateOf(client) < clock) return false
-    }
+  /** Whether this incarnation may use its node's own share: sealed by every other configured node. */
+  sealed (): boolean {
+    for (const n of this.nodes) if (n !== this.self.node && !this.seals.has(n)) return false
     return true
   }
 

@@ -11,9 +11,9 @@
  * This node X (incarnation of node n) holds:
  * - foreign rights of origin o ≠ n: offers of o's incarnations to X − returns of X to o;
  * - its own share, once sealed (see incarnations.ts): share(L) − Σ over every incarnation R of
- *   another node that X has not fenced of outstanding(R), where outstanding(R) = offers of n's
- *   incarnations (X and its predecessors) to R − returns of R to any incarnation of n. A fenced R
- *   is dead: what it held comes back to its owners.
+ *   another node that X has not fenced of outstanding(R), where outstanding(R) = what R held of
+ *   n's share when it sealed X (taken from X's predecessors) + offers of X to R − returns of R to
+ *   X. A fenced R is dead: what it held comes back to its owners.
  * Spare = held − ledger (own calls of the key). Every term only grows with what X learns except
  * through returns, so X never counts a right it does not hold.
  */
@@ -52,6 +52,8 @@ export class KeyRights {
   readonly requests = new Map<number, RequestEntry>()
   /** The request seq answered per peer client. */
   readonly answered = new Map<number, number>()
+  /** Rights of this node's share that each sealer (client) held from predecessors when it sealed. */
+  readonly sealHeld = new Map<number, number>()
   /** Own calls of the key. */
   ledger = 0
   /** The limit last used here (an acquire, or a peer's request). */
@@ -98,12 +100,13 @@ export class KeyRights {
         this.foreign.set(e.origin, (this.foreign.get(e.origin) ?? 0) - e.total)
       }
       if (e.origin !== n) continue
-      if (e.writer.node === n && e.toNode !== n) {
+      if (e.writer === self) {
         outstanding.set(e.to, (outstanding.get(e.to) ?? 0) + e.total)
-      } else if (e.writer.node !== n && e.toNode === n) {
+      } else if (e.to === self.clientId) {
         outstanding.set(e.writer.clientId, (outstanding.get(e.writer.clientId) ?? 0) - e.total)
       }
     }
+    for (const [client, held] of this.sealHeld) outstanding.set(client, (outstanding.get(client) ?? 0) + held)
     let foreign = 0
     for (const [o, v] of this.foreign) {
       if (v < 0) this.foreign.set(o, 0)
@@ -124,6 +127,6 @@ export class KeyRights {
 
   /** Whether nothing refers to the key any more: no calls, rows or requests. */
   get idle (): boolean {
-    return this.ledger === 0 && this.offers.size === 0 && this.requests.size === 0 && this.myRequest === null
+    return this.ledger === 0 && this.offers.size === 0 && this.requests.size === 0 && this.myRequest === null && this.sealHeld.size === 0
   }
 }

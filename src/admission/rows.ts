@@ -12,9 +12,9 @@
  *   `origin` is the writer's node (its own share) or `toNode` (a return to the share's owner);
  * - `[2, profile, value, seq, want, limit]` request: this writer asks for `want` rights for the
  *   key, used with `limit`; `seq` grows with each new request, so each peer answers a request once;
- * - `[3, node, incarnation, client, [[client, clock], ...]]` seal: this writer knows incarnation
- *   `incarnation` (Yjs client `client`) of `node`, has applied each earlier incarnation's rows up
- *   to the clock given (exclusive) and accepts none of their rows from now on.
+ * - `[3, node, incarnation, client, [[profile, value, held], ...]]` seal: this writer knows
+ *   incarnation `incarnation` (Yjs client `client`) of `node`, accepts no row of that node's
+ *   earlier incarnations from now on, and holds `held` rights of that node's share per key.
  */
 import { MAX_ID_LENGTH, NODE_ID_PATTERN, PROFILE_NAME_PATTERN } from '../internal/records.js'
 
@@ -47,19 +47,19 @@ export interface SealRow {
   readonly node: string
   readonly incarnation: number
   readonly client: number
-  /** Earlier incarnations' clients and the clock up to which the writer applied their rows (exclusive). */
-  readonly applied: ReadonlyArray<readonly [number, number]>
+  /** Rights of the sealed node's share that the writer holds, per key. */
+  readonly held: ReadonlyArray<readonly [string, string | null, number]>
 }
 
 export type RightsRow = { readonly kind: typeof ROW_HELLO } | OfferRow | RequestRow | SealRow
 
-/** Most earlier incarnations one seal lists. */
-export const MAX_SEAL_ENTRIES = 1000
+/** Most keys one seal lists. */
+export const MAX_SEAL_ENTRIES = 100_000
 
 export const encodeHello = (): unknown[] => [ROW_HELLO]
 export const encodeOffer = (r: Omit<OfferRow, 'kind'>): unknown[] => [ROW_OFFER, r.profile, r.value, r.toClient, r.toNode, r.origin, r.total]
 export const encodeRequest = (r: Omit<RequestRow, 'kind'>): unknown[] => [ROW_REQUEST, r.profile, r.value, r.seq, r.want, r.limit]
-export const encodeSeal = (r: Omit<SealRow, 'kind'>): unknown[] => [ROW_SEAL, r.node, r.incarnation, r.client, r.applied.map(([c, k]) => [c, k])]
+export const encodeSeal = (r: Omit<SealRow, 'kind'>): unknown[] => [ROW_SEAL, r.node, r.incarnation, r.client, r.held.map(([p, v, h]) => [p, v, h])]
 
 const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
 const isClient = (v: unknown): v is number => isUint(v) && v <= 0xffffffff
@@ -90,15 +90,15 @@ export const decodeRow = (raw: unknown): RightsRow | string => {
     }
     case ROW_SEAL: {
       if (raw.length !== 5) return 'seal of wrong length'
-      const [, node, incarnation, client, applied] = raw as unknown[]
+      const [, node, incarnation, client, held] = raw as unknown[]
       if (!isNode(node) || !isUint(incarnation) || !isClient(client)) return 'bad seal subject'
-      if (!Array.isArray(applied) || applied.length > MAX_SEAL_ENTRIES) return 'bad seal entries'
-      const out: Array<readonly [number, number]> = []
-      for (const e of applied) {
-        if (!Array.isArray(e) || e.length !== 2 || !isClient(e[0]) || !isUint(e[1])) return 'bad seal entry'
-        out.push([e[0], e[1]])
+      if (!Array.isArray(held) || held.length > MAX_SEAL_ENTRIES) return 'bad seal entries'
+      const out: Array<readonly [string, string | null, number]> = []
+      for (const e of held) {
+        if (!Array.isArray(e) || e.length !== 3 || !isProfile(e[0]) || !isValue(e[1]) || !isUint(e[2])) return 'bad seal entry'
+        out.push([e[0], e[1], e[2]])
       }
-      return { kind: ROW_SEAL, node, incarnation, client, applied: out }
+      return { kind: ROW_SEAL, node, incarnation, client, held: out }
     }
     default:
       return 'unknown row kind'

@@ -190,9 +190,15 @@ export class StrictRights {
     const { known, fenced, seal } = this.view.learn(p)
     this.partitions.set(type, known)
     if (seal && this.view.nodes.includes(p.node)) {
-      const applied = this.view.predecessorsOf(p.node, known).map(i => [i.clientId, Y.getState(this.doc.store, i.clientId)] as const)
+      // what this node holds of p's node's share, taken from its predecessors (fenced above)
+      const held: Array<[string, string | null, number]> = []
+      for (const k of this.keys.values()) {
+        k.recompute(this.view, this.isSealed) // rows of this same transaction may be pending
+        const h = k.foreignOf(p.node)
+        if (h > 0) held.push([k.profile, k.value, h])
+      }
       const old = this.mySeals.get(p.node)
-      const [clock] = this.writer.write([encodeSeal({ node: p.node, incarnation: p.incarnation, client: p.clientId, applied })], old !== undefined ? [old] : []) as [number]
+      const [clock] = this.writer.write([encodeSeal({ node: p.node, incarnation: p.incarnation, client: p.clientId, held })], old !== undefined ? [old] : []) as [number]
       this.mySeals.set(p.node, clock)
     }
     if (fenced.length > 0) {
@@ -207,7 +213,7 @@ export class StrictRights {
   }
 
   private checkSealed (): void {
-    if (this.isSealed || !this.view.sealed(c => Y.getState(this.doc.store, c))) return
+    if (this.isSealed || !this.view.sealed()) return
     this.isSealed = true
     for (const k of this.keys.values()) { k.recompute(this.view, true); this.withdrawIfSatisfied(k); this.answerAll(k) }
   }
@@ -220,14 +226,15 @@ export class StrictRights {
       if (w === null || w === this.view.self) return
       if (w.clientId !== item.id.client) { this.onInvalid(item.id.client, 'row written into another incarnation\'s partition'); return }
       if (!this.view.nodes.includes(w.node)) { this.onInvalid(w.clientId, `row of node ${w.node}, which is not configured`); return }
-      // A fenced incarnation is dead: rows of it that arrive now are ignored (its own node's
-      // predecessors excepted: their offers are counted whenever they arrive).
-      if (w.fenced && w.node !== this.view.self.node) return
+      // A fenced incarnation is dead: rows of it that arrive now are ignored.
+      if (w.fenced) return
       const row = decodeRow(raw)
       if (typeof row === 'string') { this.onInvalid(w.clientId, row); return }
       if (row.kind === ROW_OFFER) this.onOffer(w, row, clock, touched)
       else if (row.kind === ROW_REQUEST) this.onRequest(w, row, clock, touched)
-      else if (row.kind === ROW_SEAL) this.view.addSeal(w, row)
+      else if (row.kind === ROW_SEAL && this.view.addSeal(w, row)) {
+        for (const [profile, value, held] of row.held) { const k = this.key(profile, value); k.sealHeld.set(w.clientId, held); touched.add(k) }
+      }
     })
     forEachDeletedRange(tr, (client, from, len) => {
       if (this.requestRows.size === 0) return
