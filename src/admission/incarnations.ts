@@ -30,6 +30,9 @@ export class IncarnationView {
 
   get (client: number): Incarnation | undefined { return this.byClient.get(client) }
 
+  /** The newest incarnation of `node` known here. */
+  latestOf (node: string): Incarnation | undefined { return this.latest.get(node) }
+
   all (): IterableIterator<Incarnation> { return this.byClient.values() }
 
   /**

@@ -163,8 +163,9 @@ export class StrictRights {
     }
   }
 
+  /** Withdraws this node's request once some right arrived (a new refusal asks again) or it has its reserve again. */
   private withdrawIfSatisfied (k: KeyRights): void {
-    if (k.myRequest === null || k.available < Math.max(1, Math.min(this.reserve, k.myRequest.want))) return
+    if (k.myRequest === null || (!k.receivedSinceRequest && k.available < Math.max(1, this.reserve))) return
     this.writer.write([], [k.myRequest.clock])
     k.myRequest = null
   }
@@ -274,14 +275,25 @@ export class StrictRights {
     touched.add(k)
   }
 
-  /** Answers every unanswered request of the key, as far as the spare rights allow. */
+  /**
+   * Answers every unanswered request of the key, as far as the spare rights allow. A node with
+   * no call and no request of its own on the key also returns the foreign rights it cannot pass
+   * on to their owners, which then answer the requests.
+   */
   private answerAll (k: KeyRights): void {
     if (k.requests.size === 0 || k.available <= 0) return
+    let pending = false
     for (const r of k.requests.values()) {
       if ((k.answered.get(r.writer.clientId) ?? -1) >= r.seq) continue
       if (r.writer.fenced) continue
-      if (!this.answer(k, r.writer, r.want)) break
+      if (!this.answer(k, r.writer, r.want)) { pending = true; continue }
       k.answered.set(r.writer.clientId, r.seq)
+    }
+    if (!pending || k.ledger > 0 || k.myRequest !== null) return
+    for (const node of this.view.nodes) {
+      if (node === this.view.self.node || k.foreignOf(node) <= 0) continue
+      const owner = this.view.latestOf(node)
+      if (owner !== undefined && !owner.fenced) this.answer(k, owner, k.foreignOf(node))
     }
   }
 
