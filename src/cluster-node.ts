@@ -104,7 +104,7 @@ export interface ClusterNodeOptions {
   /**
    * Call admission (`acquire`). `nodes` lists every node id of the cluster (the same list on
    * every node): strict profiles split their limits over them; required when a strict profile
-   * is declared and peers are given. @defaultValue { nodes: [nodeId], reserve: 2 }
+   * is declared and peers are given. @defaultValue { nodes: [nodeId], reserve: 2, waitMs: 0 }
    */
   readonly admission?: Omit<AdmissionOptions, 'onInvalid'>
 }
@@ -185,6 +185,7 @@ export class ClusterNode {
   private readonly log: Logger
   private readonly persistence: FilePersistence | undefined
   private readonly livenessIntervalMs: number
+  private readonly admissionWaitMs: number
   private readonly sweepIntervalMs: number
   private timers: NodeJS.Timeout[] = []
   private generation = 0
@@ -208,6 +209,7 @@ export class ClusterNode {
     if (options.admission?.nodes === undefined && (options.peers?.length ?? 0) > 0 && this.store.profiles().some(p => p.admission === 'strict')) {
       throw fail('DP_ERR_INVALID_ARGUMENT', 'a strict profile needs admission.nodes: every node id of the cluster')
     }
+    this.admissionWaitMs = nonNegative(options.admission?.waitMs ?? 0, 'admission.waitMs')
     this.admission = new Admission(this.store, {
       ...(options.admission ?? {}),
       onInvalid: (client, reason) => { this.log('warn', `ignored a strict-admission row of client ${client}: ${reason}`) }
@@ -384,6 +386,15 @@ export class ClusterNode {
         return { admitted: false, reason: 'not-ready', size: 0, limit: typeof first?.limit === 'number' ? first.limit : 0, keys: [] }
       }
     }
+    const first = this.admission.acquire(dialog, keys, b as AddOptions | undefined)
+    if (first.admitted || first.reason !== 'no-rights' || this.admissionWaitMs === 0) return first
+    // wait for the rights this node asked for, then decide again, once
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, this.admissionWaitMs)
+      const off = this.admission.strict.onRights(done)
+      function done (): void { clearTimeout(timer); off(); resolve() }
+    })
+    if (this.closed) return first
     return this.admission.acquire(dialog, keys, b as AddOptions | undefined)
   }
 

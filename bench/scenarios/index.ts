@@ -9,5 +9,6 @@ import { cluster } from './cluster.js'
 import { lateJoin } from './late-join.js'
 import { memory } from './memory.js'
 import { redisToday } from './redis-today.js'
+import { strictAdmission } from './strict-admission.js'
 
-export const scenarios: readonly Scenario[] = [churn, admission, memory, lateJoin, redisToday, cluster]
+export const scenarios: readonly Scenario[] = [churn, admission, memory, lateJoin, redisToday, cluster, strictAdmission]

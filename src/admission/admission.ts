@@ -39,6 +39,11 @@ export interface AdmissionOptions {
   readonly nodes?: readonly string[]
   /** Spare rights a strict node keeps per busy key and asks its peers for when below. @defaultValue 2 */
   readonly reserve?: number
+  /**
+   * `ClusterNode.acquire` only: how long a strict acquire refused for `no-rights` waits for rights
+   * its node asked for, then decides again (once), ms. 0 refuses at once. @defaultValue 0
+   */
+  readonly waitMs?: number
   /** Called for each strict-admission row ignored as malformed. */
   readonly onInvalid?: StrictRightsOptions['onInvalid']
 }

@@ -60,6 +60,7 @@ export class StrictRights {
   private readonly requestRows = new Map<string, string>()
   private readonly partitions = new WeakMap<Y.AbstractType<any>, Incarnation | null>()
   private isSealed = false
+  private readonly arrivals = new Set<() => void>()
   private readonly unsubscribe: Array<() => void> = []
   private readonly onInvalid: (clientId: number, reason: string) => void
 
@@ -116,6 +117,12 @@ export class StrictRights {
     const [clock] = this.writer.write([encodeRequest({ profile, value, seq, want, limit: k.limit })], deletes) as [number]
     k.myRequest = { seq, want, clock }
     k.receivedSinceRequest = false
+  }
+
+  /** Calls `fn` whenever rights arrive here (an offer to this node, its own share once sealed). Returns the unsubscribe function. */
+  onRights (fn: () => void): () => void {
+    this.arrivals.add(fn)
+    return () => { this.arrivals.delete(fn) }
   }
 
   /** Every key with state here. */
@@ -217,6 +224,7 @@ export class StrictRights {
     if (this.isSealed || !this.view.sealed()) return
     this.isSealed = true
     for (const k of this.keys.values()) { k.recompute(this.view, true); this.withdrawIfSatisfied(k); this.answerAll(k) }
+    for (const fn of this.arrivals) fn()
   }
 
   private onTransaction (tr: Y.Transaction): void {
@@ -249,12 +257,15 @@ export class StrictRights {
       }
     })
     this.checkSealed()
+    let arrived = false
     for (const k of touched) {
+      arrived ||= k.receivedSinceRequest
       k.recompute(this.view, this.isSealed)
       this.withdrawIfSatisfied(k)
       this.answerAll(k)
       this.freeIfIdle(k)
     }
+    if (arrived) for (const fn of this.arrivals) fn()
   }
 
   private onOffer (w: Incarnation, row: OfferRow, clock: number, touched: Set<KeyRights>): void {
@@ -303,7 +314,7 @@ export class StrictRights {
     if (spare <= 0) return false
     const back = Math.min(want, k.foreignOf(to.node), spare)
     spare -= back
-    const keep = k.ledger > 0 || k.myRequest !== null ? this.reserve : 0
+    const keep = k.myRequest !== null ? spare : k.ledger > 0 ? Math.min(1, this.reserve) : 0
     const mine = Math.max(0, Math.min(want - back, k.ownHeld, spare - keep))
     if (back + mine === 0) return false
     const rows: unknown[] = []
