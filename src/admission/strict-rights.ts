@@ -172,7 +172,7 @@ export class StrictRights {
 
   /** Withdraws this node's request once some right arrived (a new refusal asks again) or it has its reserve again. */
   private withdrawIfSatisfied (k: KeyRights): void {
-    if (k.myRequest === null || (!k.receivedSinceRequest && k.available < Math.max(1, this.reserve))) return
+    if (k.myRequest === null || (!k.receivedSinceRequest && k.available < 1)) return
     this.writer.write([], [k.myRequest.clock])
     k.myRequest = null
   }
