@@ -63,6 +63,7 @@ export class StrictRights {
   private readonly arrivals = new Set<() => void>()
   private readonly unsubscribe: Array<() => void> = []
   private readonly onInvalid: (clientId: number, reason: string) => void
+  private readonly resolver = { resolve: (type: Y.AbstractType<any>): Incarnation | null => this.partitionOf(type) }
 
   constructor (store: ProfileStore, strictProfiles: (profile: string) => boolean, options: StrictRightsOptions) {
     this.doc = store.doc
@@ -229,11 +230,14 @@ export class StrictRights {
 
   private onTransaction (tr: Y.Transaction): void {
     if (tr.origin === this) return
+    // cheap filter: most transactions touch only the store's partitions
+    let ours = false
+    for (const type of tr.changed.keys()) if (type._item === null && this.partitionOf(type) !== null) { ours = true; break }
+    if (!ours) return
     const touched = new Set<KeyRights>()
-    forEachAddedValue(tr, (item, clock, raw) => {
-      const w = this.partitionOf(item.parent as Y.AbstractType<any>)
-      if (w === null || w === this.view.self) return
-      if (w.clientId !== item.id.client) { this.onInvalid(item.id.client, 'row written into another incarnation\'s partition'); return }
+    forEachAddedValue(tr, this.resolver, (w, writer, clock, raw) => {
+      if (w === this.view.self) return
+      if (w.clientId !== writer) { this.onInvalid(writer, 'row written into another incarnation\'s partition'); return }
       if (!this.view.nodes.includes(w.node)) { this.onInvalid(w.clientId, `row of node ${w.node}, which is not configured`); return }
       // A fenced incarnation is dead: rows of it that arrive now are ignored.
       if (w.fenced) return

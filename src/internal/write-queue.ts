@@ -2,8 +2,7 @@
  * The write-behind queue of one store: local records and deletions wait here and reach the
  * document in one Yjs transaction per burst (at the end of the current microtask, or once
  * `maxPending` writes wait). A queued record's clock is known when it is queued, because the
- * store is the only writer of its client's clocks and the flush appends the queue in order (the
- * strict-admission rows that the same client writes into another root array flush this queue first).
+ * store is the only writer of its client's clocks and the flush appends the queue in order.
  */
 import * as Y from 'yjs'
 import { appendRecords, deleteRecords } from './partition-doc.js'
@@ -13,13 +12,13 @@ export class WriteQueue {
   private deletes = new Map<number, number[]>()
   private count = 0
   private scheduled = false
-  /** Clock of the partition's last record: the client also writes other root arrays (strict-admission rows). */
+  /** Clock of the last record appended to the partition, -1 before the first. */
   private last = -1
 
   constructor (
     private readonly doc: Y.Doc,
     /** The store's own partition. */
-    private readonly partition: Y.AbstractType<any>,
+    private partition: Y.AbstractType<any>,
     /** Origin of the flush transactions. */
     private readonly origin: unknown,
     private readonly maxPending: number
@@ -31,6 +30,12 @@ export class WriteQueue {
     this.records.push(value)
     this.schedule()
     return clock
+  }
+
+  /** Appends to another partition from now on (after a move to a fresh client id); flush first. */
+  moveTo (partition: Y.AbstractType<any>): void {
+    this.partition = partition
+    this.last = -1
   }
 
   /** Queues the deletion of the record at (client, clock). */

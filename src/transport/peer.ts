@@ -59,6 +59,8 @@ export interface PeerHost {
   onAuthenticated(conn: PeerConnection): boolean
   onSynced(conn: PeerConnection): void
   onHeartbeat(conn: PeerConnection, hb: Heartbeat): void
+  /** The signature of the heartbeat just received (per-node keys). */
+  onSignature(conn: PeerConnection, signature: Uint8Array): void
   onClosed(conn: PeerConnection, code: number, reason: string): void
   log(level: 'debug' | 'info' | 'warn', msg: string): void
 }
@@ -178,6 +180,9 @@ export class PeerConnection {
         return
       case 'heartbeat':
         this.host.onHeartbeat(this, m.heartbeat)
+        return
+      case 'signature':
+        this.host.onSignature(this, m.signature)
         return
       case 'sync-step1': {
         let remote: Map<number, number>

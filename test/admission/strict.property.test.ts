@@ -150,7 +150,7 @@ describe('strict admission, model-based', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 2, max: 7 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 0, max: 3 }), fc.nat(1_000_000),
-        fc.commands(commands, { maxCommands: 100, size: 'large' }),
+        fc.commands(commands, { maxCommands: 80, size: 'large' }),
         (nodes, limit, reserve, seed, cmds) => {
           const c = new InMemoryCluster({ nodes, profiles: PROFILES, admission: { reserve }, seed })
           try {
@@ -177,8 +177,8 @@ describe('strict admission, model-based', () => {
           } finally { c.destroy() }
         }
       ),
-      fcParams(100)
+      fcParams(60)
     )
-    expect(runs, 'run floor').toBeGreaterThanOrEqual(Math.min(40, Number(process.env.FC_RUNS ?? 100)))
+    expect(runs, 'run floor').toBeGreaterThanOrEqual(Math.min(20, Number(process.env.FC_RUNS ?? 60)))
   }, 120_000)
 })
