@@ -3,7 +3,8 @@
  *
  * Commands: acquires (with retransmissions: dialog ids repeat), releases on any node (double
  * BYEs, BYEs elsewhere), delivery of one message at a time in random order, drops, duplicates,
- * partitions and heals, crashes with restart as a new incarnation. Strict mode reads no clock,
+ * partitions and heals, crashes with restart as a new incarnation, crashes without restart
+ * (kill; every killed node restarts at the end). Strict mode reads no clock,
  * so clock steps cannot change what it does (they are not scheduled).
  *
  * A global observer checks after every command, per key:
@@ -24,15 +25,17 @@ import { fcParams } from '../support/fc.js'
 const PROFILES = [{ name: 'trunk', withValue: true, admission: 'strict' as const }]
 const VALUES = ['T1', 'T2']
 
-interface Model { readonly nodes: number, readonly limit: number }
+interface Model { readonly nodes: number, readonly limit: number, readonly down: Set<number> }
 interface Real { readonly c: InMemoryCluster }
 type Cmd = fc.Command<Model, Real>
 
-const observe = (c: InMemoryCluster, limit: number): void => {
+/** The global observer; `down`: killed nodes (dead processes: their calls and rights are gone with them). */
+const observe = (c: InMemoryCluster, limit: number, down: ReadonlySet<number> = new Set()): void => {
   for (const v of VALUES) {
     let calls = 0
     let held = 0
     for (let i = 0; i < c.size; i++) {
+      if (down.has(i)) continue
       const local = c.store(i).localSize('trunk', v)
       const k = c.admission(i).strict.snapshot().find(x => x.value === v)
       const ledger = k?.ledger ?? 0
@@ -51,11 +54,11 @@ const observe = (c: InMemoryCluster, limit: number): void => {
 
 class Acquire implements Cmd {
   constructor (readonly node: number, readonly dialog: number, readonly value: string) {}
-  check = (m: Readonly<Model>): boolean => this.node < m.nodes
+  check = (m: Readonly<Model>): boolean => this.node < m.nodes && !m.down.has(this.node)
   run (m: Model, r: Real): void {
     const res = r.c.admission(this.node).acquire(`d${this.dialog}`, [{ profile: 'trunk', value: this.value, limit: m.limit }])
     if (!res.admitted) expect(res.reason).toBe('no-rights')
-    observe(r.c, m.limit)
+    observe(r.c, m.limit, m.down)
   }
 
   toString = (): string => `acquire(n${this.node}, d${this.dialog}, ${this.value})`
@@ -63,10 +66,10 @@ class Acquire implements Cmd {
 
 class Release implements Cmd {
   constructor (readonly node: number, readonly dialog: number) {}
-  check = (m: Readonly<Model>): boolean => this.node < m.nodes
+  check = (m: Readonly<Model>): boolean => this.node < m.nodes && !m.down.has(this.node)
   run (m: Model, r: Real): void {
     r.c.admission(this.node).release(`d${this.dialog}`)
-    observe(r.c, m.limit)
+    observe(r.c, m.limit, m.down)
   }
 
   toString = (): string => `release(n${this.node}, d${this.dialog})`
@@ -76,7 +79,7 @@ class Deliver implements Cmd {
   constructor (readonly count: number) {}
   check = (): boolean => true
   run (m: Model, r: Real): void {
-    for (let k = 0; k < this.count; k++) { if (!r.c.deliverOne()) break; observe(r.c, m.limit) }
+    for (let k = 0; k < this.count; k++) { if (!r.c.deliverOne()) break; observe(r.c, m.limit, m.down) }
   }
 
   toString = (): string => `deliver(${this.count})`
@@ -85,7 +88,7 @@ class Deliver implements Cmd {
 class DeliverAll implements Cmd {
   check = (): boolean => true
   run (m: Model, r: Real): void {
-    for (let k = 0; k < 2000; k++) { if (!r.c.deliverOne()) break; observe(r.c, m.limit) }
+    for (let k = 0; k < 2000; k++) { if (!r.c.deliverOne()) break; observe(r.c, m.limit, m.down) }
   }
 
   toString = (): string => 'deliverAll'
@@ -93,13 +96,13 @@ class DeliverAll implements Cmd {
 
 class Drop implements Cmd {
   check = (): boolean => true
-  run (m: Model, r: Real): void { r.c.dropOne(); observe(r.c, m.limit) }
+  run (m: Model, r: Real): void { r.c.dropOne(); observe(r.c, m.limit, m.down) }
   toString = (): string => 'drop'
 }
 
 class Duplicate implements Cmd {
   check = (): boolean => true
-  run (m: Model, r: Real): void { r.c.duplicateOne(); observe(r.c, m.limit) }
+  run (m: Model, r: Real): void { r.c.duplicateOne(); observe(r.c, m.limit, m.down) }
   toString = (): string => 'duplicate'
 }
 
@@ -110,7 +113,7 @@ class Partition implements Cmd {
     const groups: number[][] = [[], [], []]
     for (let i = 0; i < m.nodes; i++) groups[this.groupOf[i] as number]?.push(i)
     r.c.partition(groups)
-    observe(r.c, m.limit)
+    observe(r.c, m.limit, m.down)
   }
 
   toString = (): string => `partition(${this.groupOf.join('')})`
@@ -118,15 +121,23 @@ class Partition implements Cmd {
 
 class Heal implements Cmd {
   check = (): boolean => true
-  run (m: Model, r: Real): void { r.c.heal(); observe(r.c, m.limit) }
+  run (m: Model, r: Real): void { r.c.heal(); observe(r.c, m.limit, m.down) }
   toString = (): string => 'heal'
 }
 
 class Restart implements Cmd {
   constructor (readonly node: number) {}
   check = (m: Readonly<Model>): boolean => this.node < m.nodes
-  run (m: Model, r: Real): void { r.c.restart(this.node); observe(r.c, m.limit) }
+  run (m: Model, r: Real): void { r.c.restart(this.node); m.down.delete(this.node); observe(r.c, m.limit, m.down) }
   toString = (): string => `crash+restart(n${this.node})`
+}
+
+/** A crash without restart (the process is gone; its rights stay with it until it restarts). */
+class Kill implements Cmd {
+  constructor (readonly node: number) {}
+  check = (m: Readonly<Model>): boolean => this.node < m.nodes && !m.down.has(this.node)
+  run (m: Model, r: Real): void { r.c.kill(this.node); m.down.add(this.node); observe(r.c, m.limit, m.down) }
+  toString = (): string => `kill(n${this.node})`
 }
 
 const acquire = fc.tuple(fc.nat(6), fc.nat(15), fc.constantFrom(...VALUES)).map(([n, d, v]) => new Acquire(n, d, v))
@@ -141,7 +152,8 @@ const commands = [
   fc.constant(new Duplicate()),
   fc.array(fc.nat(2), { minLength: 7, maxLength: 7 }).map(g => new Partition(g)),
   fc.constant(new Heal()),
-  fc.nat(6).map(n => new Restart(n))
+  fc.nat(6).map(n => new Restart(n)),
+  fc.nat(6).map(n => new Kill(n))
 ]
 
 describe('strict admission, model-based', () => {
@@ -155,7 +167,9 @@ describe('strict admission, model-based', () => {
           const c = new InMemoryCluster({ nodes, profiles: PROFILES, admission: { reserve }, seed })
           try {
             c.deliverAll() // the cluster starts connected: every node seals the others
-            fc.modelRun(() => ({ model: { nodes, limit }, real: { c } }), cmds)
+            const down = new Set<number>()
+            fc.modelRun(() => ({ model: { nodes, limit, down }, real: { c } }), cmds)
+            for (const i of down) c.restart(i) // a dead node's rights come back when it restarts
             // quiescence: a majority is not even needed; everyone connected, everything delivered
             c.heal()
             for (let round = 0; round < 50 && c.pending > 0; round++) { c.deliverAll(10_000); c.heal() }
