@@ -16,7 +16,7 @@
  *   incarnation `incarnation` (Yjs client `client`) of `node`, accepts no row of that node's
  *   earlier incarnations from now on, and holds `held` rights of that node's share per key.
  */
-import { MAX_ID_LENGTH, NODE_ID_PATTERN, PROFILE_NAME_PATTERN } from '../internal/records.js'
+import { ADMISSION_PREFIX, MAX_ID_LENGTH, NODE_ID_PATTERN, parseRootName, PROFILE_NAME_PATTERN, type PartitionName } from '../internal/records.js'
 
 export const ROW_HELLO = 0
 export const ROW_OFFER = 1
@@ -105,28 +105,13 @@ export const decodeRow = (raw: unknown): RightsRow | string => {
   }
 }
 
-/** Root names of strict-admission partitions: `dpa:<node>:<incarnation>:<clientId>`. */
-const PREFIX = 'dpa:'
+export type RightsPartitionName = PartitionName
 
-export interface RightsPartitionName {
-  readonly node: string
-  readonly incarnation: number
-  readonly clientId: number
-}
-
-export const rightsName = (p: RightsPartitionName): string => `${PREFIX}${p.node}:${p.incarnation}:${p.clientId}`
+export const rightsName = (p: RightsPartitionName): string => `${ADMISSION_PREFIX}${p.node}:${p.incarnation}:${p.clientId}`
 
 /** Parses a root type name; null when it is not a strict-admission partition. */
-export const parseRightsName = (name: string): RightsPartitionName | null => {
-  if (!name.startsWith(PREFIX)) return null
-  const parts = name.slice(PREFIX.length).split(':')
-  if (parts.length !== 3) return null
-  const [node, inc, client] = parts as [string, string, string]
-  if (!NODE_ID_PATTERN.test(node) || !/^\d{1,16}$/.test(inc) || !/^\d{1,10}$/.test(client)) return null
-  const incarnation = Number(inc); const clientId = Number(client)
-  if (!Number.isSafeInteger(incarnation) || clientId > 0xffffffff) return null
-  return { node, incarnation, clientId }
-}
+export const parseRightsName = (name: string): RightsPartitionName | null =>
+  name.startsWith(ADMISSION_PREFIX) ? parseRootName(name) : null
 
 /** A strict key's map key: profile and value (`\u0000` cannot appear in either). */
 export const keyOf = (profile: string, value: string | null): string => value === null ? profile : `${profile}\u0000${value}`
