@@ -140,6 +140,7 @@ export class ClusterNode {
     this.admission = new Admission(this.store, {
       nodes: o.admission.nodes,
       reserve: o.admission.reserve,
+      start: false,
       onInvalid: (client, reason) => { o.log('warn', `ignored a strict-admission row of client ${client}: ${reason}`) }
     })
     const r = o.readiness
@@ -218,6 +219,8 @@ export class ClusterNode {
       const report = this.persistence.open(this.store.doc, (u, origin) => { this.store.applyUpdate(u, origin) })
       this.events.emit({ type: 'loaded', report })
     }
+    // strict admission's first row, once persistence records the document's updates
+    this.admission.start()
     try {
       await this.transport.start()
     } catch (err) {

@@ -46,6 +46,12 @@ export interface AdmissionOptions {
   readonly waitMs?: number
   /** Called for each strict-admission row ignored as malformed. */
   readonly onInvalid?: StrictRightsOptions['onInvalid']
+  /**
+   * Whether to write this incarnation's first strict-admission row at construction; with false,
+   * call `start()` once the store's updates reach the peers and any persistence (ClusterNode
+   * does, after loading its data directory). @defaultValue true
+   */
+  readonly start?: boolean
 }
 
 export class Admission {
@@ -61,7 +67,11 @@ export class Admission {
     this.strict = new StrictRights(store, p => this.profile(p)?.admission === 'strict', {
       nodes, reserve, ...(options.onInvalid !== undefined ? { onInvalid: options.onInvalid } : {})
     })
+    if (options.start !== false) this.strict.start()
   }
+
+  /** Starts strict admission when constructed with `start: false` (idempotent). */
+  start (): void { this.strict.start() }
 
   /**
    * Admits `dialog` under every key, or under none. Per key: eventual mode admits when the

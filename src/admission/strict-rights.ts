@@ -60,6 +60,7 @@ export class StrictRights {
   private readonly requestRows = new Map<string, string>()
   private readonly partitions = new WeakMap<Y.AbstractType<any>, Incarnation | null>()
   private isSealed = false
+  private started = false
   private readonly arrivals = new Set<() => void>()
   private readonly unsubscribe: Array<() => void> = []
   private readonly onInvalid: (clientId: number, reason: string) => void
@@ -80,10 +81,19 @@ export class StrictRights {
     this.doc.on('afterTransaction', h)
     this.unsubscribe.push(() => { this.doc.off('afterTransaction', h) })
     this.unsubscribe.push(store.onOwnChange((_d, profile, value, held) => { this.onOwnChange(profile, value, held) }))
-    // Incarnations already in the document (a store loaded from disk, or synced before).
+  }
+
+  /**
+   * Announces this incarnation (its hello row) and takes in the incarnations already in the
+   * document (loaded from disk, or synced before). Call it once the document's updates reach
+   * the peers and the persistence: a row written earlier would be missing from both. Idempotent.
+   */
+  start (): void {
+    if (this.started) return
+    this.started = true
     for (const [name, type] of this.doc.share) {
       const p = parseRightsName(name)
-      if (p !== null && p.clientId !== self.clientId) this.learn(type, p)
+      if (p !== null && p.clientId !== this.view.self.clientId) this.learn(type, p)
     }
     this.checkSealed()
     this.writer.write([encodeHello()])
