@@ -21,7 +21,7 @@ import type { ReleaseKey } from './admission/admission.js'
 import type { AdmissionKey, AdmissionResult } from './admission/types.js'
 import { Readiness } from './readiness.js'
 import type { NotReadyReason } from './readiness.js'
-import { ANSWERED_ERROR_KINDS, Transport } from './transport/transport.js'
+import { Transport } from './transport/transport.js'
 import type { PeerError, TransportEvent } from './transport/transport.js'
 
 export type { ClusterNodeOptions } from './options.js'
@@ -243,16 +243,16 @@ export class ClusterNode {
    */
   private mayAdmitAfterTimeout (): boolean {
     const peers = this.transport.configuredPeers().filter((p) => !p.self)
-    if (!peers.some((p) => p.handshakeFailed)) return true
+    if (!peers.some((p) => p.handshakeError !== null)) return true
     return peers.some((p) => p.node !== null && this.transport.isSyncedWith(p.node))
   }
 
   private notReadyReason (): NotReadyReason {
     const peers = this.transport.configuredPeers().filter((p) => !p.self)
-    const failed = peers.filter((p) => p.handshakeFailed && p.lastError !== null && ANSWERED_ERROR_KINDS.has(p.lastError.kind))
+    const failed = peers.filter((p) => p.handshakeError !== null)
     if (failed.length > 0) {
-      const first = failed[0]!.lastError!
-      const reason = `configured peers answered but failed the handshake, so this node is not the first of a cluster: ${failed.map((p) => `${p.url}: ${p.lastError!.message}`).join('; ')}`
+      const first = failed[0]!.handshakeError!
+      const reason = `configured peers answered but failed the handshake, so this node is not the first of a cluster: ${failed.map((p) => `${p.url}: ${p.handshakeError!.message}`).join('; ')}`
       return { reason, cause: fail(first.kind === 'protocol' ? 'DP_ERR_PROTOCOL' : 'DP_ERR_AUTH', `${failed[0]!.url}: ${first.message}`) }
     }
     const connected = this.transport.connections()
@@ -442,8 +442,12 @@ export class ClusterNode {
     this.persistence?.snapshot()
   }
 
-  /** This node, its peers (configured, connected, or in the liveness table) and its document. */
-  cluster (): ClusterView {
+  /**
+   * The peers (configured, connected, or in the liveness table) with their connection, sync
+   * state and liveness. O(peers): cheap enough to poll, unlike {@link cluster}, which also
+   * encodes the document to measure it.
+   */
+  peers (): PeerView[] {
     this.assertOpen()
     const conns = this.transport.connections()
     const byNode = new Map(conns.map((c) => [c.node, c]))
@@ -471,6 +475,12 @@ export class ClusterNode {
     for (const p of this.transport.configuredPeers()) if (!p.self) add(p.node, p.url, p.lastError)
     for (const c of conns) if (!seen.has(c.node)) add(c.node, null)
     for (const l of live.keys()) if (!seen.has(l)) add(l, null)
+    return peers
+  }
+
+  /** This node, its peers (see {@link peers}) and its document (O(state): it encodes the document). */
+  cluster (): ClusterView {
+    const peers = this.peers()
     this.store.flushWrites()
     const stats = this.store.stats()
     const persistence = this.persistence?.status() ?? null

@@ -428,7 +428,7 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
   if (reconnectInitialMs > reconnectMaxMs) throw invalid(`reconnectInitialMs (${reconnectInitialMs}) must be at most reconnectMaxMs (${reconnectMaxMs})`)
   const maxTrackedNodes = positiveInt(o.maxTrackedNodes ?? DEFAULT_MAX_TRACKED_NODES, 'maxTrackedNodes')
   if (maxTrackedNodes < peers.length) throw invalid(`maxTrackedNodes (${maxTrackedNodes}) must be at least the number of peers (${peers.length})`)
-  const maxClockSkewMs = nonNegative(o.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS, 'maxClockSkewMs')
+  const maxClockSkewMs = delay(o.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS, 'maxClockSkewMs')
   let incarnation: number | undefined
   if (o.incarnation !== undefined) {
     incarnation = nonNegativeInt(o.incarnation, 'incarnation')

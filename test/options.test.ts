@@ -7,19 +7,15 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGES_PER_FRAME, DEFAULT_MAX_MESSAGES_PER_SECOND, DEFAULT_MAX_TRACKED_NODES,
   DEFAULT_PURGE_DELAY_MS, DEFAULT_READINESS_AFTER_TIMEOUT, DEFAULT_READINESS_PEERS, DEFAULT_READINESS_POLICY,
   DEFAULT_READINESS_TIMEOUT_MS, DEFAULT_READINESS_WAIT_MS, DEFAULT_RECONNECT_INITIAL_MS, DEFAULT_RECONNECT_MAX_MS,
-  DEFAULT_SNAPSHOT_INTERVAL_MS, DEFAULT_SWEEP_INTERVAL_MS, DialogProfilesError
+  DEFAULT_SNAPSHOT_INTERVAL_MS, DEFAULT_SWEEP_INTERVAL_MS
 } from '../src/index.js'
 import type { ClusterNodeOptions } from '../src/index.js'
 import { checkPeerUrl, resolveOptions } from '../src/options.js'
+import { failureOf as outcome } from './support/errors.js'
 
 const SECRET = 'options-test-secret-value'
 const base: ClusterNodeOptions = { nodeId: 'a', secret: SECRET, log: () => {} }
 
-/** The error code and message of `fn`, or undefined when it does not throw. */
-const outcome = (fn: () => unknown): { code: string; message: string } | undefined => {
-  try { fn() } catch (e) { return e instanceof DialogProfilesError ? { code: e.code, message: e.message } : { code: 'untyped', message: String(e) } }
-  return undefined
-}
 
 const pemPair = (type: 'ed25519' | 'x25519'): { privateKey: string; publicKey: string } => {
   const { privateKey, publicKey } = type === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('x25519')
@@ -72,6 +68,7 @@ const bad: Array<[string, Record<string, unknown>, string]> = [
   ['maxTrackedNodes 0', { maxTrackedNodes: 0 }, 'maxTrackedNodes'],
   ['maxTrackedNodes below the peers', { maxTrackedNodes: 1, peers: ['ws://b:1', 'ws://c:1'] }, 'maxTrackedNodes'],
   ['maxClockSkewMs negative', { maxClockSkewMs: -1 }, 'maxClockSkewMs'],
+  ['maxClockSkewMs beyond a timer', { maxClockSkewMs: 2 ** 31 }, 'maxClockSkewMs'],
   ['maxMessageBytes tiny', { maxMessageBytes: 100 }, 'maxMessageBytes'],
   ['maxMessageBytes fractional', { maxMessageBytes: 4096.5 }, 'maxMessageBytes'],
   ['maxMessagesPerSecond 0', { maxMessagesPerSecond: 0 }, 'maxMessagesPerSecond'],
