@@ -193,7 +193,6 @@ describe('strict admission, model-based', () => {
       ),
       fcParams(60)
     )
-    console.log(`strict admission property: ${runs} runs`)
     expect(runs, 'run floor (half the runs asked for)').toBeGreaterThanOrEqual(Math.floor(Number(process.env.FC_RUNS ?? 60) / 2))
   }, 120_000)
 })
