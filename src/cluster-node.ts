@@ -15,7 +15,10 @@ import { nextIncarnation, resumeIncarnation } from './persistence/incarnation.js
 import { FilePersistence } from './persistence/file-persistence.js'
 import type { LoadReport, PersistenceEvent, PersistenceStatus } from './persistence/file-persistence.js'
 import { ProfileStore } from './profile-store.js'
-import type { AcquireResult, AddOptions } from './profile-store.js'
+import type { AddOptions } from './profile-store.js'
+import { Admission } from './admission/admission.js'
+import type { ReleaseKey } from './admission/admission.js'
+import type { AdmissionKey, AdmissionResult } from './admission/types.js'
 import { Readiness } from './readiness.js'
 import type { NotReadyReason } from './readiness.js'
 import { Transport } from './transport/transport.js'
@@ -95,10 +98,13 @@ export interface ClusterView {
  *
  * Merge rules are the store's (add-wins observed-remove sets). Replication: every update
  * reaches every node connected through any path; each (re)connect exchanges full state.
- * Admission (`acquire`) is eventual: concurrent admissions on different nodes can overshoot.
+ * Admission (`acquire`): a mode per profile, eventual (concurrent admissions on different nodes
+ * can overshoot) or strict (a bounded counter: never above the limit), see src/admission/.
  */
 export class ClusterNode {
   readonly store: ProfileStore
+  /** The admission API over the store (`acquire` / `release` delegate to it). */
+  readonly admission: Admission
   /** Resolves once the initial sync completed; rejects with `DP_ERR_NOT_READY` at `readiness.timeoutMs`. */
   readonly ready: Promise<void>
   /** The resolved options; private because they hold the secret. */
@@ -130,6 +136,12 @@ export class ClusterNode {
       ...(incarnation !== undefined ? { incarnation } : {}),
       ...(o.resume ? { resume: true } : {}),
       ...(o.clientId !== undefined ? { clientId: o.clientId } : {})
+    })
+    this.admission = new Admission(this.store, {
+      nodes: o.admission.nodes,
+      reserve: o.admission.reserve,
+      start: false,
+      onInvalid: (client, reason) => { o.log('warn', `ignored a strict-admission row of client ${client}: ${reason}`) }
     })
     const r = o.readiness
     this.readiness = new Readiness(r.policy, r.timeoutMs, r.waitMs, r.afterTimeout, () => this.mayAdmitAfterTimeout())
@@ -207,6 +219,8 @@ export class ClusterNode {
       const report = this.persistence.open(this.store.doc, (u, origin) => { this.store.applyUpdate(u, origin) })
       this.events.emit({ type: 'loaded', report })
     }
+    // strict admission's first row, once persistence records the document's updates
+    this.admission.start()
     try {
       await this.transport.start()
     } catch (err) {
@@ -294,24 +308,64 @@ export class ClusterNode {
   get isReady (): boolean { return this.readiness.isReady }
 
   /**
-   * Checks the limit and adds in one step (eventual mode: against this node's view), after the
-   * readiness policy: before the initial sync, `'reject'` throws `DP_ERR_NOT_READY`, `'allow'`
-   * proceeds, `'wait'` waits up to `readiness.waitMs` then throws `DP_ERR_NOT_READY` (its
-   * message names why the sync has not completed, its `cause` is the `DP_ERR_AUTH` or
-   * `DP_ERR_PROTOCOL` of a peer that failed the handshake). Once `readiness.timeoutMs` has
-   * passed, `readiness.afterTimeout` decides (default: proceed, unless a configured peer
-   * answered but failed its handshake).
+   * Admits `dialog` under one or several (profile, value, limit) keys, all or nothing, each in
+   * its profile's mode (eventual: against this node's view of the cluster-wide size; strict:
+   * against rights this node holds). Idempotent per dialog: a retransmitted INVITE is admitted
+   * again and counted once. Before the initial sync the readiness policy applies: `'reject'`
+   * answers `{ admitted: false, reason: 'not-ready' }`, `'wait'` waits up to `readiness.waitMs`
+   * first, `'allow'` proceeds; once `readiness.timeoutMs` passed, `readiness.afterTimeout` decides.
+   * The positional forms `acquire(dialog, profile, value, limit)` and `acquire(dialog, profile, limit)`
+   * (plain profiles) check one key and throw `DP_ERR_NOT_READY` instead, as before.
    *
    * @example
    * ```ts
-   * const r = await node.acquire('call-1', 'caller', 'alice', 10)
-   * if (!r.admitted) reply(503)
+   * const r = await node.acquire('call-1', [{ profile: 'trunk', value: 'T1', limit: 30 }, { profile: 'total', limit: 500 }])
+   * if (!r.admitted) reply(r.reason === 'not-ready' ? 503 : 486)
+   * await node.release('call-1') // on BYE, on any node
    * ```
    */
-  async acquire (dialog: string, profile: string, value: string | null | undefined, limit: number, options?: AddOptions): Promise<AcquireResult> {
+  async acquire (dialog: string, keys: AdmissionKey | readonly AdmissionKey[], options?: AddOptions): Promise<AdmissionResult>
+  async acquire (dialog: string, profile: string, limit: number, options?: AddOptions): Promise<AdmissionResult>
+  async acquire (dialog: string, profile: string, value: string | null | undefined, limit: number, options?: AddOptions): Promise<AdmissionResult>
+  async acquire (dialog: string, a: string | AdmissionKey | readonly AdmissionKey[], b?: unknown, c?: unknown, d?: unknown): Promise<AdmissionResult> {
     this.assertOpen()
-    if (!this.readiness.isReady) await this.readiness.admit()
-    return this.store.tryAcquire(dialog, profile, value, limit, options)
+    if (typeof a === 'string') {
+      const [key, options] = typeof b === 'number'
+        ? [{ profile: a, limit: b }, c as AddOptions | undefined]
+        : [{ profile: a, value: b as string | null | undefined, limit: c as number }, d as AddOptions | undefined]
+      if (!this.readiness.isReady) await this.readiness.admit()
+      return this.admission.acquire(dialog, [key], options)
+    }
+    const keys: readonly AdmissionKey[] = Array.isArray(a) ? a : [a as AdmissionKey]
+    if (!this.readiness.isReady) {
+      try {
+        await this.readiness.admit()
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'DP_ERR_NOT_READY') throw err
+        const first = keys[0]
+        return { admitted: false, reason: 'not-ready', size: 0, limit: typeof first?.limit === 'number' ? first.limit : 0, keys: [] }
+      }
+    }
+    const first = this.admission.acquire(dialog, keys, b as AddOptions | undefined)
+    if (first.admitted || first.reason !== 'no-rights' || this.#options.admission.waitMs === 0) return first
+    // wait for the rights this node asked for, then decide again, once
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, this.#options.admission.waitMs)
+      const off = this.admission.strict.onRights(done)
+      function done (): void { clearTimeout(timer); off(); resolve() }
+    })
+    if (this.closed) return first
+    return this.admission.acquire(dialog, keys, b as AddOptions | undefined)
+  }
+
+  /**
+   * Ends `dialog` in the given profiles (values), or in every profile when `keys` is omitted,
+   * whichever node admitted it. Idempotent (a double BYE, a BYE racing a CANCEL release once):
+   * @returns the memberships removed, 0 when none.
+   */
+  release (dialog: string, keys?: readonly ReleaseKey[]): number {
+    this.assertOpen()
+    return this.admission.release(dialog, keys)
   }
 
   /** Subscribes to one event type; returns the unsubscribe function. */
@@ -461,6 +515,7 @@ export class ClusterNode {
     await this.transport.close()
     this.persistence?.close()
     this.events.clear()
+    this.admission.destroy()
     this.store.destroy()
   }
 }

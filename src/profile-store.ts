@@ -121,6 +121,9 @@ export interface AcquireResult {
 
 export type { RecountResult }
 
+/** Listener of {@link ProfileStore.onOwnChange}. */
+export type OwnChangeListener = (dialog: string, profile: string, value: string | null, held: boolean) => void
+
 
 /**
  * One node's replica of the cluster's dialog profiles.
@@ -152,7 +155,8 @@ export class ProfileStore {
   private readonly queue: WriteQueue
   private readonly notices = new NoticeBook()
   /** Memberships this node holds. */
-  private readonly own = new OwnLedger()
+  private readonly own = new OwnLedger((r, held) => { for (const fn of this.ownListeners) fn(r.dialog, r.profile, r.value, held) })
+  private readonly ownListeners = new Set<OwnChangeListener>()
   /** Client ids this store wrote under and left after a collision: records arriving in those partitions are not counted. */
   private readonly retired = new Set<number>()
   private readonly maxLocalMemberships: number
@@ -364,6 +368,25 @@ export class ProfileStore {
     this.tick()
     if (!p.withValue) return []
     return this.index.values(p.name).map(c => ({ value: c.value as string, size: c.size }))
+  }
+
+  /**
+   * Whether this node holds the membership (dialog, profile, value) as its own (added here and
+   * not removed since; a purged one waiting to be re-asserted still counts). O(memberships of the dialog).
+   */
+  holds (dialog: string, profile: string, value: string | null): boolean {
+    return this.ownOf(dialog, profile, value) !== undefined
+  }
+
+  /**
+   * Subscribes to the memberships this node holds: `held` true when it starts holding one (an
+   * add), false when it stops (removed here or elsewhere with a removal notice, swept when
+   * expired). A re-assert or an expiry change is no change. Called synchronously, inside the
+   * write or transaction that causes it. Returns the unsubscribe function.
+   */
+  onOwnChange (fn: OwnChangeListener): () => void {
+    this.ownListeners.add(fn)
+    return () => { this.ownListeners.delete(fn) }
   }
 
   // ---------------------------------------------------------------- events and replication

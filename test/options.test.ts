@@ -202,3 +202,30 @@ describe('the secret stays private', () => {
     expect(r?.message).not.toContain('short12')
   })
 })
+
+describe('admission options', () => {
+  const strict = [{ name: 'trunk', withValue: true, admission: 'strict' as const }]
+  it('default to this node alone, reserve 2, no wait', () => {
+    expect(resolveOptions(base).admission).toEqual({ nodes: ['a'], reserve: 2, waitMs: 0 })
+  })
+
+  it('refuse a strict profile with peers but no node list, a list without this node or with a node twice, resume, bad numbers', () => {
+    const bad: Array<[Partial<ClusterNodeOptions>, string]> = [
+      [{ profiles: strict, peers: ['ws://127.0.0.1:7400'] }, 'admission.nodes'],
+      [{ admission: { nodes: ['b', 'c'] } }, 'include this node'],
+      [{ admission: { nodes: ['a', 'b', 'a'] } }, 'twice'],
+      [{ admission: { nodes: ['a', 'b c'] } }, 'node ids'],
+      [{ admission: { nodes: [] } }, 'node ids'],
+      [{ admission: { reserve: -1 } }, 'admission.reserve'],
+      [{ admission: { reserve: 1.5 } }, 'admission.reserve'],
+      [{ admission: { waitMs: -5 } }, 'admission.waitMs'],
+      [{ profiles: strict, dataDir: '/tmp/dp-never-created', resume: true }, 'resume']
+    ]
+    for (const [extra, what] of bad) {
+      const r = outcome(() => resolveOptions({ ...base, ...extra }))
+      expect(r?.code, JSON.stringify(extra)).toBe('DP_ERR_INVALID_ARGUMENT')
+      expect(r?.message).toContain(what)
+    }
+    expect(resolveOptions({ ...base, profiles: strict, peers: ['ws://127.0.0.1:7400'], admission: { nodes: ['b', 'a'], waitMs: 50 } }).admission).toEqual({ nodes: ['b', 'a'], reserve: 2, waitMs: 50 })
+  })
+})

@@ -27,6 +27,9 @@ export class OwnLedger {
   /** By every (client, clock) of a record that carries or carried each. */
   private readonly byRecord = new Map<number, Map<number, OwnMembership>>()
 
+  /** @param onChange told when a membership starts (`held` true) or stops being held (strict admission's ledger). */
+  constructor (private readonly onChange: (record: MembershipRecord, held: boolean) => void = () => {}) {}
+
   /** Number of memberships held. */
   get size (): number { return this.byDialog.size }
 
@@ -53,7 +56,7 @@ export class OwnLedger {
     own.client = client
     own.clock = clock
     own.present = true
-    if (this.find(own.record.dialog, own.record.profile, own.record.value) !== own) this.byDialog.add(own.record.dialog, own)
+    if (this.find(own.record.dialog, own.record.profile, own.record.value) !== own) { this.byDialog.add(own.record.dialog, own); this.onChange(own.record, true) }
     let byClock = this.byRecord.get(client)
     if (byClock === undefined) { byClock = new Map(); this.byRecord.set(client, byClock) }
     byClock.set(clock, own)
@@ -69,6 +72,7 @@ export class OwnLedger {
     if (own === undefined) {
       own = { record, client, clock, present: true, past: null }
       this.byDialog.add(record.dialog, own)
+      this.onChange(record, true)
     } else {
       (own.past ??= []).push([client, clock])
     }
@@ -82,6 +86,7 @@ export class OwnLedger {
     const own = this.at(client, clock)
     if (own === undefined) return undefined
     this.byDialog.delete(own.record.dialog, own)
+    this.onChange(own.record, false)
     for (const [c, k] of [[own.client, own.clock] as [number, number], ...(own.past ?? [])]) {
       const byClock = this.byRecord.get(c)
       if (byClock === undefined) continue

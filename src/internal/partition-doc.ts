@@ -76,10 +76,11 @@ export class PartitionResolver {
 /**
  * Calls `fn` for every value a transaction integrated into a partition and that is still
  * present (whatever the item's content type: the caller decodes and rejects what is not a
- * record), with the partition it landed in and the Yjs client that wrote it.
+ * record), with the partition it landed in and the Yjs client that wrote it. `resolver` says
+ * which root types are partitions (the store's, or strict admission's `dpa:` arrays).
  */
-export const forEachAddedValue = (tr: Y.Transaction, resolver: PartitionResolver,
-  fn: (partition: PartitionName, writer: number, clock: number, value: unknown) => void): void => {
+export const forEachAddedValue = <P>(tr: Y.Transaction, resolver: { resolve (type: Y.AbstractType<any>): P | null },
+  fn: (partition: P, writer: number, clock: number, value: unknown) => void): void => {
   const store = tr.doc.store
   tr.afterState.forEach((after, client) => {
     const before = tr.beforeState.get(client) ?? 0
