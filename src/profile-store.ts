@@ -401,7 +401,11 @@ export class ProfileStore {
   /**
    * Applies a Yjs update from a peer. `origin` tags it (the peer connection); it must not be
    * this store. Duplicates and out-of-order updates are fine (Yjs buffers missing dependencies).
-   * @throws DialogProfilesError `DP_ERR_BAD_UPDATE` when it does not decode; nothing is applied then.
+   * All or nothing: the update is checked against the document's schema first (partition and
+   * admission roots of embed records, each written by the client its name carries). An update
+   * that writes under this store's client id first moves the store to a fresh client id.
+   * @throws DialogProfilesError `DP_ERR_BAD_UPDATE` when it does not decode or breaks the schema;
+   *   nothing of it is applied then.
    */
   applyUpdate (update: Uint8Array, origin: unknown = 'remote'): void {
     this.alive()
