@@ -89,6 +89,8 @@ export interface ClusterView {
     readonly generation: number
     readonly memberships: number
     readonly structs: number
+    /** Records ignored since start (they do not decode or contradict the declarations); each writer and reason is logged once at warn. */
+    readonly invalidRecords: number
   }
 }
 
@@ -116,6 +118,9 @@ export class ClusterNode {
   private readonly persistence: FilePersistence | undefined
   private timers: NodeJS.Timeout[] = []
   private generation = 0
+  private invalidRecords = 0
+  /** `clientId reason` pairs already logged (bounded). */
+  private readonly invalidLogged = new Set<string>()
   private started = false
   private closed = false
 
@@ -198,6 +203,16 @@ export class ClusterNode {
       }, (e) => { this.events.emit(e) }, (m) => { o.log('warn', m) })
       : undefined
     this.store.onUpdate(() => { this.generation++ })
+    this.store.on('invalid-record', (e) => {
+      this.invalidRecords++
+      const key = `${e.clientId} ${e.reason}`
+      if (this.invalidLogged.has(key) || this.invalidLogged.size >= 1000) return
+      this.invalidLogged.add(key)
+      o.log('warn', `ignored a record written by Yjs client ${e.clientId}: ${e.reason} (further ones of this writer and reason are counted in cluster().document.invalidRecords)`)
+    })
+    this.store.on('client-id-collision', (e) => {
+      o.log('error', `Yjs client id ${e.oldClientId} was used by another writer (${e.reason}): this node moved to client id ${e.newClientId}`)
+    })
     this.transport.events.onAny((e) => { this.onTransportEvent(e) })
   }
 
@@ -498,7 +513,8 @@ export class ClusterNode {
         stateBytes: Y.encodeStateAsUpdate(this.store.doc).length,
         generation: this.generation,
         memberships: stats.memberships,
-        structs: stats.structs
+        structs: stats.structs,
+        invalidRecords: this.invalidRecords
       }
     }
   }

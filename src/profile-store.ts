@@ -159,6 +159,8 @@ export class ProfileStore {
   private readonly ownListeners = new Set<OwnChangeListener>()
   /** Client ids this store wrote under and left after a collision: records arriving in those partitions are not counted. */
   private readonly retired = new Set<number>()
+  /** Set by the transaction follower when re-asserts repeat: `applyUpdate` then moves to a fresh client id. */
+  private suspectCollision = false
   private readonly maxLocalMemberships: number
   private readonly sweepGraceMs: number
   private destroyed = false
@@ -422,7 +424,11 @@ export class ProfileStore {
   /**
    * Applies a Yjs update from a peer. `origin` tags it (the peer connection); it must not be
    * this store. Duplicates and out-of-order updates are fine (Yjs buffers missing dependencies).
-   * @throws DialogProfilesError `DP_ERR_BAD_UPDATE` when it does not decode; nothing is applied then.
+   * All or nothing: the update is checked against the document's schema first (partition and
+   * admission roots of embed records, each written by the client its name carries). An update
+   * that writes under this store's client id first moves the store to a fresh client id.
+   * @throws DialogProfilesError `DP_ERR_BAD_UPDATE` when it does not decode or breaks the schema;
+   *   nothing of it is applied then.
    */
   applyUpdate (update: Uint8Array, origin: unknown = 'remote'): void {
     this.alive()
@@ -443,7 +449,9 @@ export class ProfileStore {
       // Last guard: checkUpdate is meant to refuse everything Yjs could fail on.
       throw fail('DP_ERR_BAD_UPDATE', `update failed to apply: ${err instanceof Error ? err.message : String(err)}`, err)
     } finally {
-      if (this.doc.clientID !== this.self.clientId && !this.destroyed) this.moveToFreshClient('Yjs changed this replica\'s client id')
+      if (!this.destroyed && this.doc.clientID !== this.self.clientId) this.moveToFreshClient('Yjs changed this replica\'s client id')
+      else if (!this.destroyed && this.suspectCollision) this.moveToFreshClient(`own memberships purged ${REASSERTS_BEFORE_MOVE} times over: another writer may use this node's Yjs client id`)
+      this.suspectCollision = false
     }
   }
 
@@ -945,7 +953,12 @@ export class ProfileStore {
       else if (target !== undefined && this.ownerRegistry.statusOf(target) === 'void') this.deleteNotice(n, true)
     }
     const reassert = purged.filter(own => this.ownOf(own.record.dialog, own.record.profile, own.record.value) === own && !own.present)
-    for (const own of reassert) this.appendMembership(own)
+    for (const own of reassert) {
+      this.appendMembership(own)
+      // purged again and again while this node lives: its records land in another partition
+      // elsewhere (another writer under the same client id that no state exchange revealed)
+      if ((own.past?.length ?? 0) >= REASSERTS_BEFORE_MOVE) this.suspectCollision = true
+    }
     if (reassert.length > 0 && this.events.has('reasserted')) this.events.emit({ type: 'reasserted', count: reassert.length })
   }
 
@@ -969,6 +982,9 @@ const recordOf = (t: Tag): MembershipRecord => ({
 })
 
 const randomClientId = (): number => crypto.getRandomValues(new Uint32Array(1))[0] as number
+
+/** Re-asserts of one membership after which the store suspects a hidden client-id collision and moves. */
+const REASSERTS_BEFORE_MOVE = 4
 
 const EVENT_TYPES: ReadonlySet<string> = new Set<StoreEvent['type']>(['size', 'owner', 'reasserted', 'invalid-record', 'client-id-collision'])
 

@@ -597,3 +597,32 @@ describe('another local writer on the document (the strict-admission roots)', ()
     expect(c.converged()).toBe(true)
   })
 })
+
+describe('a client-id collision no state exchange reveals (issue 8 item 1)', () => {
+  it('the owner whose records keep being purged moves to a fresh client id, and the others count its calls', () => {
+    const clock = manualClock()
+    const b = new ProfileStore({ nodeId: 'b', profiles: PROFILES, clock: clock.now, incarnation: 1 })
+    const a1 = new ProfileStore({ nodeId: 'a', profiles: PROFILES, clock: clock.now, incarnation: 1, clientId: 42 })
+    made.push(b, a1)
+    a1.add('old', 'total')
+    b.applyUpdate(a1.encodeState(), 'a1')
+    a1.destroy()
+    const a2 = new ProfileStore({ nodeId: 'a', profiles: PROFILES, clock: clock.now, incarnation: 2, clientId: 42 })
+    made.push(a2)
+    const moved: StoreEvent[] = []
+    a2.on('client-id-collision', e => moved.push(e))
+    a2.add('new', 'total') // as many clocks as the first run wrote: the state vectors look equal
+    b.setOwnerStatus('a', 2, 'live') // a:1 is void at b; a2's records land in a:1's partition there
+    const exchange = (): void => {
+      b.applyUpdate(a2.encodeState(b.stateVector()), 'a2')
+      a2.applyUpdate(b.encodeState(a2.stateVector()), 'b')
+    }
+    for (let i = 0; i < 8 && moved.length === 0; i++) { exchange(); b.purgeOwner('a', 1) }
+    exchange(); exchange()
+    expect(moved).toEqual([expect.objectContaining({ type: 'client-id-collision', oldClientId: 42 })])
+    for (const s of [a2, b]) {
+      expect(s.members('total').map(m => m.dialog), s.nodeId).toEqual(['new'])
+      expect(s.recount().ok).toBe(true)
+    }
+  })
+})
