@@ -215,6 +215,7 @@ export class ClusterNode {
       doc: this.store.doc,
       // The store decodes every update before applying it (DP_ERR_BAD_UPDATE, nothing applied).
       applyUpdate: (u, origin) => { this.store.applyUpdate(u, origin) },
+      applyUpdates: (us, origin) => { this.store.applyUpdates(us, origin) },
       validateUpdates: false,
       ...(options.listen !== undefined ? { listen: options.listen } : {}),
       peers: [...(options.peers ?? [])],

@@ -361,6 +361,20 @@ export class ProfileStore {
     Y.applyUpdate(this.doc, update, origin)
   }
 
+  /**
+   * Applies updates that arrived together in one Yjs transaction (one `update` event, one
+   * index pass), each checked as by {@link applyUpdate}.
+   * @throws DialogProfilesError `DP_ERR_BAD_UPDATE` at the first that does not decode; those
+   * before it stay applied (each is a whole update on its own).
+   */
+  applyUpdates (updates: readonly Uint8Array[], origin: unknown = 'remote'): void {
+    this.alive()
+    if (updates.length === 1) { this.applyUpdate(updates[0]!, origin); return }
+    // Local writes first, in their own transaction: inside this one they would carry `origin`.
+    this.flushWrites()
+    this.doc.transact(() => { for (const u of updates) this.applyUpdate(u, origin) }, origin)
+  }
+
   /** The full state (or the part missing from `stateVector`), as one Yjs update. */
   encodeState (stateVector?: Uint8Array): Uint8Array {
     this.alive()

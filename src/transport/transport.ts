@@ -1,28 +1,41 @@
 /**
  * The cluster transport: a WebSocket server plus one dialler per configured peer url, a
  * registry of authenticated connections (one per pair of nodes), relay of document updates and
- * flooding of heartbeats.
+ * heartbeats, and anti-entropy between neighbours.
  *
- * Relay rule: an update applied from connection C (origin === C) is forwarded to every other
- * open connection, never back to C; Yjs emits no update for content it already has, so in any
- * mesh each update crosses each link at most once per direction. Heartbeats are flooded the
- * same way, deduplicated by (node, incarnation, seq), so liveness also crosses a partial mesh.
+ * Relay rule: every node tells its neighbours, in a digest, which nodes it is directly
+ * connected to and has heard from lately. An update applied from connection C goes on to every other open connection
+ * except those whose node is C's neighbour too: C gave it to them itself (by induction back to
+ * the writer, who sends to all its neighbours). In a full mesh nothing is relayed; in a partial
+ * mesh an update crosses the graph about once per node. Yjs emits nothing for content it
+ * already has, so duplicates stop where they arrive. Heartbeats follow the same rule,
+ * deduplicated by (node, incarnation, seq).
+ *
+ * Repair: the digest also carries the sender's state vector, every heartbeat interval; a node
+ * that had, two intervals ago, something a neighbour still misses sends it what it misses (a
+ * state answer, with the delete set). A node that loses a connection asks its remaining
+ * neighbours for what it misses (sync step 1), so a mesh healing from a partition converges.
+ *
+ * Join: a node sends sync step 1 to one new connection at a time, the next only once the
+ * previous answered (or stopped making progress), so a joiner gets each missing struct about
+ * once rather than once per member.
  *
  * Reconnect: a dialler retries with exponential backoff and jitter (injected random); every
- * (re)connect starts with a full state exchange (sync step 1 / step 2).
+ * (re)connect starts with a state exchange (sync step 1 / step 2).
  */
 import { createServer as createHttpServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type * as Y from 'yjs'
 import { WebSocket, WebSocketServer } from 'ws'
 import { fail } from '../errors.js'
 import { backoffDelay } from './backoff.js'
 import { Emitter } from '../internal/emitter.js'
-import { CloseCode, PeerConnection } from './peer.js'
+import { CloseCode, PeerConnection, emptyStats } from './peer.js'
 import type { ConnectionLimits, ConnectionStats, PeerHost } from './peer.js'
-import type { Heartbeat } from './wire.js'
+import { DIGEST_SYNCING, SYNC_UPDATE, encodeSync } from './wire.js'
+import type { Digest, Heartbeat } from './wire.js'
+import * as Y from 'yjs'
 
 /** Certificate and key (PEM) for `wss`; `ca` to trust a private CA when dialling. */
 export interface TlsOptions {
@@ -44,6 +57,11 @@ export interface TransportOptions {
   readonly doc: Y.Doc
   /** Applies a remote update (origin: the connection); should apply nothing when it throws. */
   readonly applyUpdate: (update: Uint8Array, origin: unknown) => void
+  /**
+   * Applies updates that arrived together, in one transaction (origin: the connection).
+   * @defaultValue `applyUpdate` on each, inside one `doc.transact` with that origin
+   */
+  readonly applyUpdates?: (updates: readonly Uint8Array[], origin: unknown) => void
   /**
    * Decode each remote update fully before `applyUpdate`, so that a malformed one never touches
    * the document. Turn off only when `applyUpdate` validates by itself (ProfileStore does).
@@ -115,6 +133,16 @@ export class Transport {
   private readonly byNode = new Map<string, PeerConnection>()
   private readonly diallers: Dialler[]
   private readonly seen = new Map<string, { incarnation: number; seq: number }>()
+  /** The connection whose initial step 1 is outstanding, and those waiting to send theirs. */
+  private syncing: PeerConnection | undefined
+  private syncWaiting: PeerConnection[] = []
+  private syncTimer: NodeJS.Timeout | undefined
+  /** Our state vector at the last two heartbeat ticks, oldest first (anti-entropy). */
+  private svHistory: Array<Map<number, number>> = []
+  private ticks = 0
+  private readonly openedAt = new WeakMap<PeerConnection, number>()
+  /** State answers sent because a digest showed a neighbour missing something. */
+  repairs = 0
   private server: HttpServer | undefined
   private wss: WebSocketServer | undefined
   private heartbeatTimer: NodeJS.Timeout | undefined
@@ -123,7 +151,7 @@ export class Transport {
   private readonly host: PeerHost
   private readonly offUpdate: () => void
   /** Totals over closed connections, so that stats survive reconnects. */
-  private readonly closedStats: ConnectionStats = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, updatesIn: 0, updatesOut: 0, updateBytesOut: 0 }
+  private readonly closedStats: ConnectionStats = emptyStats()
 
   constructor (private readonly opts: TransportOptions) {
     this.diallers = opts.peers.map((url) => ({ url, attempt: 0, timer: undefined, conn: undefined, nodeId: undefined, parked: false, self: false }))
@@ -137,15 +165,24 @@ export class Transport {
       validateUpdates: opts.validateUpdates ?? true,
       limits: opts.limits,
       clock: opts.clock,
-      applyUpdate: opts.applyUpdate,
+      applyUpdates: opts.applyUpdates ?? ((updates, origin) => {
+        if (updates.length === 1) { opts.applyUpdate(updates[0]!, origin); return }
+        opts.doc.transact(() => { for (const u of updates) opts.applyUpdate(u, origin) }, origin)
+      }),
       onAuthenticated: (c) => self.onAuthenticated(c),
-      onSynced: (c) => { self.events.emit({ type: 'synced', node: c.peerNodeId }) },
+      onSynced: (c) => { self.onSynced(c) },
       onHeartbeat: (c, hb) => { self.onHeartbeat(c, hb) },
+      onDigest: (c, _g, sv) => { self.onDigest(c, sv) },
       onClosed: (c, code, reason) => { self.onClosed(c, code, reason) },
       log: opts.log
     }
     const onUpdate = (update: Uint8Array, origin: unknown): void => {
-      for (const c of this.byNode.values()) if (c !== origin) c.sendUpdate(update)
+      // Encoded once for every peer it goes to.
+      let msg: Uint8Array | undefined
+      for (const c of this.relayTargets(origin)) {
+        msg ??= encodeSync(SYNC_UPDATE, update)
+        c.sendEncodedUpdate(msg, update.length)
+      }
     }
     opts.doc.on('update', onUpdate)
     this.offUpdate = () => { opts.doc.off('update', onUpdate) }
@@ -166,6 +203,7 @@ export class Transport {
     wss.on('connection', (ws, req) => {
       if (this.closed) { ws.terminate(); return }
       const c = new PeerConnection(this.host, ws, 'listener', undefined)
+      c.watchHandshakeBytes(req.socket)
       c.remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`
       this.conns.add(c)
     })
@@ -262,7 +300,7 @@ export class Transport {
         existing.close(CloseCode.duplicate, 'duplicate connection')
         this.byNode.set(peer.nodeId, c)
         if (d !== undefined) { d.attempt = 0; d.parked = false }
-        c.sendHeartbeat(this.nextHeartbeat())
+        this.opened(c)
         return true
       } else {
         c.close(CloseCode.duplicate, 'duplicate connection')
@@ -272,8 +310,101 @@ export class Transport {
     this.byNode.set(peer.nodeId, c)
     if (d !== undefined) { d.attempt = 0; d.parked = false }
     this.events.emit({ type: 'peer-up', node: peer.nodeId, incarnation: peer.incarnation, clientId: peer.clientId, direction: c.role === 'dialer' ? 'outbound' : 'inbound', url: c.url ?? null })
-    c.sendHeartbeat(this.nextHeartbeat())
+    this.opened(c)
     return true
+  }
+
+  /**
+   * A connection joined the registry: it gets a heartbeat, every neighbour a new digest (the
+   * neighbour list changed), and it queues for the initial state exchange.
+   */
+  private opened (c: PeerConnection): void {
+    this.openedAt.set(c, this.ticks)
+    c.sendHeartbeat(this.nextHeartbeat())
+    this.broadcastDigest()
+    if (this.syncing === undefined) this.startSync(c)
+    else this.syncWaiting.push(c)
+  }
+
+  private startSync (c: PeerConnection): void {
+    this.syncing = c
+    c.sendStep1()
+    // Move on when the answer stops making progress (a peer that never answers must not block the others).
+    let seen = c.lastReceivedMono
+    const check = (): void => {
+      this.syncTimer = undefined
+      if (this.syncing !== c) return
+      if (c.lastReceivedMono === seen || c.isClosed()) { this.nextSync(); return }
+      seen = c.lastReceivedMono
+      this.syncTimer = setTimeout(check, this.opts.limits.authTimeoutMs)
+    }
+    this.syncTimer = setTimeout(check, this.opts.limits.authTimeoutMs)
+  }
+
+  private nextSync (): void {
+    this.syncing = undefined
+    if (this.syncTimer !== undefined) { clearTimeout(this.syncTimer); this.syncTimer = undefined }
+    if (this.closed) return
+    for (let c = this.syncWaiting.shift(); c !== undefined; c = this.syncWaiting.shift()) {
+      if (!c.isClosed() && this.byNode.get(c.peerNodeId) === c) { this.startSync(c); return }
+    }
+    this.broadcastDigest()
+  }
+
+  private onSynced (c: PeerConnection): void {
+    if (this.syncing === c) this.nextSync()
+    this.events.emit({ type: 'synced', node: c.peerNodeId })
+  }
+
+  /** Where an update or heartbeat that came from `origin` goes on to (see the relay rule above). */
+  private * relayTargets (origin: unknown): Generator<PeerConnection> {
+    const from = origin instanceof PeerConnection ? origin : undefined
+    for (const [node, c] of this.byNode) {
+      if (c === origin || (from !== undefined && from.neighbours.has(node))) continue
+      yield c
+    }
+  }
+
+  /**
+   * Neighbours named in digests: open connections heard from within two and a half heartbeat
+   * intervals. A link that stops delivering (a black hole) drops out, so the others relay
+   * around it long before its idle timeout closes it.
+   */
+  private healthyNeighbours (): string[] {
+    const now = performance.now()
+    const out: string[] = []
+    for (const [node, c] of this.byNode) if (now - c.lastReceivedMono <= 2.5 * this.opts.heartbeatIntervalMs) out.push(node)
+    return out
+  }
+
+  private digest (): Digest {
+    const busy = this.syncing !== undefined || this.syncWaiting.length > 0
+    return { flags: busy ? DIGEST_SYNCING : 0, stateVector: Y.encodeStateVector(this.opts.doc), neighbours: this.healthyNeighbours() }
+  }
+
+  private broadcastDigest (): void {
+    if (this.byNode.size === 0) return
+    const g = this.digest()
+    for (const c of this.byNode.values()) c.sendDigest(g)
+  }
+
+  /**
+   * Anti-entropy: a neighbour that still misses what this node held two ticks ago (and is not
+   * busy with a state exchange or a backlog from us) is sent what it misses.
+   */
+  private onDigest (c: PeerConnection, sv: Map<number, number>): void {
+    const old = this.svHistory[0]
+    const opened = this.openedAt.get(c)
+    if (old === undefined || opened === undefined || this.svHistory.length < 2 || opened > this.ticks - 2) return
+    if (c.peerSyncing || c.stateAnswerPending || c.awaitingStep2 || c.ws.bufferedAmount > 0) return
+    for (const [client, clock] of old) {
+      if ((sv.get(client) ?? 0) < clock) {
+        this.repairs++
+        this.opts.log('debug', `${c.peerNodeId} misses updates of client ${client}: sending what it misses`)
+        c.requestState(Y.encodeStateVector(sv))
+        return
+      }
+    }
   }
 
   private markSelf (d: Dialler | undefined): void {
@@ -287,8 +418,15 @@ export class Transport {
     for (const k of Object.keys(this.closedStats) as Array<keyof ConnectionStats>) this.closedStats[k] += c.stats[k]
     const d = c.url !== undefined ? this.diallers.find((x) => x.conn === c) : undefined
     if (d !== undefined) d.conn = undefined
+    this.syncWaiting = this.syncWaiting.filter((x) => x !== c)
+    if (this.syncing === c) this.nextSync()
     if (this.byNode.get(c.peerNodeId) === c) {
       this.byNode.delete(c.peerNodeId)
+      if (!this.closed) {
+        // What was on its way over the lost link may be missing: ask the others (their answers carry the delete set).
+        this.broadcastDigest()
+        for (const x of this.byNode.values()) if (x !== this.syncing && !this.syncWaiting.includes(x)) x.sendStep1()
+      }
       this.events.emit({ type: 'peer-down', node: c.peerNodeId, reason, code, synced: c.synced })
       // Another dialler waiting for this node may try now.
       for (const x of this.diallers) {
@@ -316,16 +454,22 @@ export class Transport {
     if (last !== undefined && (hb.incarnation < last.incarnation || (hb.incarnation === last.incarnation && hb.seq <= last.seq))) return
     this.seen.set(hb.nodeId, { incarnation: hb.incarnation, seq: hb.seq })
     this.events.emit({ type: 'heartbeat', node: hb.nodeId, incarnation: hb.incarnation, clientId: hb.clientId, via: from.peerNodeId })
-    // Flood to the other peers, but not back to the node the heartbeat is about.
-    for (const [node, c] of this.byNode) if (c !== from && node !== hb.nodeId) c.sendHeartbeat(hb)
+    // On along the relay rule, never back to the node the heartbeat is about.
+    for (const c of this.relayTargets(from)) if (c.peerNodeId !== hb.nodeId) c.sendHeartbeat(hb)
   }
 
   private tick (): void {
+    this.ticks++
+    this.svHistory.push(Y.decodeStateVector(Y.encodeStateVector(this.opts.doc)))
+    if (this.svHistory.length > 2) this.svHistory.shift()
     const hb = this.nextHeartbeat()
     const now = performance.now()
+    let g: Digest | undefined
     for (const c of [...this.byNode.values()]) {
       if (now - c.lastReceivedMono > this.opts.idleTimeoutMs) { c.close(CloseCode.idle, 'peer silent'); continue }
       c.sendHeartbeat(hb)
+      g ??= this.digest()
+      c.sendDigest(g)
     }
   }
 
@@ -367,6 +511,7 @@ export class Transport {
     this.closed = true
     this.offUpdate()
     if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer)
+    if (this.syncTimer !== undefined) clearTimeout(this.syncTimer)
     for (const d of this.diallers) if (d.timer !== undefined) { clearTimeout(d.timer); d.timer = undefined }
     // Close politely (queued messages go out before the close frame), wait briefly for the
     // peers' close frames, then cut whatever is left.

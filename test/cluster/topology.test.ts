@@ -1,0 +1,81 @@
+/**
+ * Replication cost with the number of nodes (issue 11 items 1-3): in a full mesh each update
+ * reaches each node once, whatever n; a link that silently stops delivering is routed around;
+ * a late joiner receives the state about once, not once per member.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { docNode, nodeFactory, waitFor } from './support.js'
+import type { DocNode } from './support.js'
+import { TcpProxy } from './tcp-proxy.js'
+
+const open: DocNode[] = []
+const nodes = nodeFactory()
+const proxies: TcpProxy[] = []
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((n) => n.transport.close()))
+  await nodes.closeAll()
+  await Promise.all(proxies.splice(0).map((p) => p.close()))
+})
+
+/** A full mesh of `n` transports; heartbeats rare enough that only updates move during a test. */
+const mesh = async (n: number): Promise<DocNode[]> => {
+  const out: DocNode[] = []
+  for (let i = 0; i < n; i++) {
+    const x = await docNode(`m${i}`, out.map((y) => y.url), { heartbeatIntervalMs: 60_000 })
+    open.push(x)
+    out.push(x)
+  }
+  await waitFor(() => out.every((x) => x.transport.connections().filter((c) => c.synced).length === n - 1), `${n}-node mesh`)
+  return out
+}
+
+/** Writes `ops` keys round-robin, one transaction each, and returns update messages and bytes received per op per node. */
+const perOp = async (m: DocNode[], ops: number): Promise<{ msgs: number, bytes: number }> => {
+  const before = m.map((x) => x.transport.totals())
+  for (let i = 0; i < ops; i++) {
+    m[i % m.length]!.doc.getMap('m').set(`k${i}`, i)
+    if (i % 10 === 9) await new Promise((resolve) => setImmediate(resolve))
+  }
+  await waitFor(() => m.every((x) => x.doc.getMap('m').size === ops), 'every node has every key')
+  // Let anything still in flight (relays, duplicates) arrive before counting.
+  await new Promise((resolve) => { setTimeout(resolve, 200) })
+  const after = m.map((x) => x.transport.totals())
+  let msgs = 0
+  let bytes = 0
+  for (let j = 0; j < m.length; j++) { msgs += after[j]!.updatesIn - before[j]!.updatesIn; bytes += after[j]!.bytesIn - before[j]!.bytesIn }
+  return { msgs: msgs / ops / m.length, bytes: bytes / ops / m.length }
+}
+
+describe('replication cost with n', () => {
+  it('in a full mesh, update messages and bytes received per op per node do not grow with n (3 vs 6 nodes)', async () => {
+    const three = await perOp(await mesh(3), 300)
+    await Promise.all(open.splice(0).map((n) => n.transport.close()))
+    const six = await perOp(await mesh(6), 300)
+    // Each op reaches each other node once: (n-1)/n messages per node, at most.
+    expect(three.msgs).toBeLessThanOrEqual(2 / 3 + 1e-9)
+    expect(six.msgs).toBeLessThanOrEqual(5 / 6 + 1e-9)
+    // Bytes: (n-1)/n of one update per node, so 6 nodes within 1.3x of 3 (before: every update relayed to every peer, about 4x).
+    expect(six.bytes / three.bytes).toBeLessThanOrEqual(1.3)
+  })
+
+  it('a link that silently stops delivering is routed around: writes and heartbeats go through the third node', async () => {
+    const slow = { livenessTimeoutMs: 60_000, graceMs: 60_000 }
+    const a = await nodes.start('a', [], slow)
+    const proxy = new TcpProxy(a.address()!.port)
+    proxies.push(proxy)
+    const viaProxy = await proxy.listen()
+    const b = await nodes.start('b', [a.url()!], slow)
+    const c = await nodes.start('c', [viaProxy, b.url()!], { ...slow, readiness: { policy: 'reject', timeoutMs: 10_000, peers: 'all' } })
+    await c.ready
+    a.store.add('before', 'total')
+    await waitFor(() => c.store.has('before', 'total'), 'c has a\'s first write')
+    proxy.blackhole()
+    a.store.add('during', 'total')
+    a.store.removeDialog('before')
+    // The a-c connection stays open (idle timeout 120 s) yet c gets a's writes, relayed by b.
+    await waitFor(() => c.store.has('during', 'total') && !c.store.has('before', 'total'), 'c gets a\'s writes around the black hole')
+    expect(c.cluster().peers.find((p) => p.node === 'a')?.connected).toBe(true)
+    const heard = c.cluster().peers.find((p) => p.node === 'a')?.lastHeardAt ?? 0
+    await waitFor(() => (c.cluster().peers.find((p) => p.node === 'a')?.lastHeardAt ?? 0) > heard, 'c still hears a\'s heartbeats')
+  })
+})
