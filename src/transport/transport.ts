@@ -12,8 +12,8 @@
  * deduplicated by (node, incarnation, seq).
  *
  * Repair: the digest also carries the sender's state vector, every heartbeat interval; a node
- * that had, two intervals ago, something a neighbour still misses sends it what it misses (a
- * state answer, with the delete set). A node that loses a connection asks its remaining
+ * that had, two intervals ago, something a neighbour still misses and made no progress on
+ * since its previous digest sends it what it misses (a state answer, with the delete set). A node that loses a connection asks its remaining
  * neighbours for what it misses (sync step 1), so a mesh healing from a partition converges.
  *
  * Join: a node sends sync step 1 to one new connection at a time, the next only once the
@@ -141,6 +141,8 @@ export class Transport {
   private svHistory: Array<Map<number, number>> = []
   private ticks = 0
   private readonly openedAt = new WeakMap<PeerConnection, number>()
+  /** Each neighbour's state vector from its latest digest. */
+  private readonly peerStateVectors = new WeakMap<PeerConnection, Map<number, number>>()
   /** State answers sent because a digest showed a neighbour missing something. */
   repairs = 0
   private server: HttpServer | undefined
@@ -389,16 +391,20 @@ export class Transport {
   }
 
   /**
-   * Anti-entropy: a neighbour that still misses what this node held two ticks ago (and is not
-   * busy with a state exchange or a backlog from us) is sent what it misses.
+   * Anti-entropy: a neighbour that still misses what this node held two ticks ago, and made no
+   * progress on it since its previous digest (a slow peer that is catching up is left alone),
+   * is sent what it misses, unless it is busy with a state exchange or our own backlog to it.
    */
   private onDigest (c: PeerConnection, sv: Map<number, number>): void {
+    const prev = this.peerStateVectors.get(c)
+    this.peerStateVectors.set(c, sv)
     const old = this.svHistory[0]
     const opened = this.openedAt.get(c)
-    if (old === undefined || opened === undefined || this.svHistory.length < 2 || opened > this.ticks - 2) return
+    if (prev === undefined || old === undefined || opened === undefined || this.svHistory.length < 2 || opened > this.ticks - 2) return
     if (c.peerSyncing || c.stateAnswerPending || c.awaitingStep2 || c.ws.bufferedAmount > 0) return
     for (const [client, clock] of old) {
-      if ((sv.get(client) ?? 0) < clock) {
+      const theirs = sv.get(client) ?? 0
+      if (theirs < clock && theirs === (prev.get(client) ?? 0)) {
         this.repairs++
         this.opts.log('debug', `${c.peerNodeId} misses updates of client ${client}: sending what it misses`)
         c.requestState(Y.encodeStateVector(sv))

@@ -79,3 +79,29 @@ describe('replication cost with n', () => {
     await waitFor(() => (c.cluster().peers.find((p) => p.node === 'a')?.lastHeardAt ?? 0) > heard, 'c still hears a\'s heartbeats')
   })
 })
+
+describe('late join', () => {
+  it('a joiner dialling three members receives the state about once and relays none of it back', async () => {
+    // The nodes share this process: long idle timeouts, so that the fill never looks like silence.
+    const slow = { livenessTimeoutMs: 60_000, graceMs: 60_000, heartbeatIntervalMs: 200 }
+    const a = await nodes.start('a', [], slow)
+    const b = await nodes.start('b', [a.url()!], slow)
+    const c = await nodes.start('c', [a.url()!, b.url()!], slow)
+    await waitFor(() => [a, b, c].every((x) => x.cluster().peers.filter((p) => p.synced).length === 2), 'members meshed')
+    for (const [i, x] of [a, b, c].entries()) for (let k = 0; k < 1500; k++) x.store.add(`n${i}-call-${k}@example.org`, 'caller', `user-${k % 40}`)
+    await waitFor(() => [a, b, c].every((x) => x.store.size('caller') === 4500), 'members converge')
+    await new Promise((resolve) => { setTimeout(resolve, 500) })
+    const state = a.cluster().document.stateBytes
+    const out = [a, b, c].map((x) => x.traffic().bytesOut)
+    const j = await nodes.start('j', [a.url()!, b.url()!, c.url()!], { ...slow, readiness: { policy: 'reject', timeoutMs: 10_000, peers: 'all' } })
+    await j.ready
+    expect(j.store.size('caller')).toBe(4500)
+    await new Promise((resolve) => { setTimeout(resolve, 300) })
+    const into = j.traffic().bytesIn
+    const sentByMembers = [a, b, c].reduce((s, x, i) => s + x.traffic().bytesOut - out[i]!, 0)
+    // Before: every member sent the full state (3x), and the joiner relayed it on.
+    expect(into).toBeLessThanOrEqual(1.2 * state + 16 * 1024)
+    expect(sentByMembers).toBeLessThanOrEqual(1.2 * state + 16 * 1024)
+    expect(j.traffic().bytesOut).toBeLessThan(0.1 * state)
+  })
+})
