@@ -78,6 +78,8 @@ export interface PeerHost {
   readonly validateUpdates: boolean
   readonly limits: ConnectionLimits
   clock(): number
+  /** Whether an update would change nothing (a duplicate): it is then dropped before any transaction. */
+  isKnownUpdate(update: Uint8Array): boolean
   /** Applies updates that arrived together, in one transaction, with `origin` (the connection). */
   applyUpdates(updates: readonly Uint8Array[], origin: unknown): void
   /** The peer proved the secret. Return false to refuse it (the host has closed it). */
@@ -101,6 +103,8 @@ export interface ConnectionStats {
   updatesIn: number
   updatesOut: number
   updateBytesOut: number
+  /** Updates received that this node already had, dropped before any transaction. */
+  duplicatesIn: number
   /** State answers (sync step 2) sent. */
   stateAnswers: number
   /** Bytes of the state answers sent. */
@@ -108,7 +112,7 @@ export interface ConnectionStats {
 }
 
 /** Counters of a fresh connection. */
-export const emptyStats = (): ConnectionStats => ({ bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, updatesIn: 0, updatesOut: 0, updateBytesOut: 0, stateAnswers: 0, stateBytesOut: 0 })
+export const emptyStats = (): ConnectionStats => ({ bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, updatesIn: 0, updatesOut: 0, updateBytesOut: 0, duplicatesIn: 0, stateAnswers: 0, stateBytesOut: 0 })
 
 type InboxMessage = Exclude<WireMessage, { type: 'heartbeat' | 'digest' | 'hello' | 'proof' }>
 
@@ -305,8 +309,8 @@ export class PeerConnection {
     let batchHasStep2 = false
     let bytes = 0
     const applyBatch = (): boolean => {
-      if (batch.length === 0) return true
-      const ok = this.applyRemote(batch)
+      if (batch.length === 0 && !batchHasStep2) return true
+      const ok = batch.length === 0 || this.applyRemote(batch)
       batch.length = 0
       if (ok && batchHasStep2) {
         this.awaitingStep2 = false
@@ -326,8 +330,9 @@ export class PeerConnection {
       } else {
         this.inboxBytes -= m.update.length
         bytes += m.update.length
-        batch.push(m.update)
         if (m.type === 'sync-step2') batchHasStep2 = true
+        if (this.host.isKnownUpdate(m.update)) this.stats.duplicatesIn++
+        else batch.push(m.update)
       }
     }
     if (!applyBatch()) return

@@ -31,6 +31,7 @@ import { WebSocket, WebSocketServer } from 'ws'
 import { fail } from '../errors.js'
 import { backoffDelay } from './backoff.js'
 import { Emitter } from '../internal/emitter.js'
+import { isKnownUpdate } from '../internal/partition-doc.js'
 import { CloseCode, PeerConnection, emptyStats } from './peer.js'
 import type { ConnectionLimits, ConnectionStats, PeerHost } from './peer.js'
 import { DIGEST_SYNCING, SYNC_UPDATE, encodeSync } from './wire.js'
@@ -171,6 +172,7 @@ export class Transport {
         if (updates.length === 1) { opts.applyUpdate(updates[0]!, origin); return }
         opts.doc.transact(() => { for (const u of updates) opts.applyUpdate(u, origin) }, origin)
       }),
+      isKnownUpdate: (u) => isKnownUpdate(opts.doc, u),
       onAuthenticated: (c) => self.onAuthenticated(c),
       onSynced: (c) => { self.onSynced(c) },
       onHeartbeat: (c, hb) => { self.onHeartbeat(c, hb) },

@@ -105,3 +105,26 @@ describe('late join', () => {
     expect(j.traffic().bytesOut).toBeLessThan(0.1 * state)
   })
 })
+
+describe('receiving', () => {
+  it('in a ring of four, the node opposite the writer gets each update twice and runs one transaction for it', async () => {
+    const r: DocNode[] = []
+    for (let i = 0; i < 4; i++) {
+      const x = await docNode(`r${i}`, i === 0 ? [] : i === 3 ? [r[2]!.url, r[0]!.url] : [r[i - 1]!.url], { heartbeatIntervalMs: 60_000 })
+      open.push(x)
+      r.push(x)
+    }
+    await waitFor(() => r.every((x) => x.transport.connections().filter((c) => c.synced).length === 2), 'ring up')
+    await new Promise((resolve) => { setTimeout(resolve, 100) })
+    let remoteTransactions = 0
+    r[2]!.doc.on('afterTransaction', (tr: { origin: unknown }) => { if (tr.origin !== null && typeof tr.origin === 'object') remoteTransactions++ })
+    const dupsBefore = r[2]!.transport.totals().duplicatesIn
+    const writes = 20
+    for (let i = 0; i < writes; i++) {
+      r[0]!.doc.getMap('m').set(`k${i}`, i)
+      await waitFor(() => r[2]!.doc.getMap('m').has(`k${i}`) && r[2]!.transport.totals().updatesIn + r[2]!.transport.totals().duplicatesIn >= 2 * (i + 1), `k${i} reached r2 both ways`)
+    }
+    expect(r[2]!.transport.totals().duplicatesIn - dupsBefore).toBe(writes)
+    expect(remoteTransactions).toBe(writes)
+  })
+})
