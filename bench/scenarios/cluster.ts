@@ -81,7 +81,8 @@ const step = async (ctx: BenchContext, c: ProcessCluster, label: string, mode: W
   const probes = (async () => {
     await sleep(HOLD_MS) // probe at steady state only
     while (running) {
-      lat.push(await c.probe(rng.int(n), PROBE_TIMEOUT_MS))
+      // A probe whose node does not even answer counts as lost (infinitely late), never as a crash.
+      lat.push(await c.probe(rng.int(n), PROBE_TIMEOUT_MS).catch(() => Number.NaN))
       await sleep(10)
     }
   })()

@@ -7,6 +7,7 @@
  * - read a transaction: which records it added and which IDs it deleted, in O(changes).
  */
 import * as Y from 'yjs'
+import * as decoding from 'lib0/decoding'
 import { parsePartitionName, type PartitionName } from './records.js'
 
 /**
@@ -107,13 +108,25 @@ export const forEachDeletedRange = (tr: Y.Transaction, fn: (client: number, cloc
  * (malformed input, pending structs or deletes of unknown IDs: the caller then applies it).
  */
 export const isKnownUpdate = (doc: Y.Doc, update: Uint8Array): boolean => {
+  const store = doc.store
+  // Fast path for the common case, a new update: the first client's first struct starts at or
+  // past what this doc holds of it (update v1: [clients][structs][client][clock]...).
+  try {
+    const d = decoding.createDecoder(update)
+    if (decoding.readVarUint(d) > 0) {
+      decoding.readVarUint(d)
+      const client = decoding.readVarUint(d)
+      if (decoding.readVarUint(d) >= Y.getState(store, client)) return false
+    }
+  } catch {
+    return false
+  }
   let decoded: { structs: Array<Y.Item | Y.GC | { id: Y.ID, length: number }>, ds: { clients: Map<number, Array<{ clock: number, len: number }>> } }
   try {
     decoded = Y.decodeUpdate(update) as unknown as typeof decoded
   } catch {
     return false
   }
-  const store = doc.store
   for (const s of decoded.structs) {
     if (s.id.clock + s.length > Y.getState(store, s.id.client)) return false
   }
