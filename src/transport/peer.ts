@@ -86,6 +86,10 @@ export interface PeerHost {
   onAuthenticated(conn: PeerConnection): boolean
   onSynced(conn: PeerConnection): void
   onHeartbeat(conn: PeerConnection, hb: Heartbeat): void
+  /** The peer's own data is being worked off (at most once per `activityIntervalMs`): it is alive even if its heartbeats wait behind that data. */
+  onPeerActive(conn: PeerConnection): void
+  /** See `onPeerActive`. */
+  readonly activityIntervalMs: number
   /** A digest arrived (its state vector decoded); `conn.neighbours` is already updated. */
   onDigest(conn: PeerConnection, digest: Digest, stateVector: Map<number, number>): void
   onClosed(conn: PeerConnection, code: number, reason: string): void
@@ -154,6 +158,7 @@ export class PeerConnection {
   private inboxHead = 0
   private inboxBytes = 0
   private drainScheduled = false
+  private lastActive = 0
   private pendingStateVector: Uint8Array | undefined
   private answering = false
   private answerTimer: NodeJS.Timeout | undefined
@@ -303,8 +308,12 @@ export class PeerConnection {
    */
   private drain (): void {
     if (this.state !== 'open') return
-    // Busy with this peer's data: it is not silent.
+    // Busy with this peer's data: it is not silent, and it is alive.
     this.lastReceivedMono = performance.now()
+    if (this.lastReceivedMono - this.lastActive >= this.host.activityIntervalMs) {
+      this.lastActive = this.lastReceivedMono
+      this.host.onPeerActive(this)
+    }
     const batch: Uint8Array[] = []
     let batchHasStep2 = false
     let bytes = 0

@@ -176,6 +176,12 @@ export class Transport {
       onAuthenticated: (c) => self.onAuthenticated(c),
       onSynced: (c) => { self.onSynced(c) },
       onHeartbeat: (c, hb) => { self.onHeartbeat(c, hb) },
+      activityIntervalMs: opts.heartbeatIntervalMs,
+      onPeerActive: (c) => {
+        // Its data proves the direct peer alive while its heartbeats wait behind that data.
+        const p = c.peer
+        if (p !== undefined && self.byNode.get(p.nodeId) === c) self.events.emit({ type: 'heartbeat', node: p.nodeId, incarnation: p.incarnation, clientId: p.clientId, via: p.nodeId })
+      },
       onDigest: (c, _g, sv) => { self.onDigest(c, sv) },
       onClosed: (c, code, reason) => { self.onClosed(c, code, reason) },
       log: opts.log

@@ -7,7 +7,7 @@ import * as Y from 'yjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ClusterNode } from '../../src/index.js'
 import { CloseCode } from '../../src/transport/peer.js'
-import { SYNC_STEP1, encodeSync } from '../../src/transport/wire.js'
+import { SYNC_STEP1, SYNC_UPDATE, encodeSync } from '../../src/transport/wire.js'
 import { stateBytesWhenQuiet, closedWithin, rawClient, sendPartialFrame } from './raw-client.js'
 import { SECRET, nodeFactory, waitFor } from './support.js'
 
@@ -45,6 +45,20 @@ describe('cost of a message', () => {
     expect(got).toBeGreaterThanOrEqual(state)
     expect(got).toBeLessThanOrEqual(2 * state + 16 * 1024)
     await stillServing()
+  })
+
+  it('a peer that sends data but no heartbeats (they wait behind its data) is still heard from', async () => {
+    const c = await rawClient(a.url()!, SECRET, 'busy-peer')
+    const heard = (): number => a.cluster().peers.find((p) => p.node === 'busy-peer')?.lastHeardAt ?? 0
+    await waitFor(() => heard() > 0, 'busy-peer known')
+    const first = heard()
+    const empty = encodeSync(SYNC_UPDATE, Y.encodeStateAsUpdate(new Y.Doc()))
+    for (let i = 0; i < 40 && heard() === first; i++) {
+      c.send(empty)
+      await new Promise((resolve) => { setTimeout(resolve, 25) })
+    }
+    expect(heard()).toBeGreaterThan(first)
+    c.ws.terminate()
   })
 
   it('before authentication, a frame larger than a handshake is refused when announced, not buffered', async () => {
