@@ -39,6 +39,8 @@ export interface Traffic {
   readonly updatesOut: number
   readonly bytesIn: number
   readonly bytesOut: number
+  /** Bytes of state answers (sync step 2, repairs) sent; 0 for the baseline's clients. */
+  readonly stateBytesOut: number
   /** Membership operations this node's load generator issued since it started. */
   readonly opsIssued: number
 }

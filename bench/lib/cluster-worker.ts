@@ -39,7 +39,7 @@ interface Replica {
   /** Connected (and synced) to this many others: mesh peers, or 1 for the hub. */
   connected (): number
   ready (): boolean
-  traffic (): { updatesIn: number, updatesOut: number, bytesIn: number, bytesOut: number }
+  traffic (): { updatesIn: number, updatesOut: number, bytesIn: number, bytesOut: number, stateBytesOut: number }
   onChange (fn: () => void): void
   drops (): number
   close (): Promise<void>
@@ -75,7 +75,7 @@ const clusterReplica = async (): Promise<Replica> => {
     ready: () => node.isReady,
     traffic: () => {
       const t = node.traffic()
-      return { updatesIn: t.updatesIn + t.duplicatesIn, updatesOut: t.updatesOut, bytesIn: t.bytesIn, bytesOut: t.bytesOut }
+      return { updatesIn: t.updatesIn + t.duplicatesIn, updatesOut: t.updatesOut, bytesIn: t.bytesIn, bytesOut: t.bytesOut, stateBytesOut: t.stateBytesOut }
     },
     onChange: (fn) => { node.store.onUpdate(fn) },
     drops: () => drops,
@@ -120,7 +120,7 @@ const hubReplica = async (): Promise<Replica> => {
     members: () => [...calls.keys()],
     connected: () => provider.wsconnected && provider.synced ? 1 : 0,
     ready: () => provider.synced,
-    traffic: () => ({ updatesIn, updatesOut, bytesIn, bytesOut }),
+    traffic: () => ({ updatesIn, updatesOut, bytesIn, bytesOut, stateBytesOut: 0 }),
     onChange: (fn) => { doc.on('update', fn) },
     drops: () => drops,
     close: async () => { provider.destroy(); doc.destroy(); await Promise.resolve() }

@@ -63,13 +63,14 @@ const idle = async (ctx: BenchContext, c: ProcessCluster, samples: number, label
 }
 
 /** Cluster-wide transport totals. */
-const traffic = async (c: ProcessCluster): Promise<{ updatesIn: number, bytesIn: number, ops: number }> => {
+const traffic = async (c: ProcessCluster): Promise<{ updatesIn: number, bytesIn: number, stateBytesOut: number, ops: number }> => {
   const states = await Promise.all(c.nodes.map(async (x) => await x.call({ type: 'state' }, CONVERGE_TIMEOUT_MS)))
   let updatesIn = 0
   let bytesIn = 0
+  let stateBytesOut = 0
   let ops = 0
-  for (const s of states) if (s.type === 'state') { updatesIn += s.traffic.updatesIn; bytesIn += s.traffic.bytesIn; ops += s.traffic.opsIssued }
-  return { updatesIn, bytesIn, ops }
+  for (const s of states) if (s.type === 'state') { updatesIn += s.traffic.updatesIn; bytesIn += s.traffic.bytesIn; stateBytesOut += s.traffic.stateBytesOut; ops += s.traffic.opsIssued }
+  return { updatesIn, bytesIn, stateBytesOut, ops }
 }
 
 const step = async (ctx: BenchContext, c: ProcessCluster, label: string, mode: WriteMode, callsPerSecond: number, durationMs: number, seed: number): Promise<{ achieved: number, p50: number, p99: number, bytesPerOp: number }> => {
@@ -123,6 +124,7 @@ const step = async (ctx: BenchContext, c: ProcessCluster, label: string, mode: W
   if (allOps > 0) {
     ctx.report(label, `update messages received per op per node @${target} ops/s`, (after.updatesIn - before.updatesIn) / allOps / n, 'msgs/op')
     ctx.report(label, `bytes received per op per node @${target} ops/s`, r.bytesPerOp, 'bytes/op')
+    ctx.report(label, `bytes of state answers sent per op @${target} ops/s`, (after.stateBytesOut - before.stateBytesOut) / allOps, 'bytes/op')
   }
   return r
 }
@@ -168,7 +170,7 @@ export const cluster: Scenario = {
   budgetSeconds: { full: 3600, quick: 600 },
   run: async (ctx: BenchContext) => {
     // Targets in membership ops/s cluster-wide (calls/s x 2), rising until saturation.
-    const rates = ctx.quick ? [5000, 10_000, 20_000, 40_000, 80_000] : [2500, 5000, 10_000, 15_000, 20_000, 30_000, 40_000, 60_000, 80_000, 120_000]
+    const rates = ctx.quick ? [2000, 5000, 10_000, 20_000, 40_000, 80_000] : [2000, 5000, 10_000, 15_000, 20_000, 30_000, 40_000, 60_000, 80_000, 120_000]
     const durationMs = ctx.quick ? 2000 : 5000
     const sizes = ctx.quick ? [3, 5, 8] : [3, 5, 8, 16]
     const modes: WriteMode[] = ['batched', 'per-op']
@@ -180,7 +182,9 @@ export const cluster: Scenario = {
         const ours = got['dialog-profiles']!
         const base = got['ymap-hub']!
         if (mode === 'batched' && n === 3) ctx.goal(`ClusterNode mesh, ${mode}, ${n} nodes`, `sustained ops/s with p99 lag < ${LAG_LIMIT_MS} ms`, ours.best, 'ops/s', '>=', 20_000, 'issue 4 item 2')
-        ctx.goal(`ClusterNode mesh/hub baseline, ${mode}, ${n} nodes`, 'sustained ops/s ratio', base.best > 0 ? ours.best / base.best : Number.POSITIVE_INFINITY, 'x', '>=', 1.5, 'issue 11 goals')
+        // Neither sustaining even the lowest rate (an overloaded machine) is no ratio: counted as missed.
+        const ratio = base.best > 0 ? ours.best / base.best : ours.best > 0 ? Number.POSITIVE_INFINITY : Number.NaN
+        ctx.goal(`ClusterNode mesh/hub baseline, ${mode}, ${n} nodes`, 'sustained ops/s ratio', ratio, 'x', '>=', 1.5, 'issue 11 goals')
         for (const { impl, name } of IMPLS) {
           const o = got[impl]!
           if (n === sizes[0]) bytes3[impl] = o.bytesPerOp

@@ -12,8 +12,8 @@
  * deduplicated by (node, incarnation, seq).
  *
  * Repair: the digest also carries the sender's state vector, every heartbeat interval; a node
- * that had, two intervals ago, something a neighbour still misses and made no progress on
- * since its previous digest sends it what it misses (a state answer, with the delete set). A node that loses a connection asks its remaining
+ * that had, three intervals ago, something a neighbour still misses and made no progress on
+ * over its last three digests sends it what it misses (a state answer, with the delete set). A node that loses a connection asks its remaining
  * neighbours for what it misses (sync step 1), so a mesh healing from a partition converges.
  *
  * Join: a node sends sync step 1 to one new connection at a time, the next only once the
@@ -109,6 +109,9 @@ export interface ConnectionInfo {
   readonly stats: Readonly<ConnectionStats>
 }
 
+/** Heartbeat intervals a neighbour must lag, without progress, before anti-entropy repairs it. */
+const REPAIR_AFTER_TICKS = 3
+
 /** Close codes that mean a peer was refused (as opposed to unreachable or shut down). */
 const REJECTION_CODES: ReadonlySet<number> = new Set([
   CloseCode.authFailed, CloseCode.protocol, CloseCode.rateLimit, CloseCode.authTimeout, CloseCode.tooLarge, 1009
@@ -138,12 +141,15 @@ export class Transport {
   private syncing: PeerConnection | undefined
   private syncWaiting: PeerConnection[] = []
   private syncTimer: NodeJS.Timeout | undefined
-  /** Our state vector at the last two heartbeat ticks, oldest first (anti-entropy). */
+  /** Our state vector at the last REPAIR_AFTER_TICKS heartbeat ticks, oldest first (anti-entropy). */
   private svHistory: Array<Map<number, number>> = []
   private ticks = 0
   private readonly openedAt = new WeakMap<PeerConnection, number>()
-  /** Each neighbour's state vector from its latest digest. */
-  private readonly peerStateVectors = new WeakMap<PeerConnection, Map<number, number>>()
+  /** Each neighbour's state vectors from its latest digests, oldest first. */
+  private readonly peerStateVectors = new WeakMap<PeerConnection, Array<Map<number, number>>>()
+  /** Monotonic time of the last tick, and the tick until which digests say "busy" (ticks ran late). */
+  private lastTickAt = 0
+  private busyUntilTick = 0
   /** State answers sent because a digest showed a neighbour missing something. */
   repairs = 0
   private server: HttpServer | undefined
@@ -388,7 +394,7 @@ export class Transport {
   }
 
   private digest (): Digest {
-    const busy = this.syncing !== undefined || this.syncWaiting.length > 0
+    const busy = this.syncing !== undefined || this.syncWaiting.length > 0 || this.ticks <= this.busyUntilTick
     return { flags: busy ? DIGEST_SYNCING : 0, stateVector: Y.encodeStateVector(this.opts.doc), neighbours: this.healthyNeighbours() }
   }
 
@@ -399,23 +405,27 @@ export class Transport {
   }
 
   /**
-   * Anti-entropy: a neighbour that still misses what this node held two ticks ago, and made no
-   * progress on it since its previous digest (a slow peer that is catching up is left alone),
-   * is sent what it misses, unless it is busy with a state exchange or our own backlog to it.
+   * Anti-entropy: a neighbour that still misses what this node held three ticks ago, and made
+   * no progress on it over its last three digests (a slow peer that is catching up is left
+   * alone), is sent what it misses, unless it says it is busy (a state exchange, or ticks
+   * running late: a starved process) or our own backlog to it is not drained.
    */
   private onDigest (c: PeerConnection, sv: Map<number, number>): void {
-    const prev = this.peerStateVectors.get(c)
-    this.peerStateVectors.set(c, sv)
+    const prev = this.peerStateVectors.get(c) ?? []
+    prev.push(sv)
+    if (prev.length > REPAIR_AFTER_TICKS) prev.shift()
+    this.peerStateVectors.set(c, prev)
     const old = this.svHistory[0]
     const opened = this.openedAt.get(c)
-    if (prev === undefined || old === undefined || opened === undefined || this.svHistory.length < 2 || opened > this.ticks - 2) return
+    if (prev.length < REPAIR_AFTER_TICKS || old === undefined || opened === undefined || this.svHistory.length < REPAIR_AFTER_TICKS || opened > this.ticks - REPAIR_AFTER_TICKS) return
     if (c.peerSyncing || c.stateAnswerPending || c.awaitingStep2 || c.ws.bufferedAmount > 0) return
     for (const [client, clock] of old) {
       const theirs = sv.get(client) ?? 0
-      if (theirs < clock && theirs === (prev.get(client) ?? 0)) {
+      if (theirs < clock && prev.every((p) => (p.get(client) ?? 0) === theirs)) {
         this.repairs++
         this.opts.log('debug', `${c.peerNodeId} misses updates of client ${client}: sending what it misses`)
         c.requestState(Y.encodeStateVector(sv))
+        prev.length = 0
         return
       }
     }
@@ -474,10 +484,13 @@ export class Transport {
 
   private tick (): void {
     this.ticks++
-    this.svHistory.push(Y.decodeStateVector(Y.encodeStateVector(this.opts.doc)))
-    if (this.svHistory.length > 2) this.svHistory.shift()
-    const hb = this.nextHeartbeat()
     const now = performance.now()
+    // A tick that runs late means a starved or overloaded process: do not let others repair us.
+    if (this.lastTickAt > 0 && now - this.lastTickAt > 1.5 * this.opts.heartbeatIntervalMs) this.busyUntilTick = this.ticks + REPAIR_AFTER_TICKS
+    this.lastTickAt = now
+    this.svHistory.push(Y.decodeStateVector(Y.encodeStateVector(this.opts.doc)))
+    if (this.svHistory.length > REPAIR_AFTER_TICKS) this.svHistory.shift()
+    const hb = this.nextHeartbeat()
     let g: Digest | undefined
     for (const c of [...this.byNode.values()]) {
       if (now - c.lastReceivedMono > this.opts.idleTimeoutMs) { c.close(CloseCode.idle, 'peer silent'); continue }
