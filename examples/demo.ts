@@ -1,107 +1,195 @@
 /**
- * `npm start`: a local cluster of three nodes over WebSockets on 127.0.0.1 with simulated call
- * traffic. Each node admits calls against a per-caller limit and a total limit, every second
- * each prints the cluster-wide counts it sees, and halfway through one node is stopped without
- * a goodbye: the survivors stop counting its calls once its liveness timeout and grace pass.
+ * `npm start`: a local cluster of three real `dialog-profiles serve` daemons on 127.0.0.1,
+ * driven over their HTTP API the way SIP proxies drive their sidecars: each INVITE is an
+ * `POST /v1/acquire` (per-caller limit, then the total limit) on a random live daemon, each BYE
+ * a `POST /v1/dialogs/{id}/end`. Every second it prints the cluster-wide total each daemon
+ * answers and who owns the calls; halfway one daemon is killed (SIGKILL, no goodbye) and its
+ * calls leave the others' counts once its liveness timeout and grace have passed. Stops every
+ * daemon it started at the end or on Ctrl-C.
  *
  *   npm start -- --seconds 20 --rate 60 --limit 40
  */
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { Agent, request } from 'node:http'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { ClusterNode } from '../src/index.js'
 import { seededRandom } from '../src/testing/index.js'
 
 const { values: args } = parseArgs({
   options: {
-    seconds: { type: 'string', default: '12' },
+    seconds: { type: 'string', default: '16' },
     rate: { type: 'string', default: '24' },
     limit: { type: 'string', default: '60' },
     seed: { type: 'string', default: '42' }
   }
 })
-const SECONDS = Math.min(300, Math.max(4, Number(args.seconds)))
-const RATE = Math.min(5000, Math.max(1, Number(args.rate))) // new calls per second, cluster-wide
-const LIMIT = Math.max(1, Number(args.limit)) // total concurrent calls allowed
+const SECONDS = Math.min(300, Math.max(6, Number(args.seconds) || 16))
+const RATE = Math.min(500, Math.max(1, Number(args.rate) || 24)) // new calls per second, cluster-wide
+const LIMIT = Math.max(1, Number(args.limit) || 60) // total concurrent calls allowed
 const PER_CALLER = Math.max(1, Math.floor(LIMIT / 4))
-const random = seededRandom(Number(args.seed))
+const random = seededRandom(Number(args.seed) || 42)
 const CALLERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank']
-const profiles = [{ name: 'total' }, { name: 'caller', withValue: true }]
-const secret = 'demo-secret-not-for-production'
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
+const CLI = join(ROOT, 'src', 'cli', 'main.ts')
+const LIVENESS = ['--heartbeat-interval', '250', '--liveness-timeout', '1000', '--grace', '500', '--purge-delay', '2000']
 
-const quiet = (): void => {}
-const nodes: ClusterNode[] = []
-const common = {
-  profiles, secret, heartbeatIntervalMs: 250, livenessTimeoutMs: 1000, graceMs: 500, purgeDelayMs: 2000,
-  readiness: { policy: 'wait' as const, timeoutMs: 5000, waitMs: 2000 }, log: quiet
-}
-const first = new ClusterNode({ ...common, nodeId: 'proxy-a', listen: { host: '127.0.0.1', port: 0 } })
-await first.start()
-nodes.push(first)
-for (const id of ['proxy-b', 'proxy-c']) {
-  const n = new ClusterNode({ ...common, nodeId: id, listen: { host: '127.0.0.1', port: 0 }, peers: nodes.map(x => x.url() as string) })
-  await n.start()
-  nodes.push(n)
-}
-await Promise.all(nodes.map(n => n.ready))
-console.log(`3 nodes up on ${nodes.map(n => n.url()).join(', ')}; limit ${LIMIT} calls in total, ${PER_CALLER} per caller, ${RATE} new calls/s for ${SECONDS} s`)
+interface Daemon { readonly id: string; readonly child: ChildProcess; readonly http: string; readonly ws: string; killed: boolean }
+const daemons: Daemon[] = []
+const children = new Set<ChildProcess>()
 
-interface Call { id: string, node: ClusterNode, endsAt: number }
+const killAll = (signal: NodeJS.Signals): void => {
+  for (const c of children) if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) { try { process.kill(c.pid, signal) } catch { /* gone */ } }
+}
+process.on('exit', () => { killAll('SIGKILL') })
+let interrupted = false
+process.on('SIGINT', () => {
+  if (interrupted) process.exit(130)
+  interrupted = true
+  console.log('\ninterrupted: stopping the daemons')
+  void stopAll().then(() => process.exit(130))
+})
+
+/** Starts one daemon from source and waits for its "daemon started" log line (at most 30 s). */
+const startDaemon = async (id: string, peers: readonly string[]): Promise<Daemon> => {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--node-id', id, '--secret', 'demo-secret-not-for-production',
+    '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--profile', 'total', '--profile', 'caller:value', '--readiness', 'wait',
+    '--max-call-duration', '60', ...LIVENESS, ...peers.flatMap((p) => ['--peer', p])], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.add(child)
+  child.once('exit', () => { children.delete(child) })
+  let stderr = ''
+  child.stderr?.on('data', (b: Buffer) => { stderr += b.toString() })
+  return await new Promise<Daemon>((resolve, reject) => {
+    let buf = ''
+    const timer = setTimeout(() => { reject(new Error(`${id} did not start within 30 s: ${stderr}`)) }, 30_000)
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${id} exited with ${String(code)}: ${stderr}`)) })
+    child.stdout?.on('data', (b: Buffer) => {
+      buf += b.toString()
+      let i
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i); buf = buf.slice(i + 1)
+        if (!line.includes('"event":"started"')) continue
+        const l = JSON.parse(line) as { http: string, ws: string }
+        clearTimeout(timer)
+        resolve({ id, child, http: l.http, ws: l.ws, killed: false })
+      }
+    })
+  })
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 8 })
+const call = async (method: string, url: string, body?: string): Promise<{ status: number, json: any }> => await new Promise((resolve, reject) => {
+  const req = request(url, { method, agent, headers: body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
+    let text = ''
+    res.setEncoding('utf8')
+    res.on('data', (s: string) => { text += s })
+    res.on('end', () => { resolve({ status: res.statusCode ?? 0, json: text === '' ? undefined : JSON.parse(text) }) })
+  })
+  req.setTimeout(5000, () => { req.destroy(new Error(`${method} ${url} timed out`)) })
+  req.on('error', reject)
+  req.end(body)
+})
+
+const stopAll = async (): Promise<void> => {
+  const waits = [...children].map(async (c) => await new Promise<void>((resolve) => { c.once('exit', () => { resolve() }) }))
+  killAll('SIGTERM')
+  const t = setTimeout(() => { killAll('SIGKILL') }, 5000)
+  await Promise.all(waits)
+  clearTimeout(t)
+  agent.destroy()
+}
+
+interface Call { readonly id: string; readonly node: Daemon; readonly endsAt: number }
 const calls: Call[] = []
 let seq = 0; let admitted = 0; let refused = 0; let maxSeen = 0
-const killAt = Date.now() + (SECONDS * 1000) / 2
-let killed: ClusterNode | undefined
-const endAt = Date.now() + SECONDS * 1000
+
+/** One INVITE on a random live daemon: the caller's limit, then the total limit. */
+const invite = async (now: number): Promise<void> => {
+  const live = daemons.filter((d) => !d.killed)
+  const node = live[Math.floor(random() * live.length)] as Daemon
+  const caller = CALLERS[Math.floor(random() * CALLERS.length)] as string
+  const id = `call-${++seq}@demo`
+  const perCaller = await call('POST', `${node.http}/v1/acquire`, `dialog=${encodeURIComponent(id)}&profile=caller&value=${caller}&limit=${PER_CALLER}`)
+  if (perCaller.status !== 200) { refused++; return }
+  const total = await call('POST', `${node.http}/v1/acquire`, `dialog=${encodeURIComponent(id)}&profile=total&limit=${LIMIT}`)
+  if (total.status !== 200) { await call('POST', `${node.http}/v1/dialogs/${encodeURIComponent(id)}/end`, 'reason=limit'); refused++; return }
+  admitted++
+  calls.push({ id, node, endsAt: now + 1000 + random() * 5000 })
+}
 
 const step = async (): Promise<void> => {
   const now = Date.now()
-  // calls that end: BYE on the node that admitted them
+  // BYEs on the daemon that admitted the call (a killed daemon's proxy sends none)
   for (let i = calls.length - 1; i >= 0; i--) {
     const c = calls[i] as Call
     if (c.endsAt > now) continue
     calls.splice(i, 1)
-    if (c.node !== killed) c.node.store.removeDialog(c.id)
+    if (!c.node.killed) await call('POST', `${c.node.http}/v1/dialogs/${encodeURIComponent(c.id)}/end`, 'reason=bye')
   }
-  // new calls: an INVITE reaches a random live node
-  const live = nodes.filter(n => n !== killed)
   const arrivals = Math.floor(RATE / 20) + (random() < (RATE / 20) % 1 ? 1 : 0)
-  for (let i = 0; i < arrivals; i++) {
-    const node = live[Math.floor(random() * live.length)] as ClusterNode
-    const caller = CALLERS[Math.floor(random() * CALLERS.length)] as string
-    const id = `call-${++seq}@demo`
-    const perCaller = await node.acquire(id, 'caller', caller, PER_CALLER)
-    if (!perCaller.admitted) { refused++; continue }
-    const total = await node.acquire(id, 'total', undefined, LIMIT)
-    if (!total.admitted) { node.store.removeDialog(id); refused++; continue }
-    admitted++
-    calls.push({ id, node, endsAt: now + 500 + random() * 4000 })
+  for (let i = 0; i < arrivals; i++) await invite(now)
+}
+
+const report = async (): Promise<void> => {
+  const cells: string[] = []
+  for (const d of daemons) {
+    if (d.killed) { cells.push(`${d.id}: (killed) `); continue }
+    const s = (await call('GET', `${d.http}/v1/profiles/total/size`)).json.size as number
+    maxSeen = Math.max(maxSeen, s)
+    cells.push(`${d.id}: total=${String(s).padStart(3)}`)
   }
-  for (const n of live) maxSeen = Math.max(maxSeen, n.store.size('total'))
+  const first = daemons.find((d) => !d.killed) as Daemon
+  const members = (await call('GET', `${first.http}/v1/profiles/total/members`)).json.members as Array<{ node: string }>
+  const owners = new Map<string, number>()
+  for (const m of members) owners.set(m.node, (owners.get(m.node) ?? 0) + 1)
+  const byOwner = daemons.map((d) => `${d.id.slice(-1)}=${owners.get(d.id) ?? 0}`).join(' ')
+  console.log(`${new Date().toISOString().slice(11, 19)}  ${cells.join('  ')}  | at ${first.id} by owner: ${byOwner.padEnd(14)} | admitted ${admitted}, refused ${refused}`)
 }
 
-const report = (): void => {
-  const rows = nodes.map(n => n === killed ? `${n.store.nodeId}: (stopped)` : `${n.store.nodeId}: total=${String(n.store.size('total')).padStart(3)} alice=${n.store.size('caller', 'alice')}`)
-  const shares = Object.entries(first.store.sizeByNode('total')).map(([k, v]) => `${k.slice(-1)}=${v}`).join(' ')
-  console.log(`${new Date().toISOString().slice(11, 19)}  ${rows.join('  ')}  | at proxy-a by owner: ${shares.padEnd(16)} | admitted ${admitted}, refused ${refused}`)
-}
-
-let lastReport = 0
-while (Date.now() < endAt) {
-  await step()
-  if (killed === undefined && Date.now() >= killAt) {
-    killed = nodes[2] as ClusterNode
-    const held = calls.filter(c => c.node === killed).length
-    await killed.close() // no removal of its calls: the survivors must stop counting them
-    console.log(`-- ${killed.store.nodeId} stopped with ${held} calls up; survivors drop them after liveness timeout + grace (1.5 s)`)
+const main = async (): Promise<number> => {
+  console.log('starting 3 dialog-profiles daemons on 127.0.0.1 ...')
+  daemons.push(await startDaemon('proxy-a', []))
+  daemons.push(await startDaemon('proxy-b', [daemons[0]?.ws as string]))
+  daemons.push(await startDaemon('proxy-c', daemons.map((d) => d.ws)))
+  for (const d of daemons) {
+    for (let i = 0; i < 100 && (await call('GET', `${d.http}/readyz`)).status !== 200; i++) await new Promise((resolve) => setTimeout(resolve, 100))
+    console.log(`  ${d.id}: HTTP ${d.http}  cluster ${d.ws}  (pid ${String(d.child.pid)})`)
   }
-  if (Date.now() - lastReport >= 1000) { report(); lastReport = Date.now() }
-  await new Promise(resolve => setTimeout(resolve, 50))
+  const a = daemons[0] as Daemon
+  console.log(`try: curl -s ${a.http}/v1/profiles   |   curl -s ${a.http}/v1/profiles/caller/size?value=alice   |   curl -s ${a.http}/metrics`)
+  console.log(`limit ${LIMIT} calls in total, ${PER_CALLER} per caller, ${RATE} new calls/s over HTTP for ${SECONDS} s; proxy-c is killed at ${SECONDS / 2} s\n`)
+  const killAt = Date.now() + (SECONDS * 1000) / 2
+  const endAt = Date.now() + SECONDS * 1000
+  let lastReport = 0
+  while (Date.now() < endAt && !interrupted) {
+    await step()
+    const victim = daemons[2] as Daemon
+    if (!victim.killed && Date.now() >= killAt) {
+      const held = calls.filter((c) => c.node === victim).length
+      victim.killed = true
+      victim.child.kill('SIGKILL')
+      console.log(`-- proxy-c killed (SIGKILL) with ${held} calls up: the others stop counting them after its liveness timeout + grace (1.5 s)`)
+    }
+    if (Date.now() - lastReport >= 1000) { await report(); lastReport = Date.now() }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  if (interrupted) return 130
+  // every remaining call ends; the survivors must agree
+  for (const c of calls.splice(0)) if (!c.node.killed) await call('POST', `${c.node.http}/v1/dialogs/${encodeURIComponent(c.id)}/end`, 'reason=bye')
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  await report()
+  const views = await Promise.all(daemons.filter((d) => !d.killed).map(async (d) => JSON.stringify((await call('GET', `${d.http}/v1/profiles`)).json)))
+  const agree = views.every((v) => v === views[0])
+  console.log(`done: ${admitted} admitted, ${refused} refused, highest total seen on a daemon ${maxSeen} (limit ${LIMIT}; eventual mode may overshoot by concurrent admissions); survivors agree: ${agree}`)
+  return agree ? 0 : 1
 }
 
-// end every call and check that the survivors agree
-for (const c of calls.splice(0)) if (c.node !== killed) c.node.store.removeDialog(c.id)
-await new Promise(resolve => setTimeout(resolve, 300))
-report()
-const survivors = nodes.filter(n => n !== killed)
-const agree = survivors.every(n => JSON.stringify(n.store.dump()) === JSON.stringify(survivors[0]?.store.dump()))
-console.log(`done: ${admitted} admitted, ${refused} refused, highest total seen on a node ${maxSeen} (limit ${LIMIT}; eventual mode may overshoot by concurrent admissions); survivors converged: ${agree}`)
-await Promise.all(survivors.map(n => n.close()))
-process.exit(agree ? 0 : 1)
+main().then(async (code) => {
+  await stopAll()
+  process.exit(code)
+}, async (err: unknown) => {
+  console.error(err instanceof Error ? err.message : String(err))
+  await stopAll()
+  process.exit(1)
+})

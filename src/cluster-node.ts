@@ -9,96 +9,19 @@ import { fail } from './errors.js'
 import { Emitter } from './internal/emitter.js'
 import { LivenessTracker } from './liveness.js'
 import type { LivenessEvent, PeerLiveness } from './liveness.js'
-import { nonNegative, positive } from './internal/checks.js'
-import { nextIncarnation } from './persistence/incarnation.js'
+import { resolveOptions } from './options.js'
+import type { ClusterNodeOptions, ResolvedOptions } from './options.js'
+import { nextIncarnation, resumeIncarnation } from './persistence/incarnation.js'
 import { FilePersistence } from './persistence/file-persistence.js'
-import type { LoadReport } from './persistence/file-persistence.js'
+import type { LoadReport, PersistenceEvent, PersistenceStatus } from './persistence/file-persistence.js'
 import { ProfileStore } from './profile-store.js'
 import type { AcquireResult, AddOptions } from './profile-store.js'
 import { Readiness } from './readiness.js'
-import type { ReadinessOptions, ReadinessPolicy } from './readiness.js'
-import { Transport } from './transport/transport.js'
-import type { Logger, TlsOptions, TransportEvent } from './transport/transport.js'
-import type { Clock, ProfileDeclaration } from './types.js'
+import type { NotReadyReason } from './readiness.js'
+import { ANSWERED_ERROR_KINDS, Transport } from './transport/transport.js'
+import type { PeerError, TransportEvent } from './transport/transport.js'
 
-/**
- * Options of a {@link ClusterNode}. Every limit and timer has a default.
- *
- * @example
- * ```ts
- * const node = new ClusterNode({
- *   nodeId: 'proxy-a', profiles: [{ name: 'caller', withValue: true }],
- *   listen: { host: '0.0.0.0', port: 7400 }, peers: ['ws://proxy-b:7400'], secret: process.env.DP_SECRET!
- * })
- * await node.start(); await node.ready
- * ```
- */
-export interface ClusterNodeOptions {
-  /** This node's id, `[A-Za-z0-9._-]{1,64}`, the same across restarts. */
-  readonly nodeId: string
-  /** Declared profiles. @defaultValue [] */
-  readonly profiles?: readonly ProfileDeclaration[]
-  /** Where to accept peers. Port 0 picks a free port (see `address()`). Omit to only dial. */
-  readonly listen?: { readonly host: string; readonly port: number }
-  /** Peer urls to dial, `ws://host:port` or `wss://host:port`. Listing itself is harmless. @defaultValue [] */
-  readonly peers?: readonly string[]
-  /** Shared secret of the cluster (HMAC challenge-response; never sent). Required, at least 8 characters. */
-  readonly secret: string
-  /** Serve and dial `wss` with this certificate and key. @defaultValue undefined (plain ws) */
-  readonly tls?: TlsOptions
-  /** Time source, ms: liveness, expiry, rate limits. @defaultValue Date.now */
-  readonly clock?: Clock
-  /** Random source in [0, 1): reconnect jitter. @defaultValue Math.random */
-  readonly random?: () => number
-  /**
-   * This run's incarnation; must grow across restarts. @defaultValue clock() at construction;
-   * with `dataDir`, also above the previous run's (recorded there), so a clock stepped back
-   * cannot make a restarted node look older than its previous life.
-   */
-  readonly incarnation?: number
-  /** Yjs client id. @defaultValue random 32-bit */
-  readonly clientId?: number
-  /** Most memberships this node may own. @defaultValue 1000000 */
-  readonly maxLocalMemberships?: number
-  /** Interval of heartbeats to peers, ms. @defaultValue 1000 */
-  readonly heartbeatIntervalMs?: number
-  /** A node not heard of for this long is suspect (still counted), ms. @defaultValue 5000 */
-  readonly livenessTimeoutMs?: number
-  /** After the timeout, how long until a silent node is declared dead and its memberships stop counting, ms. @defaultValue 5000 */
-  readonly graceMs?: number
-  /** After being declared dead, how long until its memberships are deleted from the document, ms. @defaultValue 60000 */
-  readonly purgeDelayMs?: number
-  /**
-   * Largest WebSocket message accepted (ws `maxPayload`) or sent, bytes; give every node the
-   * same value. A state exchange larger than this goes one writing node at a time, so it must
-   * hold one node's share of the state (about 56 bytes per live membership). @defaultValue 67108864 (64 MiB)
-   */
-  readonly maxMessageBytes?: number
-  /** Most WebSocket messages per second accepted from one connection (burst of one second); past it the connection is closed. @defaultValue 10000 */
-  readonly maxMessagesPerSecond?: number
-  /** Most protocol messages in one WebSocket message. @defaultValue 10000 */
-  readonly maxMessagesPerFrame?: number
-  /** Bytes queued to one peer before it is dropped as too slow (it resyncs on reconnect). @defaultValue 134217728 (128 MiB) */
-  readonly maxBufferedBytes?: number
-  /** Time a new connection has to authenticate, ms. @defaultValue 5000 */
-  readonly authTimeoutMs?: number
-  /** First reconnect delay, ms (doubles per failure, with jitter). @defaultValue 100 */
-  readonly reconnectInitialMs?: number
-  /** Largest reconnect delay, ms. @defaultValue 5000 */
-  readonly reconnectMaxMs?: number
-  /** How often expired memberships are swept from the document, ms. @defaultValue 1000 */
-  readonly sweepIntervalMs?: number
-  /** Initial sync and admission before it. @defaultValue { policy: 'reject', timeoutMs: 10000, waitMs: 1000, peers: 'any', afterTimeout: 'allow' } */
-  readonly readiness?: ReadinessOptions
-  /** Persist the document here (append log + snapshots). @defaultValue undefined (no persistence) */
-  readonly dataDir?: string
-  /** fsync interval of the persistence log, ms. @defaultValue 1000 */
-  readonly fsyncIntervalMs?: number
-  /** Snapshot interval of the persistence, ms. @defaultValue 60000 */
-  readonly snapshotIntervalMs?: number
-  /** Log lines. @defaultValue warnings to console.warn, the rest dropped */
-  readonly log?: Logger
-}
+export type { ClusterNodeOptions } from './options.js'
 
 /** Events of a cluster node, a discriminated union on `type`. */
 export type ClusterEvent =
@@ -112,12 +35,22 @@ export type ClusterEvent =
   | { readonly type: 'not-ready'; readonly reason: string }
   /** Persisted state was loaded from `dataDir` at start. */
   | { readonly type: 'loaded'; readonly report: LoadReport }
+  /**
+   * Damaged log records skipped at load (`reason: 'corrupt'`, with the count), or a failed write
+   * to `dataDir` (`reason: 'write'`: the node is `degraded` until `persistence-recovered`).
+   */
+  | PersistenceEvent
 
 /** One peer in the {@link ClusterView}. */
 export interface PeerView {
   readonly node: string | null
   /** Configured url (null for a peer that dialled in or is known only by relay). */
   readonly url: string | null
+  /**
+   * For a configured url, why the last attempt failed (`kind`: `'refused'`, `'unreachable'`,
+   * `'tls'`, `'auth-failed'`, `'protocol'`), until a handshake with it succeeds; else null.
+   */
+  readonly lastError: PeerError | null
   readonly connected: boolean
   readonly direction: 'inbound' | 'outbound' | null
   /** Whether the initial state exchange over the current connection has completed. */
@@ -137,7 +70,14 @@ export interface ClusterView {
   readonly clientId: number
   readonly listening: { readonly host: string; readonly port: number } | null
   readonly ready: boolean
-  readonly readyState: 'syncing' | 'ready' | 'timed-out'
+  /**
+   * `'degraded'`: the initial sync is done (or timed out) but writes to `dataDir` fail; admission
+   * goes on (memberships are held in memory and replicated) and they are written by the full
+   * snapshot that ends the episode. Answer not-ready to health checks while degraded.
+   */
+  readonly readyState: 'syncing' | 'ready' | 'timed-out' | 'degraded'
+  /** The data directory's state (failing writes, what was loaded), or null without `dataDir`. */
+  readonly persistence: PersistenceStatus | null
   readonly peers: PeerView[]
   readonly document: {
     /** Size of the encoded document state, bytes (computed on call: O(state)). */
@@ -148,9 +88,6 @@ export interface ClusterView {
     readonly structs: number
   }
 }
-
-const defaultLog: Logger = (level, msg) => { if (level === 'warn') console.warn(`dialog-profiles: ${msg}`) }
-
 
 /**
  * One node of a dialog-profiles cluster: a {@link ProfileStore} replicated to peers over
@@ -164,49 +101,38 @@ export class ClusterNode {
   readonly store: ProfileStore
   /** Resolves once the initial sync completed; rejects with `DP_ERR_NOT_READY` at `readiness.timeoutMs`. */
   readonly ready: Promise<void>
+  /** The resolved options; private because they hold the secret. */
+  readonly #options: ResolvedOptions
   private readonly transport: Transport
   private readonly liveness: LivenessTracker
   private readonly readiness: Readiness
-  private readonly readinessPeers: 'any' | 'all'
   private readonly events = new Emitter<ClusterEvent>()
-  private readonly clock: Clock
-  private readonly log: Logger
   private readonly persistence: FilePersistence | undefined
-  private readonly livenessIntervalMs: number
-  private readonly sweepIntervalMs: number
   private timers: NodeJS.Timeout[] = []
   private generation = 0
   private started = false
   private closed = false
 
-  constructor (readonly options: ClusterNodeOptions) {
-    if (typeof options.secret !== 'string' || options.secret.length < 8) throw fail('DP_ERR_INVALID_ARGUMENT', 'secret must be a string of at least 8 characters')
-    this.clock = options.clock ?? Date.now
-    this.log = options.log ?? defaultLog
+  /**
+   * Checks every option (see `resolveOptions`) before anything happens; with `dataDir`, then
+   * records this run's incarnation there.
+   * @throws DialogProfilesError `DP_ERR_INVALID_ARGUMENT` naming a bad option, `DP_ERR_PERSISTENCE`
+   */
+  constructor (options: ClusterNodeOptions) {
+    const o = resolveOptions(options)
+    this.#options = o
+    const incarnation = o.incarnation ?? (o.dataDir !== undefined ? (o.resume ? resumeIncarnation : nextIncarnation)(o.dataDir, o.clock()) : undefined)
     this.store = new ProfileStore({
-      nodeId: options.nodeId,
-      clock: this.clock,
-      ...(options.profiles !== undefined ? { profiles: options.profiles } : {}),
-      ...(options.incarnation !== undefined
-        ? { incarnation: options.incarnation }
-        : options.dataDir !== undefined ? { incarnation: nextIncarnation(options.dataDir, this.clock()) } : {}),
-      ...(options.clientId !== undefined ? { clientId: options.clientId } : {}),
-      ...(options.maxLocalMemberships !== undefined ? { maxLocalMemberships: options.maxLocalMemberships } : {})
+      nodeId: o.nodeId,
+      clock: o.clock,
+      profiles: o.profiles,
+      maxLocalMemberships: o.maxLocalMemberships,
+      ...(incarnation !== undefined ? { incarnation } : {}),
+      ...(o.resume ? { resume: true } : {}),
+      ...(o.clientId !== undefined ? { clientId: o.clientId } : {})
     })
-    const heartbeatIntervalMs = positive(options.heartbeatIntervalMs ?? 1000, 'heartbeatIntervalMs')
-    const livenessTimeoutMs = positive(options.livenessTimeoutMs ?? 5000, 'livenessTimeoutMs')
-    const graceMs = nonNegative(options.graceMs ?? 5000, 'graceMs')
-    const purgeDelayMs = nonNegative(options.purgeDelayMs ?? 60_000, 'purgeDelayMs')
-    const maxMessageBytes = positive(options.maxMessageBytes ?? 64 * 1024 * 1024, 'maxMessageBytes')
-    this.livenessIntervalMs = Math.min(heartbeatIntervalMs, 1000)
-    this.sweepIntervalMs = positive(options.sweepIntervalMs ?? 1000, 'sweepIntervalMs')
-    const r = options.readiness ?? {}
-    const policy: ReadinessPolicy = r.policy ?? 'reject'
-    if (policy !== 'reject' && policy !== 'allow' && policy !== 'wait') throw fail('DP_ERR_INVALID_ARGUMENT', 'readiness.policy must be reject, allow or wait')
-    const afterTimeout = r.afterTimeout ?? 'allow'
-    if (afterTimeout !== 'allow' && afterTimeout !== 'reject') throw fail('DP_ERR_INVALID_ARGUMENT', 'readiness.afterTimeout must be allow or reject')
-    this.readiness = new Readiness(policy, positive(r.timeoutMs ?? 10_000, 'readiness.timeoutMs'), positive(r.waitMs ?? 1000, 'readiness.waitMs'), afterTimeout)
-    this.readinessPeers = r.peers ?? 'any'
+    const r = o.readiness
+    this.readiness = new Readiness(r.policy, r.timeoutMs, r.waitMs, r.afterTimeout, () => this.mayAdmitAfterTimeout())
     this.ready = this.readiness.ready
     this.transport = new Transport({
       nodeId: this.store.nodeId,
@@ -217,36 +143,56 @@ export class ClusterNode {
       applyUpdate: (u, origin) => { this.store.applyUpdate(u, origin) },
       applyUpdates: (us, origin) => { this.store.applyUpdates(us, origin) },
       validateUpdates: false,
-      ...(options.listen !== undefined ? { listen: options.listen } : {}),
-      peers: [...(options.peers ?? [])],
-      secret: options.secret,
-      ...(options.tls !== undefined ? { tls: options.tls } : {}),
-      clock: this.clock,
-      random: options.random ?? Math.random,
-      heartbeatIntervalMs,
-      idleTimeoutMs: livenessTimeoutMs + graceMs,
+      ...(o.listen !== undefined ? { listen: o.listen } : {}),
+      peers: o.peers,
+      secret: o.secret,
+      ...(o.tls !== undefined ? { tls: o.tls } : {}),
+      clock: o.clock,
+      random: o.random,
+      heartbeatIntervalMs: o.heartbeatIntervalMs,
+      idleTimeoutMs: o.livenessTimeoutMs + o.graceMs,
       limits: {
-        maxMessageBytes,
-        maxMessagesPerSecond: positive(options.maxMessagesPerSecond ?? 10_000, 'maxMessagesPerSecond'),
-        maxMessagesPerFrame: positive(options.maxMessagesPerFrame ?? 10_000, 'maxMessagesPerFrame'),
-        maxBufferedBytes: positive(options.maxBufferedBytes ?? 128 * 1024 * 1024, 'maxBufferedBytes'),
-        authTimeoutMs: positive(options.authTimeoutMs ?? 5000, 'authTimeoutMs')
+        maxMessageBytes: o.maxMessageBytes,
+        maxMessagesPerSecond: o.maxMessagesPerSecond,
+        maxMessagesPerFrame: o.maxMessagesPerFrame,
+        maxBufferedBytes: o.maxBufferedBytes,
+        authTimeoutMs: o.authTimeoutMs
       },
-      backoffInitialMs: positive(options.reconnectInitialMs ?? 100, 'reconnectInitialMs'),
-      backoffMaxMs: positive(options.reconnectMaxMs ?? 5000, 'reconnectMaxMs'),
-      log: this.log
+      backoffInitialMs: o.reconnectInitialMs,
+      backoffMaxMs: o.reconnectMaxMs,
+      log: o.log,
+      knownIncarnation: (node) => this.liveness.incarnationOf(node),
+      maxClockSkewMs: o.maxClockSkewMs,
+      ...(o.keys !== undefined ? { keys: o.keys } : {})
     })
-    this.liveness = new LivenessTracker(this.store, { clock: this.clock, livenessTimeoutMs, graceMs, purgeDelayMs }, (e) => { this.events.emit(e) }, (m) => { this.log('warn', m) })
-    this.persistence = options.dataDir !== undefined
+    this.liveness = new LivenessTracker(this.store, {
+      clock: o.clock,
+      livenessTimeoutMs: o.livenessTimeoutMs,
+      graceMs: o.graceMs,
+      purgeDelayMs: o.purgeDelayMs,
+      maxTrackedNodes: o.maxTrackedNodes,
+      maxClockSkewMs: o.maxClockSkewMs,
+      connectedIncarnation: (node) => this.transport.connectedIncarnation(node),
+      forgotten: (node) => { this.transport.forget(node) }
+    }, (e) => { this.events.emit(e) }, (m) => { o.log('warn', m) })
+    this.persistence = o.dataDir !== undefined
       ? new FilePersistence({
-        dir: options.dataDir,
-        maxRecordBytes: maxMessageBytes,
-        ...(options.fsyncIntervalMs !== undefined ? { fsyncIntervalMs: options.fsyncIntervalMs } : {}),
-        ...(options.snapshotIntervalMs !== undefined ? { snapshotIntervalMs: options.snapshotIntervalMs } : {})
-      }, (m) => { this.log('warn', m) })
+        dir: o.dataDir,
+        maxRecordBytes: o.maxMessageBytes,
+        fsyncIntervalMs: o.fsyncIntervalMs,
+        snapshotIntervalMs: o.snapshotIntervalMs,
+        retryIntervalMs: o.persistenceRetryMs,
+        ...(o.fileSystem !== undefined ? { fileSystem: o.fileSystem } : {}),
+        clock: o.clock
+      }, (e) => { this.events.emit(e) }, (m) => { o.log('warn', m) })
       : undefined
     this.store.onUpdate(() => { this.generation++ })
     this.transport.events.onAny((e) => { this.onTransportEvent(e) })
+  }
+
+  /** Throws `DP_ERR_DESTROYED` once the node is closed. */
+  private assertOpen (): void {
+    if (this.closed) throw fail('DP_ERR_DESTROYED', 'node is closed')
   }
 
   /**
@@ -255,8 +201,8 @@ export class ClusterNode {
    * @throws DialogProfilesError `DP_ERR_TRANSPORT` (cannot listen), `DP_ERR_PERSISTENCE`
    */
   async start (): Promise<void> {
+    this.assertOpen()
     if (this.started) throw fail('DP_ERR_INVALID_ARGUMENT', 'start() was already called')
-    if (this.closed) throw fail('DP_ERR_DESTROYED', 'node is closed')
     this.started = true
     if (this.persistence !== undefined) {
       const report = this.persistence.open(this.store.doc, (u, origin) => { this.store.applyUpdate(u, origin) })
@@ -268,8 +214,8 @@ export class ClusterNode {
       await this.close()
       throw err
     }
-    this.timers.push(setInterval(() => { this.tick() }, this.livenessIntervalMs))
-    this.timers.push(setInterval(() => { this.sweep() }, this.sweepIntervalMs))
+    this.timers.push(setInterval(() => { this.runLiveness() }, Math.min(this.#options.heartbeatIntervalMs, 1000)))
+    this.timers.push(setInterval(() => { this.sweep() }, this.#options.sweepIntervalMs))
     if (this.transport.configuredPeers().length === 0) this.markReady()
     else {
       this.readiness.start((reason) => { this.events.emit({ type: 'not-ready', reason }) }, () => this.notReadyReason())
@@ -277,11 +223,30 @@ export class ClusterNode {
     }
   }
 
-  private notReadyReason (): string {
-    const peers = this.transport.configuredPeers()
+  /**
+   * Whether `afterTimeout: 'allow'` may admit: unless a configured peer answered but failed its
+   * handshake (since its last successful one) while no configured peer is synced, that is
+   * unless this node would admit alone although a cluster it cannot join exists.
+   */
+  private mayAdmitAfterTimeout (): boolean {
+    const peers = this.transport.configuredPeers().filter((p) => !p.self)
+    if (!peers.some((p) => p.handshakeFailed)) return true
+    return peers.some((p) => p.node !== null && this.transport.isSyncedWith(p.node))
+  }
+
+  private notReadyReason (): NotReadyReason {
+    const peers = this.transport.configuredPeers().filter((p) => !p.self)
+    const failed = peers.filter((p) => p.handshakeFailed && p.lastError !== null && ANSWERED_ERROR_KINDS.has(p.lastError.kind))
+    if (failed.length > 0) {
+      const first = failed[0]!.lastError!
+      const reason = `configured peers answered but failed the handshake, so this node is not the first of a cluster: ${failed.map((p) => `${p.url}: ${p.lastError!.message}`).join('; ')}`
+      return { reason, cause: fail(first.kind === 'protocol' ? 'DP_ERR_PROTOCOL' : 'DP_ERR_AUTH', `${failed[0]!.url}: ${first.message}`) }
+    }
     const connected = this.transport.connections()
-    if (connected.length === 0) return `no configured peer reachable (${peers.map((p) => p.url).join(', ')})`
-    return `connected to ${connected.map((c) => c.node).join(', ')} but the state exchange has not completed`
+    if (connected.length === 0) {
+      return { reason: `no configured peer reachable (${peers.map((p) => `${p.url}${p.lastError !== null ? `: ${p.lastError.kind}` : ''}`).join(', ')})` }
+    }
+    return { reason: `connected to ${connected.map((c) => c.node).join(', ')} but the state exchange has not completed` }
   }
 
   private onTransportEvent (e: TransportEvent): void {
@@ -290,7 +255,9 @@ export class ClusterNode {
         this.liveness.heard(e.node, e.incarnation)
         return
       case 'peer-up':
-        this.liveness.heard(e.node, e.incarnation)
+        // With per-node keys the handshake proves only the secret: the node's first signed
+        // heartbeat (sent at once) is what makes it live here.
+        if (this.#options.keys === undefined) this.liveness.heard(e.node, e.incarnation)
         break
       case 'synced':
         this.events.emit(e)
@@ -317,7 +284,7 @@ export class ClusterNode {
     const peers = this.transport.configuredPeers().filter((p) => !p.self)
     if (peers.length === 0) { if (this.started) this.markReady(); return }
     const synced = peers.filter((p) => p.node !== null && this.transport.isSyncedWith(p.node))
-    if (this.readinessPeers === 'any' ? synced.length > 0 : synced.length === peers.length) this.markReady()
+    if (this.#options.readiness.peers === 'any' ? synced.length > 0 : synced.length === peers.length) this.markReady()
   }
 
   private markReady (): void {
@@ -330,8 +297,11 @@ export class ClusterNode {
   /**
    * Checks the limit and adds in one step (eventual mode: against this node's view), after the
    * readiness policy: before the initial sync, `'reject'` throws `DP_ERR_NOT_READY`, `'allow'`
-   * proceeds, `'wait'` waits up to `readiness.waitMs` then throws `DP_ERR_NOT_READY`. Once
-   * `readiness.timeoutMs` has passed, `readiness.afterTimeout` decides (default: proceed).
+   * proceeds, `'wait'` waits up to `readiness.waitMs` then throws `DP_ERR_NOT_READY` (its
+   * message names why the sync has not completed, its `cause` is the `DP_ERR_AUTH` or
+   * `DP_ERR_PROTOCOL` of a peer that failed the handshake). Once `readiness.timeoutMs` has
+   * passed, `readiness.afterTimeout` decides (default: proceed, unless a configured peer
+   * answered but failed its handshake).
    *
    * @example
    * ```ts
@@ -340,71 +310,101 @@ export class ClusterNode {
    * ```
    */
   async acquire (dialog: string, profile: string, value: string | null | undefined, limit: number, options?: AddOptions): Promise<AcquireResult> {
-    if (this.closed) throw fail('DP_ERR_DESTROYED', 'node is closed')
+    this.assertOpen()
     if (!this.readiness.isReady) await this.readiness.admit()
     return this.store.tryAcquire(dialog, profile, value, limit, options)
   }
 
   /** Subscribes to one event type; returns the unsubscribe function. */
   on<T extends ClusterEvent['type']> (type: T, fn: (event: Extract<ClusterEvent, { type: T }>) => void): () => void {
+    this.assertOpen()
     return this.events.on(type, fn)
   }
 
-  /** Runs the liveness check now (it also runs on a timer); useful with an injected clock. */
-  tick (): void {
+  /**
+   * Runs the liveness check now (suspect, dead, purge transitions; it also runs on a timer):
+   * useful with an injected clock.
+   */
+  checkLiveness (): void {
+    this.assertOpen()
+    this.runLiveness()
+  }
+
+  private runLiveness (): void {
     if (this.closed) return
     try {
       this.liveness.check()
     } catch (err) {
-      this.log('warn', `liveness check failed: ${err instanceof Error ? err.message : String(err)}`)
+      this.#options.log('warn', `liveness check failed: ${err instanceof Error ? err.message : String(err)}`)
     }
   }
 
   private sweep (): void {
     if (this.closed) return
-    try { this.store.sweep() } catch (err) { this.log('warn', `sweep failed: ${err instanceof Error ? err.message : String(err)}`) }
+    try { this.store.sweep() } catch (err) { this.#options.log('warn', `sweep failed: ${err instanceof Error ? err.message : String(err)}`) }
   }
 
   /** The address the node listens on (port resolved when `listen.port` was 0). */
-  address (): { host: string; port: number } | undefined { return this.transport.address() }
+  address (): { host: string; port: number } | undefined {
+    this.assertOpen()
+    return this.transport.address()
+  }
 
   /** The url peers can dial to reach this node. */
   url (): string | undefined {
     const a = this.address()
     if (a === undefined) return undefined
     const host = a.host.includes(':') ? `[${a.host}]` : a.host
-    return `${this.options.tls !== undefined ? 'wss' : 'ws'}://${host}:${a.port}`
+    return `${this.#options.tls !== undefined ? 'wss' : 'ws'}://${host}:${a.port}`
   }
 
   /** Traffic totals over every connection ever made (bytes, frames, updates). */
-  traffic (): ReturnType<Transport['totals']> { return this.transport.totals() }
+  traffic (): ReturnType<Transport['totals']> {
+    this.assertOpen()
+    return this.transport.totals()
+  }
 
-  /** Adds a peer url to dial from now on (it does not change readiness). */
-  addPeer (url: string): void { this.transport.addPeer(url) }
+  /**
+   * Adds a peer url to dial from now on (it does not change readiness).
+   * @throws DialogProfilesError `DP_ERR_INVALID_ARGUMENT` unless `ws://host:port` or `wss://host:port`
+   */
+  addPeer (url: string): void {
+    this.assertOpen()
+    this.transport.addPeer(url)
+  }
 
   /** Drops every connection; they are redialled with backoff and resync. For tests and operators. */
-  reconnect (): void { this.transport.disconnectAll('reconnect requested') }
+  reconnect (): void {
+    this.assertOpen()
+    this.transport.disconnectAll('reconnect requested')
+  }
 
-  /** Writes a snapshot now (with `dataDir`). */
+  /**
+   * Writes a snapshot now (with `dataDir`); after failed writes, this is a recovery attempt.
+   * @throws DialogProfilesError `DP_ERR_PERSISTENCE` when it cannot be written (the node stays `degraded`).
+   */
   snapshot (): void {
+    this.assertOpen()
     this.store.flushWrites()
     this.persistence?.snapshot()
   }
 
-  /** This node, its peers (configured, connected, or known by relayed heartbeats) and its document. */
+  /** This node, its peers (configured, connected, or in the liveness table) and its document. */
   cluster (): ClusterView {
+    this.assertOpen()
     const conns = this.transport.connections()
     const byNode = new Map(conns.map((c) => [c.node, c]))
     const live = new Map(this.liveness.entries().map((l) => [l.node, l]))
     const peers: PeerView[] = []
     const seen = new Set<string>()
-    const add = (node: string | null, url: string | null): void => {
+    const add = (node: string | null, url: string | null, lastError: PeerError | null = null): void => {
       if (node !== null) seen.add(node)
       const c = node !== null ? byNode.get(node) : undefined
       const l = node !== null ? live.get(node) : undefined
       peers.push({
         node,
         url,
+        lastError,
         connected: c !== undefined,
         direction: c?.direction ?? null,
         synced: c?.synced ?? false,
@@ -415,18 +415,21 @@ export class ClusterNode {
         bytesOut: c?.stats.bytesOut ?? 0
       })
     }
-    for (const p of this.transport.configuredPeers()) if (!p.self) add(p.node, p.url)
+    for (const p of this.transport.configuredPeers()) if (!p.self) add(p.node, p.url, p.lastError)
     for (const c of conns) if (!seen.has(c.node)) add(c.node, null)
     for (const l of live.keys()) if (!seen.has(l)) add(l, null)
     this.store.flushWrites()
     const stats = this.store.stats()
+    const persistence = this.persistence?.status() ?? null
+    const synced = this.readiness.isReady || this.readiness.timedOut
     return {
       nodeId: this.store.nodeId,
       incarnation: this.store.incarnation,
       clientId: this.store.clientId,
       listening: this.address() ?? null,
       ready: this.readiness.isReady,
-      readyState: this.readiness.isReady ? 'ready' : this.readiness.timedOut ? 'timed-out' : 'syncing',
+      readyState: synced && persistence?.state === 'failing' ? 'degraded' : this.readiness.isReady ? 'ready' : this.readiness.timedOut ? 'timed-out' : 'syncing',
+      persistence,
       peers,
       document: {
         stateBytes: Y.encodeStateAsUpdate(this.store.doc).length,

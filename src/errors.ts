@@ -29,6 +29,18 @@ export type ErrorCode =
   | 'DP_ERR_NOT_READY'
   /** Persistence could not read or write its data directory. */
   | 'DP_ERR_PERSISTENCE'
+  /** The daemon's HTTP API got a malformed request: a body that does not parse, an unsupported content type, an oversize body. */
+  | 'DP_ERR_BAD_REQUEST'
+  /** The daemon's HTTP API has no such route. */
+  | 'DP_ERR_NOT_FOUND'
+  /** The route exists but not with this method. */
+  | 'DP_ERR_METHOD_NOT_ALLOWED'
+  /** The daemon's HTTP API needs its API token (`Authorization: Bearer ...`) and got none or a wrong one. */
+  | 'DP_ERR_UNAUTHORIZED'
+  /** A daemon configuration (flags, `DP_*` environment, config file) that is missing or wrong. */
+  | 'DP_ERR_CONFIG'
+  /** An unexpected failure inside the daemon while answering a request (a bug: see its log). */
+  | 'DP_ERR_INTERNAL'
 
 /** The one error class of the library. `code` is stable; `cause` carries the underlying error. */
 export class DialogProfilesError extends Error {

@@ -9,10 +9,22 @@ export type { ErrorCode } from './errors.js'
 export type {
   ProfileDeclaration, OwnerStatus, OwnerInfo, Member, ValueSize, StoreEvent, Clock
 } from './types.js'
-// Cluster over WebSockets (issue 3).
+// Cluster over WebSockets.
 export { ClusterNode } from './cluster-node.js'
-export type { ClusterNodeOptions, ClusterEvent, ClusterView, PeerView } from './cluster-node.js'
+export type { ClusterEvent, ClusterView, PeerView } from './cluster-node.js'
+export {
+  DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_LIVENESS_TIMEOUT_MS, DEFAULT_GRACE_MS, DEFAULT_PURGE_DELAY_MS,
+  DEFAULT_MAX_MESSAGE_BYTES, MIN_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGES_PER_SECOND, DEFAULT_MAX_MESSAGES_PER_FRAME,
+  DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_AUTH_TIMEOUT_MS, DEFAULT_RECONNECT_INITIAL_MS, DEFAULT_RECONNECT_MAX_MS,
+  DEFAULT_SWEEP_INTERVAL_MS, DEFAULT_MAX_LOCAL_MEMBERSHIPS, DEFAULT_MAX_TRACKED_NODES, DEFAULT_MAX_CLOCK_SKEW_MS,
+  DEFAULT_READINESS_POLICY, DEFAULT_READINESS_TIMEOUT_MS, DEFAULT_READINESS_WAIT_MS, DEFAULT_READINESS_PEERS,
+  DEFAULT_READINESS_AFTER_TIMEOUT, DEFAULT_FSYNC_INTERVAL_MS, DEFAULT_SNAPSHOT_INTERVAL_MS, DEFAULT_SNAPSHOT_LOG_BYTES,
+  MIN_SECRET_LENGTH, PEER_ERROR_LOG_INTERVAL_MS, MAX_TIMER_MS
+} from './options.js'
+export type { ClusterNodeOptions } from './options.js'
+export type { PeerError, PeerErrorKind } from './transport/transport.js'
 export type { ReadinessOptions, ReadinessPolicy } from './readiness.js'
 export type { LivenessEvent, LivenessEntry, PeerLiveness } from './liveness.js'
 export type { TlsOptions, Logger, LogLevel } from './transport/transport.js'
-export type { LoadReport } from './persistence/file-persistence.js'
+export type { LoadReport, PersistenceEvent, PersistenceStatus } from './persistence/file-persistence.js'
+export type { FileSystem } from './persistence/file-system.js'

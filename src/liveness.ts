@@ -10,6 +10,13 @@
  * live and the store voids the older ones, which are purged after `purgeDelayMs`.
  * Owners found in the document but never heard of (a node that died before this one started)
  * are timed from when they were first seen.
+ *
+ * Bounds: the table holds only nodes the transport vouches for (a heartbeat over the node's own
+ * authenticated connection, or relayed for the incarnation already tracked) and owners of
+ * memberships in the document; at most `maxTrackedNodes` of them (past it, a node whose
+ * memberships are purged and gone makes room, else the newcomer is not tracked and a warning is
+ * logged). An incarnation ahead of the clock by more than `maxClockSkewMs` is never adopted, and
+ * neither is a document owner's incarnation that contradicts the node's own open connection.
  */
 import type { OwnerInfo } from './types.js'
 
@@ -27,6 +34,14 @@ export interface LivenessOptions {
   readonly livenessTimeoutMs: number
   readonly graceMs: number
   readonly purgeDelayMs: number
+  /** Most nodes tracked. */
+  readonly maxTrackedNodes: number
+  /** Largest lead of an adopted incarnation over `clock()`, ms. */
+  readonly maxClockSkewMs: number
+  /** Incarnation bound by the node's open connection to this one, if any. @defaultValue none */
+  readonly connectedIncarnation?: (node: string) => number | undefined
+  /** Called when a node leaves the table to make room for another. @defaultValue none */
+  readonly forgotten?: (node: string) => void
 }
 
 /** Liveness of a node as this node sees it. */
@@ -64,6 +79,8 @@ export class LivenessTracker {
   private readonly nodes = new Map<string, Tracked>()
   /** Superseded incarnations waiting to be purged: key `node:inc` → time first seen void. */
   private readonly voids = new Map<string, { since: number; left: number }>()
+  /** A node was refused for a full table since the last warning. */
+  private fullWarned = false
 
   constructor (
     private readonly store: LivenessStore,
@@ -72,12 +89,17 @@ export class LivenessTracker {
     private readonly log: (msg: string) => void = () => {}
   ) {}
 
-  /** A heartbeat (or hello) of `node` incarnation `incarnation` arrived. */
+  /** Incarnation tracked for `node`, if it is in the table. */
+  incarnationOf (node: string): number | undefined { return this.nodes.get(node)?.incarnation }
+
+  /** A heartbeat (or hello) of `node` incarnation `incarnation` arrived (vouched for by the transport). */
   heard (node: string, incarnation: number): void {
     if (node === this.store.nodeId) return
     const now = this.opts.clock()
+    if (incarnation > now + this.opts.maxClockSkewMs) return
     const t = this.nodes.get(node)
     if (t !== undefined && incarnation < t.incarnation) return
+    if (t === undefined && !this.makeRoom(node)) return
     if (t === undefined || incarnation > t.incarnation) {
       this.nodes.set(node, { incarnation, lastHeardAt: now, heard: true, state: 'live', deadAt: 0, left: 0 })
       this.setStatus(node, incarnation, 'live')
@@ -114,6 +136,10 @@ export class LivenessTracker {
       if (o.node === this.store.nodeId) continue
       const t = this.nodes.get(o.node)
       if (t === undefined || o.incarnation > t.incarnation) {
+        if (o.incarnation > now + this.opts.maxClockSkewMs) continue
+        const connected = this.opts.connectedIncarnation?.(o.node)
+        if (connected !== undefined && connected !== o.incarnation) continue
+        if (t === undefined && !this.makeRoom(o.node)) continue
         // Seen in the document before any heartbeat: time it from now.
         this.nodes.set(o.node, { incarnation: o.incarnation, lastHeardAt: now, heard: false, state: 'live', deadAt: 0, left: 0 })
       }
@@ -146,6 +172,23 @@ export class LivenessTracker {
     }
   }
 
+  /** Whether `node` may enter the table, evicting a purged node with nothing left if it is full. */
+  private makeRoom (node: string): boolean {
+    if (this.nodes.size < this.opts.maxTrackedNodes) { this.fullWarned = false; return true }
+    for (const [n, t] of this.nodes) {
+      if (t.state === 'purged' && t.left <= 0) {
+        this.nodes.delete(n)
+        this.opts.forgotten?.(n)
+        return true
+      }
+    }
+    if (!this.fullWarned) {
+      this.fullWarned = true
+      this.log(`liveness table full (maxTrackedNodes ${this.opts.maxTrackedNodes}): node ${node} is not tracked (its memberships count while the store takes it for live); further refusals are not logged until room frees up`)
+    }
+    return false
+  }
+
   private purge (node: string, incarnation: number): number {
     try {
       return this.store.purgeOwner(node, incarnation)
@@ -168,8 +211,4 @@ export class LivenessTracker {
     return [...this.nodes].map(([node, t]) => ({ node, incarnation: t.incarnation, state: t.state, lastHeardAt: t.lastHeardAt, heard: t.heard }))
   }
 
-  get (node: string): LivenessEntry | undefined {
-    const t = this.nodes.get(node)
-    return t === undefined ? undefined : { node, incarnation: t.incarnation, state: t.state, lastHeardAt: t.lastHeardAt, heard: t.heard }
-  }
 }

@@ -4,13 +4,18 @@
  * once; otherwise an owner is live until the liveness layer says it is dead. Changes of status
  * are reported to a callback, which re-counts the owner's memberships: the document never changes.
  */
-import type { PartitionName } from './internal/records.js'
+import type { MembershipRecord, PartitionName } from './internal/records.js'
 import type { Partition } from './membership-index.js'
 import type { OwnerStatus } from './types.js'
 
-/** A partition with the removal notices it wrote that are still in the document. */
+/**
+ * A partition with what the index does not hold of it: the removal notices it wrote that are
+ * still in the document, and its membership records that are present but do not count (named
+ * by a present removal notice, or of a profile this node has not declared).
+ */
 export interface OwnedPartition extends Partition {
   readonly notices: Map<number, RemovalNotice>
+  readonly held: Map<number, MembershipRecord>
 }
 
 /** "I removed these adds of yours": see the ownership protocol in profile-store.ts. */
@@ -47,7 +52,7 @@ export class OwnerRegistry {
   }
 
   register (name: PartitionName, self: boolean): OwnedPartition {
-    const p: OwnedPartition = { ...name, self, tags: new Map(), notices: new Map() }
+    const p: OwnedPartition = { ...name, self, tags: new Map(), notices: new Map(), held: new Map() }
     this.byClient.set(name.clientId, p)
     let set = this.byNode.get(name.node)
     if (set === undefined) { set = new Set(); this.byNode.set(name.node, set) }
@@ -55,6 +60,12 @@ export class OwnerRegistry {
     this.noteIncarnation(name.node, name.incarnation)
     if (!self) this.changed(p, this.statusOf(p), true)
     return p
+  }
+
+  /** Forgets a partition (this store's own, abandoned after a client-id collision) so its client id can name another. */
+  unregister (p: OwnedPartition): void {
+    if (this.byClient.get(p.clientId) === p) this.byClient.delete(p.clientId)
+    this.byNode.get(p.node)?.delete(p)
   }
 
   /** Records a liveness verdict (`setOwnerStatus`). @returns whether anything changed. */

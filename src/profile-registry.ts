@@ -13,6 +13,9 @@ export interface ResolvedProfile {
   readonly onOwnerDead: 'drop' | 'keep'
 }
 
+/** `misfit()` of a record whose profile is not declared on this node. */
+export const UNDECLARED = 'undeclared profile'
+
 export class ProfileRegistry {
   private readonly byName = new Map<string, ResolvedProfile>()
 
@@ -50,6 +53,18 @@ export class ProfileRegistry {
   find (name: string): ResolvedProfile | undefined { return this.byName.get(name) }
 
   list (): ResolvedProfile[] { return [...this.byName.values()] }
+
+  /**
+   * Whether a record read from the document fits the declarations: null when it does,
+   * `UNDECLARED` for a profile not declared here (yet), or the reason it contradicts them.
+   */
+  misfit (profile: string, value: string | null): string | null {
+    const p = this.byName.get(profile)
+    if (p === undefined) return UNDECLARED
+    if (p.withValue && value === null) return 'no value on a valued profile'
+    if (!p.withValue && value !== null) return 'value on a plain profile'
+    return null
+  }
 
   /** The declaration, or `DP_ERR_UNKNOWN_PROFILE`. */
   get (name: unknown): ResolvedProfile {

@@ -2,34 +2,58 @@
  * ProfileStore: one node's replica of the cluster's dialog profiles, held in a Yjs document.
  *
  * Layout: each node incarnation owns one partition, a root Y.Array named
- * `dp:<node>:<incarnation>:<clientId>`, and is its only writer of records (other nodes only
- * delete). A membership add is a record appended at the end of the owner's partition; a remove
- * deletes the records it has observed, by ID. Every replica derives its index and counts from
+ * `dp:<node>:<incarnation>:<clientId>`, and is its only writer. A membership add is a record
+ * appended at the end of the owner's partition; every replica derives its index and counts from
  * the document's transactions, local and remote alike, so all replicas that have seen the same
  * updates hold the same memberships.
  *
- * Ownership protocol: a node that removes memberships owned by another node also writes a
- * removal notice (naming the records) into its own partition. An owner that sees its own live
- * records deleted without a notice takes it for a purge (others thought it dead) and re-asserts
- * them as new records; a notice tells it the removal was meant, so it forgets them (deleting a
- * re-asserted copy if the notice came late) and deletes the notice. Notices addressed to a void
- * owner are deleted by whoever sees them; purging an owner deletes the notices addressed to it.
+ * Ownership protocol. A membership record counts while it is present in the document and no
+ * present removal notice names it (and its owner counts, and it has not expired):
+ * - The owner removes its own records by deleting them.
+ * - Another node never deletes a record of a live or dead (not void) owner to remove it on
+ *   purpose: it appends a removal notice to its own partition naming the records (client,
+ *   clock). The notice IS the removal: every replica that has the notice treats the records it
+ *   names as removed at once, also when the notice arrives before the records. So a removal can
+ *   never arrive without its justification, and a remover whose updates are lost in a crash
+ *   loses the removal as a whole (its notice is chained after its earlier updates).
+ * - The owner acknowledges a notice addressed to it: in one transaction it deletes the records
+ *   named (and the membership they carry, also a re-asserted copy) and the notice.
+ * - A purge of a dead owner deletes only its records that carry no notice (named records wait
+ *   for the owner's acknowledgement) and never a notice addressed to a non-void owner.
+ * - So an owner that sees one of its present, unexpired records deleted by another node knows it
+ *   was a purge (others took it for dead) and re-asserts the membership as a new record; if a
+ *   notice naming the purged record arrives later, it forgets the membership and deletes the
+ *   re-asserted copy (a transient count, then convergence).
+ * - Records of a void owner (superseded by a newer incarnation) may be deleted directly by
+ *   anyone, with the notices addressed to them: a purge does so, and a sweep deletes notices
+ *   addressed to void owners with the records they name.
+ * Leftover of an owner declared dead that never comes back (and so never becomes void): its
+ * records named by notices and those notices, at most one notice per remover per removal of at
+ * most `MAX_REMOVAL_TARGETS` records, none of it counted; all of it is deleted once a newer
+ * incarnation of the node is known.
+ *
+ * Remote updates are checked against the document's schema before anything of them is applied
+ * (`checkUpdate`), so an update applies fully or not at all. A remote update that writes under
+ * this store's own Yjs client id (a client-id collision) moves the store to a fresh partition
+ * (a new client id in the same incarnation) before it is applied: the store never writes under
+ * a client id that differs from its partition's.
  */
 import * as Y from 'yjs'
 import { fail } from './errors.js'
 import { nonNegative, nonNegativeInt, positive, positiveInt } from './internal/checks.js'
 import { Emitter } from './internal/emitter.js'
-import { forEachAddedValue, forEachDeletedRange, PartitionResolver } from './internal/partition-doc.js'
+import { checkUpdate, countStructs, forEachAddedValue, forEachDeletedRange, PartitionResolver } from './internal/partition-doc.js'
 import { recount, type RecountResult } from './internal/recount.js'
 import {
   decodeRecord, encodeMembership, encodeRemoval, KIND_DIALOG, KIND_REMOTE, KIND_REMOVAL,
   MAX_REMOVAL_TARGETS, NODE_ID_PATTERN, partitionName, type MembershipRecord, type PartitionName
 } from './internal/records.js'
+import { NoticeBook } from './internal/notice-book.js'
 import { WriteQueue } from './internal/write-queue.js'
 import { FewMap } from './internal/few-map.js'
 import { MembershipIndex, type Membership, type Tag } from './membership-index.js'
 import { OwnerRegistry, type OwnedPartition, type RemovalNotice } from './owner-registry.js'
-import { checkId, ProfileRegistry } from './profile-registry.js'
+import { checkId, ProfileRegistry, UNDECLARED } from './profile-registry.js'
 import type { Clock, Member, OwnerInfo, ProfileDeclaration, StoreEvent, ValueSize } from './types.js'
 
 /** Options of a {@link ProfileStore}. */
@@ -60,6 +84,16 @@ export interface ProfileStoreOptions {
    * are written at the end of the current microtask (see `flushWrites`). @defaultValue 1000
    */
   readonly maxPendingWrites?: number
+  /**
+   * Resume this node's memberships of an earlier run of the same incarnation (the node process
+   * restarted while its proxy kept the calls): every partition named with this node id and
+   * incarnation counts as this store's own, whatever its client id. Its records, loaded from a
+   * data directory or arriving later from peers, join this node's own memberships: the store
+   * removes them as their owner, acknowledges removal notices addressed to them, and re-asserts
+   * them (in its own partition) when another node purges them. It never writes under those
+   * client ids: give it a fresh `clientId` (the default). @defaultValue false
+   */
+  readonly resume?: boolean
 }
 
 /** Options of an add. Give at most one of the two. */
@@ -83,12 +117,13 @@ export type { RecountResult }
 /** A membership this node added and still holds: re-asserted if another node purges it. */
 interface OwnMembership {
   readonly record: MembershipRecord
-  /** Clock of the record that currently carries it. */
+  /** Client and clock of the record that currently carries it. */
+  client: number
   clock: number
   /** Whether that record is present in the document. */
   present: boolean
-  /** Clocks of records that carried it before a re-assert. */
-  past: number[] | null
+  /** Client and clock of each record that carried it before a re-assert or a move. */
+  past: Array<[number, number]> | null
 }
 
 /**
@@ -116,17 +151,18 @@ export class ProfileStore {
   private readonly index: MembershipIndex
   private readonly events = new Emitter<StoreEvent>()
   private readonly resolver: PartitionResolver
-  private readonly array: Y.Array<unknown>
-  private readonly self: OwnedPartition
+  private self: OwnedPartition
   private readonly ownerRegistry: OwnerRegistry
   private readonly queue: WriteQueue
-  private readonly noticesByTarget = new Map<number, Set<RemovalNotice>>()
+  private readonly notices = new NoticeBook()
   /** Memberships this node holds, by dialog id. */
   private readonly own = new FewMap<string, OwnMembership>()
-  private readonly ownByClock = new Map<number, OwnMembership>()
+  /** The same, by every (client, clock) of a record that carries or carried each. */
+  private readonly ownByRecord = new Map<number, Map<number, OwnMembership>>()
   private readonly maxLocalMemberships: number
   private readonly sweepGraceMs: number
   private destroyed = false
+  private readonly resume: boolean
 
   constructor (options: ProfileStoreOptions) {
     if (typeof options !== 'object' || options === null) throw fail('DP_ERR_INVALID_ARGUMENT', 'options are required')
@@ -136,6 +172,8 @@ export class ProfileStore {
     this.clock = options.clock ?? Date.now
     this.maxLocalMemberships = positiveInt(options.maxLocalMemberships ?? 1_000_000, 'maxLocalMemberships')
     this.sweepGraceMs = nonNegative(options.sweepGraceMs ?? 5000, 'sweepGraceMs')
+    if (options.resume !== undefined && typeof options.resume !== 'boolean') throw fail('DP_ERR_INVALID_ARGUMENT', 'resume must be a boolean')
+    this.resume = options.resume === true
     const maxPendingWrites = positiveInt(options.maxPendingWrites ?? 1000, 'maxPendingWrites')
     const incarnation = options.incarnation ?? Math.floor(this.clock())
     nonNegativeInt(incarnation, 'incarnation')
@@ -160,8 +198,7 @@ export class ProfileStore {
     })
     const name: PartitionName = { node: this.nodeId, incarnation, clientId: this.doc.clientID }
     this.self = this.ownerRegistry.register(name, true)
-    this.array = this.doc.getArray(partitionName(name))
-    this.queue = new WriteQueue(this.doc, this.array, this, maxPendingWrites)
+    this.queue = new WriteQueue(this.doc, this.doc.getArray(partitionName(name)), this, maxPendingWrites)
     this.doc.on('afterTransaction', (tr: Y.Transaction) => this.onTransaction(tr))
   }
 
@@ -174,7 +211,12 @@ export class ProfileStore {
   declare (declaration: ProfileDeclaration): void {
     this.alive()
     this.registry.declare(declaration)
-    for (const p of this.ownerRegistry.partitions()) if (this.ownerRegistry.statusOf(p) === 'dead') this.index.refreshPartition(p)
+    const now = this.clock()
+    for (const p of this.ownerRegistry.partitions()) {
+      if (this.ownerRegistry.statusOf(p) === 'dead') this.index.refreshPartition(p)
+      // records of the profile held back until it was declared here
+      for (const [clock, rec] of p.held) if (rec.profile === declaration.name) this.release(p, clock, now)
+    }
     this.reportSizes()
   }
 
@@ -356,23 +398,48 @@ export class ProfileStore {
     this.alive()
     if (!(update instanceof Uint8Array)) throw fail('DP_ERR_BAD_UPDATE', 'an update must be a Uint8Array')
     if (origin === this) throw fail('DP_ERR_INVALID_ARGUMENT', 'origin must not be the store itself')
-    try { Y.decodeUpdate(update) } catch (err) { throw fail('DP_ERR_BAD_UPDATE', 'update does not decode', err) }
+    const check = checkUpdate(update)
+    if (!check.ok) throw fail('DP_ERR_BAD_UPDATE', `update refused: ${check.reason}`)
     this.flushWrites()
-    Y.applyUpdate(this.doc, update, origin)
+    // Another writer under this store's client id: move away before Yjs sees it.
+    if ((check.ends.get(this.self.clientId) ?? 0) > this.ownedClock()) this.moveToFreshClient('a peer wrote under this node\'s Yjs client id')
+    try {
+      Y.applyUpdate(this.doc, update, origin)
+    } catch (err) {
+      // Last guard: checkUpdate is meant to refuse everything Yjs could fail on.
+      throw fail('DP_ERR_BAD_UPDATE', `update failed to apply: ${err instanceof Error ? err.message : String(err)}`, err)
+    } finally {
+      if (this.doc.clientID !== this.self.clientId && !this.destroyed) this.moveToFreshClient('Yjs changed this replica\'s client id')
+    }
   }
 
   /**
    * Applies updates that arrived together in one Yjs transaction (one `update` event, one
-   * index pass), each checked as by {@link applyUpdate}.
-   * @throws DialogProfilesError `DP_ERR_BAD_UPDATE` at the first that does not decode; those
-   * before it stay applied (each is a whole update on its own).
+   * index pass), each checked as by {@link applyUpdate} before any is applied.
+   * @throws DialogProfilesError `DP_ERR_BAD_UPDATE` when one is refused; nothing is applied then.
    */
   applyUpdates (updates: readonly Uint8Array[], origin: unknown = 'remote'): void {
     this.alive()
     if (updates.length === 1) { this.applyUpdate(updates[0]!, origin); return }
+    if (origin === this) throw fail('DP_ERR_INVALID_ARGUMENT', 'origin must not be the store itself')
+    let collides = false
+    for (const u of updates) {
+      if (!(u instanceof Uint8Array)) throw fail('DP_ERR_BAD_UPDATE', 'an update must be a Uint8Array')
+      const check = checkUpdate(u)
+      if (!check.ok) throw fail('DP_ERR_BAD_UPDATE', `update refused: ${check.reason}`)
+      if ((check.ends.get(this.self.clientId) ?? 0) > this.ownedClock()) collides = true
+    }
+    // A client-id collision is handled between updates, one transaction each.
+    if (collides) { for (const u of updates) this.applyUpdate(u, origin); return }
     // Local writes first, in their own transaction: inside this one they would carry `origin`.
     this.flushWrites()
-    this.doc.transact(() => { for (const u of updates) this.applyUpdate(u, origin) }, origin)
+    try {
+      this.doc.transact(() => { for (const u of updates) Y.applyUpdate(this.doc, u, origin) }, origin)
+    } catch (err) {
+      throw fail('DP_ERR_BAD_UPDATE', `update failed to apply: ${err instanceof Error ? err.message : String(err)}`, err)
+    } finally {
+      if (this.doc.clientID !== this.self.clientId && !this.destroyed) this.moveToFreshClient('Yjs changed this replica\'s client id')
+    }
   }
 
   /** The full state (or the part missing from `stateVector`), as one Yjs update. */
@@ -412,7 +479,7 @@ export class ProfileStore {
   owners (): OwnerInfo[] {
     this.alive()
     return [...this.ownerRegistry.partitions()].map(p => ({
-      node: p.node, incarnation: p.incarnation, clientId: p.clientId, status: this.ownerRegistry.statusOf(p), memberships: p.tags.size, self: p.self
+      node: p.node, incarnation: p.incarnation, clientId: p.clientId, status: this.ownerRegistry.statusOf(p), memberships: p.tags.size + p.held.size, self: p.self
     }))
   }
 
@@ -424,20 +491,19 @@ export class ProfileStore {
    */
   purgeOwner (node: string, incarnation: number): number {
     this.alive()
+    if (typeof node !== 'string' || !NODE_ID_PATTERN.test(node)) throw fail('DP_ERR_INVALID_ARGUMENT', 'bad node id')
+    nonNegativeInt(incarnation, 'incarnation')
     if ((node === this.nodeId && incarnation === this.incarnation) || this.ownerRegistry.statusFor(node, incarnation) === 'live') {
       throw fail('DP_ERR_INVALID_ARGUMENT', `owner ${node}:${incarnation} is live: it cannot be purged`)
     }
     this.tick()
     let deleted = 0
     for (const p of this.ownerRegistry.partitionsOf(node, incarnation)) {
-      const tags = [...p.tags.values()].filter(t => !t.effective)
-      const notices = [...(this.noticesByTarget.get(p.clientId) ?? [])]
-      if (tags.length === 0 && notices.length === 0) continue
-      deleted += tags.length
-      this.deleteTags(tags)
-      for (const n of notices) this.deleteNotice(n)
-      this.reportSizes()
+      // records that carry a notice are not in the index: they wait for the owner's acknowledgement
+      for (const t of [...p.tags.values()]) if (!t.effective && this.deleteRecord(p, t.clock)) deleted++
+      if (this.ownerRegistry.statusOf(p) === 'void') deleted += this.clearNoticesTo(p)
     }
+    this.reportSizes()
     return deleted
   }
 
@@ -458,9 +524,15 @@ export class ProfileStore {
     this.tick()
     const now = this.clock()
     const due = [...this.index.expired].filter(t => t.partition.self || now >= t.expiresAt + this.sweepGraceMs)
-    if (due.length === 0) return 0
-    for (const t of due) if (t.partition.self) this.forgetOwn(t.clock)
-    this.deleteTags(due)
+    for (const t of due) {
+      if (t.partition.self) this.forgetOwn(t.partition.clientId, t.clock)
+      this.deleteRecord(t.partition as OwnedPartition, t.clock)
+    }
+    // notices addressed to void owners, with the records they name
+    for (const client of this.notices.targets()) {
+      const p = this.ownerRegistry.partition(client)
+      if (p !== undefined && this.ownerRegistry.statusOf(p) === 'void') this.clearNoticesTo(p)
+    }
     this.reportSizes()
     return due.length
   }
@@ -486,17 +558,13 @@ export class ProfileStore {
   stats (): { memberships: number, ownMemberships: number, partitions: number, expiredWaiting: number, notices: number, structs: number } {
     this.alive()
     this.flushWrites()
-    let structs = 0
-    for (const s of this.doc.store.clients.values()) structs += s.length
-    let notices = 0
-    for (const p of this.ownerRegistry.partitions()) notices += p.notices.size
     return {
       memberships: this.index.membershipCount,
       ownMemberships: this.own.size,
       partitions: this.ownerRegistry.size,
       expiredWaiting: this.index.expired.size,
-      notices,
-      structs
+      notices: this.notices.size,
+      structs: countStructs(this.doc)
     }
   }
 
@@ -508,7 +576,7 @@ export class ProfileStore {
     this.alive()
     this.flushWrites()
     this.tick()
-    return recount(this.doc, this.resolver, this.ownerRegistry, this.index, p => this.keepsDead(p), this.clock())
+    return recount(this.doc, this.resolver, this.ownerRegistry, this.index, this.registry, this.clock())
   }
 
   /** Releases the document and every listener. The store is unusable afterwards. */
@@ -556,18 +624,18 @@ export class ProfileStore {
   /** Adds an own membership; the caller has ticked the clock. */
   private addOwn (rec: MembershipRecord): boolean {
     const existing = this.ownOf(rec.dialog, rec.profile, rec.value)
-    const current = existing === undefined ? undefined : this.self.tags.get(existing.clock)
+    const carrier = existing === undefined ? undefined : this.ownerRegistry.partition(existing.client)
+    const current = carrier?.self === true ? carrier.tags.get(existing!.clock) : undefined
     const holding = current !== undefined && !current.expired
     if (holding && existing?.record.expiresAt === rec.expiresAt && existing.record.kind === rec.kind) return false
     if (existing === undefined && this.own.size >= this.maxLocalMemberships) {
       throw fail('DP_ERR_LIMIT_EXCEEDED', `this node already holds maxLocalMemberships (${this.maxLocalMemberships}) memberships`)
     }
     if (existing !== undefined) {
-      this.forgetOwn(existing.clock)
-      const old = this.self.tags.get(existing.clock)
-      if (old !== undefined) this.deleteTags([old])
+      this.forgetOwn(existing.client, existing.clock)
+      this.deleteOwnRecord(existing)
     }
-    this.appendMembership({ record: rec, clock: -1, present: false, past: null })
+    this.appendMembership({ record: rec, client: -1, clock: -1, present: false, past: null })
     this.reportSizes()
     return !holding
   }
@@ -582,16 +650,26 @@ export class ProfileStore {
       if (tags.length > before) removed++
     }
     if (removed === 0) return 0
-    for (const t of tags) if (t.partition.self) this.forgetOwn(t.clock)
-    const foreign = this.deleteTags(tags)
-    // tell each owner, so that it does not take the removal for a purge and re-assert
-    for (const [client, clocks] of foreign) {
-      const target = this.ownerRegistry.partition(client)
-      if (target === undefined || this.ownerRegistry.statusOf(target) === 'void') continue
+    const named = new Map<number, number[]>()
+    for (const t of tags) {
+      const p = t.partition as OwnedPartition
+      if (p.self) {
+        this.forgetOwn(p.clientId, t.clock)
+        this.deleteRecord(p, t.clock)
+      } else if (this.ownerRegistry.statusOf(p) === 'void') {
+        this.deleteRecord(p, t.clock) // nobody will re-assert it
+      } else {
+        let list = named.get(p.clientId)
+        if (list === undefined) { list = []; named.set(p.clientId, list) }
+        list.push(t.clock)
+      }
+    }
+    // another owner's records: the notice is the removal (the owner deletes them when it reads it)
+    for (const [client, clocks] of named) {
       for (let i = 0; i < clocks.length; i += MAX_REMOVAL_TARGETS) {
         const slice = clocks.slice(i, i + MAX_REMOVAL_TARGETS)
         const clock = this.queue.record(encodeRemoval(client, slice))
-        this.registerNotice({ writer: this.self, clock, targetClient: client, clocks: slice })
+        this.addNotice({ writer: this.self, clock, targetClient: client, clocks: slice })
       }
     }
     this.reportSizes()
@@ -605,67 +683,163 @@ export class ProfileStore {
   // record's clock is known in advance: this store is the only writer of its client's clocks,
   // and the flush appends the queue in order.
 
-  /** Queues an own membership record and indexes it. */
+  /** Clock up to which this store's client has written, queued records included. */
+  private ownedClock (): number { return Y.getState(this.doc.store, this.self.clientId) }
+
+  /** Queues an own membership record (a new add, a re-assert or a move) and indexes it. */
   private appendMembership (own: OwnMembership): void {
     const clock = this.queue.record(encodeMembership(own.record))
-    if (own.clock >= 0) (own.past ??= []).push(own.clock)
+    if (own.clock >= 0) (own.past ??= []).push([own.client, own.clock])
+    own.client = this.self.clientId
     own.clock = clock
     own.present = true
     if (this.ownOf(own.record.dialog, own.record.profile, own.record.value) !== own) this.own.add(own.record.dialog, own)
-    this.ownByClock.set(clock, own)
+    let byClock = this.ownByRecord.get(own.client)
+    if (byClock === undefined) { byClock = new Map(); this.ownByRecord.set(own.client, byClock) }
+    byClock.set(clock, own)
     this.index.addTag(this.self, clock, own.record, this.clock())
   }
 
-  /** Deletes tags from the index and queues their deletion. @returns the clocks deleted per foreign partition. */
-  private deleteTags (tags: readonly Tag[]): Map<number, number[]> {
-    const foreign = new Map<number, number[]>()
-    for (const t of tags) {
-      const client = t.partition.clientId
-      if (t.partition.self) {
-        const own = this.ownByClock.get(t.clock)
-        if (own !== undefined && own.clock === t.clock) own.present = false
-      } else {
-        let list = foreign.get(client)
-        if (list === undefined) { list = []; foreign.set(client, list) }
-        list.push(t.clock)
-      }
-      this.index.removeTag(t)
-      this.queue.delete(client, t.clock)
+  /**
+   * Deletes a present record (indexed or held) of any partition and queues its deletion.
+   * @returns whether it was present.
+   */
+  private deleteRecord (p: OwnedPartition, clock: number): boolean {
+    const tag = p.tags.get(clock)
+    if (tag !== undefined) this.index.removeTag(tag)
+    else if (!p.held.delete(clock)) return false
+    if (p.self) {
+      const own = this.ownByRecord.get(p.clientId)?.get(clock)
+      if (own !== undefined && own.client === p.clientId && own.clock === clock) own.present = false
     }
-    return foreign
+    this.queue.delete(p.clientId, clock)
+    return true
   }
 
-  private deleteNotice (n: RemovalNotice): void {
-    this.queue.delete(n.writer.clientId, n.clock)
-    this.unregisterNotice(n)
+  /** Deletes the record that currently carries an own membership, if present. */
+  private deleteOwnRecord (own: OwnMembership): void {
+    const p = this.ownerRegistry.partition(own.client)
+    if (p !== undefined && p.self) this.deleteRecord(p, own.clock)
   }
 
-  private registerNotice (n: RemovalNotice): void {
-    n.writer.notices.set(n.clock, n)
-    let set = this.noticesByTarget.get(n.targetClient)
-    if (set === undefined) { set = new Set(); this.noticesByTarget.set(n.targetClient, set) }
-    set.add(n)
-  }
-
-  private unregisterNotice (n: RemovalNotice): void {
-    n.writer.notices.delete(n.clock)
-    const set = this.noticesByTarget.get(n.targetClient)
-    if (set !== undefined) { set.delete(n); if (set.size === 0) this.noticesByTarget.delete(n.targetClient) }
-  }
-
-  /** Forgets the own membership carried by the record at `clock` (removed on purpose). */
-  private forgetOwn (clock: number): OwnMembership | undefined {
-    const own = this.ownByClock.get(clock)
+  /** Forgets the own membership carried (now or before) by the record at (client, clock): removed on purpose. */
+  private forgetOwn (client: number, clock: number): OwnMembership | undefined {
+    const own = this.ownByRecord.get(client)?.get(clock)
     if (own === undefined) return undefined
     this.own.delete(own.record.dialog, own)
-    this.ownByClock.delete(own.clock)
-    if (own.past !== null) for (const c of own.past) this.ownByClock.delete(c)
+    for (const [c, k] of [[own.client, own.clock] as [number, number], ...(own.past ?? [])]) {
+      const byClock = this.ownByRecord.get(c)
+      if (byClock === undefined) continue
+      byClock.delete(k)
+      if (byClock.size === 0 && c !== this.self.clientId) this.ownByRecord.delete(c)
+    }
     return own
   }
 
   /** The membership (dialog, profile, value) this node holds, if any. */
   private ownOf (dialog: string, profile: string, value: string | null): OwnMembership | undefined {
     return this.own.find(dialog, sameOwn, profile, value)
+  }
+
+  // ---------------------------------------------------------------- notices and held records
+
+  /** Indexes a present membership record, or holds it when a notice names it or its profile is not declared here. */
+  private admit (p: OwnedPartition, clock: number, rec: MembershipRecord, now: number): void {
+    if (this.notices.names(p.clientId, clock) || this.registry.find(rec.profile) === undefined) p.held.set(clock, rec)
+    else this.index.addTag(p, clock, rec, now)
+  }
+
+  /** Indexes a held record again once nothing holds it back (its notices are gone, its profile is declared). */
+  private release (p: OwnedPartition, clock: number, now: number): void {
+    const rec = p.held.get(clock)
+    if (rec === undefined || this.notices.names(p.clientId, clock) || this.registry.find(rec.profile) === undefined) return
+    p.held.delete(clock)
+    this.index.addTag(p, clock, rec, now)
+  }
+
+  /** Registers a present notice: the records it names stop counting at once. */
+  private addNotice (n: RemovalNotice): void {
+    this.notices.add(n)
+    const target = this.ownerRegistry.partition(n.targetClient)
+    if (target === undefined) return // its records will be held when they arrive
+    for (const c of n.clocks) {
+      const tag = target.tags.get(c)
+      if (tag === undefined) continue
+      target.held.set(c, recordOf(tag))
+      this.index.removeTag(tag)
+    }
+  }
+
+  /** Deletes a notice (and, with `andTargets`, the records it names) from the document. @returns records deleted. */
+  private deleteNotice (n: RemovalNotice, andTargets: boolean): number {
+    let deleted = 0
+    const target = this.ownerRegistry.partition(n.targetClient)
+    if (andTargets && target !== undefined) for (const c of n.clocks) if (this.deleteRecord(target, c)) deleted++
+    this.queue.delete(n.writer.clientId, n.clock)
+    this.forgetNotice(n)
+    return deleted
+  }
+
+  /** Forgets a notice gone from the document; records it alone held back count again. */
+  private forgetNotice (n: RemovalNotice): void {
+    const freed = this.notices.remove(n)
+    const target = this.ownerRegistry.partition(n.targetClient)
+    if (target === undefined) return
+    const now = this.clock()
+    for (const c of freed) this.release(target, c, now)
+  }
+
+  /** Deletes the notices addressed to a void owner with the records they name. @returns records deleted. */
+  private clearNoticesTo (p: OwnedPartition): number {
+    let deleted = 0
+    for (const n of this.notices.addressedTo(p.clientId)) deleted += this.deleteNotice(n, true)
+    return deleted
+  }
+
+  /** The owner's acknowledgement of a notice addressed to it: the memberships named, their records and the notice go. */
+  private acknowledge (n: RemovalNotice): void {
+    const p = this.ownerRegistry.partition(n.targetClient)
+    for (const c of n.clocks) {
+      const own = this.forgetOwn(n.targetClient, c)
+      if (own !== undefined) this.deleteOwnRecord(own) // a re-asserted copy too
+    }
+    if (p !== undefined) for (const c of n.clocks) this.deleteRecord(p, c)
+    this.deleteNotice(n, false)
+  }
+
+  // ---------------------------------------------------------------- client-id collision
+
+  /**
+   * Moves this store to a fresh partition (a new Yjs client id, same incarnation) after another
+   * writer used its client id: the own memberships are re-written there, their old records
+   * deleted, and the old partition forgotten, so that the client id can name the other writer's
+   * partition. Emits `client-id-collision`.
+   */
+  private moveToFreshClient (reason: string): void {
+    const old = this.self
+    let fresh = this.doc.clientID // Yjs may have picked one already
+    this.doc.clientID = old.clientId
+    this.flushWrites() // what is queued was numbered under the old client id
+    while (fresh === old.clientId || this.doc.store.clients.has(fresh) || this.ownerRegistry.partition(fresh) !== undefined) {
+      fresh = randomClientId()
+    }
+    this.doc.clientID = fresh
+    const name: PartitionName = { node: this.nodeId, incarnation: this.incarnation, clientId: fresh }
+    this.self = this.ownerRegistry.register(name, true)
+    this.queue.moveTo(this.doc.getArray(partitionName(name)))
+    const moved = [...this.own.values()]
+    for (const own of moved) {
+      this.deleteOwnRecord(own)
+      this.appendMembership(own)
+    }
+    // the notices this store wrote stay valid under the old client id
+    for (const tag of [...old.tags.values()]) this.index.removeTag(tag)
+    old.held.clear()
+    this.flushWrites()
+    this.ownerRegistry.unregister(old)
+    if (this.events.has('client-id-collision')) {
+      this.events.emit({ type: 'client-id-collision', node: this.nodeId, incarnation: this.incarnation, oldClientId: old.clientId, newClientId: fresh, reason })
+    }
   }
 
   private keepsDead (profile: string): boolean {
@@ -681,81 +855,105 @@ export class ProfileStore {
     if (this.destroyed || tr.origin === this) return // local writes are indexed as they are made
     const now = this.clock()
     const added: RemovalNotice[] = []
-    forEachAddedValue(tr, (item, clock, raw) => {
-      const pn = this.resolver.resolve(item.parent as Y.AbstractType<any>)
-      if (pn === null) return
-      if (pn.clientId !== item.id.client) { this.invalid(item.id.client, 'record written into another node\'s partition'); return }
-      const p = this.ownerRegistry.partition(pn.clientId) ?? this.ownerRegistry.register(pn, false)
+    forEachAddedValue(tr, this.resolver, (pn, writer, clock, raw) => {
+      if (pn.clientId !== writer) { this.invalid(writer, 'record written into another node\'s partition'); return }
+      const p = this.ownerRegistry.partition(pn.clientId) ?? this.registerPartition(pn, added)
+      if (p.node !== pn.node || p.incarnation !== pn.incarnation) { this.invalid(writer, 'client id of another partition'); return }
+      if (p.tags.has(clock) || p.held.has(clock) || p.notices.has(clock)) return // written by this store
       const rec = decodeRecord(raw)
-      if (typeof rec === 'string') { this.invalid(item.id.client, rec); return }
-      if (p.tags.has(clock) || p.notices.has(clock)) return // written by this store inside a foreign transaction
+      if (typeof rec === 'string') { this.invalid(writer, rec); return }
       if (rec.kind === KIND_REMOVAL) {
         const n: RemovalNotice = { writer: p, clock, targetClient: rec.targetClient, clocks: rec.clocks }
-        this.registerNotice(n)
+        this.addNotice(n)
         added.push(n)
         return
       }
-      this.index.addTag(p, clock, rec, now)
+      const misfit = this.registry.misfit(rec.profile, rec.value)
+      if (misfit !== null) {
+        this.invalid(writer, misfit)
+        if (misfit !== UNDECLARED) return // never counts; an undeclared profile's record waits for a declare()
+      }
+      this.admit(p, clock, rec, now)
+      if (p.self && p !== this.self) this.adoptOwn(p, clock, rec)
     })
 
     const purged: OwnMembership[] = []
+    const goneNotices: RemovalNotice[] = []
     forEachDeletedRange(tr, (client, from, len) => {
       const p = this.ownerRegistry.partition(client)
       if (p === undefined) return
       const visit = (clock: number): void => {
         const tag = p.tags.get(clock)
+        const own = p.self ? this.ownByRecord.get(client)?.get(clock) : undefined
+        const current = own !== undefined && own.client === client && own.clock === clock
         if (tag !== undefined) {
-          if (p.self) {
-            const own = this.ownByClock.get(clock)
-            if (own !== undefined && own.clock === clock) {
-              own.present = false
-              // a candidate for re-assert: followUp drops it if a removal notice names it
-              if (!tag.expired) purged.push(own)
-            }
-          }
+          // deleted by another node while present and unexpired: a purge, re-asserted unless a notice names it
+          if (current) { own.present = false; if (!tag.expired) purged.push(own) }
           this.index.removeTag(tag)
-          return
+        } else if (p.held.delete(clock)) {
+          if (current) own.present = false
+        } else {
+          const n = p.notices.get(clock)
+          if (n !== undefined) goneNotices.push(n)
         }
-        const n = p.notices.get(clock)
-        if (n !== undefined) this.unregisterNotice(n)
       }
-      if (len <= p.tags.size + p.notices.size) {
+      if (len <= p.tags.size + p.held.size + p.notices.size) {
         for (let c = from; c < from + len; c++) visit(c)
       } else {
-        for (const c of [...p.tags.keys(), ...p.notices.keys()]) if (c >= from && c < from + len) visit(c)
+        for (const c of [...p.tags.keys(), ...p.held.keys(), ...p.notices.keys()]) if (c >= from && c < from + len) visit(c)
       }
     })
+    // after the records: a record deleted with its notice is not released in between
+    for (const n of goneNotices) this.forgetNotice(n)
 
     this.followUp(added, purged)
     this.reportSizes()
   }
 
   /**
-   * Writes what a transaction calls for, in a transaction of its own: acknowledges removal
-   * notices addressed to this node (deleting what they name, then the notice), cleans notices
-   * addressed to void owners, and re-asserts own memberships that another node purged.
+   * Registers a partition first seen in the document. Under `resume`, one named with this node
+   * id and incarnation is this store's own (an earlier run's); the notices already addressed to
+   * it are queued in `added` for acknowledgement.
    */
-  private followUp (notices: RemovalNotice[], purged: OwnMembership[]): void {
-    const tags: Tag[] = []
-    const acks: RemovalNotice[] = []
-    for (const n of notices) {
-      if (n.writer.notices.get(n.clock) !== n) continue
-      if (n.targetClient === this.clientId) {
-        for (const c of n.clocks) {
-          const own = this.forgetOwn(c)
-          const tag = own === undefined ? undefined : this.self.tags.get(own.clock)
-          if (tag !== undefined) tags.push(tag)
-        }
-        acks.push(n)
-      } else {
-        const target = this.ownerRegistry.partition(n.targetClient)
-        if (target !== undefined && this.ownerRegistry.statusOf(target) === 'void') acks.push(n)
-      }
+  private registerPartition (pn: PartitionName, added: RemovalNotice[]): OwnedPartition {
+    const own = this.resume && pn.node === this.nodeId && pn.incarnation === this.incarnation
+    const p = this.ownerRegistry.register(pn, own)
+    if (own) added.push(...this.notices.addressedTo(pn.clientId))
+    return p
+  }
+
+  /**
+   * Takes a membership record of an earlier run's partition (under `resume`) as an own
+   * membership, unless a notice removed it. A second record of a membership already held is
+   * tied to it: removing either removes the membership.
+   */
+  private adoptOwn (p: OwnedPartition, clock: number, rec: MembershipRecord): void {
+    if (!p.tags.has(clock)) return // held back: a notice removed it, or its profile is not declared here
+    let own = this.ownOf(rec.dialog, rec.profile, rec.value)
+    if (own === undefined) {
+      own = { record: rec, client: p.clientId, clock, present: true, past: null }
+      this.own.add(rec.dialog, own)
+    } else {
+      (own.past ??= []).push([p.clientId, clock])
+    }
+    let byClock = this.ownByRecord.get(p.clientId)
+    if (byClock === undefined) { byClock = new Map(); this.ownByRecord.set(p.clientId, byClock) }
+    byClock.set(clock, own)
+  }
+
+  /**
+   * Writes what a transaction calls for, in a transaction of its own: acknowledges removal
+   * notices addressed to this node, clears notices addressed to void owners, and re-asserts own
+   * memberships that another node purged.
+   */
+  private followUp (added: RemovalNotice[], purged: OwnMembership[]): void {
+    for (const n of added) {
+      if (!this.notices.has(n)) continue
+      const target = this.ownerRegistry.partition(n.targetClient)
+      if (target?.self === true || this.ownByRecord.has(n.targetClient)) this.acknowledge(n)
+      else if (target !== undefined && this.ownerRegistry.statusOf(target) === 'void') this.deleteNotice(n, true)
     }
     const reassert = purged.filter(own => this.ownOf(own.record.dialog, own.record.profile, own.record.value) === own && !own.present)
-    if (tags.length === 0 && acks.length === 0 && reassert.length === 0) return
-    this.deleteTags(tags)
-    for (const n of acks) this.deleteNotice(n)
     for (const own of reassert) this.appendMembership(own)
     if (reassert.length > 0 && this.events.has('reasserted')) this.events.emit({ type: 'reasserted', count: reassert.length })
   }
@@ -770,6 +968,16 @@ export class ProfileStore {
     }
   }
 }
+
+const recordOf = (t: Tag): MembershipRecord => ({
+  kind: t.remote ? KIND_REMOTE : KIND_DIALOG,
+  dialog: t.membership.dialog,
+  profile: t.membership.profile,
+  value: t.membership.value,
+  expiresAt: t.expiresAt === Infinity ? null : t.expiresAt
+})
+
+const randomClientId = (): number => crypto.getRandomValues(new Uint32Array(1))[0] as number
 
 const sameOwn = (o: OwnMembership, profile: string, value: string | null): boolean => o.record.profile === profile && o.record.value === value
 

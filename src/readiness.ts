@@ -1,6 +1,6 @@
 /**
- * Readiness: whether this node has completed its initial sync with the cluster (the seed's
- * "request-for-update"), and the admission policy that applies until it has.
+ * Readiness: whether this node has completed its initial sync with the cluster, and the
+ * admission policy that applies until it has.
  */
 import { fail } from './errors.js'
 
@@ -26,12 +26,22 @@ export interface ReadinessOptions {
    */
   readonly peers?: 'any' | 'all'
   /**
-   * Admission once `timeoutMs` passed without the initial sync (no peer reachable, for example
-   * the first node of a cluster): `'allow'` admits against the local view from then on (the
-   * node reports `readyState: 'timed-out'`), `'reject'` keeps applying `policy` until a sync
-   * completes. @defaultValue 'allow'
+   * Admission once `timeoutMs` passed without the initial sync, for the first node of a
+   * cluster: `'allow'` admits against the local view (the node reports
+   * `readyState: 'timed-out'`) while no configured peer has answered, that is while every
+   * configured peer is refused or unreachable. A configured peer that answered but failed the
+   * handshake (authentication, TLS or protocol: a cluster exists that this node cannot join)
+   * suspends it while no configured peer is synced: admission follows `policy` until that peer
+   * is reached or a sync completes.
+   * `'reject'` keeps applying `policy` until a sync completes. @defaultValue 'allow'
    */
   readonly afterTimeout?: 'allow' | 'reject'
+}
+
+/** Why the initial sync has not completed: a sentence, and the underlying error if any (`DP_ERR_AUTH`, ...). */
+export interface NotReadyReason {
+  readonly reason: string
+  readonly cause?: Error
 }
 
 /** One-shot readiness latch with a timeout. */
@@ -42,30 +52,45 @@ export class Readiness {
   private reject!: (err: Error) => void
   private readonly waiters = new Set<(ok: boolean) => void>()
   private timer: NodeJS.Timeout | undefined
+  private explain: (() => NotReadyReason) | undefined
   private done = false
   isReady = false
   /** Set when the timeout passed before readiness. */
   timedOut = false
 
-  constructor (readonly policy: ReadinessPolicy, readonly timeoutMs: number, readonly waitMs: number, readonly afterTimeout: 'allow' | 'reject' = 'allow') {
+  /**
+   * @param mayProceedAfterTimeout under `afterTimeout: 'allow'`, whether admission may proceed
+   * now that the timeout passed (asked at every admission)
+   */
+  constructor (
+    readonly policy: ReadinessPolicy,
+    readonly timeoutMs: number,
+    readonly waitMs: number,
+    readonly afterTimeout: 'allow' | 'reject' = 'allow',
+    private readonly mayProceedAfterTimeout: () => boolean = () => true
+  ) {
     this.ready = new Promise<void>((resolve, reject) => { this.resolve = resolve; this.reject = reject })
     // Nobody may be listening: never let the rejection become an unhandled one.
     this.ready.catch(() => {})
   }
 
-  /** Starts the timeout; `onTimeout` is told the reason. */
-  start (onTimeout: (reason: string) => void, reasonOnTimeout: () => string): void {
+  /**
+   * Starts the timeout; `onTimeout` is told the reason. `reasonOnTimeout` names why the sync did
+   * not complete, with the underlying error (for example `DP_ERR_AUTH`) as `cause`.
+   */
+  start (onTimeout: (reason: string) => void, reasonOnTimeout: () => NotReadyReason): void {
     if (this.isReady) return
+    this.explain = reasonOnTimeout
     this.timer = setTimeout(() => {
       this.timer = undefined
       if (this.isReady) return
-      const reason = reasonOnTimeout()
+      const { reason, cause } = reasonOnTimeout()
       this.timedOut = true
-      this.settle()
-      this.reject(fail('DP_ERR_NOT_READY', `initial sync not complete after ${this.timeoutMs} ms: ${reason}`))
+      this.done = true
+      this.reject(fail('DP_ERR_NOT_READY', `initial sync not complete after ${this.timeoutMs} ms: ${reason}`, cause))
       onTimeout(reason)
       // Under afterTimeout 'allow', waiting admissions may proceed now.
-      if (this.afterTimeout === 'allow') {
+      if (this.proceedsAfterTimeout()) {
         for (const w of this.waiters) w(true)
         this.waiters.clear()
       }
@@ -78,14 +103,22 @@ export class Readiness {
     this.isReady = true
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
-    this.settle()
+    this.done = true
     this.resolve()
     for (const w of this.waiters) w(true)
     this.waiters.clear()
     return true
   }
 
-  private settle (): void { this.done = true }
+  /** A `DP_ERR_NOT_READY` naming why the sync has not completed, with its cause. */
+  private notReady (what: string): Error {
+    const why = this.explain?.()
+    return fail('DP_ERR_NOT_READY', why === undefined ? what : `${what}: ${why.reason}`, why?.cause)
+  }
+
+  private proceedsAfterTimeout (): boolean {
+    return this.timedOut && this.afterTimeout === 'allow' && this.mayProceedAfterTimeout()
+  }
 
   /**
    * Applies the policy: resolves when admission may proceed, rejects with `DP_ERR_NOT_READY`
@@ -93,12 +126,12 @@ export class Readiness {
    */
   async admit (): Promise<void> {
     if (this.isReady || this.policy === 'allow') return
-    if (this.timedOut && this.afterTimeout === 'allow') return
-    if (this.policy === 'reject') throw fail('DP_ERR_NOT_READY', 'node has not completed its initial sync (readiness policy: reject)')
+    if (this.proceedsAfterTimeout()) return
+    if (this.policy === 'reject') throw this.notReady('node has not completed its initial sync (readiness policy: reject)')
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(onReady)
-        reject(fail('DP_ERR_NOT_READY', `node not ready within ${this.waitMs} ms (readiness policy: wait)`))
+        reject(this.notReady(`node not ready within ${this.waitMs} ms (readiness policy: wait)`))
       }, this.waitMs)
       const onReady = (ok: boolean): void => {
         clearTimeout(timer)

@@ -74,8 +74,20 @@ export type StoreEvent =
   | { readonly type: 'owner'; readonly node: string; readonly incarnation: number; readonly status: OwnerStatus }
   /** This node re-added memberships of its own that another node had purged while it was unreachable. */
   | { readonly type: 'reasserted'; readonly count: number }
-  /** A record in the document that does not decode was ignored (a buggy or hostile writer). */
+  /**
+   * A record in the document was ignored, never counted (a buggy, misconfigured or hostile
+   * writer): it does not decode, sits in another writer's partition, or contradicts this node's
+   * declarations (a value on a plain profile, none on a valued one, an undeclared profile: such
+   * a record counts once its profile is declared here). `clientId` is the writer's Yjs client id.
+   */
   | { readonly type: 'invalid-record'; readonly clientId: number; readonly reason: string }
+  /**
+   * Another writer used this store's Yjs client id (a peer restarted with the same `clientId`
+   * option, or a hostile peer): the store moved to a fresh partition under a new client id (same
+   * incarnation), re-wrote its own memberships there and deleted their old records. It never
+   * writes under a client id that differs from its partition's.
+   */
+  | { readonly type: 'client-id-collision'; readonly node: string; readonly incarnation: number; readonly oldClientId: number; readonly newClientId: number; readonly reason: string }
 
 /** Injected time source, ms. Must not go backwards. */
 export type Clock = () => number

@@ -6,13 +6,20 @@
  * observed. Each command checks its local effect against the model, and after every command
  * every replica's incremental counts must equal a recount by scan. When delivery quiesces
  * (heal, then deliver everything), every replica must hold exactly the adds the model says are
- * alive, and replica 0's sizes must equal the sizes the model computes on its own.
+ * alive, and replica 0's sizes must equal the sizes the model computes on its own: nothing
+ * removed on purpose ever counts again, nothing live is lost.
+ *
+ * Crashes lose a replica's undelivered updates (also during a partition). The model then keeps
+ * exactly what got out: it merges the surviving replicas' states (pending updates included) and
+ * drops the crashed incarnation's writes beyond what they hold; a removal whose carrier did not
+ * get out is undone (the membership counts as before), one that did get out stays.
  *
  * Replay a failure: FC_SEED=<seed> npm test -- test/profile-store.property.test.ts
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import type { ProfileStore } from '../src/index.js'
+import * as Y from 'yjs'
+import { ProfileStore } from '../src/index.js'
 import { InMemoryCluster } from '../src/testing/index.js'
 import { fcParams } from './support/fc.js'
 
@@ -32,10 +39,15 @@ interface ModelAdd {
   readonly remote: boolean
   readonly expiresAt: number | null
   /** alive; removed (observed by a remove, swept, or purged as void); purged while its owner lived (to be re-asserted). */
-  state: 'alive' | 'removed' | 'purged'
+  state: State
+  /** Each removal of it: by which Yjs client, carried up to which clock of that client, and the state before. */
+  removals: Removal[]
   /** Whether a replica ever purged it while its owner lived. */
   purgedOnce?: boolean
 }
+
+type State = 'alive' | 'removed' | 'purged'
+interface Removal { readonly client: number, readonly hi: number, readonly prev: State }
 
 interface Model {
   readonly n: number
@@ -49,18 +61,56 @@ interface Model {
 
 type Real = InMemoryCluster
 
-const create = (m: Model, id: string, a: Omit<ModelAdd, 'ids' | 'state'>): void => {
+const create = (m: Model, id: string, a: Omit<ModelAdd, 'ids' | 'state' | 'removals'>): void => {
   expect(m.byId.has(id)).toBe(false)
-  m.byId.set(id, { ...a, ids: new Set([id]), state: 'alive' })
+  m.byId.set(id, { ...a, ids: new Set([id]), state: 'alive', removals: [] })
 }
 
-/** Marks the adds carried by `ids` as removed. */
-const removeIds = (m: Model, ids: Iterable<string>): void => {
+/** How far a store's own Yjs client has written (its updates are flushed). */
+const ownClock = (s: ProfileStore): number => Y.decodeStateVector(s.stateVector()).get(s.clientId) ?? 0
+
+/** Marks the adds carried by `ids` as removed by replica `s` (its writes up to now carry the removal). */
+const removeIds = (m: Model, ids: Iterable<string>, s: ProfileStore): void => {
+  const hi = ownClock(s)
   for (const id of ids) {
     const a = m.byId.get(id)
     expect(a, `unknown add ${id}`).toBeDefined()
-    if (a !== undefined) a.state = 'removed'
+    if (a === undefined) continue
+    a.removals.push({ client: s.clientId, hi, prev: a.state })
+    a.state = 'removed'
   }
+}
+
+const idClient = (id: string): number => Number(id.slice(0, id.indexOf('.')))
+const idClock = (id: string): number => Number(id.slice(id.indexOf('.') + 1))
+
+/**
+ * Before replica r crashes with its undelivered updates: what of its writes gets out is what the
+ * surviving replicas hold (integrated or pending): merge their states into a scratch replica.
+ * Adds it wrote beyond that are lost; removals it made whose carrier is lost are undone unless
+ * the add is gone from the scratch replica anyway (deleted, or named by a notice that got out).
+ */
+const resolveCrash = (m: Model, c: Real, r: number): void => {
+  const crashed = c.store(r)
+  const C = crashed.clientId
+  const scratch = new ProfileStore({ nodeId: 'scratch', profiles: PROFILES, clock: () => c.time, incarnation: 1 })
+  try {
+    for (let j = 0; j < c.size; j++) if (j !== r) scratch.applyUpdate(c.store(j).encodeState(), 'sync')
+    const sv = Y.decodeStateVector(scratch.stateVector())
+    const present = idsOf(scratch.dump())
+    const arrived = (id: string): boolean => idClock(id) < (sv.get(idClient(id)) ?? 0)
+    for (const a of new Set(m.byId.values())) {
+      for (const id of [...a.ids]) {
+        if (idClient(id) === C && !arrived(id)) { a.ids.delete(id); m.byId.delete(id) }
+      }
+      if (a.ids.size === 0) { a.state = 'removed'; a.removals = []; continue } // never got out
+      if (a.state !== 'removed' || a.removals.length === 0) continue
+      const gone = [...a.ids].every(id => arrived(id) && !present.has(id))
+      const kept = a.removals.filter(e => e.client !== C || e.hi <= (sv.get(C) ?? 0) || gone)
+      if (kept.length === 0) a.state = (a.removals[0] as Removal).prev
+      a.removals = kept
+    }
+  } finally { scratch.destroy() }
 }
 
 /**
@@ -120,7 +170,7 @@ class AddCmd implements fc.Command<Model, Real> {
     // locally: at most one new add, by this node; what vanished is this node's own earlier add of the same membership
     expect(appeared.size).toBeLessThanOrEqual(1)
     for (const id of vanished) expect(m.byId.get(id)?.node).toBe(store.nodeId)
-    removeIds(m, vanished)
+    removeIds(m, vanished, store)
     for (const [id] of appeared) {
       expect(id.startsWith(`${store.clientId}.`)).toBe(true)
       create(m, id, { dialog: this.dialog, profile: this.profile, value: value ?? null, node: store.nodeId, incarnation: store.incarnation, remote: false, expiresAt: this.ttl === null ? null : c.time + this.ttl })
@@ -139,7 +189,7 @@ class AddRemoteCmd implements fc.Command<Model, Real> {
     const value = valueFor(this.profile, this.value)
     const expiresAt = c.time + this.ttl
     const { appeared, vanished } = observe(c, this.r, s => s.addRemote(this.uid, this.profile, value, expiresAt))
-    removeIds(m, vanished)
+    removeIds(m, vanished, store)
     for (const [id] of appeared) {
       create(m, id, { dialog: this.uid, profile: this.profile, value: value ?? null, node: store.nodeId, incarnation: store.incarnation, remote: true, expiresAt })
     }
@@ -165,7 +215,7 @@ class RemoveCmd implements fc.Command<Model, Real> {
       else s.remove(this.dialog, this.profile, value)
     })
     expect([...vanished].sort()).toEqual([...expected].sort())
-    removeIds(m, vanished)
+    removeIds(m, vanished, c.store(this.r))
   }
 
   toString = (): string => `remove-${this.kind}(r${this.r}, ${this.dialog}, ${this.profile}, ${this.value})`
@@ -183,7 +233,7 @@ class AcquireCmd implements fc.Command<Model, Real> {
     expect(result?.admitted).toBe(had || sizeBefore < this.limit)
     if (result?.admitted !== true) expect(appeared.size + vanished.size).toBe(0)
     for (const id of vanished) expect(m.byId.get(id)?.node).toBe(store.nodeId)
-    removeIds(m, vanished)
+    removeIds(m, vanished, store)
     for (const [id] of appeared) {
       create(m, id, { dialog: this.dialog, profile: 'caller', value: this.value, node: store.nodeId, incarnation: store.incarnation, remote: false, expiresAt: null })
     }
@@ -245,7 +295,7 @@ class SweepCmd implements fc.Command<Model, Real> {
       // only expired adds are swept: this node's at once, others' after the grace
       expect(a?.expiresAt ?? Infinity).toBeLessThanOrEqual(a?.node === store.nodeId && a.incarnation === store.incarnation ? c.time : c.time - GRACE)
     }
-    removeIds(m, vanished)
+    removeIds(m, vanished, store)
   }
 
   toString = (): string => `sweep(r${this.r})`
@@ -267,20 +317,28 @@ class LivenessCmd implements fc.Command<Model, Real> {
   toString = (): string => `${this.dead ? 'dead' : 'live'}(r${this.target}) at r0`
 }
 
-/** Crash and restart of a replica after its updates reached its group: a new incarnation voids the old one. */
+/**
+ * Restart of a replica as a new incarnation, which voids the old one: either clean (after its
+ * updates reached everyone), or a crash that loses its undelivered updates, also during a
+ * partition (the replicas it cannot hear learn of the new incarnation at the next heal).
+ */
 class RestartCmd implements fc.Command<Model, Real> {
-  constructor (readonly r: number) {}
+  constructor (readonly r: number, readonly crash: boolean) {}
   check = (m: Readonly<Model>): boolean => this.r < m.n
   run (m: Model, c: Real): void {
-    c.heal()
-    c.deliverAll(100_000)
+    if (this.crash) {
+      resolveCrash(m, c, this.r)
+    } else {
+      c.heal()
+      c.deliverAll(100_000)
+    }
     const s = c.restart(this.r)
     m.incarnation.set(s.nodeId, s.incarnation)
     // a new process starts with no liveness verdicts of its own
     if (this.r === 0) m.deadAt0.clear()
   }
 
-  toString = (): string => `restart(r${this.r})`
+  toString = (): string => `${this.crash ? 'crash' : 'restart'}(r${this.r})`
 }
 
 /** A replica purges the void incarnations it knows: only adds that no longer count go. */
@@ -296,7 +354,7 @@ class PurgeCmd implements fc.Command<Model, Real> {
       expect(m.incarnation.get(a?.node ?? '')).toBeGreaterThan(a?.incarnation ?? Infinity)
       expect(a?.remote === true && (a.expiresAt ?? 0) > c.time).toBe(false)
     }
-    removeIds(m, vanished)
+    removeIds(m, vanished, c.store(this.r))
   }
 
   toString = (): string => `purge-void(r${this.r})`
@@ -345,7 +403,7 @@ const commands = (n: number): Array<fc.Arbitrary<fc.Command<Model, Real>>> => {
     fc.constantFrom(500, 2000, 7000).map(ms => new ClockCmd(ms)),
     r.map(a => new SweepCmd(a)),
     fc.tuple(r, fc.boolean()).map(([t, d]) => new LivenessCmd(t, d)),
-    r.map(a => new RestartCmd(a)),
+    fc.tuple(r, fc.boolean()).map(([a, crash]) => new RestartCmd(a, crash)),
     r.map(a => new PurgeCmd(a)),
     fc.tuple(r, r).map(([a, t]) => new PurgeLiveCmd(a, t))
   ]

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { DialogProfilesError, ProfileStore, type StoreEvent } from '../src/index.js'
+import { appendRecords } from '../src/internal/partition-doc.js'
 import { encodeMembership } from '../src/internal/records.js'
 import { InMemoryCluster } from '../src/testing/index.js'
 
@@ -28,6 +29,11 @@ const newCluster = (n: number, seed = 7): InMemoryCluster => {
   const c = new InMemoryCluster({ nodes: n, profiles: PROFILES, seed })
   made.push(c)
   return c
+}
+
+/** Appends embed records to a root of `doc` as a peer's store would, after the item at `last` (-1: the root's first). */
+const writeRecords = (doc: Y.Doc, root: string, records: readonly unknown[], last = -1): void => {
+  doc.transact(tr => { appendRecords(tr, doc.getArray(root), last, records) })
 }
 
 const codeOf = (fn: () => unknown): string | undefined => {
@@ -314,21 +320,49 @@ describe('ProfileStore replicas', () => {
     expect(c.converged()).toBe(true)
   })
 
-  it('ignores records written into another node\'s partition and reports them', () => {
+  it('refuses an update that writes into another client\'s partition, whole; ignores and reports records that do not decode', () => {
     const s = newStore('a')
     const reasons: string[] = []
     s.on('invalid-record', e => reasons.push(e.reason))
     const evil = new Y.Doc()
     evil.clientID = 99
     const good = encodeMembership({ kind: 0, dialog: 'c1', profile: 'total', value: null, expiresAt: null })
-    evil.getArray('dp:b:1:12345').push([good]) // claims to be client 12345
-    evil.getArray('dp:c:1:99').push(['garbage', [0, 'c1', 'nope!', null, null], [...good, 7]])
-    evil.getArray('dp:c:1:99').push([encodeMembership({ kind: 0, dialog: 'c2', profile: 'total', value: null, expiresAt: null })])
-    s.applyUpdate(Y.encodeStateAsUpdate(evil), 'peer')
-    expect(s.size('total')).toBe(1) // only the well-formed record in its own partition
-    expect(reasons).toEqual(['record written into another node\'s partition', 'not a record', 'bad profile name', 'membership of wrong length'])
+    writeRecords(evil, 'dp:c:1:99', [good])
+    writeRecords(evil, 'dp:b:1:12345', [good]) // claims to be client 12345
+    const before = s.encodeState()
+    expect(codeOf(() => s.applyUpdate(Y.encodeStateAsUpdate(evil), 'peer'))).toBe('DP_ERR_BAD_UPDATE')
+    expect(s.encodeState()).toEqual(before)
+    expect(s.size('total')).toBe(0)
+    const evil2 = new Y.Doc()
+    evil2.clientID = 98
+    writeRecords(evil2, 'dp:c:1:98', [{ garbage: true }, [0, 'c1', 'nope!', null, null], [...good, 7]])
+    writeRecords(evil2, 'dp:c:1:98', [encodeMembership({ kind: 0, dialog: 'c2', profile: 'total', value: null, expiresAt: null })], 2)
+    s.applyUpdate(Y.encodeStateAsUpdate(evil2), 'peer')
+    expect(s.size('total')).toBe(1) // only the well-formed record
+    expect(reasons).toEqual(['not a record', 'bad profile name', 'membership of wrong length'])
     expect(s.recount().ok).toBe(true)
-    evil.destroy()
+    evil.destroy(); evil2.destroy()
+  })
+
+  it('never counts records that contradict the declarations, and reports them with the writer (issue 8 item 3)', () => {
+    const s = newStore('a')
+    const seen: Array<[number, string]> = []
+    s.on('invalid-record', e => seen.push([e.clientId, e.reason]))
+    const peer = new Y.Doc()
+    peer.clientID = 77
+    const rec = (dialog: string, profile: string, value: string | null): unknown[] => encodeMembership({ kind: 0, dialog, profile, value, expiresAt: null })
+    writeRecords(peer, 'dp:b:1:77', [rec('c1', 'total', 'x'), rec('c2', 'caller', null), rec('c3', 'account', 'acme'), rec('c4', 'caller', 'alice')])
+    s.applyUpdate(Y.encodeStateAsUpdate(peer), 'peer')
+    expect(seen).toEqual([[77, 'value on a plain profile'], [77, 'no value on a valued profile'], [77, 'undeclared profile']])
+    expect(s.size('total')).toBe(0)
+    expect(s.size('caller')).toBe(1)
+    expect(s.dump().map(e => e.dialog)).toEqual(['c4'])
+    expect(s.recount().ok).toBe(true)
+    // a profile declared later adopts its records
+    s.declare({ name: 'account', withValue: true })
+    expect(s.size('account', 'acme')).toBe(1)
+    expect(s.recount().ok).toBe(true)
+    peer.destroy()
   })
 
   it('keeps state proportional to live memberships under churn', () => {
@@ -371,6 +405,57 @@ describe('ProfileStore.applyUpdates', () => {
     expect(seen).toEqual([b, 'peer'])
     expect(b.size('total')).toBe(6)
     expect(b.recount().ok).toBe(true)
-    expect(codeOf(() => b.applyUpdates([updates[0]!, Uint8Array.from([1, 2, 250])], 'peer'))).toBe('DP_ERR_BAD_UPDATE')
+    // A refused update in the batch: none of the batch is applied.
+    a.add('later', 'total'); a.flushWrites()
+    const before = b.stateVector()
+    expect(codeOf(() => b.applyUpdates([a.encodeState(), Uint8Array.from([1, 2, 250])], 'peer'))).toBe('DP_ERR_BAD_UPDATE')
+    expect(b.stateVector()).toEqual(before)
+    expect(b.has('later', 'total')).toBe(false)
+  })
+})
+
+describe('ownership protocol: an ended call never comes back (issue 7 items 1 and 2)', () => {
+  it('a removal by a node that took the owner for dead survives the purge that follows it', () => {
+    const c = newCluster(2)
+    const [a, b] = c.stores as [ProfileStore, ProfileStore]
+    b.add('c1', 'total'); b.add('c2', 'total')
+    c.deliverAll()
+    c.partition([[0], [1]])
+    a.setOwnerStatus('n1', b.incarnation, 'dead')
+    expect(a.remove('c1', 'total')).toBe(1) // the dialog ended, seen at a
+    a.purgeOwner('n1', b.incarnation)
+    c.heal(); c.deliverAll()
+    a.setOwnerStatus('n1', b.incarnation, 'live')
+    c.deliverAll()
+    for (const s of c.stores) {
+      expect(s.members('total').map(m => m.dialog), s.nodeId).toEqual(['c2'])
+      expect(s.recount().ok).toBe(true)
+    }
+    expect(c.converged()).toBe(true)
+    expect(a.stats().notices + b.stats().notices).toBe(0)
+  })
+
+  it('a removal never reaches the owner without its justification, whatever the order of the remover\'s updates', () => {
+    for (const crash of [false, true]) {
+      const c = newCluster(2)
+      const [a, b] = c.stores as [ProfileStore, ProfileStore]
+      b.add('c1', 'total')
+      c.deliverAll()
+      const reasserted: StoreEvent[] = []
+      b.on('reasserted', e => reasserted.push(e))
+      a.add('x', 'caller', 'alice') // the remover's earlier update, held back
+      c.flushWrites()
+      a.remove('c1', 'total')
+      c.flushWrites()
+      expect(c.pending).toBe(2)
+      c.deliverOne(1) // the removal first
+      expect(b.has('c1', 'total')).toBe(true) // nothing of it applies before the earlier update
+      if (crash) c.restart(0) // the earlier update is lost with the remover: so is its removal
+      c.deliverAll()
+      c.heal(); c.deliverAll()
+      expect(reasserted).toEqual([])
+      for (const s of c.stores) expect(s.size('total'), `crash ${String(crash)} ${s.nodeId}`).toBe(crash ? 1 : 0)
+      expect(c.converged()).toBe(true)
+    }
   })
 })

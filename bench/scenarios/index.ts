@@ -6,8 +6,9 @@ import type { Scenario } from '../lib/types.js'
 import { admission } from './admission.js'
 import { churn } from './churn.js'
 import { cluster } from './cluster.js'
+import { httpAcquire } from './http-acquire.js'
 import { lateJoin } from './late-join.js'
 import { memory } from './memory.js'
 import { redisToday } from './redis-today.js'
 
-export const scenarios: readonly Scenario[] = [churn, admission, memory, lateJoin, redisToday, cluster]
+export const scenarios: readonly Scenario[] = [churn, admission, memory, lateJoin, redisToday, cluster, httpAcquire]

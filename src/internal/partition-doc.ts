@@ -4,11 +4,14 @@
  *   being the previous last item, so that runs of deleted records of one writer merge into one
  *   struct (state stays proportional to the live records, see the README's compaction notes);
  * - delete: any node deletes a record by its ID (client, clock) in O(log n);
- * - read a transaction: which records it added and which IDs it deleted, in O(changes).
+ * - read a transaction: which records it added and which IDs it deleted, in O(changes);
+ * - check a remote update against the document's schema before any of it is applied.
+ * This is the only module that reaches into Yjs structs (items, origins, parents, the struct
+ * store): a Yjs upgrade touches this file alone.
  */
 import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
-import { parsePartitionName, type PartitionName } from './records.js'
+import { parsePartitionName, parseRootName, type PartitionName } from './records.js'
 
 /**
  * Appends records after the item holding `lastClock` of this doc's own client (-1: none yet),
@@ -72,10 +75,12 @@ export class PartitionResolver {
 }
 
 /**
- * Calls `fn` for every value a transaction integrated and that is still present (whatever the
- * item's content type: the caller decodes and rejects what is not a record).
+ * Calls `fn` for every value a transaction integrated into a partition and that is still
+ * present (whatever the item's content type: the caller decodes and rejects what is not a
+ * record), with the partition it landed in and the Yjs client that wrote it.
  */
-export const forEachAddedValue = (tr: Y.Transaction, fn: (item: Y.Item, clock: number, value: unknown) => void): void => {
+export const forEachAddedValue = (tr: Y.Transaction, resolver: PartitionResolver,
+  fn: (partition: PartitionName, writer: number, clock: number, value: unknown) => void): void => {
   const store = tr.doc.store
   tr.afterState.forEach((after, client) => {
     const before = tr.beforeState.get(client) ?? 0
@@ -86,12 +91,90 @@ export const forEachAddedValue = (tr: Y.Transaction, fn: (item: Y.Item, clock: n
       const s = structs[i] as Y.Item | Y.GC
       if (s.id.clock >= after) break
       if (!(s instanceof Y.Item) || s.deleted || s.parentSub !== null) continue
+      const pn = resolver.resolve(s.parent as Y.AbstractType<any>)
+      if (pn === null) continue
       const values = s.content.getContent()
       const from = Math.max(0, before - s.id.clock)
       const to = Math.min(values.length, after - s.id.clock)
-      for (let k = from; k < to; k++) fn(s, s.id.clock + k, values[k])
+      for (let k = from; k < to; k++) fn(pn, client, s.id.clock + k, values[k])
     }
   })
+}
+
+/** Calls `fn` for every value present in a partition of the document: a full scan, for the debug recount. */
+export const forEachPresentValue = (doc: Y.Doc, resolver: PartitionResolver,
+  fn: (partition: PartitionName, writer: number, clock: number, value: unknown) => void): void => {
+  for (const type of doc.share.values()) {
+    const pn = resolver.resolve(type)
+    if (pn === null) continue
+    for (let item = type._start; item !== null; item = item.right) {
+      if (item.deleted) continue
+      const values = item.content.getContent()
+      for (let k = 0; k < values.length; k++) fn(pn, item.id.client, item.id.clock + k, values[k])
+    }
+  }
+}
+
+/** Number of structs (items and tombstone runs) in the document: its size in Yjs's terms. */
+export const countStructs = (doc: Y.Doc): number => {
+  let n = 0
+  for (const s of doc.store.clients.values()) n += s.length
+  return n
+}
+
+/** Largest clock an update may reach: far below 2^53, so no clock arithmetic loses precision. */
+const MAX_CLOCK = 2 ** 40
+
+/** What `checkUpdate` found: a reason to refuse the update, or the end clock it reaches per client. */
+export type UpdateCheck = { readonly ok: false, readonly reason: string } | { readonly ok: true, readonly ends: Map<number, number> }
+
+/**
+ * Checks a remote update against the document's schema before any of it is applied, so that
+ * Yjs cannot fail halfway through applying it. Accepted: structs that are tombstones (GC),
+ * gaps (Skip) or items whose content is an embed or deleted; an item either names its parent,
+ * a partition root (`dp:`) or an admission root (`dpa:`) and whose client id is the item's (no map key,
+ * no nested type), or chains to an earlier item of its own client (origin and right origin of
+ * its own client, at earlier clocks), so by induction every item of a client lands in a root
+ * named for that client. Delete ranges must be non-empty and bounded. Never throws.
+ */
+export const checkUpdate = (update: Uint8Array): UpdateCheck => {
+  let decoded: { structs: Array<Y.Item | Y.GC | Y.Skip>, ds: { clients: Map<number, Array<{ clock: number, len: number }>> } }
+  try {
+    decoded = Y.decodeUpdate(update) as unknown as typeof decoded
+  } catch (err) {
+    return { ok: false, reason: `does not decode: ${err instanceof Error ? err.message : String(err)}` }
+  }
+  const ends = new Map<number, number>()
+  for (const s of decoded.structs) {
+    const { client, clock } = s.id
+    if (!Number.isSafeInteger(clock) || !Number.isSafeInteger(s.length) || s.length < 1 || clock + s.length > MAX_CLOCK) return { ok: false, reason: 'struct clock out of range' }
+    if (!(client >= 0 && client <= 0xffffffff)) return { ok: false, reason: 'bad client id' }
+    ends.set(client, Math.max(ends.get(client) ?? 0, clock + s.length))
+    if (s instanceof Y.GC || s instanceof Y.Skip) continue
+    if (!(s instanceof Y.Item)) return { ok: false, reason: 'unknown struct' }
+    if (!(s.content instanceof Y.ContentEmbed) && !(s.content instanceof Y.ContentDeleted)) return { ok: false, reason: 'item content is neither an embed nor deleted' }
+    if (s.content instanceof Y.ContentEmbed && s.length !== 1) return { ok: false, reason: 'embed item of wrong length' }
+    if (s.parentSub !== null) return { ok: false, reason: 'item with a map key' }
+    for (const o of [s.origin, s.rightOrigin]) {
+      if (o !== null && (o.client !== client || !(o.clock < clock))) return { ok: false, reason: 'item chained to another client or to a later clock' }
+    }
+    if (s.origin === null && s.rightOrigin === null) {
+      const parent: unknown = s.parent
+      if (typeof parent !== 'string') return { ok: false, reason: 'item in a nested type' }
+      const pn = parseRootName(parent)
+      if (pn === null) return { ok: false, reason: 'item in a root that is not a partition' }
+      if (pn.clientId !== client) return { ok: false, reason: 'item written into another client\'s partition' }
+    } else if (s.parent !== null) {
+      return { ok: false, reason: 'item with both an origin and a parent' }
+    }
+  }
+  for (const [client, ranges] of decoded.ds.clients) {
+    if (!(client >= 0 && client <= 0xffffffff)) return { ok: false, reason: 'bad client id in delete set' }
+    for (const r of ranges) {
+      if (!Number.isSafeInteger(r.clock) || !Number.isSafeInteger(r.len) || r.clock < 0 || r.len < 1 || r.clock + r.len > MAX_CLOCK) return { ok: false, reason: 'delete range out of range' }
+    }
+  }
+  return { ok: true, ends }
 }
 
 /** Calls `fn` for every range of IDs (client, clock, len) a transaction deleted. */

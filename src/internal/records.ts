@@ -82,6 +82,12 @@ export const decodeRecord = (raw: unknown): PartitionRecord | string => {
 
 /** Partition root names: `dp:<node>:<incarnation>:<clientId>`. */
 const PARTITION_PREFIX = 'dp:'
+/**
+ * Roots reserved for the strict-admission module: `dpa:<node>:<incarnation>:<clientId>`, with
+ * the same shape rules as partitions (a Y.Array of embed items written only by the client in the
+ * name). The store checks their shape, never interprets or counts their content.
+ */
+const ADMISSION_PREFIX = 'dpa:'
 
 export interface PartitionName {
   readonly node: string
@@ -93,9 +99,15 @@ export const partitionName = (p: PartitionName): string =>
   `${PARTITION_PREFIX}${p.node}:${p.incarnation}:${p.clientId}`
 
 /** Parses a root type name; null when it is not a partition (other root types are ignored). */
-export const parsePartitionName = (name: string): PartitionName | null => {
-  if (!name.startsWith(PARTITION_PREFIX)) return null
-  const parts = name.slice(PARTITION_PREFIX.length).split(':')
+export const parsePartitionName = (name: string): PartitionName | null =>
+  name.startsWith(PARTITION_PREFIX) ? parseNameParts(name.slice(PARTITION_PREFIX.length)) : null
+
+/** Parses any root name a peer may write to: a partition (`dp:`) or an admission root (`dpa:`); null otherwise. */
+export const parseRootName = (name: string): PartitionName | null =>
+  name.startsWith(ADMISSION_PREFIX) ? parseNameParts(name.slice(ADMISSION_PREFIX.length)) : parsePartitionName(name)
+
+const parseNameParts = (rest: string): PartitionName | null => {
+  const parts = rest.split(':')
   if (parts.length !== 3) return null
   const [node, inc, client] = parts as [string, string, string]
   if (!NODE_ID_PATTERN.test(node) || !/^\d{1,16}$/.test(inc) || !/^\d{1,10}$/.test(client)) return null

@@ -1,44 +1,51 @@
 /**
  * The debug recount: counts by a full scan of the document, independently of the incremental
  * index, and lists every difference. O(document): for tests and diagnostics only.
+ *
+ * The rule it applies: a membership record counts when it is present in its writer's partition,
+ * decodes, fits the declarations, is named by no present removal notice, has not expired, and is
+ * remote or owned by an owner that counts.
  */
-import * as Y from 'yjs'
-import { decodeRecord, KIND_REMOTE, KIND_REMOVAL } from './records.js'
-import type { PartitionResolver } from './partition-doc.js'
+import { forEachPresentValue, type PartitionResolver } from './partition-doc.js'
+import { decodeRecord, KIND_REMOTE, KIND_REMOVAL, type MembershipRecord } from './records.js'
 import { membershipKey, type MembershipIndex } from '../membership-index.js'
-import type { OwnerRegistry } from '../owner-registry.js'
+import type { OwnedPartition, OwnerRegistry } from '../owner-registry.js'
+import type { ProfileRegistry } from '../profile-registry.js'
+import type * as Y from 'yjs'
 
 export interface RecountResult {
   /** Whether the incremental counts equal the recount by scan. */
   readonly ok: boolean
-  /** Memberships found by the scan (present in the document, counted or not). */
+  /** Memberships found by the scan (present in the document and not removed by a notice, counted or not). */
   readonly memberships: number
   /** One line per difference. */
   readonly mismatches: string[]
 }
 
 export const recount = (doc: Y.Doc, resolver: PartitionResolver, owners: OwnerRegistry, index: MembershipIndex,
-  keepsDead: (profile: string) => boolean, now: number): RecountResult => {
+  registry: ProfileRegistry, now: number): RecountResult => {
+  // one scan: the notices' targets, and the records that fit; then the records no notice names
+  const named = new Set<string>()
+  const records: Array<{ id: string, p: OwnedPartition, rec: MembershipRecord }> = []
+  forEachPresentValue(doc, resolver, (pn, writer, clock, raw) => {
+    const p = owners.partition(pn.clientId)
+    if (writer !== pn.clientId || p === undefined || p.node !== pn.node || p.incarnation !== pn.incarnation) return
+    const rec = decodeRecord(raw)
+    if (typeof rec === 'string') return
+    if (rec.kind === KIND_REMOVAL) { for (const c of rec.clocks) named.add(`${rec.targetClient}.${c}`); return }
+    if (registry.misfit(rec.profile, rec.value) === null) records.push({ id: `${writer}.${clock}`, p, rec })
+  })
   const counted = new Map<string, { profile: string, value: string | null }>()
   const present = new Set<string>()
-  for (const type of doc.share.values()) {
-    const pn = resolver.resolve(type)
-    const p = pn === null ? undefined : owners.partition(pn.clientId)
-    if (pn === null || p === undefined) continue
+  for (const { id, p, rec } of records) {
+    if (named.has(id)) continue
+    const key = membershipKey(rec.profile, rec.value, rec.dialog)
+    present.add(key)
     const status = owners.statusOf(p)
-    for (let item = type._start; item !== null; item = item.right) {
-      if (item.deleted || item.id.client !== pn.clientId) continue
-      for (const raw of item.content.getContent()) {
-        const rec = decodeRecord(raw)
-        if (typeof rec === 'string' || rec.kind === KIND_REMOVAL) continue
-        const key = membershipKey(rec.profile, rec.value, rec.dialog)
-        present.add(key)
-        const expired = rec.expiresAt !== null && rec.expiresAt <= now
-        const effective = !expired && (rec.kind === KIND_REMOTE || status === 'live' ||
-          (status === 'dead' && rec.expiresAt !== null && keepsDead(rec.profile)))
-        if (effective) counted.set(key, { profile: rec.profile, value: rec.value })
-      }
-    }
+    const expired = rec.expiresAt !== null && rec.expiresAt <= now
+    const effective = !expired && (rec.kind === KIND_REMOTE || status === 'live' ||
+      (status === 'dead' && rec.expiresAt !== null && registry.find(rec.profile)?.onOwnerDead === 'keep'))
+    if (effective) counted.set(key, { profile: rec.profile, value: rec.value })
   }
   // expected sizes per (profile, value); value undefined = the whole profile
   const expected = new Map<string, { profile: string, value: string | null, n: number }>()

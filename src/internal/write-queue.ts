@@ -12,11 +12,13 @@ export class WriteQueue {
   private deletes = new Map<number, number[]>()
   private count = 0
   private scheduled = false
+  /** Clock of the last record appended to the partition, -1 before the first. */
+  private last = -1
 
   constructor (
     private readonly doc: Y.Doc,
     /** The store's own partition. */
-    private readonly partition: Y.AbstractType<any>,
+    private partition: Y.AbstractType<any>,
     /** Origin of the flush transactions. */
     private readonly origin: unknown,
     private readonly maxPending: number
@@ -28,6 +30,12 @@ export class WriteQueue {
     this.records.push(value)
     this.schedule()
     return clock
+  }
+
+  /** Appends to another partition from now on (after a move to a fresh client id); flush first. */
+  moveTo (partition: Y.AbstractType<any>): void {
+    this.partition = partition
+    this.last = -1
   }
 
   /** Queues the deletion of the record at (client, clock). */
@@ -47,7 +55,7 @@ export class WriteQueue {
     this.deletes = new Map()
     this.count = 0
     this.doc.transact(tr => {
-      if (records.length > 0) appendRecords(tr, this.partition, Y.getState(this.doc.store, this.doc.clientID) - 1, records)
+      if (records.length > 0) this.last = appendRecords(tr, this.partition, this.last, records)
       for (const [client, clocks] of deletes) deleteRecords(tr, client, clocks)
     }, this.origin)
   }

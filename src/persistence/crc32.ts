@@ -13,13 +13,17 @@ const TABLE = (() => {
   return t
 })()
 
-const tableCrc32 = (data: Uint8Array): number => {
-  let c = 0xffffffff
+const tableCrc32 = (data: Uint8Array, previous: number): number => {
+  let c = (previous ^ 0xffffffff) >>> 0
   for (let i = 0; i < data.length; i++) c = TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8)
   return (c ^ 0xffffffff) >>> 0
 }
 
-const native = (zlib as { crc32?: (data: Uint8Array) => number }).crc32
+const native = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32
 
-/** CRC-32 of `data` as an unsigned 32-bit integer. */
-export const crc32 = (data: Uint8Array): number => native !== undefined ? native(data) >>> 0 : tableCrc32(data)
+/**
+ * CRC-32 of `data` as an unsigned 32-bit integer; pass the CRC of the bytes before `data` as
+ * `previous` to continue a running checksum (`crc32(b, crc32(a))` is the CRC of `a` then `b`).
+ */
+export const crc32 = (data: Uint8Array, previous = 0): number =>
+  native !== undefined ? native(data, previous) >>> 0 : tableCrc32(data, previous)

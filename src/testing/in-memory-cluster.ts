@@ -54,6 +54,10 @@ export class InMemoryCluster {
   private now = 1_000_000
   private readonly clock: Clock
   private readonly incarnations: number[] = []
+  /** announced[i][j]: the incarnation of replica j that replica i was told of. */
+  private readonly announced: number[][] = []
+  /** Replicas killed and not restarted: they hear nothing and nothing they write is delivered. */
+  private readonly down: boolean[] = []
 
   constructor (private readonly options: InMemoryClusterOptions) {
     const ids = typeof options.nodes === 'number' ? Array.from({ length: options.nodes }, (_, i) => `n${i}`) : [...options.nodes]
@@ -62,7 +66,10 @@ export class InMemoryCluster {
     this.random = seededRandom(options.seed ?? 1)
     this.clock = options.clock ?? (() => this.now)
     this.group = ids.map(() => 0)
-    ids.forEach((_, i) => { this.incarnations.push(1); this.stores.push(this.makeStore(i)); this.unsubscribe.push(this.listen(i)) })
+    ids.forEach((_, i) => {
+      this.incarnations.push(1); this.down.push(false); this.announced.push(ids.map(() => 1))
+      this.stores.push(this.makeStore(i)); this.unsubscribe.push(this.listen(i))
+    })
   }
 
   /** Number of replicas. */
@@ -92,7 +99,7 @@ export class InMemoryCluster {
     if (this.queue.length === 0) return false
     const i = index ?? randomInt(this.random, this.queue.length)
     const [m] = this.queue.splice(i, 1) as [InFlightMessage]
-    if (this.group[m.from] !== this.group[m.to]) { this.traffic.droppedMessages++; return true }
+    if (!this.hears(m.from, m.to)) { this.traffic.droppedMessages++; return true }
     this.traffic.deliveredMessages++
     this.traffic.deliveredBytes += m.update.length
     this.store(m.to).applyUpdate(m.update, ORIGIN)
@@ -137,9 +144,15 @@ export class InMemoryCluster {
     groups.forEach((g, gi) => { for (const i of g) this.group[i] = gi })
   }
 
-  /** Ends a partition, then makes every pair exchange their missing state (as a reconnect does). */
+  /**
+   * Ends a partition, then does what a reconnect does between every pair of replicas: each
+   * learns the other's current incarnation if it had not (a restart during the partition voids
+   * the old incarnation there), and they exchange their missing state. Liveness verdicts
+   * (`declareDead`, `setOwnerStatus`) are left as they are. Killed replicas stay apart.
+   */
   heal (): void {
     this.group = this.stores.map(() => 0)
+    this.announce()
     this.syncAll()
   }
 
@@ -147,7 +160,7 @@ export class InMemoryCluster {
   syncAll (): void {
     for (let i = 0; i < this.size; i++) {
       for (let j = 0; j < this.size; j++) {
-        if (i === j || this.group[i] !== this.group[j]) continue
+        if (i === j || !this.hears(i, j)) continue
         const diff = this.store(i).encodeState(this.store(j).stateVector())
         this.traffic.syncBytes += diff.length
         this.store(j).applyUpdate(diff, ORIGIN)
@@ -166,13 +179,14 @@ export class InMemoryCluster {
     this.store(i).destroy()
     this.queue = this.queue.filter(m => m.from !== i && m.to !== i)
     this.incarnations[i] = (this.incarnations[i] ?? 1) + 1
+    this.down[i] = false
     this.stores[i] = this.makeStore(i)
     this.unsubscribe[i] = this.listen(i)
-    const fresh = this.store(i)
+    // a new process knows no incarnation but its own
+    this.announced[i] = this.stores.map((_, j) => j === i ? this.incarnations[i] as number : 0)
+    this.announce()
     for (let j = 0; j < this.size; j++) {
-      if (j === i || this.group[i] !== this.group[j]) continue
-      this.store(j).setOwnerStatus(fresh.nodeId, fresh.incarnation, 'live')
-      fresh.setOwnerStatus(this.store(j).nodeId, this.store(j).incarnation, 'live')
+      if (j === i || !this.hears(i, j)) continue
       const diff = this.store(j).encodeState(this.store(i).stateVector())
       this.traffic.syncBytes += diff.length
       this.store(i).applyUpdate(diff, ORIGIN)
@@ -181,6 +195,32 @@ export class InMemoryCluster {
       this.store(j).applyUpdate(back, ORIGIN)
     }
     return this.store(i)
+  }
+
+  /**
+   * Kills replica `i` (a crash, or a process that hangs): its messages in flight are lost, it
+   * hears nothing and nothing it writes is delivered until `restart(i)`, and every other replica
+   * declares its incarnation dead, as the liveness layer does after `livenessTimeoutMs` +
+   * `graceMs` of silence. Its store stays readable.
+   */
+  kill (i: number): void {
+    this.store(i)
+    this.flushWrites()
+    this.down[i] = true
+    this.queue = this.queue.filter(m => m.from !== i && m.to !== i)
+    this.declareDead(i)
+  }
+
+  /** Replicas `by` (default: every other one) declare replica `i`'s current incarnation dead, as the liveness layer does. */
+  declareDead (i: number, by?: readonly number[]): void {
+    const s = this.store(i)
+    for (const j of by ?? this.stores.map((_, k) => k)) if (j !== i) this.store(j).setOwnerStatus(s.nodeId, s.incarnation, 'dead')
+  }
+
+  /** Replicas `by` (default: every other one) declare replica `i`'s current incarnation live again. */
+  declareLive (i: number, by?: readonly number[]): void {
+    const s = this.store(i)
+    for (const j of by ?? this.stores.map((_, k) => k)) if (j !== i) this.store(j).setOwnerStatus(s.nodeId, s.incarnation, 'live')
   }
 
   /** Whether every replica holds the same memberships (with the same adds). */
@@ -194,6 +234,24 @@ export class InMemoryCluster {
     for (const u of this.unsubscribe) u()
     for (const s of this.stores) s.destroy()
     this.queue = []
+  }
+
+  /** Whether messages from `from` reach `to`: same group, neither killed. */
+  private hears (from: number, to: number): boolean {
+    return this.group[from] === this.group[to] && this.down[from] !== true && this.down[to] !== true
+  }
+
+  /** Tells every replica the current incarnation of each replica it hears and was not told of yet (as heartbeats do). */
+  private announce (): void {
+    for (let i = 0; i < this.size; i++) {
+      for (let j = 0; j < this.size; j++) {
+        const row = this.announced[i] as number[]
+        const inc = this.incarnations[j] as number
+        if (i === j || !this.hears(i, j) || row[j] === inc) continue
+        this.store(i).setOwnerStatus(this.store(j).nodeId, inc, 'live')
+        row[j] = inc
+      }
+    }
   }
 
   private makeStore (i: number): ProfileStore {

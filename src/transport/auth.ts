@@ -10,10 +10,15 @@
  *
  * This authenticates the handshake, not each later message: on an untrusted network use TLS
  * (`wss`) so that an established connection cannot be tampered with.
+ *
+ * With per-node keys, each node also signs every heartbeat it originates with its Ed25519
+ * private key; peers check the signature against the trust list (node id to public key), so a
+ * heartbeat speaks for the node it names, wherever it was relayed from.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import { MAC_BYTES, NONCE_BYTES } from './wire.js'
-import type { Role } from './wire.js'
+import { createHmac, randomBytes, sign, timingSafeEqual, verify } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
+import { MAC_BYTES, NONCE_BYTES, SIGNATURE_BYTES } from './wire.js'
+import type { Heartbeat, Role } from './wire.js'
 
 const LABEL = 'dialog-profiles/1'
 
@@ -55,3 +60,14 @@ export const computeProof = (secret: string | Uint8Array, role: Role, self: Hell
 /** Constant-time comparison of a received proof with the expected one. */
 export const proofMatches = (expected: Uint8Array, received: Uint8Array): boolean =>
   received.length === MAC_BYTES && expected.length === MAC_BYTES && timingSafeEqual(expected, received)
+
+const heartbeatBytes = (hb: Heartbeat): Buffer =>
+  Buffer.concat([frame(`${LABEL}/heartbeat`), frame(hb.nodeId), frame(`${hb.incarnation}:${hb.clientId}:${hb.seq}`)])
+
+/** Ed25519 signature of a heartbeat (node id, incarnation, client id, sequence number) by its node. */
+export const signHeartbeat = (privateKey: KeyObject, hb: Heartbeat): Uint8Array =>
+  new Uint8Array(sign(null, heartbeatBytes(hb), privateKey))
+
+/** Whether `signature` is `publicKey`'s signature of `hb`. */
+export const heartbeatSigned = (publicKey: KeyObject, hb: Heartbeat, signature: Uint8Array): boolean =>
+  signature.length === SIGNATURE_BYTES && verify(null, heartbeatBytes(hb), publicKey, signature)

@@ -12,7 +12,7 @@
  *
  * Cost control: received messages go to an inbox drained in event-loop tasks of bounded work
  * (consecutive updates applied together, in one transaction); reading pauses while the inbox is
- * full. Heartbeats and digests skip the inbox. A state request (step 1) is answered one at a
+ * full. Heartbeats (with their signatures) and digests skip the inbox. A state request (step 1) is answered one at a
  * time, later requests replacing earlier waiting ones, after the current event-loop task; its
  * bytes are charged to a per-connection budget, and a large answer goes one writing client per
  * task, waiting for the socket to drain between them.
@@ -86,6 +86,8 @@ export interface PeerHost {
   onAuthenticated(conn: PeerConnection): boolean
   onSynced(conn: PeerConnection): void
   onHeartbeat(conn: PeerConnection, hb: Heartbeat): void
+  /** The signature of the heartbeat just received (per-node keys). */
+  onSignature(conn: PeerConnection, signature: Uint8Array): void
   /** The peer's own data is being worked off (at most once per `activityIntervalMs`): it is alive even if its heartbeats wait behind that data. */
   onPeerActive(conn: PeerConnection): void
   /** See `onPeerActive`. */
@@ -118,7 +120,7 @@ export interface ConnectionStats {
 /** Counters of a fresh connection. */
 export const emptyStats = (): ConnectionStats => ({ bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, updatesIn: 0, updatesOut: 0, updateBytesOut: 0, duplicatesIn: 0, stateAnswers: 0, stateBytesOut: 0 })
 
-type InboxMessage = Exclude<WireMessage, { type: 'heartbeat' | 'digest' | 'hello' | 'proof' }>
+type InboxMessage = Exclude<WireMessage, { type: 'heartbeat' | 'signature' | 'digest' | 'hello' | 'proof' }>
 
 let nextConnId = 1
 
@@ -260,6 +262,9 @@ export class PeerConnection {
         case 'heartbeat':
           this.host.onHeartbeat(this, m.heartbeat)
           break
+        case 'signature':
+          this.host.onSignature(this, m.signature)
+          break
         case 'digest':
           this.onDigest(m.digest)
           break
@@ -345,6 +350,8 @@ export class PeerConnection {
       }
     }
     if (!applyBatch()) return
+    // A long apply is work on this peer's data too: the idle timer starts after it.
+    this.lastReceivedMono = performance.now()
     if (this.inboxHead < this.inbox.length) { this.scheduleDrain(); return }
     this.inbox = []
     this.inboxHead = 0

@@ -21,35 +21,60 @@
  * once rather than once per member.
  *
  * Reconnect: a dialler retries with exponential backoff and jitter (injected random); every
- * (re)connect starts with a state exchange (sync step 1 / step 2).
+ * (re)connect starts with a state exchange (sync step 1 / step 2). Every failed attempt is
+ * classified (refused, unreachable, tls, auth-failed, protocol) and kept per configured peer; it
+ * is logged at warn (error for a failed authentication) at most once per
+ * `PEER_ERROR_LOG_INTERVAL_MS` per peer, and at once when the kind of failure changes.
+ *
+ * Claims about a node (shared-secret mode): the handshake binds a connection's node id,
+ * incarnation and client id. A heartbeat over a node's own connection must repeat that identity.
+ * A relayed heartbeat about node v is ignored while v's own connection is up (v speaks for
+ * itself), when it claims an incarnation ahead of this node's clock by more than
+ * `maxClockSkewMs`, and unless it is for the incarnation of v this node already tracks
+ * (`knownIncarnation`): a relay keeps a known incarnation alive, it never announces a new one.
+ * A handshake claiming an incarnation beyond the skew is refused, and so is a second connection
+ * claiming a connected node's id with another incarnation, until the first one ends.
  */
 import { createServer as createHttpServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import * as Y from 'yjs'
 import { WebSocket, WebSocketServer } from 'ws'
 import { fail } from '../errors.js'
+import type { DialogProfilesError } from '../errors.js'
 import { backoffDelay } from './backoff.js'
 import { Emitter } from '../internal/emitter.js'
 import { isKnownUpdate } from '../internal/partition-doc.js'
+import { DEFAULT_MAX_CLOCK_SKEW_MS, PEER_ERROR_LOG_INTERVAL_MS, checkPeerUrl } from '../options.js'
+import type { Logger, NodeKeys, TlsOptions } from '../options.js'
+import { heartbeatSigned, signHeartbeat } from './auth.js'
 import { CloseCode, PeerConnection, emptyStats } from './peer.js'
 import type { ConnectionLimits, ConnectionStats, PeerHost } from './peer.js'
-import { DIGEST_SYNCING, SYNC_UPDATE, encodeSync } from './wire.js'
+import { DIGEST_SYNCING, SYNC_UPDATE, encodeSignature, encodeSync } from './wire.js'
 import type { Digest, Heartbeat } from './wire.js'
-import * as Y from 'yjs'
 
-/** Certificate and key (PEM) for `wss`; `ca` to trust a private CA when dialling. */
-export interface TlsOptions {
-  readonly cert: string | Buffer
-  readonly key: string | Buffer
-  /** Extra trusted CA certificates for dialling peers (for example a self-signed cluster CA). */
-  readonly ca?: string | Buffer | ReadonlyArray<string | Buffer>
-  /** Verify peers' certificates when dialling. @defaultValue true */
-  readonly rejectUnauthorized?: boolean
+export type { LogLevel, Logger, TlsOptions } from '../options.js'
+
+/**
+ * Why the last attempt to reach a configured peer failed: `'refused'` (nothing listens),
+ * `'unreachable'` (no answer, reset, timeout, name not found), and the kinds where the peer
+ * answered but the handshake failed: `'tls'` (certificate not trusted), `'auth-failed'` (the
+ * peer's proof of the shared secret did not match ours, or ours not theirs) and `'protocol'`
+ * (not a dialog-profiles node, another protocol version, or a protocol violation).
+ */
+export type PeerErrorKind = 'refused' | 'unreachable' | 'tls' | 'auth-failed' | 'protocol'
+
+/** Kinds of {@link PeerErrorKind} where the peer answered: evidence of a cluster this node cannot join. */
+export const ANSWERED_ERROR_KINDS: ReadonlySet<PeerErrorKind> = new Set(['tls', 'auth-failed', 'protocol'])
+
+/** The last failure of a configured peer. */
+export interface PeerError {
+  readonly kind: PeerErrorKind
+  readonly message: string
+  /** Clock time of the failure, ms. */
+  readonly at: number
 }
-
-export type LogLevel = 'debug' | 'info' | 'warn'
-export type Logger = (level: LogLevel, msg: string) => void
 
 export interface TransportOptions {
   readonly nodeId: string
@@ -73,6 +98,7 @@ export interface TransportOptions {
   readonly listen?: { readonly host: string; readonly port: number }
   /** Peer urls to dial (`ws://host:port` or `wss://host:port`). */
   readonly peers: readonly string[]
+  /** Kept in a private field: never a property, never logged. */
   readonly secret: string | Uint8Array
   readonly tls?: TlsOptions
   readonly clock: () => number
@@ -84,6 +110,21 @@ export interface TransportOptions {
   readonly backoffInitialMs: number
   readonly backoffMaxMs: number
   readonly log: Logger
+  /**
+   * The incarnation of `node` this node tracks (learned from its handshake or its partition in
+   * the document), if any: a relayed heartbeat about `node` is accepted only for that
+   * incarnation. Heartbeats over a node's own connection are checked against its handshake.
+   * @defaultValue undefined (relayed heartbeats of any incarnation within the clock skew)
+   */
+  readonly knownIncarnation?: (node: string) => number | undefined
+  /** Largest lead of a claimed incarnation over `clock()`, ms. @defaultValue 60000 */
+  readonly maxClockSkewMs?: number
+  /**
+   * Per-node keys: only trusted node ids may connect, each must sign a heartbeat of its own
+   * within `authTimeoutMs`, and heartbeats count only with a valid signature (relayed ones may
+   * then announce a new incarnation). Kept in a private field. @defaultValue undefined
+   */
+  readonly keys?: NodeKeys
 }
 
 /** Events of the transport, a discriminated union on `type`. */
@@ -96,8 +137,13 @@ export type TransportEvent =
   /** A configured peer url turned out to be this node: it is never dialled again. */
   | { readonly type: 'self'; readonly url: string }
   | { readonly type: 'heartbeat'; readonly node: string; readonly incarnation: number; readonly clientId: number; readonly via: string }
-  /** A connection refused for failed authentication or a protocol violation (either end). */
-  | { readonly type: 'rejected'; readonly remote: string; readonly reason: string; readonly code: number }
+  /**
+   * A connection refused for failed authentication (`kind: 'auth-failed'`, or `'tls'` for a
+   * certificate this node does not trust; `error.code` `DP_ERR_AUTH`) or a protocol violation
+   * (`kind: 'protocol'`, `error.code` `DP_ERR_PROTOCOL`), by either end. `code` is the
+   * WebSocket close code (0 when the socket never opened).
+   */
+  | { readonly type: 'rejected'; readonly remote: string; readonly reason: string; readonly code: number; readonly kind: 'auth-failed' | 'tls' | 'protocol'; readonly error: DialogProfilesError }
 
 /** Public view of one connection. */
 export interface ConnectionInfo {
@@ -112,10 +158,25 @@ export interface ConnectionInfo {
 /** Heartbeat intervals a neighbour must lag, without progress, before anti-entropy repairs it. */
 const REPAIR_AFTER_TICKS = 3
 
-/** Close codes that mean a peer was refused (as opposed to unreachable or shut down). */
-const REJECTION_CODES: ReadonlySet<number> = new Set([
-  CloseCode.authFailed, CloseCode.protocol, CloseCode.rateLimit, CloseCode.authTimeout, CloseCode.tooLarge, 1009
+/** WebSocket close code for a message over `maxPayload` (RFC 6455 "message too big"). */
+const CLOSE_MESSAGE_TOO_BIG = 1009
+
+/** Close codes that mean a peer was refused for breaking the protocol (as opposed to unreachable or shut down). */
+const PROTOCOL_CODES: ReadonlySet<number> = new Set([
+  CloseCode.protocol, CloseCode.rateLimit, CloseCode.authTimeout, CloseCode.tooLarge, CLOSE_MESSAGE_TOO_BIG
 ])
+
+/** Heartbeat sequence numbers remembered per node for deduplication (about a minute of heartbeats at the default interval). */
+const SEQ_WINDOW = 64
+
+/** Classifies a socket error of a dial that never opened. */
+const socketErrorKind = (err: Error): PeerErrorKind => {
+  const code = String((err as NodeJS.ErrnoException).code ?? '')
+  if (code === 'ECONNREFUSED') return 'refused'
+  if (/CERT|SSL|TLS/.test(code) || code === 'EPROTO') return 'tls'
+  if (err.message.startsWith('Unexpected server response')) return 'protocol'
+  return 'unreachable'
+}
 
 interface Dialler {
   readonly url: string
@@ -128,7 +189,22 @@ interface Dialler {
   parked: boolean
   /** The url points at this node itself: never dialled again. */
   self: boolean
+  /** Socket error of the current attempt (before the WebSocket opened). */
+  socketError: Error | undefined
+  /** Last failure, cleared by a successful authentication. */
+  lastError: PeerError | undefined
+  /** A handshake with this peer failed since the last successful one (it answered). */
+  handshakeFailed: boolean
+  /** Failures since the last warning, the kind and clock time of that warning. */
+  unlogged: number
+  loggedKind: PeerErrorKind | undefined
+  loggedAt: number
 }
+
+const newDialler = (url: string): Dialler => ({
+  url, attempt: 0, timer: undefined, conn: undefined, nodeId: undefined, parked: false, self: false,
+  socketError: undefined, lastError: undefined, handshakeFailed: false, unlogged: 0, loggedKind: undefined, loggedAt: 0
+})
 
 export class Transport {
   /** Every transport event (`events.onAny(e => ...)`); a throwing listener is logged and never breaks the transport. */
@@ -136,7 +212,8 @@ export class Transport {
   private readonly conns = new Set<PeerConnection>()
   private readonly byNode = new Map<string, PeerConnection>()
   private readonly diallers: Dialler[]
-  private readonly seen = new Map<string, { incarnation: number; seq: number }>()
+  /** Per node: the newest incarnation heard and its recently seen heartbeat sequence numbers. */
+  private readonly seen = new Map<string, { incarnation: number; seqs: Set<number>; max: number }>()
   /** The connection whose initial step 1 is outstanding, and those waiting to send theirs. */
   private syncing: PeerConnection | undefined
   private syncWaiting: PeerConnection[] = []
@@ -158,18 +235,31 @@ export class Transport {
   private seq = 0
   private closed = false
   private readonly host: PeerHost
+  readonly #secret: string | Uint8Array
+  readonly #keys: NodeKeys | undefined
+  /** Per-node keys: the heartbeat of each connection waiting for its signature. */
+  private readonly unsigned = new WeakMap<PeerConnection, Heartbeat>()
+  /** Per-node keys: connections whose node has not yet signed a heartbeat of its own, with their deadline. */
+  private readonly unproven = new Map<PeerConnection, NodeJS.Timeout>()
+  private readonly opts: Omit<TransportOptions, 'secret'>
+  /** Connections that completed the handshake (to tell failed attempts from lost connections). */
+  private readonly authenticated = new WeakSet<PeerConnection>()
   private readonly offUpdate: () => void
   /** Totals over closed connections, so that stats survive reconnects. */
   private readonly closedStats: ConnectionStats = emptyStats()
 
-  constructor (private readonly opts: TransportOptions) {
-    this.diallers = opts.peers.map((url) => ({ url, attempt: 0, timer: undefined, conn: undefined, nodeId: undefined, parked: false, self: false }))
+  /** @throws DialogProfilesError `DP_ERR_INVALID_ARGUMENT` for a peer url that is not `ws(s)://host:port` */
+  constructor (options: TransportOptions) {
+    const { secret, keys, ...opts } = options
+    this.#secret = secret
+    this.#keys = keys
+    this.opts = opts
+    this.diallers = opts.peers.map((url, i) => newDialler(checkPeerUrl(url, `peers[${i}]`)))
     const self = this
-    this.host = {
+    const host: Omit<PeerHost, 'secret'> = {
       nodeId: opts.nodeId,
       incarnation: opts.incarnation,
       clientId: opts.clientId,
-      secret: opts.secret,
       doc: opts.doc,
       validateUpdates: opts.validateUpdates ?? true,
       limits: opts.limits,
@@ -182,6 +272,7 @@ export class Transport {
       onAuthenticated: (c) => self.onAuthenticated(c),
       onSynced: (c) => { self.onSynced(c) },
       onHeartbeat: (c, hb) => { self.onHeartbeat(c, hb) },
+      onSignature: (c, signature) => { self.onSignature(c, signature) },
       activityIntervalMs: opts.heartbeatIntervalMs,
       onPeerActive: (c) => {
         // Its data proves the direct peer alive while its heartbeats wait behind that data.
@@ -192,6 +283,10 @@ export class Transport {
       onClosed: (c, code, reason) => { self.onClosed(c, code, reason) },
       log: opts.log
     }
+    // The secret is reachable only through a non-enumerable getter over a private field: no
+    // inspect, JSON or log line of the transport or its connections can print it.
+    Object.defineProperty(host, 'secret', { get: () => self.#secret, enumerable: false })
+    this.host = host as PeerHost
     const onUpdate = (update: Uint8Array, origin: unknown): void => {
       // Encoded once for every peer it goes to.
       let msg: Uint8Array | undefined
@@ -208,7 +303,7 @@ export class Transport {
   async start (): Promise<void> {
     if (this.opts.listen !== undefined) await this.listen(this.opts.listen.host, this.opts.listen.port)
     for (const d of this.diallers) this.dial(d)
-    this.heartbeatTimer = setInterval(() => { this.tick() }, this.opts.heartbeatIntervalMs)
+    this.heartbeatTimer = setInterval(() => { this.sendHeartbeats() }, this.opts.heartbeatIntervalMs)
   }
 
   private listen (host: string, port: number): Promise<void> {
@@ -223,7 +318,9 @@ export class Transport {
       c.remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`
       this.conns.add(c)
     })
-    wss.on('error', (err) => { this.opts.log('warn', `server error: ${err.message}`) })
+    // The server re-emits the http server's errors: those are reported below (a listen error
+    // once, as the DP_ERR_TRANSPORT that start() throws; later ones logged).
+    wss.on('error', () => {})
     this.server = server
     this.wss = wss
     return new Promise((resolve, reject) => {
@@ -267,15 +364,21 @@ export class Transport {
       this.scheduleDial(d)
       return
     }
+    d.socketError = undefined
+    ws.on('error', (err) => { d.socketError = err })
     const c = new PeerConnection(this.host, ws, 'dialer', d.url)
     d.conn = c
     this.conns.add(c)
   }
 
-  /** Adds a peer url to dial (for example a node that joined later). No-op for a known url. */
+  /**
+   * Adds a peer url to dial (for example a node that joined later). No-op for a known url.
+   * @throws DialogProfilesError `DP_ERR_INVALID_ARGUMENT` for a url that is not `ws(s)://host:port`
+   */
   addPeer (url: string): void {
+    checkPeerUrl(url)
     if (this.closed || this.diallers.some((d) => d.url === url)) return
-    const d: Dialler = { url, attempt: 0, timer: undefined, conn: undefined, nodeId: undefined, parked: false, self: false }
+    const d = newDialler(url)
     this.diallers.push(d)
     if (this.heartbeatTimer !== undefined) this.dial(d)
   }
@@ -291,6 +394,11 @@ export class Transport {
     const peer = c.peer!
     const d = c.url !== undefined ? this.diallers.find((x) => x.conn === c) : undefined
     if (d !== undefined) d.nodeId = peer.nodeId
+    const skew = this.opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS
+    if (peer.incarnation > this.opts.clock() + skew) {
+      c.close(CloseCode.protocol, `incarnation ${peer.incarnation} of ${peer.nodeId} is ahead of this node's clock by more than maxClockSkewMs (${skew} ms)`)
+      return false
+    }
     if (peer.nodeId === this.opts.nodeId) {
       if (peer.incarnation === this.opts.incarnation && peer.clientId === this.opts.clientId) {
         c.close(CloseCode.self, 'connected to itself')
@@ -300,9 +408,17 @@ export class Transport {
       }
       return false
     }
+    if (this.#keys !== undefined && !this.#keys.trusted.has(peer.nodeId)) {
+      c.close(CloseCode.authFailed, `node ${peer.nodeId} is not in the trust list`)
+      return false
+    }
     const existing = this.byNode.get(peer.nodeId)
     if (existing !== undefined && existing.peer !== undefined && existing.peer.incarnation !== peer.incarnation) {
-      this.opts.log('warn', `node id ${peer.nodeId} is claimed by two incarnations at once (${existing.peer.incarnation}, ${peer.incarnation}): a restart, or two processes configured with the same node id`)
+      // The connected node speaks for itself: another incarnation may take its place only once
+      // its connection has ended (a restart closes it; a dead host's times out).
+      this.opts.log('warn', `node id ${peer.nodeId} is claimed by two incarnations at once (connected: ${existing.peer.incarnation}, new: ${peer.incarnation}): a restart, or two processes configured with the same node id; the new connection is refused until the connected one ends`)
+      c.close(CloseCode.duplicate, `node ${peer.nodeId} is connected with another incarnation`)
+      return false
     }
     if (existing !== undefined) {
       // One connection per pair: keep the one dialled by the smaller node id, on both ends.
@@ -315,7 +431,7 @@ export class Transport {
         this.byNode.delete(peer.nodeId)
         existing.close(CloseCode.duplicate, 'duplicate connection')
         this.byNode.set(peer.nodeId, c)
-        if (d !== undefined) { d.attempt = 0; d.parked = false }
+        this.accepted(c, d)
         this.opened(c)
         return true
       } else {
@@ -324,7 +440,7 @@ export class Transport {
       }
     }
     this.byNode.set(peer.nodeId, c)
-    if (d !== undefined) { d.attempt = 0; d.parked = false }
+    this.accepted(c, d)
     this.events.emit({ type: 'peer-up', node: peer.nodeId, incarnation: peer.incarnation, clientId: peer.clientId, direction: c.role === 'dialer' ? 'outbound' : 'inbound', url: c.url ?? null })
     this.opened(c)
     return true
@@ -336,7 +452,7 @@ export class Transport {
    */
   private opened (c: PeerConnection): void {
     this.openedAt.set(c, this.ticks)
-    c.sendHeartbeat(this.nextHeartbeat())
+    this.sendOwnHeartbeat(c)
     this.broadcastDigest()
     if (this.syncing === undefined) this.startSync(c)
     else this.syncWaiting.push(c)
@@ -431,6 +547,19 @@ export class Transport {
     }
   }
 
+  private accepted (c: PeerConnection, d: Dialler | undefined): void {
+    this.authenticated.add(c)
+    if (this.#keys !== undefined) {
+      // The handshake proved the shared secret, not the node id: the node must sign a heartbeat.
+      this.unproven.set(c, setTimeout(() => { c.close(CloseCode.authFailed, `no heartbeat signed by ${c.peerNodeId}'s key`) }, this.opts.limits.authTimeoutMs))
+    }
+    if (d === undefined) return
+    d.attempt = 0
+    d.parked = false
+    d.lastError = undefined
+    d.handshakeFailed = false
+  }
+
   private markSelf (d: Dialler | undefined): void {
     if (d === undefined || d.self) return
     d.self = true
@@ -439,6 +568,7 @@ export class Transport {
 
   private onClosed (c: PeerConnection, code: number, reason: string): void {
     this.conns.delete(c)
+    this.proven(c)
     for (const k of Object.keys(this.closedStats) as Array<keyof ConnectionStats>) this.closedStats[k] += c.stats[k]
     const d = c.url !== undefined ? this.diallers.find((x) => x.conn === c) : undefined
     if (d !== undefined) d.conn = undefined
@@ -456,9 +586,14 @@ export class Transport {
       for (const x of this.diallers) {
         if (x !== d && x.parked && x.nodeId === c.peerNodeId) { x.parked = false; x.attempt = 0; this.scheduleDial(x) }
       }
-    } else if (REJECTION_CODES.has(code)) {
-      this.events.emit({ type: 'rejected', remote: c.url ?? c.remote, reason, code })
     }
+    const failure = this.classify(c, code, reason, d)
+    if (failure !== undefined && ANSWERED_ERROR_KINDS.has(failure.kind)) {
+      const kind = failure.kind as 'auth-failed' | 'tls' | 'protocol'
+      const error = fail(kind === 'protocol' ? 'DP_ERR_PROTOCOL' : 'DP_ERR_AUTH', `${c.url ?? c.remote}: ${failure.message}`)
+      this.events.emit({ type: 'rejected', remote: c.url ?? c.remote, reason: failure.message, code, kind, error })
+    }
+    if (d !== undefined && failure !== undefined && !this.closed) this.dialFailed(d, failure)
     if (d !== undefined && d.nodeId === undefined && c.peer !== undefined) d.nodeId = c.peer.nodeId
     // The listening end (this very node) refused the dial as a connection to itself.
     if (d !== undefined && code === CloseCode.self) this.markSelf(d)
@@ -468,21 +603,142 @@ export class Transport {
     }
   }
 
+  /** What went wrong with a connection that ended, or undefined for an ordinary end. */
+  private classify (c: PeerConnection, code: number, reason: string, d: Dialler | undefined): { kind: PeerErrorKind; message: string } | undefined {
+    if (code === CloseCode.authFailed) {
+      return { kind: 'auth-failed', message: `authentication failed (${reason}): the two nodes do not share the same secret` }
+    }
+    if (PROTOCOL_CODES.has(code)) return { kind: 'protocol', message: `protocol error (close ${code}: ${reason})` }
+    if (this.authenticated.has(c) || d === undefined) return undefined
+    if (code === CloseCode.self || code === CloseCode.duplicate || code === CloseCode.shutdown) return undefined
+    const err = d.socketError
+    if (err !== undefined) {
+      const kind = socketErrorKind(err)
+      return { kind, message: `${kind === 'tls' ? 'TLS handshake failed' : kind === 'protocol' ? 'not a dialog-profiles node' : kind}: ${err.message}` }
+    }
+    return { kind: 'unreachable', message: `connection ended before the handshake (close ${code}: ${reason})` }
+  }
+
+  /** Records a failed attempt of a configured peer and logs it, rate-limited per peer. */
+  private dialFailed (d: Dialler, failure: { kind: PeerErrorKind; message: string }): void {
+    const now = this.opts.clock()
+    d.lastError = { kind: failure.kind, message: failure.message, at: now }
+    if (ANSWERED_ERROR_KINDS.has(failure.kind)) d.handshakeFailed = true
+    d.unlogged++
+    if (failure.kind === d.loggedKind && now - d.loggedAt < PEER_ERROR_LOG_INTERVAL_MS) {
+      this.opts.log('debug', `peer ${d.url}: ${failure.message}`)
+      return
+    }
+    const what = failure.kind === 'refused' || failure.kind === 'unreachable' ? 'unreachable' : 'answered but the handshake failed'
+    const attempts = d.unlogged === 1 ? '' : ` (${d.unlogged} failed attempts since the last report)`
+    this.opts.log(failure.kind === 'auth-failed' ? 'error' : 'warn',
+      `peer ${d.url} ${what}: ${failure.message}${attempts}; retrying with backoff (reported at most every ${PEER_ERROR_LOG_INTERVAL_MS / 1000} s)`)
+    d.unlogged = 0
+    d.loggedKind = failure.kind
+    d.loggedAt = now
+  }
+
   private nextHeartbeat (): Heartbeat {
     return { nodeId: this.opts.nodeId, incarnation: this.opts.incarnation, clientId: this.opts.clientId, seq: ++this.seq }
   }
 
   private onHeartbeat (from: PeerConnection, hb: Heartbeat): void {
-    if (hb.nodeId === this.opts.nodeId) return
-    const last = this.seen.get(hb.nodeId)
-    if (last !== undefined && (hb.incarnation < last.incarnation || (hb.incarnation === last.incarnation && hb.seq <= last.seq))) return
-    this.seen.set(hb.nodeId, { incarnation: hb.incarnation, seq: hb.seq })
-    this.events.emit({ type: 'heartbeat', node: hb.nodeId, incarnation: hb.incarnation, clientId: hb.clientId, via: from.peerNodeId })
-    // On along the relay rule, never back to the node the heartbeat is about.
-    for (const c of this.relayTargets(from)) if (c.peerNodeId !== hb.nodeId) c.sendHeartbeat(hb)
+    if (this.#keys === undefined) { this.acceptHeartbeat(from, hb, undefined); return }
+    // Per-node keys: the heartbeat counts once its signature (the next message) checks out.
+    if (this.unsigned.has(from)) { from.close(CloseCode.protocol, 'heartbeat without its signature'); return }
+    this.unsigned.set(from, hb)
   }
 
-  private tick (): void {
+  private onSignature (from: PeerConnection, signature: Uint8Array): void {
+    if (this.#keys === undefined) return
+    const hb = this.unsigned.get(from)
+    this.unsigned.delete(from)
+    if (hb === undefined) { from.close(CloseCode.protocol, 'signature without a heartbeat'); return }
+    this.acceptHeartbeat(from, hb, signature)
+  }
+
+  /** Applies the claim rules to a heartbeat (signed with per-node keys), then reports and floods it. */
+  private acceptHeartbeat (from: PeerConnection, hb: Heartbeat, signature: Uint8Array | undefined): void {
+    if (hb.nodeId === this.opts.nodeId) return
+    const direct = hb.nodeId === from.peerNodeId
+    if (direct) {
+      // A node speaks for itself only with the identity its handshake bound.
+      const bound = from.peer!
+      if (hb.incarnation !== bound.incarnation || hb.clientId !== bound.clientId) {
+        from.close(CloseCode.protocol, `heartbeat claims incarnation ${hb.incarnation} / client ${hb.clientId}, the handshake bound ${bound.incarnation} / ${bound.clientId}`)
+        return
+      }
+    } else {
+      // Relayed: v's own connection, when up, is the only authority about v; otherwise, without
+      // v's signature, a relay may only keep alive the incarnation of v this node already
+      // knows, never announce one.
+      if (this.byNode.has(hb.nodeId)) return
+      if (hb.incarnation > this.opts.clock() + (this.opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS)) return
+      if (signature === undefined && this.opts.knownIncarnation !== undefined && this.opts.knownIncarnation(hb.nodeId) !== hb.incarnation) return
+      if (!this.isFresh(hb, signature !== undefined)) return
+    }
+    if (signature !== undefined) {
+      const key = this.#keys!.trusted.get(hb.nodeId)
+      if (key === undefined) return
+      // Honest relays forward only what they verified: a bad signature is a forgery.
+      if (!heartbeatSigned(key, hb, signature)) { from.close(CloseCode.protocol, `heartbeat of ${hb.nodeId} with a bad signature`); return }
+      if (direct) this.proven(from)
+    }
+    // A node's own heartbeat always passes (a forged copy of its sequence number cannot mute it).
+    this.remember(hb)
+    this.events.emit({ type: 'heartbeat', node: hb.nodeId, incarnation: hb.incarnation, clientId: hb.clientId, via: from.peerNodeId })
+    // On along the relay rule, never back to the node the heartbeat is about.
+    for (const c of this.relayTargets(from)) if (c.peerNodeId !== hb.nodeId) this.sendHeartbeat(c, hb, signature)
+  }
+
+  /**
+   * Whether a relayed heartbeat (node, incarnation, seq) is new. Without keys, sequence numbers
+   * are remembered as a window of the last `SEQ_WINDOW` distinct ones, not as a maximum, so a
+   * forged huge one cannot mute the node's real heartbeats; signed ones cannot be forged, so
+   * they must grow (a replay of an old one is not new).
+   */
+  private isFresh (hb: Heartbeat, signed: boolean): boolean {
+    const e = this.seen.get(hb.nodeId)
+    if (e === undefined || hb.incarnation > e.incarnation) return true
+    if (hb.incarnation < e.incarnation) return false
+    return signed ? hb.seq > e.max : !e.seqs.has(hb.seq)
+  }
+
+  private remember (hb: Heartbeat): void {
+    let e = this.seen.get(hb.nodeId)
+    if (e !== undefined && hb.incarnation < e.incarnation) return
+    if (e === undefined || hb.incarnation > e.incarnation) {
+      e = { incarnation: hb.incarnation, seqs: new Set(), max: 0 }
+      this.seen.set(hb.nodeId, e)
+    }
+    e.max = Math.max(e.max, hb.seq)
+    e.seqs.add(hb.seq)
+    if (e.seqs.size > SEQ_WINDOW) e.seqs.delete(e.seqs.values().next().value!)
+  }
+
+  /** Sends a heartbeat, followed by its signature with per-node keys. */
+  private sendHeartbeat (c: PeerConnection, hb: Heartbeat, signature: Uint8Array | undefined): void {
+    c.sendHeartbeat(hb)
+    if (signature !== undefined && c.state === 'open') c.send(encodeSignature(signature))
+  }
+
+  /** This node's next heartbeat to `c` (signed with per-node keys). */
+  private sendOwnHeartbeat (c: PeerConnection): void {
+    const hb = this.nextHeartbeat()
+    this.sendHeartbeat(c, hb, this.#keys !== undefined ? signHeartbeat(this.#keys.privateKey, hb) : undefined)
+  }
+
+  /** Per-node keys: the peer signed a heartbeat of its own, so it holds the key of the id it claimed. */
+  private proven (c: PeerConnection): void {
+    const t = this.unproven.get(c)
+    if (t !== undefined) { clearTimeout(t); this.unproven.delete(c) }
+  }
+
+  /**
+   * Every heartbeat interval: this node's heartbeat and digest to every peer, connections
+   * silent past the idle timeout closed, and the state vector remembered for anti-entropy.
+   */
+  private sendHeartbeats (): void {
     this.ticks++
     const now = performance.now()
     // A tick that runs late means a starved or overloaded process: do not let others repair us.
@@ -491,10 +747,11 @@ export class Transport {
     this.svHistory.push(Y.decodeStateVector(Y.encodeStateVector(this.opts.doc)))
     if (this.svHistory.length > REPAIR_AFTER_TICKS) this.svHistory.shift()
     const hb = this.nextHeartbeat()
+    const signature = this.#keys !== undefined ? signHeartbeat(this.#keys.privateKey, hb) : undefined
     let g: Digest | undefined
     for (const c of [...this.byNode.values()]) {
       if (now - c.lastReceivedMono > this.opts.idleTimeoutMs) { c.close(CloseCode.idle, 'peer silent'); continue }
-      c.sendHeartbeat(hb)
+      this.sendHeartbeat(c, hb, signature)
       g ??= this.digest()
       c.sendDigest(g)
     }
@@ -512,13 +769,23 @@ export class Transport {
     }))
   }
 
+  /** Incarnation bound by the handshake of the open connection to `node`, if any. */
+  connectedIncarnation (node: string): number | undefined { return this.byNode.get(node)?.peer?.incarnation }
+
   /** Whether an open connection to `node` exists and has completed its initial sync. */
   isSyncedWith (node: string): boolean { return this.byNode.get(node)?.synced === true }
 
-  /** Configured peer urls with the node id learned behind each (once connected). */
-  configuredPeers (): Array<{ url: string; node: string | null; self: boolean }> {
-    return this.diallers.map((d) => ({ url: d.url, node: d.nodeId ?? null, self: d.self }))
+  /**
+   * Configured peer urls with the node id learned behind each (once connected), the last failure
+   * (cleared by a successful handshake) and whether a handshake with it failed since the last
+   * successful one.
+   */
+  configuredPeers (): Array<{ url: string; node: string | null; self: boolean; lastError: PeerError | null; handshakeFailed: boolean }> {
+    return this.diallers.map((d) => ({ url: d.url, node: d.nodeId ?? null, self: d.self, lastError: d.lastError ?? null, handshakeFailed: d.handshakeFailed }))
   }
+
+  /** Forgets the heartbeat sequence of `node` (it left the liveness table). */
+  forget (node: string): void { this.seen.delete(node) }
 
   /** Traffic totals over every connection this transport ever had. */
   totals (): ConnectionStats {

@@ -22,7 +22,9 @@ export const MSG_SYNC = 0
 export const MSG_HELLO = 100
 export const MSG_PROOF = 101
 export const MSG_HEARTBEAT = 102
-export const MSG_DIGEST = 103
+/** Ed25519 signature of the heartbeat just before it (per-node keys only). */
+export const MSG_SIGNATURE = 103
+export const MSG_DIGEST = 104
 
 /** y-protocols sync steps. */
 export const SYNC_STEP1 = 0
@@ -34,6 +36,7 @@ export type Role = 'dialer' | 'listener'
 
 export const NONCE_BYTES = 32
 export const MAC_BYTES = 32
+export const SIGNATURE_BYTES = 64
 /** Longest node id, in UTF-8 bytes (the store accepts at most 64 ASCII characters). */
 export const MAX_NODE_ID_BYTES = 64
 const NODE_ID_RE = /^[A-Za-z0-9._-]{1,64}$/
@@ -77,6 +80,7 @@ export type WireMessage =
   | { readonly type: 'hello'; readonly hello: Hello }
   | { readonly type: 'proof'; readonly mac: Uint8Array }
   | { readonly type: 'heartbeat'; readonly heartbeat: Heartbeat }
+  | { readonly type: 'signature'; readonly signature: Uint8Array }
   | { readonly type: 'digest'; readonly digest: Digest }
   | { readonly type: 'sync-step1'; readonly stateVector: Uint8Array }
   | { readonly type: 'sync-step2'; readonly update: Uint8Array }
@@ -177,6 +181,12 @@ export const decodeFrame = (frame: Uint8Array, maxMessages: number): WireMessage
         out.push({ type: 'heartbeat', heartbeat: { nodeId, incarnation, clientId, seq } })
         break
       }
+      case MSG_SIGNATURE: {
+        const signature = readBoundedBytes(d, SIGNATURE_BYTES, 'signature')
+        if (signature.length !== SIGNATURE_BYTES) throw bad('short signature')
+        out.push({ type: 'signature', signature })
+        break
+      }
       case MSG_DIGEST: {
         const flags = readBoundedUint(d, 0xff, 'digest flags')
         const stateVector = readBoundedBytes(d, MAX_DIGEST_STATE_VECTOR_BYTES, 'digest state vector')
@@ -219,6 +229,13 @@ export const encodeHeartbeat = (h: Heartbeat): Uint8Array => {
   encoding.writeVarUint(e, h.incarnation)
   encoding.writeVarUint(e, h.clientId)
   encoding.writeVarUint(e, h.seq)
+  return encoding.toUint8Array(e)
+}
+
+export const encodeSignature = (signature: Uint8Array): Uint8Array => {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, MSG_SIGNATURE)
+  encoding.writeVarUint8Array(e, signature)
   return encoding.toUint8Array(e)
 }
 

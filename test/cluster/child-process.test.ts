@@ -16,22 +16,37 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
 })
 
-interface ChildReport { url: string; added: number; size: number; loaded: { tornBytes: number; logRecords: number; snapshotBytes: number } | null }
+interface ChildReport { url: string; added: number; size: number; incarnation: number; loaded: { tornBytes: number; logRecords: number; snapshotBytes: number } | null }
 
 const script = join(import.meta.dirname, 'fixtures', 'child-node.ts')
 
+interface Child {
+  child: ChildProcess
+  report: ChildReport
+  /** Sends one command line (`size`, `end <dialog>`) and resolves with the answer line, parsed. */
+  ask: (line: string) => Promise<Record<string, number>>
+}
+
 /** Spawns a child node; resolves with its first stdout line (bounded by a timeout). */
-const spawnNode = async (env: Record<string, string>): Promise<{ child: ChildProcess; report: ChildReport }> => {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+const spawnNode = async (env: Record<string, string>): Promise<Child> => {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
   children.add(child)
   let stderr = ''
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
-  const line = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`child did not report in time; stderr: ${stderr}`)) }, 30_000)
-    createInterface({ input: child.stdout! }).once('line', (l) => { clearTimeout(timer); resolve(l) })
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`child exited with ${code}; stderr: ${stderr}`)) })
+  const lines = createInterface({ input: child.stdout! })
+  const next = (): Promise<string> => new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`child did not answer in time; stderr: ${stderr}`)) }, 30_000)
+    const onExit = (code: number | null): void => { clearTimeout(timer); reject(new Error(`child exited with ${code}; stderr: ${stderr}`)) }
+    child.once('exit', onExit)
+    lines.once('line', (l) => { clearTimeout(timer); child.off('exit', onExit); resolve(l) })
   })
-  return { child, report: JSON.parse(line) as ChildReport }
+  const report = JSON.parse(await next()) as ChildReport
+  const ask = async (line: string): Promise<Record<string, number>> => {
+    const answer = next()
+    child.stdin!.write(`${line}\n`)
+    return JSON.parse(await answer) as Record<string, number>
+  }
+  return { child, report, ask }
 }
 
 const kill = async (child: ChildProcess): Promise<void> => {
@@ -83,4 +98,48 @@ describe('a node in a child process', () => {
     expect(second.report.size).toBe(0)
     await kill(second.child)
   })
+
+  for (const resume of [true, false]) {
+    it(`killed with SIGKILL holding calls, restarted with the same dataDir ${resume ? 'and resume: its calls still count everywhere and end by a BYE on any node' : 'without resume: its calls are void'}`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'dp-resume-'))
+      dirs.push(dir)
+      const a = await nodes.start('a', [])
+      const b = await nodes.start('b', [a.url()!])
+      const env = { DP_NODE_ID: 'k', DP_PEERS: `${a.url()!},${b.url()!}`, DP_DATA_DIR: dir, ...(resume ? { DP_RESUME: '1' } : {}) }
+      const first = await spawnNode({ ...env, DP_COUNT: '12' })
+      await waitFor(() => a.store.size('caller') === 12 && b.store.size('caller') === 12, 'a and b count the calls of k')
+      let purged = 0
+      a.on('owner-purged', (e) => { if (e.node === 'k') purged++ })
+      // A round trip through the child's event loop: its log has the adds (a SIGKILL in the same
+      // turn as a write loses that turn's updates, see the README).
+      await first.ask('size')
+      await kill(first.child)
+      // The survivors declare k dead and purge its records before it comes back (the hard case).
+      await waitFor(() => a.store.size('caller') === 0 && purged > 0, 'k declared dead and purged')
+      const second = await spawnNode({ ...env, DP_COUNT: '0' })
+      if (!resume) {
+        expect(second.report.incarnation).toBeGreaterThan(first.report.incarnation)
+        await waitFor(() => a.cluster().peers.some((p) => p.node === 'k' && p.incarnation === second.report.incarnation), 'the new incarnation is known')
+        await new Promise((resolve) => { setTimeout(resolve, 500) })
+        expect([a.store.size('caller'), b.store.size('caller'), (await second.ask('size'))['size']]).toEqual([0, 0, 0])
+        await kill(second.child)
+        return
+      }
+      expect(second.report.incarnation).toBe(first.report.incarnation)
+      await waitFor(() => a.store.size('caller') === 12 && b.store.size('caller') === 12, 'the resumed calls count on a and b again')
+      expect((await second.ask('size'))['size']).toBe(12)
+      // BYEs: one on each node, the resumed one included.
+      a.store.removeDialog('k-0')
+      b.store.removeDialog('k-1')
+      expect((await second.ask('end k-2'))['ended']).toBe(1)
+      await waitFor(() => a.store.size('caller') === 9 && b.store.size('caller') === 9, 'the ended calls leave every count')
+      let size = -1
+      for (let i = 0; i < 200 && size !== 9; i++) { size = (await second.ask('size'))['size']!; if (size !== 9) await new Promise((resolve) => { setTimeout(resolve, 20) }) }
+      expect(size).toBe(9)
+      // And they stay ended: nothing re-asserts them.
+      await new Promise((resolve) => { setTimeout(resolve, 500) })
+      expect([a.store.size('caller'), b.store.size('caller'), (await second.ask('size'))['size']]).toEqual([9, 9, 9])
+      await kill(second.child)
+    }, 60_000)
+  }
 })

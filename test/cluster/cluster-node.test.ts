@@ -1,6 +1,9 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ClusterNode, DialogProfilesError } from '../../src/index.js'
-import { nodeFactory, waitFor } from './support.js'
+import { ClusterNode, DialogProfilesError, PEER_ERROR_LOG_INTERVAL_MS } from '../../src/index.js'
+import type { ClusterEvent } from '../../src/index.js'
+import { SECRET, memoryLog, nodeFactory, waitFor } from './support.js'
 import { TcpProxy } from './tcp-proxy.js'
 
 const nodes = nodeFactory()
@@ -129,3 +132,120 @@ describe('ClusterNode', () => {
     await waitFor(() => a.store.size('total') === 50, 'a got the last writes')
   })
 })
+
+const codeOf = async (fn: () => unknown): Promise<string | undefined> => {
+  try { await fn() } catch (e) { return e instanceof DialogProfilesError ? e.code : 'untyped' }
+  return undefined
+}
+
+describe('ClusterNode lifecycle', () => {
+  it('every method after close() answers DP_ERR_DESTROYED, start() included', async () => {
+    const a = await nodes.start('a', [])
+    await a.close()
+    await a.close() // idempotent
+    const calls: Array<[string, () => unknown]> = [
+      ['start', () => a.start()],
+      ['acquire', () => a.acquire('d', 'total', null, 1)],
+      ['snapshot', () => { a.snapshot() }],
+      ['cluster', () => a.cluster()],
+      ['addPeer', () => { a.addPeer('ws://127.0.0.1:9') }],
+      ['reconnect', () => { a.reconnect() }],
+      ['traffic', () => a.traffic()],
+      ['address', () => a.address()],
+      ['url', () => a.url()],
+      ['checkLiveness', () => { a.checkLiveness() }],
+      ['on', () => a.on('ready', () => {})]
+    ]
+    for (const [name, fn] of calls) expect([name, await codeOf(fn)]).toEqual([name, 'DP_ERR_DESTROYED'])
+  })
+
+  it('a listen error is thrown once as DP_ERR_TRANSPORT and not also logged; the node is then closed', async () => {
+    const a = await nodes.start('a', [])
+    const { lines, log } = memoryLog()
+    const b = new ClusterNode({ nodeId: 'b', secret: SECRET, log, listen: { host: '127.0.0.1', port: a.address()!.port } })
+    const err = await b.start().then(() => null, (e: unknown) => e)
+    expect(err).toMatchObject({ code: 'DP_ERR_TRANSPORT' })
+    expect((err as Error).message).toContain('EADDRINUSE')
+    expect(lines.filter((l) => l.includes('EADDRINUSE'))).toEqual([])
+    expect(await codeOf(() => b.start())).toBe('DP_ERR_DESTROYED')
+  })
+
+  it('addPeer refuses a url that is not ws(s)://host:port and changes nothing', async () => {
+    const a = await nodes.start('a', [], { readiness: { policy: 'allow', timeoutMs: 60_000 } })
+    for (const url of ['127.0.0.1:7400', 'not a url', 'http://127.0.0.1:7400', 'ws://127.0.0.1', 'ws://127.0.0.1:99999']) {
+      expect([url, await codeOf(() => { a.addPeer(url) })]).toEqual([url, 'DP_ERR_INVALID_ARGUMENT'])
+    }
+    expect(a.cluster().peers).toEqual([])
+  })
+})
+
+describe('misconfiguration is loud', () => {
+  it('a node with the wrong secret logs the failed authentication, reports it, and does not admit alone after the readiness timeout', async () => {
+    const good = await nodes.start('good', [])
+    const goodEvents: ClusterEvent[] = []
+    good.on('rejected', (e) => { goodEvents.push(e) })
+    const bad = await nodes.start('bad', [good.url()!], { secret: 'not-the-cluster-secret', readiness: { policy: 'reject', timeoutMs: 300 } })
+    const badEvents: ClusterEvent[] = []
+    bad.on('rejected', (e) => { badEvents.push(e) })
+    const err = await bad.ready.then(() => null, (e: unknown) => e) as DialogProfilesError
+    expect(err.code).toBe('DP_ERR_NOT_READY')
+    expect(err.message).toContain('authentication failed')
+    expect(err.message).not.toContain('no configured peer reachable')
+    expect((err.cause as DialogProfilesError).code).toBe('DP_ERR_AUTH')
+    expect(bad.cluster().readyState).toBe('timed-out')
+    // Past the timeout, afterTimeout 'allow' does not apply: a cluster answered, this node cannot join it.
+    const refused = await bad.acquire('call-1', 'total', null, 10).then(() => null, (e: unknown) => e) as DialogProfilesError
+    expect(refused.code).toBe('DP_ERR_NOT_READY')
+    expect((refused.cause as DialogProfilesError).code).toBe('DP_ERR_AUTH')
+    expect(bad.store.size('total')).toBe(0)
+    const peer = bad.cluster().peers.find((p) => p.url === good.url())!
+    expect(peer.lastError?.kind).toBe('auth-failed')
+    expect(bad.lines.some((l) => l.startsWith('error: ') && l.includes('authentication failed'))).toBe(true)
+    await waitFor(() => badEvents.length > 0 && goodEvents.length > 0, 'rejected on both ends')
+    for (const e of [...badEvents, ...goodEvents]) expect(e).toMatchObject({ type: 'rejected', kind: 'auth-failed', error: { code: 'DP_ERR_AUTH' } })
+    // The secret is in no log line of either node.
+    expect([...bad.lines, ...good.lines].some((l) => l.includes(SECRET) || l.includes('not-the-cluster-secret'))).toBe(false)
+  })
+
+  it('under readiness peers "all", a peer failing authentication keeps the node not ready, but a node synced with another peer still admits after the timeout', async () => {
+    const good = await nodes.start('good', [])
+    const stranger = await nodes.start('stranger', [], { secret: 'another-cluster-secret' })
+    const c = await nodes.start('c', [good.url()!, stranger.url()!], { readiness: { policy: 'reject', timeoutMs: 400, peers: 'all' } })
+    const err = await c.ready.then(() => null, (e: unknown) => e) as DialogProfilesError
+    expect(err.message).toContain('authentication failed')
+    expect(c.cluster().peers.find((p) => p.url === stranger.url())?.lastError?.kind).toBe('auth-failed')
+    await waitFor(() => c.cluster().peers.some((p) => p.node === 'good' && p.synced), 'synced with good')
+    expect((await c.acquire('call-1', 'total', null, 10)).admitted).toBe(true)
+  })
+
+  it('a peer that is not a dialog-profiles node is a protocol error (DP_ERR_PROTOCOL), and no reason to admit alone either', async () => {
+    const http = createServer((_req, res) => { res.writeHead(200); res.end('hello') })
+    await new Promise<void>((resolve) => { http.listen(0, '127.0.0.1', resolve) })
+    try {
+      const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}`
+      const n = await nodes.start('n', [url], { readiness: { policy: 'reject', timeoutMs: 300 } })
+      const err = await n.ready.then(() => null, (e: unknown) => e) as DialogProfilesError
+      expect((err.cause as DialogProfilesError).code).toBe('DP_ERR_PROTOCOL')
+      expect(n.cluster().peers[0]!.lastError?.kind).toBe('protocol')
+      expect(await codeOf(() => n.acquire('c', 'total', null, 1))).toBe('DP_ERR_NOT_READY')
+    } finally {
+      http.closeAllConnections()
+      await new Promise<void>((resolve) => { http.close(() => { resolve() }) })
+    }
+  })
+
+  it('unreachable peers are logged at warn, at most once per interval per peer, with the count of failed attempts', async () => {
+    let now = 1_000_000
+    const n = await nodes.start('lonely', ['ws://127.0.0.1:9'], { clock: () => now, reconnectInitialMs: 10, reconnectMaxMs: 20, readiness: { policy: 'reject', timeoutMs: 60_000 } })
+    const debug = (): number => n.lines.filter((l) => l.startsWith('debug: peer ws://127.0.0.1:9')).length
+    const warns = (): string[] => n.lines.filter((l) => l.startsWith('warn: peer ws://127.0.0.1:9'))
+    await waitFor(() => debug() >= 3, 'several failed attempts')
+    expect(warns()).toHaveLength(1)
+    expect(warns()[0]).toContain('unreachable')
+    expect(n.cluster().peers[0]!.lastError).toMatchObject({ kind: 'refused', at: 1_000_000 })
+    now += PEER_ERROR_LOG_INTERVAL_MS
+    await waitFor(() => warns().length === 2, 'a second warning once the interval passed')
+    expect(warns()[1]).toMatch(/\d+ failed attempts since the last report/)
+  })
+})
+

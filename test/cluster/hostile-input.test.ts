@@ -99,3 +99,72 @@ describe('hostile input against a live node', () => {
     await stillServing()
   })
 })
+
+describe('a peer holding the secret speaks only for itself', () => {
+  /** b owns one membership that a counts; returns its id. */
+  const bOwns = async (id: string): Promise<void> => {
+    b.store.add(id, 'total')
+    await waitFor(() => a.store.has(id, 'total'), `a counts ${id}`)
+  }
+  /** a has processed everything the client sent before this (one round trip through b). */
+  const settle = async (): Promise<void> => { await stillServing() }
+
+  it('a relayed heartbeat claiming a newer (or a huge) incarnation of a connected node changes nothing', async () => {
+    await bOwns('b-own-1')
+    const size = a.store.size('total')
+    const bView = (): number | null | undefined => a.cluster().peers.find((p) => p.node === 'b')?.incarnation
+    expect(bView()).toBe(b.store.incarnation)
+    const c = await rawClient(a.url()!, SECRET, 'liar')
+    const forged = [b.store.incarnation + 1, Number.MAX_SAFE_INTEGER].map((incarnation, i) =>
+      encodeHeartbeat({ nodeId: 'b', incarnation, clientId: b.store.clientId, seq: 1_000_000 + i }))
+    c.send(Buffer.concat(forged))
+    await settle()
+    expect(a.store.size('total')).toBe(size + 1) // + the probe settle() added
+    expect(bView()).toBe(b.store.incarnation)
+    expect(a.store.owners().filter((o) => o.node === 'b').every((o) => o.status === 'live')).toBe(true)
+    c.ws.terminate()
+  })
+
+  it('a second connection claiming a connected node\'s id with another incarnation is refused', async () => {
+    await bOwns('b-own-2')
+    const size = a.store.size('total')
+    const impostor = await rawClient(a.url()!, SECRET, 'b', b.store.incarnation + 1).then((x) => x, (e: unknown) => e)
+    const code = impostor instanceof Error ? CloseCode.duplicate : await closedWithin(impostor as Awaited<ReturnType<typeof rawClient>>, 5000)
+    expect(code).toBe(CloseCode.duplicate)
+    await settle()
+    expect(a.store.size('total')).toBe(size + 1) // + the probe settle() added
+    expect(a.cluster().peers.find((p) => p.node === 'b')?.incarnation).toBe(b.store.incarnation)
+    expect(a.lines.some((l) => l.includes('claimed by two incarnations'))).toBe(true)
+  })
+
+  it('a handshake claiming an incarnation beyond the clock skew is refused', async () => {
+    const c = await rawClient(a.url()!, SECRET, 'future', Date.now() + 10 * 60_000).then((x) => x, (e: unknown) => e)
+    if (!(c instanceof Error)) expect(await closedWithin(c as Awaited<ReturnType<typeof rawClient>>, 5000)).toBe(CloseCode.protocol)
+    await settle()
+    expect(a.cluster().peers.some((p) => p.node === 'future')).toBe(false)
+  })
+
+  it('a heartbeat over its own connection that contradicts its handshake closes that connection', async () => {
+    const c = await rawClient(a.url()!, SECRET, 'shifty', 1)
+    c.send(encodeHeartbeat({ nodeId: 'shifty', incarnation: 2, clientId: 12345, seq: 1 }))
+    expect(await closedWithin(c, 5000)).toBe(CloseCode.protocol)
+  })
+
+  it('heartbeats for invented node ids enter neither the liveness table nor cluster()', async () => {
+    const before = a.cluster().peers.length
+    const dead: string[] = []
+    const off = a.on('owner-dead', (e) => { dead.push(e.node) })
+    const c = await rawClient(a.url()!, SECRET, 'inventor')
+    const fakes = Array.from({ length: 2000 }, (_, i) => encodeHeartbeat({ nodeId: `fake-${i}`, incarnation: 1, clientId: i, seq: 1 }))
+    c.send(Buffer.concat(fakes))
+    await settle()
+    a.checkLiveness()
+    const peers = a.cluster().peers
+    expect(peers.filter((p) => p.node?.startsWith('fake-') === true)).toEqual([])
+    // Only the inventor's own (authenticated) connection was added.
+    expect(peers.length).toBeLessThanOrEqual(before + 1)
+    expect(dead.filter((n) => n.startsWith('fake-'))).toEqual([])
+    off()
+    c.ws.terminate()
+  })
+})

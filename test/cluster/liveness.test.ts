@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ClusterEvent } from '../../src/index.js'
-import { nodeFactory, waitFor } from './support.js'
+import { encodeHeartbeat } from '../../src/transport/wire.js'
+import { rawClient } from './raw-client.js'
+import { SECRET, nodeFactory, sleep, waitFor } from './support.js'
 
 const nodes = nodeFactory()
 afterEach(async () => { await nodes.closeAll() })
@@ -59,19 +61,19 @@ describe('liveness over loopback (short timeouts)', () => {
     await waitFor(() => a.store.size('total') === 1, 'a counts b')
     await b.close()
     now += 10_001
-    a.tick()
+    a.checkLiveness()
     expect(a.cluster().peers.find((p) => p.node === 'b')?.liveness).toBe('suspect')
     expect(a.store.size('total')).toBe(1)
     now += 5_000
-    a.tick()
+    a.checkLiveness()
     expect(a.cluster().peers.find((p) => p.node === 'b')?.liveness).toBe('dead')
     expect(a.store.size('total')).toBe(0)
     expect(a.store.owners().find((o) => o.node === 'b')?.memberships).toBe(1)
     now += 29_999
-    a.tick()
+    a.checkLiveness()
     expect(a.store.owners().find((o) => o.node === 'b')?.memberships).toBe(1)
     now += 1
-    a.tick()
+    a.checkLiveness()
     expect(a.store.owners().find((o) => o.node === 'b')?.memberships).toBe(0)
     expect(a.cluster().peers.find((p) => p.node === 'b')?.liveness).toBe('purged')
   })
@@ -89,7 +91,7 @@ describe('liveness over loopback (short timeouts)', () => {
     await waitFor(() => a.store.size('kept') === 1 && a.store.size('total') === 1, 'a counts b')
     await b.close()
     now += 15_001
-    a.tick()
+    a.checkLiveness()
     expect(a.cluster().peers.find((p) => p.node === 'b')?.liveness).toBe('dead')
     expect(a.store.size('total')).toBe(0)
     expect(a.store.size('kept')).toBe(1)
@@ -116,5 +118,29 @@ describe('liveness over loopback (short timeouts)', () => {
     await b.close()
     await waitFor(() => deaths.includes('a:c') && deaths.includes('c:a'), 'a and c lose each other with b')
     await waitFor(() => a.store.size('total') === 1 && c.store.size('total') === 1, 'each counts only itself')
+  })
+
+  it('in a partial mesh, a relayed heartbeat cannot announce a new incarnation of a node this one does not reach directly', async () => {
+    const t = { livenessTimeoutMs: 60_000 }
+    const a = await nodes.start('a', [], t)
+    const b = await nodes.start('b', [a.url()!], t)
+    const c = await nodes.start('c', [b.url()!], t)
+    await c.ready
+    c.store.add('c-call', 'total')
+    await waitFor(() => a.store.size('total') === 1 && a.cluster().peers.find((p) => p.node === 'c')?.incarnation === c.store.incarnation, 'a counts c through b')
+    const liar = await rawClient(a.url()!, SECRET, 'liar')
+    // Newer incarnations, and the current one with a huge sequence number (to mute c's real ones).
+    const claims = [c.store.incarnation + 1, c.store.incarnation + 30_000, Number.MAX_SAFE_INTEGER, c.store.incarnation]
+    liar.send(Buffer.concat(claims.map((incarnation, i) => encodeHeartbeat({ nodeId: 'c', incarnation, clientId: c.store.clientId, seq: 10 ** 9 + i }))))
+    // One more write of c crossing b to a proves a has read the liar's frame (sent earlier, another socket: give it a moment too).
+    await sleep(100)
+    c.store.add('c-call-2', 'total')
+    await waitFor(() => a.store.has('c-call-2', 'total'), 'a still hears c')
+    expect(a.store.size('total')).toBe(2)
+    expect(a.cluster().peers.find((p) => p.node === 'c')?.incarnation).toBe(c.store.incarnation)
+    // c's real (lower-numbered) heartbeats still keep it live on a: the forged sequence number muted nothing.
+    const heardBefore = a.cluster().peers.find((p) => p.node === 'c')?.lastHeardAt ?? 0
+    await waitFor(() => (a.cluster().peers.find((p) => p.node === 'c')?.lastHeardAt ?? 0) > heardBefore, 'c heard again on a')
+    liar.ws.terminate()
   })
 })

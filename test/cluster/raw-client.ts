@@ -23,8 +23,8 @@ export interface RawClient {
 const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
   Promise.race([p, new Promise<T>((_resolve, reject) => { setTimeout(() => { reject(new Error(`timeout: ${what}`)) }, ms).unref() })])
 
-/** Connects; with a secret, completes the handshake as node `nodeId` before resolving. */
-export const rawClient = async (url: string, secret: string | null, nodeId = 'fuzz'): Promise<RawClient> => {
+/** Connects; with a secret, completes the handshake as node `nodeId` (`incarnation`, client id 12345) before resolving. */
+export const rawClient = async (url: string, secret: string | null, nodeId = 'fuzz', incarnation = 1): Promise<RawClient> => {
   const ws = new WebSocket(url, { perMessageDeflate: false })
   const received: WireMessage[] = []
   let bytesIn = 0
@@ -43,7 +43,7 @@ export const rawClient = async (url: string, secret: string | null, nodeId = 'fu
       if (m.type === 'sync-step2' || m.type === 'sync-update') stateBytesIn += m.update.length
       else received.push(m)
       if (m.type === 'hello' && secret !== null) {
-        ws.send(encodeProof(computeProof(secret, 'dialer', { nodeId, incarnation: 1, clientId: 12345, nonce }, m.hello)))
+        ws.send(encodeProof(computeProof(secret, 'dialer', { nodeId, incarnation, clientId: 12345, nonce }, m.hello)))
       }
       if (m.type === 'proof') authed()
     }
@@ -51,7 +51,7 @@ export const rawClient = async (url: string, secret: string | null, nodeId = 'fu
   await withTimeout(new Promise<void>((resolve, reject) => {
     ws.once('open', () => {
       // The hello must leave before any proof (sent when the listener's hello arrives).
-      if (secret !== null) ws.send(encodeHello({ version: PROTOCOL_VERSION, nodeId, incarnation: 1, clientId: 12345, role: 'dialer', nonce }))
+      if (secret !== null) ws.send(encodeHello({ version: PROTOCOL_VERSION, nodeId, incarnation, clientId: 12345, role: 'dialer', nonce }))
       resolve()
     })
     ws.once('error', reject)

@@ -58,7 +58,7 @@ describe('replication cost with n', () => {
     expect(six.bytes / three.bytes).toBeLessThanOrEqual(1.3)
   })
 
-  it('a link that silently stops delivering is routed around: writes and heartbeats go through the third node', async () => {
+  it('a link that silently stops delivering is routed around: writes go through the third node', async () => {
     const slow = { livenessTimeoutMs: 60_000, graceMs: 60_000 }
     const a = await nodes.start('a', [], slow)
     const proxy = new TcpProxy(a.address()!.port)
@@ -74,9 +74,8 @@ describe('replication cost with n', () => {
     a.store.removeDialog('before')
     // The a-c connection stays open (idle timeout 120 s) yet c gets a's writes, relayed by b.
     await waitFor(() => c.store.has('during', 'total') && !c.store.has('before', 'total'), 'c gets a\'s writes around the black hole')
+    // (Heartbeats are not taken around it: while a's own connection is up, only a speaks for a.)
     expect(c.cluster().peers.find((p) => p.node === 'a')?.connected).toBe(true)
-    const heard = c.cluster().peers.find((p) => p.node === 'a')?.lastHeardAt ?? 0
-    await waitFor(() => (c.cluster().peers.find((p) => p.node === 'a')?.lastHeardAt ?? 0) > heard, 'c still hears a\'s heartbeats')
   })
 })
 

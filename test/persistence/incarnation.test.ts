@@ -3,7 +3,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ClusterNode } from '../../src/index.js'
-import { nextIncarnation } from '../../src/persistence/incarnation.js'
+import { nextIncarnation, resumeIncarnation } from '../../src/persistence/incarnation.js'
 
 const dirs: string[] = []
 afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }) })
@@ -17,6 +17,14 @@ describe('incarnations with a data directory', () => {
     expect(nextIncarnation(dir, 9000.7)).toBe(9000)
     fs.writeFileSync(path.join(dir, 'INCARNATION'), 'garbage')
     expect(nextIncarnation(dir, 10)).toBe(10) // an unreadable record is ignored
+  })
+
+  it('a resumed run keeps the recorded incarnation; with none recorded it starts a new one', () => {
+    const dir = tmp()
+    expect(resumeIncarnation(dir, 5000)).toBe(5000)
+    expect(resumeIncarnation(dir, 9000)).toBe(5000)
+    expect(nextIncarnation(dir, 1000)).toBe(5001)
+    expect(resumeIncarnation(dir, 1)).toBe(5001)
   })
 
   it('a restarted ClusterNode is newer than its previous life whatever its clock says', async () => {

@@ -59,3 +59,39 @@ describe('InMemoryCluster', () => {
     } finally { c.destroy() }
   })
 })
+
+describe('InMemoryCluster liveness (issue 7 item 7)', () => {
+  it('heal() announces an incarnation started during the partition, as a reconnect does', () => {
+    const c = new InMemoryCluster({ nodes: 2, profiles, seed: 5 })
+    try {
+      c.store(0).add('a', 'total')
+      c.deliverAll()
+      c.partition([[0], [1]])
+      c.restart(0) // the old incarnation's call ended with it
+      c.heal()
+      c.deliverAll()
+      expect(c.store(1).size('total')).toBe(0)
+      expect(c.store(1).owners().find(o => o.node === 'n0' && o.incarnation === 1)?.status).toBe('void')
+    } finally { c.destroy() }
+  })
+
+  it('kill() silences a node and has the others declare it dead; restart() brings it back', () => {
+    const c = new InMemoryCluster({ nodes: 3, profiles, seed: 6 })
+    try {
+      c.store(0).add('a', 'total')
+      c.deliverAll()
+      c.kill(0)
+      expect(c.store(1).size('total')).toBe(0)
+      expect(c.store(2).owners().find(o => o.node === 'n0')?.status).toBe('dead')
+      c.store(0).add('b', 'total') // nothing it writes is delivered
+      c.heal()
+      c.deliverAll()
+      expect(c.store(1).has('b', 'total')).toBe(false)
+      c.restart(0)
+      c.store(0).add('c', 'total')
+      c.deliverAll()
+      expect(c.store(2).size('total')).toBe(1)
+      expect(c.converged()).toBe(true)
+    } finally { c.destroy() }
+  })
+})

@@ -1,0 +1,475 @@
+/**
+ * Options of a cluster node, in one place: every default is a named constant here, and
+ * {@link resolveOptions} checks every option and the relations between them, failing fast with
+ * `DP_ERR_INVALID_ARGUMENT` naming the option. The node, transport, liveness, readiness and
+ * persistence receive the resolved object; none of them picks a default of its own.
+ */
+import { createPrivateKey, createPublicKey } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
+import { fail } from './errors.js'
+import { nonNegative, nonNegativeInt, positive, positiveInt } from './internal/checks.js'
+import { NODE_ID_PATTERN } from './internal/records.js'
+import type { ReadinessOptions, ReadinessPolicy } from './readiness.js'
+import type { Clock, ProfileDeclaration } from './types.js'
+import type { FileSystem } from './persistence/file-system.js'
+
+/** Heartbeat interval, ms. */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000
+/** Silence after which a node is suspect, ms. */
+export const DEFAULT_LIVENESS_TIMEOUT_MS = 5000
+/** Suspect time before a silent node is declared dead, ms. */
+export const DEFAULT_GRACE_MS = 5000
+/** Time from death to the purge of a node's memberships, ms. */
+export const DEFAULT_PURGE_DELAY_MS = 60_000
+/** Largest WebSocket message accepted or sent, bytes (64 MiB). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+/** Smallest `maxMessageBytes` accepted: a handshake message must fit. */
+export const MIN_MAX_MESSAGE_BYTES = 1024
+/** WebSocket messages per second accepted from one connection. */
+export const DEFAULT_MAX_MESSAGES_PER_SECOND = 10_000
+/** Protocol messages in one WebSocket message. */
+export const DEFAULT_MAX_MESSAGES_PER_FRAME = 10_000
+/** Bytes queued to one peer before it is dropped as too slow (128 MiB). */
+export const DEFAULT_MAX_BUFFERED_BYTES = 128 * 1024 * 1024
+/** Time a new connection has to authenticate, ms. */
+export const DEFAULT_AUTH_TIMEOUT_MS = 5000
+/** First reconnect delay, ms. */
+export const DEFAULT_RECONNECT_INITIAL_MS = 100
+/** Largest reconnect delay, ms. */
+export const DEFAULT_RECONNECT_MAX_MS = 5000
+/** Interval of the sweep of expired memberships, ms. */
+export const DEFAULT_SWEEP_INTERVAL_MS = 1000
+/** Most memberships one node may own. */
+export const DEFAULT_MAX_LOCAL_MEMBERSHIPS = 1_000_000
+/** Most other nodes the liveness table holds. */
+export const DEFAULT_MAX_TRACKED_NODES = 1000
+/** How far ahead of this node's clock another node's incarnation may be, ms. */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 60_000
+/** Admission before the initial sync. */
+export const DEFAULT_READINESS_POLICY: ReadinessPolicy = 'reject'
+/** Time the initial sync may take, ms. */
+export const DEFAULT_READINESS_TIMEOUT_MS = 10_000
+/** Under the `'wait'` policy, how long one `acquire` waits, ms. */
+export const DEFAULT_READINESS_WAIT_MS = 1000
+/** Which configured peers the initial sync needs. */
+export const DEFAULT_READINESS_PEERS: 'any' | 'all' = 'any'
+/** Admission once the readiness timeout passed with no configured peer answering. */
+export const DEFAULT_READINESS_AFTER_TIMEOUT: 'allow' | 'reject' = 'allow'
+/** fsync interval of the persistence log, ms. */
+export const DEFAULT_FSYNC_INTERVAL_MS = 1000
+/** Snapshot interval of the persistence, ms. */
+export const DEFAULT_SNAPSHOT_INTERVAL_MS = 60_000
+/** Log size that triggers a snapshot at once, bytes (16 MiB). */
+export const DEFAULT_SNAPSHOT_LOG_BYTES = 16 * 1024 * 1024
+/** After a failed write to the data directory, how often a full snapshot is tried, ms. */
+export const DEFAULT_PERSISTENCE_RETRY_MS = 1000
+/** Shortest secret accepted, characters. */
+export const MIN_SECRET_LENGTH = 8
+/** A failing peer is logged at `warn` at most once per this interval (and on every change of error kind), ms. */
+export const PEER_ERROR_LOG_INTERVAL_MS = 30_000
+/** Longest timer Node.js supports, ms (about 24.8 days); longer ones would fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+/** Receives log lines. Lines never contain the secret. */
+export type Logger = (level: LogLevel, msg: string) => void
+
+/** Certificate and key (PEM contents, not paths) for `wss`; `ca` to trust a private CA when dialling. */
+export interface TlsOptions {
+  readonly cert: string | Buffer
+  readonly key: string | Buffer
+  /** Extra trusted CA certificates for dialling peers (for example a self-signed cluster CA). */
+  readonly ca?: string | Buffer | ReadonlyArray<string | Buffer>
+  /** Verify peers' certificates when dialling. @defaultValue true */
+  readonly rejectUnauthorized?: boolean
+}
+
+/** Per-node keys, resolved: this node's Ed25519 private key and the trusted nodes' public keys. */
+export interface NodeKeys {
+  readonly privateKey: KeyObject
+  readonly trusted: ReadonlyMap<string, KeyObject>
+}
+
+/**
+ * Options of a {@link ClusterNode}. Every limit and timer has a default (the `DEFAULT_*`
+ * constants of this module); {@link resolveOptions} refuses an unknown, malformed or
+ * contradictory option with `DP_ERR_INVALID_ARGUMENT` naming it.
+ *
+ * @example
+ * ```ts
+ * const node = new ClusterNode({
+ *   nodeId: 'proxy-a', profiles: [{ name: 'caller', withValue: true }],
+ *   listen: { host: '0.0.0.0', port: 7400 }, peers: ['ws://proxy-b:7400'], secret: process.env.DP_SECRET!
+ * })
+ * await node.start(); await node.ready
+ * ```
+ */
+export interface ClusterNodeOptions {
+  /** This node's id, `[A-Za-z0-9._-]{1,64}`, the same across restarts. */
+  readonly nodeId: string
+  /** Declared profiles. @defaultValue [] */
+  readonly profiles?: readonly ProfileDeclaration[]
+  /** Where to accept peers: a non-empty host and a port in 0..65535 (0 picks a free port, see `address()`). Omit to only dial. */
+  readonly listen?: { readonly host: string; readonly port: number }
+  /**
+   * Peer urls to dial: `ws://host:port` or `wss://host:port`, with a host and an explicit port
+   * in 1..65535 (no user info, query or fragment); each listed once. Listing this node itself
+   * is harmless. @defaultValue []
+   */
+  readonly peers?: readonly string[]
+  /** Shared secret of the cluster (HMAC challenge-response; never sent, never logged). Required, at least 8 characters. */
+  readonly secret: string
+  /** Serve and dial `wss` with this certificate and key. @defaultValue undefined (plain ws) */
+  readonly tls?: TlsOptions
+  /** Time source, ms: liveness, expiry, rate limits of log lines. @defaultValue Date.now */
+  readonly clock?: Clock
+  /** Random source in [0, 1): reconnect jitter. @defaultValue Math.random */
+  readonly random?: () => number
+  /**
+   * This run's incarnation; must grow across restarts and must not be ahead of `clock()` by
+   * more than `maxClockSkewMs` (peers refuse incarnations from the future). @defaultValue clock()
+   * at construction; with `dataDir`, also above the previous run's (recorded there), so a clock
+   * stepped back cannot make a restarted node look older than its previous life.
+   */
+  readonly incarnation?: number
+  /** Yjs client id, an unsigned 32-bit integer. @defaultValue random 32-bit */
+  readonly clientId?: number
+  /** Most memberships this node may own. @defaultValue 1000000 */
+  readonly maxLocalMemberships?: number
+  /** Interval of heartbeats to peers, ms; at most `livenessTimeoutMs / 2`. @defaultValue 1000 */
+  readonly heartbeatIntervalMs?: number
+  /** A node not heard of for this long is suspect (still counted), ms. @defaultValue 5000 */
+  readonly livenessTimeoutMs?: number
+  /** After the timeout, how long until a silent node is declared dead and its memberships stop counting, ms. @defaultValue 5000 */
+  readonly graceMs?: number
+  /** After being declared dead, how long until its memberships are deleted from the document, ms. @defaultValue 60000 */
+  readonly purgeDelayMs?: number
+  /**
+   * Most other nodes the liveness table holds (nodes that authenticated to this one, or own
+   * memberships in the document). Past it, new nodes are not tracked (logged). @defaultValue 1000
+   */
+  readonly maxTrackedNodes?: number
+  /**
+   * How far another node's incarnation may be ahead of this node's clock, ms: a heartbeat or
+   * handshake claiming a later incarnation is refused. @defaultValue 60000
+   */
+  readonly maxClockSkewMs?: number
+  /**
+   * Largest WebSocket message accepted (ws `maxPayload`) or sent, bytes, at least 1024; give
+   * every node the same value. A state exchange larger than this goes one writing node at a
+   * time, so it must hold one node's share of the state (about 56 bytes per live membership).
+   * @defaultValue 67108864 (64 MiB)
+   */
+  readonly maxMessageBytes?: number
+  /** Most WebSocket messages per second accepted from one connection (burst of one second); past it the connection is closed. @defaultValue 10000 */
+  readonly maxMessagesPerSecond?: number
+  /** Most protocol messages in one WebSocket message. @defaultValue 10000 */
+  readonly maxMessagesPerFrame?: number
+  /** Bytes queued to one peer before it is dropped as too slow (it resyncs on reconnect); at least `maxMessageBytes`. @defaultValue 134217728 (128 MiB) */
+  readonly maxBufferedBytes?: number
+  /** Time a new connection has to authenticate, ms. @defaultValue 5000 */
+  readonly authTimeoutMs?: number
+  /** First reconnect delay, ms (doubles per failure, with jitter); at most `reconnectMaxMs`. @defaultValue 100 */
+  readonly reconnectInitialMs?: number
+  /** Largest reconnect delay, ms. @defaultValue 5000 */
+  readonly reconnectMaxMs?: number
+  /** How often expired memberships are swept from the document, ms. @defaultValue 1000 */
+  readonly sweepIntervalMs?: number
+  /** Initial sync and admission before it. @defaultValue { policy: 'reject', timeoutMs: 10000, waitMs: 1000, peers: 'any', afterTimeout: 'allow' } */
+  readonly readiness?: ReadinessOptions
+  /** Persist the document here (append log + snapshots). @defaultValue undefined (no persistence) */
+  readonly dataDir?: string
+  /** fsync interval of the persistence log, ms. @defaultValue 1000 */
+  readonly fsyncIntervalMs?: number
+  /** Snapshot interval of the persistence, ms. @defaultValue 60000 */
+  readonly snapshotIntervalMs?: number
+  /**
+   * Resume this node's own memberships from `dataDir` instead of voiding them: for a restart of
+   * the node process alone, while its proxy still carries the calls and will end them. The node
+   * keeps the incarnation recorded in `dataDir` (peers see the same owner come back, as after a
+   * partition), takes a fresh Yjs client id, and treats every partition of its node id and
+   * incarnation as its own (ProfileStore `resume`). Requires `dataDir`. @defaultValue false
+   */
+  readonly resume?: boolean
+  /** After a failed write to `dataDir`, how often a full snapshot is tried until one succeeds, ms. @defaultValue 1000 */
+  readonly persistenceRetryMs?: number
+  /** File operations of the persistence (tests inject disk faults). @defaultValue node:fs */
+  readonly fileSystem?: FileSystem
+  /** Log lines. @defaultValue warnings and errors to console.warn, the rest dropped */
+  readonly log?: Logger
+  /**
+   * Per-node keys: this node's Ed25519 private key (PEM, PKCS#8), given together with
+   * `trustedNodes`. Every heartbeat this node originates is signed with it. Never a property,
+   * never logged. @defaultValue undefined (shared secret only)
+   */
+  readonly identity?: { readonly privateKey: string | Buffer }
+  /**
+   * Per-node keys: the trust list, node id to Ed25519 public key (PEM, SPKI), this node
+   * included (matching `identity`). Only listed nodes may connect, and a heartbeat (direct or
+   * relayed) counts only with the signature of the node it names. Give every node the same
+   * list. @defaultValue undefined (shared secret only)
+   */
+  readonly trustedNodes?: Readonly<Record<string, string | Buffer>>
+}
+
+/** Every option resolved to its value and checked. Holds the secret: keep it out of public properties. */
+export interface ResolvedOptions {
+  readonly nodeId: string
+  readonly profiles: readonly ProfileDeclaration[]
+  readonly listen: { readonly host: string; readonly port: number } | undefined
+  readonly peers: readonly string[]
+  readonly secret: string
+  readonly tls: TlsOptions | undefined
+  readonly clock: Clock
+  readonly random: () => number
+  /** Undefined: chosen at construction (clock, or the data directory's record). */
+  readonly incarnation: number | undefined
+  readonly clientId: number | undefined
+  readonly maxLocalMemberships: number
+  readonly heartbeatIntervalMs: number
+  readonly livenessTimeoutMs: number
+  readonly graceMs: number
+  readonly purgeDelayMs: number
+  readonly maxTrackedNodes: number
+  readonly maxClockSkewMs: number
+  readonly maxMessageBytes: number
+  readonly maxMessagesPerSecond: number
+  readonly maxMessagesPerFrame: number
+  readonly maxBufferedBytes: number
+  readonly authTimeoutMs: number
+  readonly reconnectInitialMs: number
+  readonly reconnectMaxMs: number
+  readonly sweepIntervalMs: number
+  readonly readiness: Required<ReadinessOptions>
+  readonly dataDir: string | undefined
+  readonly fsyncIntervalMs: number
+  readonly snapshotIntervalMs: number
+  readonly resume: boolean
+  readonly persistenceRetryMs: number
+  readonly fileSystem: FileSystem | undefined
+  readonly log: Logger
+  /** Per-node keys, or undefined in shared-secret mode. Holds the private key: keep it private. */
+  readonly keys: NodeKeys | undefined
+}
+
+const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof ClusterNodeOptions>([
+  'nodeId', 'profiles', 'listen', 'peers', 'secret', 'tls', 'clock', 'random', 'incarnation', 'clientId',
+  'maxLocalMemberships', 'heartbeatIntervalMs', 'livenessTimeoutMs', 'graceMs', 'purgeDelayMs', 'maxTrackedNodes',
+  'maxClockSkewMs', 'maxMessageBytes', 'maxMessagesPerSecond', 'maxMessagesPerFrame', 'maxBufferedBytes',
+  'authTimeoutMs', 'reconnectInitialMs', 'reconnectMaxMs', 'sweepIntervalMs', 'readiness', 'dataDir',
+  'fsyncIntervalMs', 'snapshotIntervalMs', 'resume', 'persistenceRetryMs', 'fileSystem', 'log', 'identity', 'trustedNodes'
+])
+const KNOWN_READINESS: ReadonlySet<string> = new Set<keyof ReadinessOptions>(['policy', 'timeoutMs', 'waitMs', 'peers', 'afterTimeout'])
+
+const invalid = (msg: string): Error => fail('DP_ERR_INVALID_ARGUMENT', msg)
+
+/** The default logger: warnings and errors to `console.warn`. */
+export const defaultLog: Logger = (level, msg) => { if (level === 'warn' || level === 'error') console.warn(`dialog-profiles: ${msg}`) }
+
+/** A timer option: positive and at most {@link MAX_TIMER_MS}. */
+const timer = (v: unknown, what: string): number => {
+  const ms = positive(v, what)
+  if (ms > MAX_TIMER_MS) throw invalid(`${what} must be at most ${MAX_TIMER_MS} ms`)
+  return ms
+}
+
+/** A delay that may be 0: non-negative and at most {@link MAX_TIMER_MS}. */
+const delay = (v: unknown, what: string): number => {
+  const ms = nonNegative(v, what)
+  if (ms > MAX_TIMER_MS) throw invalid(`${what} must be at most ${MAX_TIMER_MS} ms`)
+  return ms
+}
+
+const fn = <T>(v: unknown, what: string): T => {
+  if (typeof v !== 'function') throw invalid(`${what} must be a function`)
+  return v as T
+}
+
+const oneOf = <T extends string>(v: unknown, allowed: readonly T[], what: string): T => {
+  if (!allowed.includes(v as T)) throw invalid(`${what} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}`)
+  return v as T
+}
+
+const pem = (v: unknown): boolean => typeof v === 'string' || Buffer.isBuffer(v)
+
+// ws://host:port[/path]: a bracketed IPv6 address or a host name without user info, then an explicit port.
+const PEER_URL = /^wss?:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%!$&'()*+,;=-]+):(\d{1,5})(\/[^\s?#]*)?$/
+
+/**
+ * Checks one peer url: `ws://` or `wss://`, a host, an explicit port in 1..65535, no user info,
+ * query or fragment. Returns the url as given.
+ * @throws DialogProfilesError `DP_ERR_INVALID_ARGUMENT` naming `what`
+ */
+export const checkPeerUrl = (url: unknown, what = 'peer url'): string => {
+  const shown = typeof url === 'string' ? JSON.stringify(url.slice(0, 200)) : typeof url
+  const m = typeof url === 'string' ? PEER_URL.exec(url) : null
+  if (m === null) throw invalid(`${what} ${shown} must be ws://host:port or wss://host:port (a host and an explicit port)`)
+  const port = Number(m[2])
+  if (port < 1 || port > 65535) throw invalid(`${what} ${shown}: port must be in 1..65535`)
+  try { new URL(url as string) } catch { throw invalid(`${what} ${shown} is not a valid url`) }
+  return url as string
+}
+
+/** The key two urls of one peer share (scheme, host and port, case-insensitive host). */
+const peerKey = (url: string): string => { const u = new URL(url); return `${u.protocol}//${u.host}${u.pathname}` }
+
+const checkListen = (v: unknown): { host: string; port: number } | undefined => {
+  if (v === undefined) return undefined
+  if (typeof v !== 'object' || v === null) throw invalid('listen must be { host, port }')
+  const { host, port } = v as { host?: unknown; port?: unknown }
+  if (typeof host !== 'string' || host === '') throw invalid('listen.host must be a non-empty string')
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw invalid('listen.port must be an integer in 0..65535')
+  return { host, port }
+}
+
+const checkTls = (v: unknown): TlsOptions | undefined => {
+  if (v === undefined) return undefined
+  if (typeof v !== 'object' || v === null) throw invalid('tls must be { cert, key, ca?, rejectUnauthorized? }')
+  const t = v as Record<string, unknown>
+  if (!pem(t['cert'])) throw invalid('tls.cert must be the PEM certificate (a string or Buffer)')
+  if (!pem(t['key'])) throw invalid('tls.key must be the PEM private key (a string or Buffer)')
+  const ca = t['ca']
+  if (ca !== undefined && !pem(ca) && !(Array.isArray(ca) && ca.every(pem))) throw invalid('tls.ca must be a PEM string or Buffer, or an array of them')
+  if (t['rejectUnauthorized'] !== undefined && typeof t['rejectUnauthorized'] !== 'boolean') throw invalid('tls.rejectUnauthorized must be a boolean')
+  return v as TlsOptions
+}
+
+const spki = (k: KeyObject): string => k.export({ type: 'spki', format: 'der' }).toString('hex')
+
+const checkKeys = (nodeId: string, identity: unknown, trustedNodes: unknown): NodeKeys | undefined => {
+  if (identity === undefined && trustedNodes === undefined) return undefined
+  if (identity === undefined || trustedNodes === undefined) throw invalid('identity and trustedNodes go together (per-node keys)')
+  const pk = (identity as { privateKey?: unknown } | null)?.privateKey
+  if (typeof identity !== 'object' || !pem(pk)) throw invalid('identity.privateKey must be a PEM Ed25519 private key (a string or Buffer)')
+  let privateKey: KeyObject
+  try { privateKey = createPrivateKey(pk as string | Buffer) } catch { throw invalid('identity.privateKey is not a readable private key') }
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw invalid('identity.privateKey must be an Ed25519 key')
+  if (typeof trustedNodes !== 'object' || trustedNodes === null || Array.isArray(trustedNodes)) throw invalid('trustedNodes must map node ids to PEM Ed25519 public keys')
+  const trusted = new Map<string, KeyObject>()
+  for (const [id, v] of Object.entries(trustedNodes as Record<string, unknown>)) {
+    if (!NODE_ID_PATTERN.test(id)) throw invalid(`trustedNodes: ${JSON.stringify(id.slice(0, 80))} is not a node id`)
+    let key: KeyObject
+    try { key = createPublicKey(v as string | Buffer) } catch { throw invalid(`trustedNodes.${id} is not a readable public key`) }
+    if (key.asymmetricKeyType !== 'ed25519') throw invalid(`trustedNodes.${id} must be an Ed25519 key`)
+    trusted.set(id, key)
+  }
+  const own = trusted.get(nodeId)
+  if (own === undefined || spki(own) !== spki(createPublicKey(privateKey))) throw invalid(`trustedNodes.${nodeId} must be the public key of identity.privateKey`)
+  return { privateKey, trusted }
+}
+
+const checkReadiness = (v: unknown): Required<ReadinessOptions> => {
+  if (v !== undefined && (typeof v !== 'object' || v === null)) throw invalid('readiness must be an object')
+  const r = (v ?? {}) as ReadinessOptions
+  for (const k of Object.keys(r)) if (!KNOWN_READINESS.has(k)) throw invalid(`unknown option readiness.${k}`)
+  return {
+    policy: oneOf(r.policy ?? DEFAULT_READINESS_POLICY, ['reject', 'allow', 'wait'], 'readiness.policy'),
+    timeoutMs: timer(r.timeoutMs ?? DEFAULT_READINESS_TIMEOUT_MS, 'readiness.timeoutMs'),
+    waitMs: timer(r.waitMs ?? DEFAULT_READINESS_WAIT_MS, 'readiness.waitMs'),
+    peers: oneOf(r.peers ?? DEFAULT_READINESS_PEERS, ['any', 'all'], 'readiness.peers'),
+    afterTimeout: oneOf(r.afterTimeout ?? DEFAULT_READINESS_AFTER_TIMEOUT, ['allow', 'reject'], 'readiness.afterTimeout')
+  }
+}
+
+const checkPeers = (v: unknown): string[] => {
+  if (v === undefined) return []
+  if (!Array.isArray(v)) throw invalid('peers must be an array of urls')
+  const seen = new Map<string, number>()
+  return v.map((url: unknown, i) => {
+    checkPeerUrl(url, `peers[${i}]`)
+    const key = peerKey(url as string)
+    const first = seen.get(key)
+    if (first !== undefined) throw invalid(`peers[${i}] repeats peers[${first}]`)
+    seen.set(key, i)
+    return url as string
+  })
+}
+
+/**
+ * Resolves every option to its value (defaults from the `DEFAULT_*` constants) and checks each
+ * one and the relations between them: `heartbeatIntervalMs <= livenessTimeoutMs / 2`,
+ * `reconnectInitialMs <= reconnectMaxMs`, `maxBufferedBytes >= maxMessageBytes`,
+ * `maxTrackedNodes >= peers.length`, `incarnation <= clock() + maxClockSkewMs`.
+ * Pure: reads the clock once and touches nothing else (the data directory is opened later).
+ * @throws DialogProfilesError `DP_ERR_INVALID_ARGUMENT` naming the option
+ */
+export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => {
+  if (typeof options !== 'object' || options === null) throw invalid('options must be an object')
+  for (const k of Object.keys(options)) if (!KNOWN_OPTIONS.has(k)) throw invalid(`unknown option ${k}`)
+  const o = options as { readonly [K in keyof ClusterNodeOptions]: unknown }
+  if (typeof o.nodeId !== 'string' || !NODE_ID_PATTERN.test(o.nodeId)) throw invalid(`nodeId must match ${String(NODE_ID_PATTERN)}`)
+  if (typeof o.secret !== 'string' || o.secret.length < MIN_SECRET_LENGTH) throw invalid(`secret must be a string of at least ${MIN_SECRET_LENGTH} characters`)
+  if (o.profiles !== undefined && !Array.isArray(o.profiles)) throw invalid('profiles must be an array of declarations')
+  const clock = fn<Clock>(o.clock ?? Date.now, 'clock')
+  const random = fn<() => number>(o.random ?? Math.random, 'random')
+  const log = fn<Logger>(o.log ?? defaultLog, 'log')
+  const peers = checkPeers(o.peers)
+  const heartbeatIntervalMs = timer(o.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS, 'heartbeatIntervalMs')
+  const livenessTimeoutMs = timer(o.livenessTimeoutMs ?? DEFAULT_LIVENESS_TIMEOUT_MS, 'livenessTimeoutMs')
+  if (heartbeatIntervalMs > livenessTimeoutMs / 2) {
+    throw invalid(`heartbeatIntervalMs (${heartbeatIntervalMs}) must be at most livenessTimeoutMs / 2 (${livenessTimeoutMs / 2}): a live node would be taken for silent`)
+  }
+  const maxMessageBytes = positiveInt(o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, 'maxMessageBytes')
+  if (maxMessageBytes < MIN_MAX_MESSAGE_BYTES) throw invalid(`maxMessageBytes must be at least ${MIN_MAX_MESSAGE_BYTES}`)
+  const maxBufferedBytes = positiveInt(o.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES, 'maxBufferedBytes')
+  if (maxBufferedBytes < maxMessageBytes) throw invalid(`maxBufferedBytes (${maxBufferedBytes}) must be at least maxMessageBytes (${maxMessageBytes})`)
+  const reconnectInitialMs = timer(o.reconnectInitialMs ?? DEFAULT_RECONNECT_INITIAL_MS, 'reconnectInitialMs')
+  const reconnectMaxMs = timer(o.reconnectMaxMs ?? DEFAULT_RECONNECT_MAX_MS, 'reconnectMaxMs')
+  if (reconnectInitialMs > reconnectMaxMs) throw invalid(`reconnectInitialMs (${reconnectInitialMs}) must be at most reconnectMaxMs (${reconnectMaxMs})`)
+  const maxTrackedNodes = positiveInt(o.maxTrackedNodes ?? DEFAULT_MAX_TRACKED_NODES, 'maxTrackedNodes')
+  if (maxTrackedNodes < peers.length) throw invalid(`maxTrackedNodes (${maxTrackedNodes}) must be at least the number of peers (${peers.length})`)
+  const maxClockSkewMs = nonNegative(o.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS, 'maxClockSkewMs')
+  let incarnation: number | undefined
+  if (o.incarnation !== undefined) {
+    incarnation = nonNegativeInt(o.incarnation, 'incarnation')
+    const limit = clock() + maxClockSkewMs
+    if (incarnation > limit) throw invalid(`incarnation (${incarnation}) is ahead of clock() by more than maxClockSkewMs (${maxClockSkewMs}): peers would refuse it`)
+  }
+  let clientId: number | undefined
+  if (o.clientId !== undefined) {
+    if (typeof o.clientId !== 'number' || !Number.isInteger(o.clientId) || o.clientId < 0 || o.clientId > 0xffffffff) throw invalid('clientId must be an unsigned 32-bit integer')
+    clientId = o.clientId
+  }
+  const keys = checkKeys(o.nodeId, o.identity, o.trustedNodes)
+  if (keys !== undefined && maxTrackedNodes < keys.trusted.size - 1) throw invalid(`maxTrackedNodes (${maxTrackedNodes}) must be at least the number of other trusted nodes (${keys.trusted.size - 1})`)
+  if (o.dataDir !== undefined && (typeof o.dataDir !== 'string' || o.dataDir === '')) throw invalid('dataDir must be a non-empty path')
+  if (o.resume !== undefined && typeof o.resume !== 'boolean') throw invalid('resume must be a boolean')
+  if (o.resume === true && o.dataDir === undefined) throw invalid('resume needs dataDir')
+  if (o.fileSystem !== undefined && (typeof o.fileSystem !== 'object' || o.fileSystem === null)) throw invalid('fileSystem must be an object of file operations')
+  return {
+    nodeId: o.nodeId,
+    profiles: (o.profiles ?? []) as readonly ProfileDeclaration[],
+    listen: checkListen(o.listen),
+    peers,
+    secret: o.secret,
+    tls: checkTls(o.tls),
+    clock,
+    random,
+    incarnation,
+    clientId,
+    maxLocalMemberships: positiveInt(o.maxLocalMemberships ?? DEFAULT_MAX_LOCAL_MEMBERSHIPS, 'maxLocalMemberships'),
+    heartbeatIntervalMs,
+    livenessTimeoutMs,
+    graceMs: delay(o.graceMs ?? DEFAULT_GRACE_MS, 'graceMs'),
+    purgeDelayMs: delay(o.purgeDelayMs ?? DEFAULT_PURGE_DELAY_MS, 'purgeDelayMs'),
+    maxTrackedNodes,
+    maxClockSkewMs,
+    maxMessageBytes,
+    maxMessagesPerSecond: positiveInt(o.maxMessagesPerSecond ?? DEFAULT_MAX_MESSAGES_PER_SECOND, 'maxMessagesPerSecond'),
+    maxMessagesPerFrame: positiveInt(o.maxMessagesPerFrame ?? DEFAULT_MAX_MESSAGES_PER_FRAME, 'maxMessagesPerFrame'),
+    maxBufferedBytes,
+    authTimeoutMs: timer(o.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS, 'authTimeoutMs'),
+    reconnectInitialMs,
+    reconnectMaxMs,
+    sweepIntervalMs: timer(o.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS, 'sweepIntervalMs'),
+    readiness: checkReadiness(o.readiness),
+    dataDir: o.dataDir as string | undefined,
+    fsyncIntervalMs: timer(o.fsyncIntervalMs ?? DEFAULT_FSYNC_INTERVAL_MS, 'fsyncIntervalMs'),
+    snapshotIntervalMs: timer(o.snapshotIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS, 'snapshotIntervalMs'),
+    resume: o.resume === true,
+    persistenceRetryMs: timer(o.persistenceRetryMs ?? DEFAULT_PERSISTENCE_RETRY_MS, 'persistenceRetryMs'),
+    fileSystem: o.fileSystem as FileSystem | undefined,
+    log,
+    keys
+  }
+}

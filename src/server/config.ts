@@ -1,0 +1,309 @@
+/**
+ * The daemon's configuration: one table of settings ({@link SETTINGS}) gives every flag of
+ * `dialog-profiles serve`, its `DP_*` environment variable and its config-file key, and one
+ * function ({@link resolveConfig}) merges the three sources (flags over environment over config
+ * file), fills the defaults and checks everything before anything starts. A bad value throws a
+ * `DialogProfilesError` with code `DP_ERR_CONFIG` naming the setting and its source.
+ */
+import { readFileSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { parse as parseYaml } from 'yaml'
+import { fail } from '../errors.js'
+import {
+  DEFAULT_GRACE_MS, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_LIVENESS_TIMEOUT_MS, DEFAULT_PURGE_DELAY_MS,
+  DEFAULT_READINESS_POLICY, MIN_SECRET_LENGTH
+} from '../options.js'
+import type { ProfileDeclaration } from '../types.js'
+
+/** Default cluster WebSocket address. */
+export const DEFAULT_LISTEN = '127.0.0.1:7400'
+/** Default HTTP API address (loopback: a sidecar answers its own proxy). */
+export const DEFAULT_HTTP = '127.0.0.1:7480'
+/** Default most time a membership added by the daemon counts, seconds (12 h, Kamailio's dialog `default_timeout`). */
+export const DEFAULT_MAX_CALL_DURATION_S = 43_200
+/** Default largest HTTP request body, bytes. */
+export const DEFAULT_MAX_BODY_BYTES = 16_384
+/** Default number of values per valued profile exported as their own metric series. */
+export const DEFAULT_METRICS_TOP_VALUES = 10
+/** Default log level. */
+export const DEFAULT_LOG_LEVEL = 'info'
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type DaemonLogLevel = typeof LOG_LEVELS[number]
+export const MODES = ['eventual', 'strict'] as const
+export type AdmissionMode = typeof MODES[number]
+export const READINESS_POLICIES = ['reject', 'allow', 'wait'] as const
+
+/** A host and port as given on the command line (`HOST:PORT`, `[::1]:PORT`). */
+export interface HostPort { readonly host: string; readonly port: number }
+
+/**
+ * A secret value that never prints: `String()`, `JSON.stringify` and `util.inspect` show
+ * `[redacted]`; only {@link Secret.reveal} gives the value.
+ */
+export class Secret {
+  readonly #value: string
+  constructor (value: string) { this.#value = value }
+  reveal (): string { return this.#value }
+  toString (): string { return '[redacted]' }
+  toJSON (): string { return '[redacted]' }
+  [Symbol.for('nodejs.util.inspect.custom')] (): string { return '[redacted]' }
+}
+
+/** The resolved configuration of one daemon. */
+export interface DaemonConfig {
+  readonly nodeId: string
+  /** Cluster WebSocket address. @defaultValue 127.0.0.1:7400 */
+  readonly listen: HostPort
+  /** HTTP API address. @defaultValue 127.0.0.1:7480 */
+  readonly http: HostPort
+  readonly peers: readonly string[]
+  readonly secret: Secret
+  /** Bearer token required by the HTTP API; required to bind it to a non-loopback address. @defaultValue null */
+  readonly apiToken: Secret | null
+  readonly profiles: readonly ProfileDeclaration[]
+  /** @defaultValue 'eventual' */
+  readonly mode: AdmissionMode
+  /** Node options left unset fall back to ClusterNode's defaults. */
+  readonly livenessTimeoutMs: number | undefined
+  readonly graceMs: number | undefined
+  readonly heartbeatIntervalMs: number | undefined
+  readonly purgeDelayMs: number | undefined
+  readonly readiness: 'reject' | 'allow' | 'wait' | undefined
+  readonly dataDir: string | null
+  /** @defaultValue 'info' */
+  readonly logLevel: DaemonLogLevel
+  /** @defaultValue 43200000 (12 h) */
+  readonly maxCallDurationMs: number
+  /** @defaultValue 16384 */
+  readonly maxBodyBytes: number
+  /** @defaultValue 10 */
+  readonly metricsTopValues: number
+}
+
+type Kind = 'string' | 'list' | 'int' | 'ms'
+
+/** One setting: its flag, environment variable and config key. */
+export interface Setting {
+  /** Config-file key (camelCase). */
+  readonly key: string
+  /** Flag with its argument, commander syntax. */
+  readonly flag: string
+  /** Environment variables, first found wins. */
+  readonly env: readonly string[]
+  readonly kind: Kind
+  readonly description: string
+  /** Shown in --help and the README; applied by resolveConfig. */
+  readonly defaultText?: string
+}
+
+/** Every setting of `dialog-profiles serve`. The README's table mirrors this list. */
+export const SETTINGS: readonly Setting[] = [
+  { key: 'nodeId', flag: '--node-id <id>', env: ['DP_NODE_ID'], kind: 'string', description: 'this node\'s id, [A-Za-z0-9._-]{1,64}, the same across restarts', defaultText: 'the host name' },
+  { key: 'listen', flag: '--listen <host:port>', env: ['DP_LISTEN'], kind: 'string', description: 'cluster WebSocket address (port 0: a free port)', defaultText: DEFAULT_LISTEN },
+  { key: 'http', flag: '--http <host:port>', env: ['DP_HTTP'], kind: 'string', description: 'HTTP API address; a non-loopback host needs --api-token', defaultText: DEFAULT_HTTP },
+  { key: 'peers', flag: '--peer <url>', env: ['DP_PEERS', 'DP_PEER'], kind: 'list', description: 'ws://HOST:PORT of a peer to dial (repeatable; env: comma-separated)', defaultText: 'none' },
+  { key: 'secret', flag: '--secret <s>', env: ['DP_SECRET'], kind: 'string', description: 'shared cluster secret, at least 8 characters (required, or --secret-file)' },
+  { key: 'secretFile', flag: '--secret-file <file>', env: ['DP_SECRET_FILE'], kind: 'string', description: 'read the secret from this file (surrounding white space dropped)' },
+  { key: 'profiles', flag: '--profile <name[:value]>', env: ['DP_PROFILES', 'DP_PROFILE'], kind: 'list', description: 'declare a profile: NAME plain, NAME:value with values (repeatable; env: comma-separated)', defaultText: 'none' },
+  { key: 'mode', flag: '--mode <mode>', env: ['DP_MODE'], kind: 'string', description: 'admission mode: eventual or strict', defaultText: 'eventual' },
+  { key: 'livenessTimeout', flag: '--liveness-timeout <ms>', env: ['DP_LIVENESS_TIMEOUT'], kind: 'ms', description: 'a peer silent this long is suspect', defaultText: String(DEFAULT_LIVENESS_TIMEOUT_MS) },
+  { key: 'grace', flag: '--grace <ms>', env: ['DP_GRACE'], kind: 'ms', description: 'then this long more: dead, its calls stop counting', defaultText: String(DEFAULT_GRACE_MS) },
+  { key: 'heartbeatInterval', flag: '--heartbeat-interval <ms>', env: ['DP_HEARTBEAT_INTERVAL'], kind: 'ms', description: 'heartbeat to every peer', defaultText: String(DEFAULT_HEARTBEAT_INTERVAL_MS) },
+  { key: 'purgeDelay', flag: '--purge-delay <ms>', env: ['DP_PURGE_DELAY'], kind: 'ms', description: 'then this long more: a dead node\'s calls are deleted', defaultText: String(DEFAULT_PURGE_DELAY_MS) },
+  { key: 'readiness', flag: '--readiness <policy>', env: ['DP_READINESS'], kind: 'string', description: 'admission before the initial sync: reject, allow or wait', defaultText: DEFAULT_READINESS_POLICY },
+  { key: 'dataDir', flag: '--data-dir <dir>', env: ['DP_DATA_DIR'], kind: 'string', description: 'persist the document here (append log + snapshots)', defaultText: 'none (memory only)' },
+  { key: 'logLevel', flag: '--log-level <level>', env: ['DP_LOG_LEVEL'], kind: 'string', description: `${LOG_LEVELS.join(', ')}`, defaultText: DEFAULT_LOG_LEVEL },
+  { key: 'maxCallDuration', flag: '--max-call-duration <s>', env: ['DP_MAX_CALL_DURATION'], kind: 'int', description: 'seconds a membership added through the daemon counts at most (caps expires)', defaultText: String(DEFAULT_MAX_CALL_DURATION_S) },
+  { key: 'apiToken', flag: '--api-token <token>', env: ['DP_API_TOKEN'], kind: 'string', description: 'require Authorization: Bearer TOKEN on the HTTP API', defaultText: 'none' },
+  { key: 'apiTokenFile', flag: '--api-token-file <file>', env: ['DP_API_TOKEN_FILE'], kind: 'string', description: 'read the API token from this file' },
+  { key: 'maxBodyBytes', flag: '--max-body-bytes <n>', env: ['DP_MAX_BODY_BYTES'], kind: 'int', description: 'largest HTTP request body accepted (larger: 400)', defaultText: String(DEFAULT_MAX_BODY_BYTES) },
+  { key: 'metricsTopValues', flag: '--metrics-top-values <n>', env: ['DP_METRICS_TOP_VALUES'], kind: 'int', description: 'values of a valued profile exported as their own series; the rest are summed in value="__other__"', defaultText: String(DEFAULT_METRICS_TOP_VALUES) }
+]
+
+/** Raw values of one source, by setting key. */
+export type RawSettings = Record<string, unknown>
+type Source = 'flag' | 'environment' | 'config file'
+
+const bad = (message: string): Error => fail('DP_ERR_CONFIG', message)
+
+/** The commander attribute name of a setting (`--node-id` → `nodeId`; `--peer` → `peer`). */
+export const flagAttribute = (s: Setting): string => {
+  const name = (s.flag.split(' ')[0] ?? '').replace(/^--/, '')
+  return name.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase())
+}
+
+/** Reads `DP_*` variables into raw settings (lists: comma- or space-separated). */
+export const settingsFromEnv = (env: NodeJS.ProcessEnv): RawSettings => {
+  const out: RawSettings = {}
+  for (const s of SETTINGS) {
+    const name = s.env.find((e) => env[e] !== undefined && env[e] !== '')
+    if (name === undefined) continue
+    const v = env[name] as string
+    out[s.key] = s.kind === 'list' ? v.split(/[\s,]+/).filter((x) => x !== '') : v
+  }
+  return out
+}
+
+/** Reads commander's parsed options into raw settings (only the flags that were given). */
+export const settingsFromFlags = (opts: Record<string, unknown>): RawSettings => {
+  const out: RawSettings = {}
+  for (const s of SETTINGS) {
+    const v = opts[flagAttribute(s)]
+    if (v !== undefined) out[s.key] = v
+  }
+  return out
+}
+
+/** Reads a JSON or YAML config file (by extension; `.json` is JSON, anything else YAML, a superset). */
+export const settingsFromFile = (path: string): RawSettings => {
+  let text: string
+  try { text = readFileSync(path, 'utf8') } catch (err) {
+    throw bad(`cannot read config file ${path}: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  let doc: unknown
+  try { doc = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text) } catch (err) {
+    throw bad(`config file ${path} does not parse: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  if (doc === null || doc === undefined) return {}
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw bad(`config file ${path} must hold an object of settings`)
+  const known = new Set(SETTINGS.map((s) => s.key))
+  for (const k of Object.keys(doc)) {
+    if (!known.has(k)) throw bad(`config file ${path}: unknown setting "${k}" (known: ${[...known].join(', ')})`)
+  }
+  return doc as RawSettings
+}
+
+/** Parses `HOST:PORT` (`[v6]:PORT` for IPv6). */
+export const parseHostPort = (text: string, what: string): HostPort => {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(text)
+  const port = m !== null ? Number(m[3]) : NaN
+  if (m === null || port > 65535) throw bad(`${what} must be HOST:PORT (IPv6 as [::1]:PORT), got "${text}"`)
+  return { host: (m[1] ?? m[2]) as string, port }
+}
+
+/** Whether a host name or address is a loopback one (127.0.0.0/8, ::1, localhost). */
+export const isLoopback = (host: string): boolean =>
+  host === 'localhost' || host === '::1' || /^127(?:\.\d{1,3}){3}$/.test(host) || /^::ffff:127(?:\.\d{1,3}){3}$/.test(host)
+
+const parseProfile = (text: unknown, where: string): ProfileDeclaration => {
+  if (typeof text === 'object' && text !== null && !Array.isArray(text)) return text as ProfileDeclaration
+  if (typeof text !== 'string') throw bad(`${where}: a profile is NAME or NAME:value, got ${JSON.stringify(text)}`)
+  const i = text.lastIndexOf(':')
+  if (i < 0) return { name: text }
+  const suffix = text.slice(i + 1)
+  if (suffix !== 'value') throw bad(`${where}: a profile is NAME or NAME:value, got "${text}"`)
+  return { name: text.slice(0, i), withValue: true }
+}
+
+/** The merged raw value of one setting and where it came from. */
+interface Picked { value: unknown; source: Source }
+
+/**
+ * Merges flags over environment over config file, fills defaults and checks every value.
+ * @throws DialogProfilesError `DP_ERR_CONFIG`
+ */
+export const resolveConfig = (sources: { flags?: RawSettings; env?: RawSettings; file?: RawSettings }): DaemonConfig => {
+  const levels: Array<[Source, RawSettings]> = [['flag', sources.flags ?? {}], ['environment', sources.env ?? {}], ['config file', sources.file ?? {}]]
+  const pick = (key: string): Picked | undefined => {
+    for (const [source, raw] of levels) if (raw[key] !== undefined) return { value: raw[key], source }
+    return undefined
+  }
+  const label = (key: string, p: Picked): string => {
+    const s = SETTINGS.find((x) => x.key === key) as Setting
+    return p.source === 'flag' ? (s.flag.split(' ')[0] as string) : p.source === 'environment' ? (s.env[0] as string) : `"${key}" in the config file`
+  }
+  const str = (key: string): string | undefined => {
+    const p = pick(key)
+    if (p === undefined) return undefined
+    if (typeof p.value !== 'string' || p.value === '') throw bad(`${label(key, p)} must be a non-empty string`)
+    return p.value
+  }
+  const int = (key: string, min: number): number | undefined => {
+    const p = pick(key)
+    if (p === undefined) return undefined
+    const n = typeof p.value === 'number' ? p.value : typeof p.value === 'string' && /^\d+$/.test(p.value.trim()) ? Number(p.value) : NaN
+    if (!Number.isSafeInteger(n) || n < min) throw bad(`${label(key, p)} must be an integer >= ${min}, got ${JSON.stringify(p.value)}`)
+    return n
+  }
+  const list = (key: string): unknown[] => {
+    const p = pick(key)
+    if (p === undefined) return []
+    if (typeof p.value === 'string') return p.value.split(/[\s,]+/).filter((x) => x !== '')
+    if (!Array.isArray(p.value)) throw bad(`${label(key, p)} must be a list`)
+    return p.value
+  }
+  const oneOf = <T extends string>(key: string, allowed: readonly T[]): T | undefined => {
+    const v = str(key)
+    if (v === undefined) return undefined
+    if (!(allowed as readonly string[]).includes(v)) throw bad(`${label(key, pick(key) as Picked)} must be one of ${allowed.join(', ')}, got "${v}"`)
+    return v as T
+  }
+  // A secret given inline or by file: the highest level that has either wins; both at one level is an error.
+  const secretOf = (inline: string, file: string): Secret | null => {
+    for (const [source, raw] of levels) {
+      const a = raw[inline]; const b = raw[file]
+      if (a !== undefined && b !== undefined) throw bad(`${inline} and ${file} both given (${source}): give one`)
+      if (a !== undefined) {
+        if (typeof a !== 'string' || a === '') throw bad(`${label(inline, { value: a, source })} must be a non-empty string`)
+        return new Secret(a)
+      }
+      if (b !== undefined) {
+        if (typeof b !== 'string' || b === '') throw bad(`${label(file, { value: b, source })} must be a file name`)
+        let text: string
+        try { text = readFileSync(b, 'utf8').trim() } catch (err) {
+          throw bad(`cannot read ${label(file, { value: b, source })} ${b}: ${err instanceof Error ? err.message : String(err)}`)
+        }
+        if (text === '') throw bad(`${label(file, { value: b, source })} ${b} is empty`)
+        return new Secret(text)
+      }
+    }
+    return null
+  }
+
+  const nodeId = str('nodeId') ?? hostname()
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(nodeId)) throw bad(`node id must match [A-Za-z0-9._-]{1,64}, got "${nodeId}" (set --node-id)`)
+  const listen = parseHostPort(str('listen') ?? DEFAULT_LISTEN, 'listen address')
+  const http = parseHostPort(str('http') ?? DEFAULT_HTTP, 'HTTP address')
+  const peers = list('peers').map((u) => {
+    if (typeof u !== 'string' || !/^wss?:\/\/[^\s/]+(\/\S*)?$/.test(u)) throw bad(`a peer must be ws://HOST:PORT or wss://HOST:PORT, got ${JSON.stringify(u)}`)
+    return u
+  })
+  const secret = secretOf('secret', 'secretFile')
+  if (secret === null) throw bad('a cluster secret is required: --secret, --secret-file, DP_SECRET or "secret" in the config file')
+  if (secret.reveal().length < MIN_SECRET_LENGTH) throw bad(`the cluster secret must be at least ${MIN_SECRET_LENGTH} characters`)
+  const apiToken = secretOf('apiToken', 'apiTokenFile')
+  if (apiToken !== null && apiToken.reveal().length < 16) throw bad('the API token must be at least 16 characters')
+  if (!isLoopback(http.host) && apiToken === null) {
+    throw bad(`the HTTP API would listen on ${http.host}, which is not a loopback address: configure an API token (--api-token or --api-token-file) or bind 127.0.0.1`)
+  }
+  const profiles = list('profiles').map((p) => parseProfile(p, 'profile'))
+  const names = new Set<string>()
+  for (const p of profiles) {
+    if (typeof p.name !== 'string' || !/^[A-Za-z0-9_.:-]{1,64}$/.test(p.name)) throw bad(`profile name must match [A-Za-z0-9_.:-]{1,64}, got ${JSON.stringify(p.name)}`)
+    if (names.has(p.name)) throw bad(`profile "${p.name}" declared twice`)
+    names.add(p.name)
+  }
+  const mode = oneOf('mode', MODES) ?? 'eventual'
+  const maxCallDurationS = int('maxCallDuration', 1) ?? DEFAULT_MAX_CALL_DURATION_S
+  return {
+    nodeId,
+    listen,
+    http,
+    peers,
+    secret,
+    apiToken,
+    profiles,
+    mode,
+    livenessTimeoutMs: int('livenessTimeout', 1),
+    graceMs: int('grace', 0),
+    heartbeatIntervalMs: int('heartbeatInterval', 1),
+    purgeDelayMs: int('purgeDelay', 0),
+    readiness: oneOf('readiness', READINESS_POLICIES),
+    dataDir: str('dataDir') ?? null,
+    logLevel: oneOf('logLevel', LOG_LEVELS) ?? DEFAULT_LOG_LEVEL,
+    maxCallDurationMs: maxCallDurationS * 1000,
+    maxBodyBytes: int('maxBodyBytes', 64) ?? DEFAULT_MAX_BODY_BYTES,
+    metricsTopValues: int('metricsTopValues', 0) ?? DEFAULT_METRICS_TOP_VALUES
+  }
+}

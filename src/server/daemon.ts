@@ -1,0 +1,100 @@
+/**
+ * The sidecar daemon: one ClusterNode, its HTTP API (routes.ts), metrics and logs, started
+ * from a resolved {@link DaemonConfig} and stopped cleanly (HTTP closed, local writes flushed
+ * to the peers and the data directory, peers closed).
+ */
+import { ClusterNode } from '../cluster-node.js'
+import type { ClusterNodeOptions } from '../cluster-node.js'
+import { createAdmission } from './admission.js'
+import type { Admission } from './admission.js'
+import type { DaemonConfig } from './config.js'
+import { HttpApi } from './http-api.js'
+import { createLogger, logNodeEvents, nodeLogger } from './logging.js'
+import type { PinoLogger } from './logging.js'
+import { DaemonMetrics } from './metrics.js'
+import { registerRoutes } from './routes.js'
+
+/** The ClusterNode options a daemon configuration gives (unset ones: the node's defaults). */
+export const nodeOptionsOf = (config: DaemonConfig, log: PinoLogger): ClusterNodeOptions => ({
+  nodeId: config.nodeId,
+  profiles: config.profiles,
+  listen: config.listen,
+  peers: config.peers,
+  secret: config.secret.reveal(),
+  ...(config.livenessTimeoutMs !== undefined ? { livenessTimeoutMs: config.livenessTimeoutMs } : {}),
+  ...(config.graceMs !== undefined ? { graceMs: config.graceMs } : {}),
+  ...(config.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: config.heartbeatIntervalMs } : {}),
+  ...(config.purgeDelayMs !== undefined ? { purgeDelayMs: config.purgeDelayMs } : {}),
+  ...(config.readiness !== undefined ? { readiness: { policy: config.readiness } } : {}),
+  ...(config.dataDir !== null ? { dataDir: config.dataDir } : {}),
+  log: nodeLogger(log)
+})
+
+/** A running daemon. */
+export class Daemon {
+  private stopping: Promise<void> | undefined
+  private readonly offEvents: () => void
+
+  private constructor (
+    readonly config: DaemonConfig,
+    readonly node: ClusterNode,
+    readonly admission: Admission,
+    readonly http: HttpApi,
+    readonly metrics: DaemonMetrics,
+    readonly log: PinoLogger
+  ) {
+    this.offEvents = logNodeEvents(node, log)
+  }
+
+  /**
+   * Builds and starts a daemon: the node first (it loads `dataDir` and listens), then the HTTP
+   * API. On any failure everything started is stopped again and the error is thrown.
+   * @throws DialogProfilesError `DP_ERR_CONFIG`, `DP_ERR_INVALID_ARGUMENT`, `DP_ERR_TRANSPORT`, `DP_ERR_PERSISTENCE`
+   */
+  static async start (config: DaemonConfig, log: PinoLogger = createLogger(config.logLevel, config.nodeId)): Promise<Daemon> {
+    const node = new ClusterNode(nodeOptionsOf(config, log))
+    let admission: Admission
+    try {
+      admission = createAdmission(node, { mode: config.mode, maxCallDurationMs: config.maxCallDurationMs })
+    } catch (err) {
+      await node.close()
+      throw err
+    }
+    const metrics = new DaemonMetrics(node, { topValues: config.metricsTopValues })
+    const http = new HttpApi({
+      maxBodyBytes: config.maxBodyBytes,
+      apiToken: config.apiToken,
+      onAnswer: (route, status) => { metrics.request(route, status) },
+      onInternalError: (err, req) => { log.error({ err, method: req.method, url: req.url }, 'request failed') }
+    })
+    registerRoutes(http.router, { node, admission, metrics })
+    const daemon = new Daemon(config, node, admission, http, metrics, log)
+    try {
+      await node.start()
+      await http.listen(config.http.host, config.http.port)
+    } catch (err) {
+      await daemon.stop()
+      throw err
+    }
+    log.info({ event: 'started', http: daemon.httpUrl(), ws: node.url(), peers: config.peers, profiles: config.profiles, mode: config.mode, dataDir: config.dataDir, maxCallDurationMs: config.maxCallDurationMs }, 'daemon started')
+    return daemon
+  }
+
+  /** Base url of the HTTP API, e.g. `http://127.0.0.1:7480`. */
+  httpUrl (): string | undefined {
+    const a = this.http.address()
+    if (a === undefined) return undefined
+    return `http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`
+  }
+
+  /** Stops the HTTP API, then the node (flushes writes and persistence, closes peers). Idempotent. */
+  async stop (): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.http.close()
+      await this.node.close()
+      this.offEvents()
+      this.log.info({ event: 'stopped' }, 'daemon stopped')
+    })()
+    await this.stopping
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * Prometheus metrics of the daemon (prom-client, its own registry). Label cardinality is
+ * bounded: profiles are declared; values of a valued profile are exported for the top N by
+ * size plus one `__other__` series summing the rest; peers are the cluster's nodes; routes are
+ * the route table's patterns. Gauges are read from the node when scraped, never on the hot path.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import type { ClusterNode } from '../cluster-node.js'
+import type { RefusalReason } from './admission.js'
+
+/** Label of the series that sums the values beyond the top N. */
+export const OTHER_VALUES = '__other__'
+
+/** Options of {@link DaemonMetrics}. */
+export interface MetricsOptions {
+  /** Values per valued profile with their own series. @defaultValue 10 */
+  readonly topValues?: number
+  /** Clock for the heartbeat age, ms. @defaultValue Date.now */
+  readonly clock?: () => number
+}
+
+/** The daemon's metrics over one node. */
+export class DaemonMetrics {
+  readonly registry = new Registry()
+  private readonly acquires: Counter<'profile' | 'result' | 'reason'>
+  private readonly requests: Counter<'route' | 'code'>
+  private readonly acquireChildren = new Map<string, { inc: () => void }>()
+  private readonly requestChildren = new Map<string, { inc: () => void }>()
+
+  constructor (node: ClusterNode, options: MetricsOptions = {}) {
+    const registry = this.registry
+    const topValues = options.topValues ?? 10
+    const clock = options.clock ?? Date.now
+    // One cluster view per scrape (it encodes the document state), shared by the gauges below.
+    let cached: { at: number; view: ReturnType<ClusterNode['cluster']> } | undefined
+    const view = (): ReturnType<ClusterNode['cluster']> => {
+      const now = Date.now()
+      if (cached === undefined || now - cached.at > 500) cached = { at: now, view: node.cluster() }
+      return cached.view
+    }
+    collectDefaultMetrics({ register: registry, prefix: 'dialog_profiles_' })
+    this.acquires = new Counter({
+      name: 'dialog_profiles_acquires_total',
+      help: 'POST /v1/acquire answers: result admitted or refused, reason limit or not_ready (none when admitted)',
+      labelNames: ['profile', 'result', 'reason'] as const,
+      registers: [registry]
+    })
+    this.requests = new Counter({
+      name: 'dialog_profiles_http_requests_total',
+      help: 'HTTP requests answered, by route pattern and status code',
+      labelNames: ['route', 'code'] as const,
+      registers: [registry]
+    })
+    new Gauge({
+      name: 'dialog_profiles_profile_size',
+      help: `Cluster-wide size as this node sees it; plain profiles value="", valued profiles the top ${topValues} values and value="${OTHER_VALUES}" for the rest`,
+      labelNames: ['profile', 'value'] as const,
+      registers: [registry],
+      collect () {
+        this.reset()
+        for (const p of node.store.profiles()) {
+          if (!p.withValue) { this.set({ profile: p.name, value: '' }, node.store.size(p.name)); continue }
+          const values = node.store.values(p.name).sort((a, b) => b.size - a.size)
+          let other = 0
+          for (let i = 0; i < values.length; i++) {
+            const v = values[i] as { value: string; size: number }
+            if (i < topValues) this.set({ profile: p.name, value: v.value }, v.size)
+            else other += v.size
+          }
+          if (values.length > topValues) this.set({ profile: p.name, value: OTHER_VALUES }, other)
+        }
+      }
+    })
+    new Gauge({
+      name: 'dialog_profiles_profile_total',
+      help: 'Cluster-wide size of a profile over all its values',
+      labelNames: ['profile'] as const,
+      registers: [registry],
+      collect () {
+        this.reset()
+        for (const p of node.store.profiles()) this.set({ profile: p.name }, node.store.size(p.name))
+      }
+    })
+    new Gauge({
+      name: 'dialog_profiles_peers_up',
+      help: 'Peers with an open, authenticated connection',
+      registers: [registry],
+      collect () { this.set(view().peers.filter((p) => p.connected).length) }
+    })
+    new Gauge({
+      name: 'dialog_profiles_peers_synced',
+      help: 'Peers whose state exchange over the current connection has completed',
+      registers: [registry],
+      collect () { this.set(view().peers.filter((p) => p.synced).length) }
+    })
+    new Gauge({
+      name: 'dialog_profiles_peer_liveness',
+      help: 'Known peers by liveness state (live, suspect, dead)',
+      labelNames: ['state'] as const,
+      registers: [registry],
+      collect () {
+        this.reset()
+        const counts: Record<string, number> = { live: 0, suspect: 0, dead: 0 }
+        for (const p of view().peers) if (p.liveness !== null) counts[p.liveness] = (counts[p.liveness] ?? 0) + 1
+        for (const [state, n] of Object.entries(counts)) this.set({ state }, n)
+      }
+    })
+    new Gauge({
+      name: 'dialog_profiles_peer_heard_age_seconds',
+      help: 'Time since the last heartbeat from each known peer (a bound on how stale its updates here can be: the replication lag)',
+      labelNames: ['peer'] as const,
+      registers: [registry],
+      collect () {
+        this.reset()
+        const now = clock()
+        for (const p of view().peers) if (p.node !== null && p.lastHeardAt !== null) this.set({ peer: p.node }, Math.max(0, now - p.lastHeardAt) / 1000)
+      }
+    })
+    new Gauge({
+      name: 'dialog_profiles_ready',
+      help: '1 once the initial sync with the cluster completed, else 0',
+      registers: [registry],
+      collect () { this.set(node.isReady ? 1 : 0) }
+    })
+    new Gauge({
+      name: 'dialog_profiles_document_bytes',
+      help: 'Size of the encoded document state, bytes',
+      registers: [registry],
+      collect () { this.set(view().document.stateBytes) }
+    })
+    new Gauge({
+      name: 'dialog_profiles_document_memberships',
+      help: 'Memberships present in the document (counted or not)',
+      registers: [registry],
+      collect () { this.set(node.store.stats().memberships) }
+    })
+    new Gauge({
+      name: 'dialog_profiles_document_structs',
+      help: 'Yjs structs in the document (stays proportional to live memberships)',
+      registers: [registry],
+      collect () { this.set(node.store.stats().structs) }
+    })
+  }
+
+  /** Counts one acquire answer. */
+  acquire (profile: string, admitted: boolean, reason: RefusalReason | undefined): void {
+    const key = `${profile}\u0000${admitted ? 'admitted' : (reason ?? 'limit')}`
+    let c = this.acquireChildren.get(key)
+    if (c === undefined) {
+      c = this.acquires.labels(profile, admitted ? 'admitted' : 'refused', admitted ? 'none' : (reason ?? 'limit'))
+      this.acquireChildren.set(key, c)
+    }
+    c.inc()
+  }
+
+  /** Counts one HTTP answer. */
+  request (route: string, code: number): void {
+    const key = `${route}\u0000${code}`
+    let c = this.requestChildren.get(key)
+    if (c === undefined) {
+      c = this.requests.labels(route, String(code))
+      this.requestChildren.set(key, c)
+    }
+    c.inc()
+  }
+
+  /** The Prometheus text exposition and its content type. */
+  async render (): Promise<{ body: string; contentType: string }> {
+    return { body: await this.registry.metrics(), contentType: this.registry.contentType }
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * A small router for the daemon's HTTP API: static paths in a map (the hot path
+ * `POST /v1/acquire` is one lookup), parameterised paths (`/v1/dialogs/:dialog/profiles`) as
+ * segment patterns tried in order. Other modules mount their own routes (the status page at
+ * `/`) through {@link Router.add}.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { fail } from '../errors.js'
+
+/** Form or JSON fields of a request body, all strings (numbers in JSON are turned into strings). */
+export type Fields = Readonly<Record<string, string>>
+
+/** What a handler gets. */
+export interface ApiRequest {
+  readonly method: string
+  readonly path: string
+  /** Path parameters, percent-decoded. */
+  readonly params: Readonly<Record<string, string>>
+  /** Query parameters (parsed on first use). */
+  readonly query: URLSearchParams
+  /** Whether the client asked for plain text (`?format=text` or `Accept: text/plain`). */
+  readonly text: boolean
+  /** Reads and parses the body (JSON, urlencoded; no content type is a form). Empty body: {}. */
+  body (): Promise<Fields>
+  readonly raw: IncomingMessage
+}
+
+/**
+ * A handler answers through `res` (see the `reply*` helpers of http-api.ts) or throws a
+ * `DialogProfilesError`, which becomes the typed error answer.
+ */
+export type Handler = (req: ApiRequest, res: ServerResponse) => void | Promise<void>
+
+/** Options of one route. */
+export interface RouteOptions {
+  /** Answer without the API token (health probes, a public status page). @defaultValue false */
+  readonly public?: boolean
+}
+
+/** A registered route. */
+export interface Route {
+  readonly method: string
+  readonly path: string
+  readonly handler: Handler
+  readonly public: boolean
+}
+
+/** The result of {@link Router.match}. */
+export type Match =
+  | { readonly kind: 'found'; readonly route: Route; readonly params: Record<string, string> }
+  | { readonly kind: 'method'; readonly allowed: readonly string[] }
+  | { readonly kind: 'none' }
+
+interface Pattern { readonly segments: readonly string[]; readonly byMethod: Map<string, Route> }
+
+const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>
+
+/** Routes by method and path; `:name` segments capture one path segment. */
+export class Router {
+  private readonly statics = new Map<string, Map<string, Route>>()
+  private readonly patterns: Pattern[] = []
+
+  /** Adds a route; a second route for the same method and path replaces the first. */
+  add (method: string, path: string, handler: Handler, options: RouteOptions = {}): void {
+    const route: Route = { method, path, handler, public: options.public ?? false }
+    if (!path.includes('/:')) {
+      let m = this.statics.get(path)
+      if (m === undefined) { m = new Map(); this.statics.set(path, m) }
+      m.set(method, route)
+      return
+    }
+    const segments = path.split('/')
+    let p = this.patterns.find((x) => x.segments.join('/') === path)
+    if (p === undefined) { p = { segments, byMethod: new Map() }; this.patterns.push(p) }
+    p.byMethod.set(method, route)
+  }
+
+  /** Every registered route, for listings. */
+  routes (): Route[] {
+    return [...[...this.statics.values()].flatMap((m) => [...m.values()]), ...this.patterns.flatMap((p) => [...p.byMethod.values()])]
+  }
+
+  /**
+   * Finds the route of a request; a known path with another method gives the allowed ones.
+   * @throws DialogProfilesError `DP_ERR_BAD_REQUEST` for a parameter that is not valid percent-encoding
+   */
+  match (method: string, path: string): Match {
+    const s = this.statics.get(path)
+    if (s !== undefined) {
+      const route = s.get(method) ?? (method === 'HEAD' ? s.get('GET') : undefined)
+      return route !== undefined ? { kind: 'found', route, params: NO_PARAMS } : { kind: 'method', allowed: [...s.keys()] }
+    }
+    const parts = path.split('/')
+    for (const p of this.patterns) {
+      if (p.segments.length !== parts.length) continue
+      const params: Record<string, string> = {}
+      let ok = true
+      for (let i = 0; i < parts.length && ok; i++) {
+        const seg = p.segments[i] as string
+        const part = parts[i] as string
+        if (seg.startsWith(':')) {
+          if (part === '') { ok = false; break }
+          let v: string
+          try { v = decodeURIComponent(part) } catch { throw fail('DP_ERR_BAD_REQUEST', `path segment "${part}" is not valid percent-encoding`) }
+          params[seg.slice(1)] = v
+        } else if (seg !== part) ok = false
+      }
+      if (!ok) continue
+      const route = p.byMethod.get(method) ?? (method === 'HEAD' ? p.byMethod.get('GET') : undefined)
+      return route !== undefined ? { kind: 'found', route, params } : { kind: 'method', allowed: [...p.byMethod.keys()] }
+    }
+    return { kind: 'none' }
+  }
+}

@@ -1,0 +1,207 @@
+import { generateKeyPairSync } from 'node:crypto'
+import { inspect } from 'node:util'
+import { describe, expect, it } from 'vitest'
+import {
+  ClusterNode, DEFAULT_AUTH_TIMEOUT_MS, DEFAULT_FSYNC_INTERVAL_MS, DEFAULT_GRACE_MS, DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_LIVENESS_TIMEOUT_MS, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CLOCK_SKEW_MS, DEFAULT_MAX_LOCAL_MEMBERSHIPS,
+  DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGES_PER_FRAME, DEFAULT_MAX_MESSAGES_PER_SECOND, DEFAULT_MAX_TRACKED_NODES,
+  DEFAULT_PURGE_DELAY_MS, DEFAULT_READINESS_AFTER_TIMEOUT, DEFAULT_READINESS_PEERS, DEFAULT_READINESS_POLICY,
+  DEFAULT_READINESS_TIMEOUT_MS, DEFAULT_READINESS_WAIT_MS, DEFAULT_RECONNECT_INITIAL_MS, DEFAULT_RECONNECT_MAX_MS,
+  DEFAULT_SNAPSHOT_INTERVAL_MS, DEFAULT_SWEEP_INTERVAL_MS, DialogProfilesError
+} from '../src/index.js'
+import type { ClusterNodeOptions } from '../src/index.js'
+import { checkPeerUrl, resolveOptions } from '../src/options.js'
+
+const SECRET = 'options-test-secret-value'
+const base: ClusterNodeOptions = { nodeId: 'a', secret: SECRET, log: () => {} }
+
+/** The error code and message of `fn`, or undefined when it does not throw. */
+const outcome = (fn: () => unknown): { code: string; message: string } | undefined => {
+  try { fn() } catch (e) { return e instanceof DialogProfilesError ? { code: e.code, message: e.message } : { code: 'untyped', message: String(e) } }
+  return undefined
+}
+
+const pemPair = (type: 'ed25519' | 'x25519'): { privateKey: string; publicKey: string } => {
+  const { privateKey, publicKey } = type === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('x25519')
+  return { privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, publicKey: publicKey.export({ type: 'spki', format: 'pem' }) as string }
+}
+const mine = pemPair('ed25519')
+const other = pemPair('ed25519')
+const notEd = pemPair('x25519')
+
+// Every option with values it must refuse, and the word the error must name.
+const bad: Array<[string, Record<string, unknown>, string]> = [
+  ['nodeId empty', { nodeId: '' }, 'nodeId'],
+  ['nodeId with a space', { nodeId: 'a b' }, 'nodeId'],
+  ['nodeId not a string', { nodeId: 7 }, 'nodeId'],
+  ['secret short', { secret: 'short' }, 'secret'],
+  ['secret not a string', { secret: 12345678 }, 'secret'],
+  ['profiles not an array', { profiles: 'total' }, 'profiles'],
+  ['listen not an object', { listen: 7400 }, 'listen'],
+  ['listen.host empty', { listen: { host: '', port: 1 } }, 'listen.host'],
+  ['listen.port 70000', { listen: { host: '127.0.0.1', port: 70_000 } }, 'listen.port'],
+  ['listen.port -1', { listen: { host: '127.0.0.1', port: -1 } }, 'listen.port'],
+  ['listen.port 1.5', { listen: { host: '127.0.0.1', port: 1.5 } }, 'listen.port'],
+  ['peers not an array', { peers: 'ws://a:1' }, 'peers'],
+  ['peer without scheme', { peers: ['127.0.0.1:7400'] }, 'peers[0]'],
+  ['peer not a url', { peers: ['not a url'] }, 'peers[0]'],
+  ['peer http', { peers: ['http://127.0.0.1:7400'] }, 'peers[0]'],
+  ['peer without port', { peers: ['ws://127.0.0.1'] }, 'peers[0]'],
+  ['peer port 0', { peers: ['ws://127.0.0.1:0'] }, 'peers[0]'],
+  ['peer port 70000', { peers: ['ws://127.0.0.1:70000'] }, 'peers[0]'],
+  ['peer with user info', { peers: ['ws://u:p@127.0.0.1:7400'] }, 'peers[0]'],
+  ['peer with query', { peers: ['ws://127.0.0.1:7400/?x=1'] }, 'peers[0]'],
+  ['peer listed twice', { peers: ['ws://h:7400', 'ws://H:7400'] }, 'peers[1]'],
+  ['tls without key', { tls: { cert: 'x' } }, 'tls.key'],
+  ['tls.rejectUnauthorized not boolean', { tls: { cert: 'x', key: 'y', rejectUnauthorized: 'no' } }, 'tls.rejectUnauthorized'],
+  ['tls.ca a number', { tls: { cert: 'x', key: 'y', ca: 5 } }, 'tls.ca'],
+  ['clock not a function', { clock: 5 }, 'clock'],
+  ['random not a function', { random: 0.5 }, 'random'],
+  ['log not a function', { log: 'console' }, 'log'],
+  ['incarnation negative', { incarnation: -1 }, 'incarnation'],
+  ['incarnation from the future', { clock: () => 1000, incarnation: 1000 + DEFAULT_MAX_CLOCK_SKEW_MS + 1 }, 'incarnation'],
+  ['clientId above 32 bits', { clientId: 2 ** 32 }, 'clientId'],
+  ['maxLocalMemberships 0', { maxLocalMemberships: 0 }, 'maxLocalMemberships'],
+  ['heartbeatIntervalMs 0', { heartbeatIntervalMs: 0 }, 'heartbeatIntervalMs'],
+  ['heartbeatIntervalMs >= livenessTimeoutMs', { heartbeatIntervalMs: 6000, livenessTimeoutMs: 5000 }, 'heartbeatIntervalMs'],
+  ['heartbeatIntervalMs above half the timeout', { heartbeatIntervalMs: 3000, livenessTimeoutMs: 5000 }, 'livenessTimeoutMs / 2'],
+  ['livenessTimeoutMs NaN', { livenessTimeoutMs: Number.NaN }, 'livenessTimeoutMs'],
+  ['livenessTimeoutMs beyond a timer', { livenessTimeoutMs: 2 ** 31 }, 'livenessTimeoutMs'],
+  ['graceMs negative', { graceMs: -1 }, 'graceMs'],
+  ['purgeDelayMs Infinity', { purgeDelayMs: Number.POSITIVE_INFINITY }, 'purgeDelayMs'],
+  ['maxTrackedNodes 0', { maxTrackedNodes: 0 }, 'maxTrackedNodes'],
+  ['maxTrackedNodes below the peers', { maxTrackedNodes: 1, peers: ['ws://b:1', 'ws://c:1'] }, 'maxTrackedNodes'],
+  ['maxClockSkewMs negative', { maxClockSkewMs: -1 }, 'maxClockSkewMs'],
+  ['maxMessageBytes tiny', { maxMessageBytes: 100 }, 'maxMessageBytes'],
+  ['maxMessageBytes fractional', { maxMessageBytes: 4096.5 }, 'maxMessageBytes'],
+  ['maxMessagesPerSecond 0', { maxMessagesPerSecond: 0 }, 'maxMessagesPerSecond'],
+  ['maxMessagesPerFrame -3', { maxMessagesPerFrame: -3 }, 'maxMessagesPerFrame'],
+  ['maxBufferedBytes below maxMessageBytes', { maxMessageBytes: 65_536, maxBufferedBytes: 65_535 }, 'maxBufferedBytes'],
+  ['authTimeoutMs 0', { authTimeoutMs: 0 }, 'authTimeoutMs'],
+  ['reconnectInitialMs above reconnectMaxMs', { reconnectInitialMs: 6000, reconnectMaxMs: 5000 }, 'reconnectInitialMs'],
+  ['reconnectMaxMs a string', { reconnectMaxMs: '5000' }, 'reconnectMaxMs'],
+  ['sweepIntervalMs 0', { sweepIntervalMs: 0 }, 'sweepIntervalMs'],
+  ['readiness not an object', { readiness: 'reject' }, 'readiness'],
+  ['readiness.policy unknown', { readiness: { policy: 'maybe' } }, 'readiness.policy'],
+  ['readiness.peers most', { readiness: { peers: 'most' } }, 'readiness.peers'],
+  ['readiness.timeoutMs 0', { readiness: { timeoutMs: 0 } }, 'readiness.timeoutMs'],
+  ['readiness.waitMs negative', { readiness: { waitMs: -1 } }, 'readiness.waitMs'],
+  ['readiness.afterTimeout unknown', { readiness: { afterTimeout: 'sometimes' } }, 'readiness.afterTimeout'],
+  ['readiness unknown key', { readiness: { timeout: 5 } }, 'readiness.timeout'],
+  ['dataDir empty', { dataDir: '' }, 'dataDir'],
+  ['fsyncIntervalMs negative', { fsyncIntervalMs: -1 }, 'fsyncIntervalMs'],
+  ['snapshotIntervalMs 0', { snapshotIntervalMs: 0 }, 'snapshotIntervalMs'],
+  ['an unknown option (a typo)', { heartbeatIntervallMs: 500 }, 'heartbeatIntervallMs'],
+  ['identity without trustedNodes', { identity: { privateKey: mine.privateKey } }, 'trustedNodes'],
+  ['trustedNodes without identity', { trustedNodes: { a: mine.publicKey } }, 'identity'],
+  ['identity.privateKey not PEM', { identity: { privateKey: 7 }, trustedNodes: { a: mine.publicKey } }, 'identity.privateKey'],
+  ['identity.privateKey unreadable', { identity: { privateKey: 'garbage' }, trustedNodes: { a: mine.publicKey } }, 'identity.privateKey'],
+  ['identity.privateKey not Ed25519', { identity: { privateKey: notEd.privateKey }, trustedNodes: { a: notEd.publicKey } }, 'Ed25519'],
+  ['trustedNodes an array', { identity: { privateKey: mine.privateKey }, trustedNodes: [mine.publicKey] }, 'trustedNodes'],
+  ['trustedNodes with a bad node id', { identity: { privateKey: mine.privateKey }, trustedNodes: { a: mine.publicKey, 'b c': other.publicKey } }, 'trustedNodes'],
+  ['trustedNodes with an unreadable key', { identity: { privateKey: mine.privateKey }, trustedNodes: { a: mine.publicKey, b: 'garbage' } }, 'trustedNodes.b'],
+  ['trustedNodes without this node', { identity: { privateKey: mine.privateKey }, trustedNodes: { b: other.publicKey } }, 'trustedNodes.a'],
+  ['trustedNodes with another key for this node', { identity: { privateKey: mine.privateKey }, trustedNodes: { a: other.publicKey } }, 'trustedNodes.a'],
+  ['maxTrackedNodes below the trusted nodes', { maxTrackedNodes: 1, identity: { privateKey: mine.privateKey }, trustedNodes: { a: mine.publicKey, b: other.publicKey, c: other.publicKey } }, 'maxTrackedNodes']
+]
+
+describe('resolveOptions', () => {
+  it.each(bad)('refuses %s with DP_ERR_INVALID_ARGUMENT naming the option, at construction', (_what, patch, named) => {
+    const opts = { ...base, ...patch } as unknown as ClusterNodeOptions
+    const r = outcome(() => resolveOptions(opts))
+    expect(r?.code).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(r?.message).toContain(named)
+    expect(outcome(() => new ClusterNode(opts))?.code).toBe('DP_ERR_INVALID_ARGUMENT')
+  })
+
+  it('resolves every default from the named constants', () => {
+    const r = resolveOptions(base)
+    expect(r).toMatchObject({
+      profiles: [], peers: [], listen: undefined, tls: undefined, incarnation: undefined, clientId: undefined, dataDir: undefined, keys: undefined,
+      maxLocalMemberships: DEFAULT_MAX_LOCAL_MEMBERSHIPS,
+      heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
+      livenessTimeoutMs: DEFAULT_LIVENESS_TIMEOUT_MS,
+      graceMs: DEFAULT_GRACE_MS,
+      purgeDelayMs: DEFAULT_PURGE_DELAY_MS,
+      maxTrackedNodes: DEFAULT_MAX_TRACKED_NODES,
+      maxClockSkewMs: DEFAULT_MAX_CLOCK_SKEW_MS,
+      maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+      maxMessagesPerSecond: DEFAULT_MAX_MESSAGES_PER_SECOND,
+      maxMessagesPerFrame: DEFAULT_MAX_MESSAGES_PER_FRAME,
+      maxBufferedBytes: DEFAULT_MAX_BUFFERED_BYTES,
+      authTimeoutMs: DEFAULT_AUTH_TIMEOUT_MS,
+      reconnectInitialMs: DEFAULT_RECONNECT_INITIAL_MS,
+      reconnectMaxMs: DEFAULT_RECONNECT_MAX_MS,
+      sweepIntervalMs: DEFAULT_SWEEP_INTERVAL_MS,
+      readiness: {
+        policy: DEFAULT_READINESS_POLICY,
+        timeoutMs: DEFAULT_READINESS_TIMEOUT_MS,
+        waitMs: DEFAULT_READINESS_WAIT_MS,
+        peers: DEFAULT_READINESS_PEERS,
+        afterTimeout: DEFAULT_READINESS_AFTER_TIMEOUT
+      },
+      fsyncIntervalMs: DEFAULT_FSYNC_INTERVAL_MS,
+      snapshotIntervalMs: DEFAULT_SNAPSHOT_INTERVAL_MS
+    })
+    expect(r.clock).toBe(Date.now)
+    expect(r.random).toBe(Math.random)
+    // The documented defaults, in numbers (the README's options table says the same).
+    expect([DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_LIVENESS_TIMEOUT_MS, DEFAULT_GRACE_MS, DEFAULT_PURGE_DELAY_MS]).toEqual([1000, 5000, 5000, 60_000])
+    expect([DEFAULT_MAX_TRACKED_NODES, DEFAULT_MAX_CLOCK_SKEW_MS]).toEqual([1000, 60_000])
+  })
+
+  it('accepts the edges of every range', () => {
+    const ok = resolveOptions({
+      ...base,
+      listen: { host: '::1', port: 65_535 },
+      peers: ['ws://[::1]:1', 'wss://proxy-b.example:65535', 'ws://10.0.0.2:7400/cluster'],
+      heartbeatIntervalMs: 2500,
+      livenessTimeoutMs: 5000,
+      graceMs: 0,
+      purgeDelayMs: 0,
+      maxMessageBytes: 1024,
+      maxBufferedBytes: 1024,
+      reconnectInitialMs: 5000,
+      reconnectMaxMs: 5000,
+      clientId: 0xffffffff,
+      incarnation: 0,
+      maxClockSkewMs: 0,
+      tls: { cert: 'c', key: 'k', ca: ['a', Buffer.from('b')], rejectUnauthorized: false }
+    })
+    expect(ok.peers).toHaveLength(3)
+    expect(resolveOptions({ ...base, listen: { host: '127.0.0.1', port: 0 } }).listen).toEqual({ host: '127.0.0.1', port: 0 })
+  })
+
+  it('checkPeerUrl accepts ws and wss with a host and an explicit port, including the scheme default port', () => {
+    expect(checkPeerUrl('ws://proxy-b:80')).toBe('ws://proxy-b:80')
+    expect(checkPeerUrl('wss://proxy-b:443')).toBe('wss://proxy-b:443')
+    expect(outcome(() => checkPeerUrl('ws://:7400'))?.code).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(outcome(() => checkPeerUrl(undefined))?.code).toBe('DP_ERR_INVALID_ARGUMENT')
+  })
+})
+
+describe('the secret stays private', () => {
+  it('is no property of the node, and neither inspect nor any reachable object prints it', () => {
+    const node = new ClusterNode({ ...base, peers: ['ws://127.0.0.1:9'] })
+    expect(Object.keys(node)).not.toContain('options')
+    expect((node as unknown as Record<string, unknown>)['options']).toBeUndefined()
+    expect(inspect(node, { depth: 8, showHidden: true, getters: false })).not.toContain(SECRET)
+    // Walk every enumerable own property reachable from the node (the transport, its host, ...).
+    const seen = new Set<unknown>()
+    const walk = (v: unknown, depth: number): void => {
+      if (depth > 6 || v === null || typeof v !== 'object' || seen.has(v)) return
+      seen.add(v)
+      for (const k of Object.keys(v)) {
+        const x = (v as Record<string, unknown>)[k]
+        expect(x === SECRET || (x instanceof Uint8Array && Buffer.from(x).toString() === SECRET), `property ${k}`).toBe(false)
+        if (k !== 'doc' && k !== 'store') walk(x, depth + 1)
+      }
+    }
+    walk(node, 0)
+  })
+
+  it('errors about the secret do not print it', () => {
+    const r = outcome(() => new ClusterNode({ ...base, secret: 'short12' }))
+    expect(r?.message).not.toContain('short12')
+  })
+})

@@ -1,0 +1,116 @@
+/**
+ * Configuration resolution on its own: precedence flags > environment > config file, defaults,
+ * every refusal with DP_ERR_CONFIG, and secrets that never print.
+ */
+import { inspect } from 'node:util'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { DialogProfilesError } from '../../src/errors.js'
+import {
+  DEFAULT_MAX_CALL_DURATION_S, Secret, isLoopback, parseHostPort, resolveConfig, settingsFromEnv, settingsFromFile
+} from '../../src/server/config.js'
+import type { RawSettings } from '../../src/server/config.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'dp-config-'))
+afterAll(() => { rmSync(dir, { recursive: true, force: true }) })
+const secret = { secret: 'secret-0123456789' }
+
+const refused = (sources: { flags?: RawSettings, env?: RawSettings, file?: RawSettings }, message: RegExp): void => {
+  let err: unknown
+  try { resolveConfig(sources) } catch (e) { err = e }
+  expect(err).toBeInstanceOf(DialogProfilesError)
+  expect((err as DialogProfilesError).code).toBe('DP_ERR_CONFIG')
+  expect((err as Error).message).toMatch(message)
+}
+
+describe('resolveConfig', () => {
+  it('fills the documented defaults', () => {
+    const c = resolveConfig({ flags: { ...secret, nodeId: 'a' } })
+    expect(c.listen).toEqual({ host: '127.0.0.1', port: 7400 })
+    expect(c.http).toEqual({ host: '127.0.0.1', port: 7480 })
+    expect(c.mode).toBe('eventual')
+    expect(c.maxCallDurationMs).toBe(DEFAULT_MAX_CALL_DURATION_S * 1000)
+    expect(c.maxBodyBytes).toBe(16_384)
+    expect(c.metricsTopValues).toBe(10)
+    expect(c.logLevel).toBe('info')
+    expect(c.apiToken).toBeNull()
+    expect(c.dataDir).toBeNull()
+    expect(c.livenessTimeoutMs).toBeUndefined()
+  })
+
+  it('takes flags over environment over the config file, setting by setting', () => {
+    const c = resolveConfig({
+      flags: { nodeId: 'flag', profiles: ['total'] },
+      env: settingsFromEnv({ DP_NODE_ID: 'env', DP_GRACE: '100', DP_PEERS: 'ws://a:1, ws://b:2', DP_SECRET: 'env-secret-123' }),
+      file: { nodeId: 'file', grace: 200, livenessTimeout: 300, secret: 'file-secret-123', profiles: ['caller:value'] }
+    })
+    expect(c.nodeId).toBe('flag')
+    expect(c.graceMs).toBe(100)
+    expect(c.livenessTimeoutMs).toBe(300)
+    expect(c.peers).toEqual(['ws://a:1', 'ws://b:2'])
+    expect(c.secret.reveal()).toBe('env-secret-123')
+    expect(c.profiles).toEqual([{ name: 'total' }])
+  })
+
+  it('takes a secret file at a higher level over an inline secret at a lower one', () => {
+    const f = join(dir, 'secret')
+    writeFileSync(f, '  from-the-file-123\n')
+    expect(resolveConfig({ flags: { nodeId: 'a', secretFile: f }, env: { secret: 'env-secret-123' } }).secret.reveal()).toBe('from-the-file-123')
+  })
+
+  it.each<[string, { flags?: RawSettings, env?: RawSettings, file?: RawSettings }, RegExp]>([
+    ['no secret', { flags: { nodeId: 'a' } }, /secret is required/],
+    ['inline and file secret at one level', { flags: { ...secret, secretFile: '/x', nodeId: 'a' } }, /both given/],
+    ['non-loopback HTTP without token', { flags: { ...secret, nodeId: 'a', http: '10.0.0.1:80' } }, /not a loopback address/],
+    ['bad node id', { flags: { ...secret, nodeId: 'a b' } }, /node id must match/],
+    ['bad profile suffix', { flags: { ...secret, nodeId: 'a', profiles: ['x:y'] } }, /NAME or NAME:value/],
+    ['duplicate profile', { flags: { ...secret, nodeId: 'a', profiles: ['x', 'x'] } }, /declared twice/],
+    ['bad integer from the file', { flags: { ...secret, nodeId: 'a' }, file: { grace: -1 } }, /"grace" in the config file must be an integer >= 0/],
+    ['fractional integer', { flags: { ...secret, nodeId: 'a', maxCallDuration: '1.5' } }, /--max-call-duration must be an integer >= 1/],
+    ['list that is not a list', { flags: { ...secret, nodeId: 'a' }, file: { peers: 7 } }, /must be a list/],
+    ['unknown mode', { flags: { ...secret, nodeId: 'a' }, env: { mode: 'fast' } }, /DP_MODE must be one of eventual, strict/],
+    ['non-string value', { flags: { ...secret, nodeId: 'a' }, file: { dataDir: 5 } }, /must be a non-empty string/]
+  ])('refuses %s', (_name, sources, message) => { refused(sources, message) })
+
+  it('allows a non-loopback HTTP address with a token', () => {
+    const c = resolveConfig({ flags: { ...secret, nodeId: 'a', http: '0.0.0.0:8080', apiToken: 'token-0123456789ab' } })
+    expect(c.http).toEqual({ host: '0.0.0.0', port: 8080 })
+    expect(c.apiToken?.reveal()).toBe('token-0123456789ab')
+  })
+})
+
+describe('config files', () => {
+  it('reads YAML and JSON, refuses unknown keys and non-objects', () => {
+    const y = join(dir, 'a.yaml'); writeFileSync(y, 'nodeId: y\nprofiles: [total, caller:value]\n')
+    expect(settingsFromFile(y)).toEqual({ nodeId: 'y', profiles: ['total', 'caller:value'] })
+    const j = join(dir, 'a.json'); writeFileSync(j, '{"nodeId":"j"}')
+    expect(settingsFromFile(j)).toEqual({ nodeId: 'j' })
+    const u = join(dir, 'u.json'); writeFileSync(u, '{"node":"j"}')
+    expect(() => settingsFromFile(u)).toThrow(/unknown setting "node"/)
+    const l = join(dir, 'l.yaml'); writeFileSync(l, '- a\n- b\n')
+    expect(() => settingsFromFile(l)).toThrow(/must hold an object/)
+  })
+})
+
+describe('helpers', () => {
+  it('parses host:port, IPv6 in brackets, and refuses the rest', () => {
+    expect(parseHostPort('[::1]:80', 'x')).toEqual({ host: '::1', port: 80 })
+    expect(parseHostPort('localhost:0', 'x')).toEqual({ host: 'localhost', port: 0 })
+    for (const bad of ['host', ':80', 'a:b', 'a:70000', '::1:80']) expect(() => parseHostPort(bad, 'x')).toThrow(DialogProfilesError)
+  })
+
+  it('knows loopback addresses', () => {
+    for (const h of ['127.0.0.1', '127.1.2.3', '::1', 'localhost', '::ffff:127.0.0.1']) expect(isLoopback(h)).toBe(true)
+    for (const h of ['0.0.0.0', '10.0.0.1', '::', 'example.com', '128.0.0.1']) expect(isLoopback(h)).toBe(false)
+  })
+
+  it('never prints a secret', () => {
+    const s = new Secret('hunter2-hunter2')
+    expect(String(s)).toBe('[redacted]')
+    expect(JSON.stringify({ s })).toBe('{"s":"[redacted]"}')
+    expect(inspect({ s })).not.toContain('hunter2')
+    expect(s.reveal()).toBe('hunter2-hunter2')
+  })
+})
