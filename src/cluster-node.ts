@@ -158,6 +158,7 @@ export class ClusterNode {
       doc: this.store.doc,
       // The store decodes every update before applying it (DP_ERR_BAD_UPDATE, nothing applied).
       applyUpdate: (u, origin) => { this.store.applyUpdate(u, origin) },
+      applyUpdates: (us, origin) => { this.store.applyUpdates(us, origin) },
       validateUpdates: false,
       ...(o.listen !== undefined ? { listen: o.listen } : {}),
       peers: o.peers,

@@ -455,6 +455,35 @@ export class ProfileStore {
     }
   }
 
+  /**
+   * Applies updates that arrived together in one Yjs transaction (one `update` event, one
+   * index pass), each checked as by {@link applyUpdate} before any is applied.
+   * @throws DialogProfilesError `DP_ERR_BAD_UPDATE` when one is refused; nothing is applied then.
+   */
+  applyUpdates (updates: readonly Uint8Array[], origin: unknown = 'remote'): void {
+    this.alive()
+    if (updates.length === 1) { this.applyUpdate(updates[0]!, origin); return }
+    if (origin === this) throw fail('DP_ERR_INVALID_ARGUMENT', 'origin must not be the store itself')
+    let collides = false
+    for (const u of updates) {
+      if (!(u instanceof Uint8Array)) throw fail('DP_ERR_BAD_UPDATE', 'an update must be a Uint8Array')
+      const check = checkUpdate(u)
+      if (!check.ok) throw fail('DP_ERR_BAD_UPDATE', `update refused: ${check.reason}`)
+      if ((check.ends.get(this.self.clientId) ?? 0) > this.ownedClock()) collides = true
+    }
+    // A client-id collision is handled between updates, one transaction each.
+    if (collides) { for (const u of updates) this.applyUpdate(u, origin); return }
+    // Local writes first, in their own transaction: inside this one they would carry `origin`.
+    this.flushWrites()
+    try {
+      this.doc.transact(() => { for (const u of updates) Y.applyUpdate(this.doc, u, origin) }, origin)
+    } catch (err) {
+      throw fail('DP_ERR_BAD_UPDATE', `update failed to apply: ${err instanceof Error ? err.message : String(err)}`, err)
+    } finally {
+      if (this.doc.clientID !== this.self.clientId && !this.destroyed) this.moveToFreshClient('Yjs changed this replica\'s client id')
+    }
+  }
+
   /** The full state (or the part missing from `stateVector`), as one Yjs update. */
   encodeState (stateVector?: Uint8Array): Uint8Array {
     this.alive()

@@ -393,6 +393,30 @@ describe('ProfileStore replicas', () => {
   })
 })
 
+describe('ProfileStore.applyUpdates', () => {
+  it('applies updates that arrived together in one transaction, and keeps local writes under the store origin', () => {
+    const a = newStore('a')
+    const b = newStore('b')
+    const updates: Uint8Array[] = []
+    a.onUpdate((u) => { updates.push(u) })
+    for (let i = 0; i < 5; i++) { a.add(`d${i}`, 'total'); a.flushWrites() }
+    expect(updates).toHaveLength(5)
+    const seen: unknown[] = []
+    b.onUpdate((_u, origin) => { seen.push(origin) })
+    b.add('local', 'total') // queued, not yet written
+    b.applyUpdates(updates, 'peer')
+    expect(seen).toEqual([b, 'peer'])
+    expect(b.size('total')).toBe(6)
+    expect(b.recount().ok).toBe(true)
+    // A refused update in the batch: none of the batch is applied.
+    a.add('later', 'total'); a.flushWrites()
+    const before = b.stateVector()
+    expect(codeOf(() => b.applyUpdates([a.encodeState(), Uint8Array.from([1, 2, 250])], 'peer'))).toBe('DP_ERR_BAD_UPDATE')
+    expect(b.stateVector()).toEqual(before)
+    expect(b.has('later', 'total')).toBe(false)
+  })
+})
+
 describe('ownership protocol: an ended call never comes back (issue 7 items 1 and 2)', () => {
   it('a removal by a node that took the owner for dead survives the purge that follows it', () => {
     const c = newCluster(2)

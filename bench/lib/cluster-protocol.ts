@@ -3,12 +3,22 @@
  * over the Node IPC channel. Every request carries an id; the worker answers with the same id.
  */
 
+/** What a node process runs: a ClusterNode in a full mesh, or a flat Y.Map synced through a y-websocket hub. */
+export type ClusterImpl = 'dialog-profiles' | 'ymap-hub'
+
+/**
+ * How the load writes: `batched` issues what is due in one loop turn together (the store
+ * batches it per microtask; the flat map writes it in one `transact`); `per-op` makes one
+ * transaction per operation, as a proxy does when each SIP message is its own task.
+ */
+export type WriteMode = 'batched' | 'per-op'
+
 export type WorkerRequest =
   | { readonly id: number, readonly type: 'wait-mesh', readonly peers: number, readonly timeoutMs: number }
   | { readonly id: number, readonly type: 'watch', readonly dialog: string }
   | { readonly id: number, readonly type: 'add', readonly dialog: string }
   | { readonly id: number, readonly type: 'remove', readonly dialog: string }
-  | { readonly id: number, readonly type: 'load', readonly callsPerSecond: number, readonly holdMs: number, readonly durationMs: number, readonly seed: number, readonly tag: string }
+  | { readonly id: number, readonly type: 'load', readonly callsPerSecond: number, readonly holdMs: number, readonly durationMs: number, readonly seed: number, readonly tag: string, readonly mode: WriteMode }
   | { readonly id: number, readonly type: 'end-all' }
   | { readonly id: number, readonly type: 'state' }
   | { readonly id: number, readonly type: 'close' }
@@ -24,10 +34,13 @@ export type WorkerReply =
 
 /** A node's transport totals since it started. */
 export interface Traffic {
+  /** Update messages received (y-protocols sync updates and state answers; duplicates included). */
   readonly updatesIn: number
   readonly updatesOut: number
   readonly bytesIn: number
   readonly bytesOut: number
+  /** Bytes of state answers (sync step 2, repairs) sent; 0 for the baseline's clients. */
+  readonly stateBytesOut: number
   /** Membership operations this node's load generator issued since it started. */
   readonly opsIssued: number
 }

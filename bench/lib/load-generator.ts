@@ -2,7 +2,6 @@
  * Call traffic for cluster nodes: calls arriving at a rate and lasting a fixed time, each added
  * and later removed by the node that took it. Used inside the cluster node processes.
  */
-import type { ClusterNode } from '../../src/index.js'
 import { createRng } from './prng.js'
 import type { Rng } from './prng.js'
 import { dialogId } from './prng.js'
@@ -20,6 +19,18 @@ export const waitUntil = async (cond: () => boolean, timeoutMs: number): Promise
     await sleep(5)
   }
   return cond()
+}
+
+/**
+ * Where the load goes: one replica's writes. `batch` wraps what one loop turn issues (the
+ * implementation may turn it into one transaction); `afterOp` runs after every operation (one
+ * transaction per operation when the implementation writes there).
+ */
+export interface Writer {
+  add (dialog: string): void
+  remove (dialog: string): void
+  batch (fn: () => void): void
+  afterOp (): void
 }
 
 /** Outcome of one load run. */
@@ -43,7 +54,7 @@ export class LoadGenerator {
   private readonly rng: Rng
   private next = 0
   private ops = 0
-  constructor (private readonly nodes: readonly ClusterNode[], seed: number, private readonly tag: string) {
+  constructor (private readonly nodes: readonly Writer[], seed: number, private readonly tag: string) {
     this.rng = createRng(seed)
   }
 
@@ -59,19 +70,27 @@ export class LoadGenerator {
         opsAtStart = this.ops
       }
       const due = Math.floor(((now - t0) / 1000) * callsPerSecond)
-      for (; issued < due; issued++) {
-        const node = this.rng.int(this.nodes.length)
-        const d = dialogId(this.next++, this.tag)
-        this.nodes[node]?.store.add(d, PROFILE)
-        this.live.set(d, { node, endsAt: now + holdMs })
-        this.ops++
+      const turn = (): void => {
+        for (; issued < due; issued++) {
+          const node = this.rng.int(this.nodes.length)
+          const d = dialogId(this.next++, this.tag)
+          const w = this.nodes[node]
+          w?.add(d)
+          w?.afterOp()
+          this.live.set(d, { node, endsAt: now + holdMs })
+          this.ops++
+        }
+        for (const [d, c] of this.live) {
+          if (c.endsAt > now) break // insertion order is start order, and hold times are equal
+          const w = this.nodes[c.node]
+          w?.remove(d)
+          w?.afterOp()
+          this.live.delete(d)
+          this.ops++
+        }
       }
-      for (const [d, c] of this.live) {
-        if (c.endsAt > now) break // insertion order is start order, and hold times are equal
-        this.nodes[c.node]?.store.remove(d, PROFILE)
-        this.live.delete(d)
-        this.ops++
-      }
+      if (this.nodes.length === 1) this.nodes[0]!.batch(turn)
+      else turn()
       await new Promise((resolve) => setImmediate(resolve))
       if (performance.now() - now < 1) await sleep(1)
     }
@@ -85,7 +104,7 @@ export class LoadGenerator {
 
   /** Ends every live call. */
   endAll (): void {
-    for (const [d, c] of this.live) { this.nodes[c.node]?.store.remove(d, PROFILE); this.ops++ }
+    for (const [d, c] of this.live) { this.nodes[c.node]?.remove(d); this.ops++ }
     this.live.clear()
   }
 }

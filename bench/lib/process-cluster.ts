@@ -1,17 +1,19 @@
 /**
- * A cluster of ClusterNodes, one per child process (bench/lib/cluster-worker.ts), on 127.0.0.1
- * and ephemeral ports, in a full mesh over WebSockets (node i dials nodes 0..i-1). The parent
- * drives them over IPC: convergence probes and load steps. Children are stopped by pid at the
- * end, also on errors and when this process exits.
+ * A cluster of replicas, one per child process (bench/lib/cluster-worker.ts), on 127.0.0.1 and
+ * ephemeral ports: ClusterNodes in a full mesh over WebSockets (node i dials nodes 0..i-1), or
+ * the baseline, flat Y.Maps synced through one y-websocket hub (its own process,
+ * bench/lib/hub-server.ts). The parent drives them over IPC: convergence probes and load steps.
+ * Children are stopped by pid at the end, also on errors and when this process exits.
  */
 import { fork } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { WorkerEvent, WorkerReply, WorkerRequest } from './cluster-protocol.js'
+import type { ClusterImpl, WorkerEvent, WorkerReply, WorkerRequest } from './cluster-protocol.js'
 import { dialogId } from './prng.js'
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'cluster-worker.ts')
+const HUB = join(dirname(fileURLToPath(import.meta.url)), 'hub-server.ts')
 
 type Request = WorkerRequest extends infer R ? R extends { id: number } ? Omit<R, 'id'> : never : never
 
@@ -80,10 +82,10 @@ export class NodeProcess {
   }
 }
 
-const spawnNode = async (id: string, peers: readonly string[], clientId: number): Promise<NodeProcess> => {
-  const child = fork(WORKER, [], {
+const spawnNode = async (id: string, peers: readonly string[], clientId: number, impl: ClusterImpl): Promise<NodeProcess> => {
+  const child = fork(impl === 'ymap-hub' && id === 'hub' ? HUB : WORKER, [], {
     execArgv: ['--import', 'tsx'],
-    env: { ...process.env, DP_BENCH_NODE: id, DP_BENCH_PEERS: JSON.stringify(peers), DP_BENCH_CLIENT_ID: String(clientId) },
+    env: { ...process.env, DP_BENCH_IMPL: impl, DP_BENCH_NODE: id, DP_BENCH_PEERS: JSON.stringify(peers), DP_BENCH_CLIENT_ID: String(clientId) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
   hookExit()
@@ -105,17 +107,25 @@ const spawnNode = async (id: string, peers: readonly string[], clientId: number)
 /** A running multi-process cluster. */
 export class ProcessCluster {
   private probeSeq = 0
-  private constructor (readonly nodes: readonly NodeProcess[]) {}
+  private constructor (readonly nodes: readonly NodeProcess[], private readonly hub: NodeProcess | undefined) {}
 
-  /** Starts `n` node processes and waits until each is connected to all the others (at most 20 s). */
-  static async start (n: number, seed: number): Promise<ProcessCluster> {
+  /**
+   * Starts `n` node processes (and the hub, for the baseline) and waits until each is
+   * connected to all the others, or to the hub and synced (at most 20 s).
+   */
+  static async start (n: number, seed: number, impl: ClusterImpl = 'dialog-profiles'): Promise<ProcessCluster> {
     const nodes: NodeProcess[] = []
-    const c = new ProcessCluster(nodes)
+    const hub = impl === 'ymap-hub' ? await spawnNode('hub', [], 0, impl) : undefined
+    const c = new ProcessCluster(nodes, hub)
     try {
-      for (let i = 0; i < n; i++) nodes.push(await spawnNode(`p${i}`, nodes.map((x) => x.url), ((seed + i * 7919) % 0x7ffffffe) + 1))
-      const meshed = await Promise.all(nodes.map(async (x) => await x.call({ type: 'wait-mesh', peers: n - 1, timeoutMs: 20_000 }, 25_000)))
+      for (let i = 0; i < n; i++) {
+        const peers = hub !== undefined ? [hub.url] : nodes.map((x) => x.url)
+        nodes.push(await spawnNode(`p${i}`, peers, ((seed + i * 7919) % 0x7ffffffe) + 1, impl))
+      }
+      const want = hub !== undefined ? 1 : n - 1
+      const meshed = await Promise.all(nodes.map(async (x) => await x.call({ type: 'wait-mesh', peers: want, timeoutMs: 20_000 }, 25_000)))
       const bad = meshed.filter((m) => m.type !== 'meshed' || !m.ok)
-      if (bad.length > 0) throw new Error(`the ${n}-node cluster did not connect in a full mesh within 20 s`)
+      if (bad.length > 0) throw new Error(`the ${n}-node cluster (${impl}) did not connect within 20 s`)
       return c
     } catch (err) {
       await c.close()
@@ -155,8 +165,9 @@ export class ProcessCluster {
     }
   }
 
-  /** Stops every node process (by IPC, then by pid). */
+  /** Stops every node process (by IPC, then by pid), then the hub. */
   async close (): Promise<void> {
     await Promise.all(this.nodes.map(async (x) => { await x.stop() }))
+    await this.hub?.stop()
   }
 }

@@ -10,6 +10,7 @@
  * store): a Yjs upgrade touches this file alone.
  */
 import * as Y from 'yjs'
+import * as decoding from 'lib0/decoding'
 import { parsePartitionName, parseRootName, type PartitionName } from './records.js'
 
 /**
@@ -199,4 +200,48 @@ export const forEachDeletedRange = (tr: Y.Transaction, fn: (client: number, cloc
   tr.deleteSet.clients.forEach((ranges, client) => {
     for (const r of ranges) fn(client, r.clock, r.len)
   })
+}
+
+/**
+ * Whether applying `update` to `doc` would change nothing: every struct it carries is already
+ * integrated and every ID its delete set names is already deleted (a duplicate, as relays and
+ * repairs can deliver). O(size of the update) with no transaction; false when in doubt
+ * (malformed input, pending structs or deletes of unknown IDs: the caller then applies it).
+ */
+export const isKnownUpdate = (doc: Y.Doc, update: Uint8Array): boolean => {
+  const store = doc.store
+  // Fast path for the common case, a new update: the first client's first struct starts at or
+  // past what this doc holds of it (update v1: [clients][structs][client][clock]...).
+  try {
+    const d = decoding.createDecoder(update)
+    if (decoding.readVarUint(d) > 0) {
+      decoding.readVarUint(d)
+      const client = decoding.readVarUint(d)
+      if (decoding.readVarUint(d) >= Y.getState(store, client)) return false
+    }
+  } catch {
+    return false
+  }
+  let decoded: { structs: Array<Y.Item | Y.GC | { id: Y.ID, length: number }>, ds: { clients: Map<number, Array<{ clock: number, len: number }>> } }
+  try {
+    decoded = Y.decodeUpdate(update) as unknown as typeof decoded
+  } catch {
+    return false
+  }
+  for (const s of decoded.structs) {
+    if (s.id.clock + s.length > Y.getState(store, s.id.client)) return false
+  }
+  for (const [client, ranges] of decoded.ds.clients) {
+    const structs = store.clients.get(client)
+    for (const r of ranges) {
+      if (r.len === 0) continue
+      if (structs === undefined || r.clock + r.len > Y.getState(store, client)) return false
+      for (let i = Y.findIndexSS(structs, r.clock); i < structs.length; i++) {
+        const s = structs[i]!
+        if (s.id.clock >= r.clock + r.len) break
+        if (!s.deleted) return false
+      }
+    }
+  }
+  return true
 }

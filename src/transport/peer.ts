@@ -1,24 +1,48 @@
 /**
  * One authenticated WebSocket connection to a peer node: handshake, y-protocols sync of the
- * document, heartbeats, per-connection limits and batched sends.
+ * document, heartbeats and digests, per-connection limits and batched sends.
  *
  * Life of a connection: both ends send a hello (node id, incarnation, client id, nonce), then a
- * proof of the shared secret (see `auth.ts`). Only after the peer's proof checks out does any
- * document data flow: each end sends sync step 1 (its state vector), answers the peer's step 1
- * with step 2 (what the peer misses), and from then on forwards document updates. Anything
- * malformed, unknown, oversize or too frequent closes this connection with a reason; the
- * document is never touched by a message that did not decode.
+ * proof of the shared secret (see `auth.ts`). Until then at most {@link MAX_HANDSHAKE_BYTES}
+ * are read from the socket. Only after the peer's proof checks out does any document data
+ * flow: each end sends sync step 1 (its state vector) when the transport says so, answers the
+ * peer's step 1 with step 2 (what the peer misses), and from then on forwards document updates.
+ * Anything malformed, unknown, oversize or too frequent closes this connection with a reason;
+ * the document is never touched by a message that did not decode.
+ *
+ * Cost control: received messages go to an inbox drained in event-loop tasks of bounded work
+ * (consecutive updates applied together, in one transaction); reading pauses while the inbox is
+ * full. Heartbeats (with their signatures) and digests skip the inbox. A state request (step 1) is answered one at a
+ * time, later requests replacing earlier waiting ones, after the current event-loop task; its
+ * bytes are charged to a per-connection budget, and a large answer goes one writing client per
+ * task, waiting for the socket to drain between them.
  */
 import * as Y from 'yjs'
+import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import { computeProof, makeNonce, proofMatches } from './auth.js'
 import { RateLimiter } from './rate-limiter.js'
 import {
   PROTOCOL_VERSION, SYNC_STEP1, SYNC_STEP2, SYNC_UPDATE, WireError,
-  decodeFrame, encodeHeartbeat, encodeHello, encodeProof, encodeSync
+  decodeFrame, encodeDigest, encodeHeartbeat, encodeHello, encodeProof, encodeSync
 } from './wire.js'
 import type { HelloIdentity } from './auth.js'
-import type { Heartbeat, Hello, Role, WireMessage } from './wire.js'
+import type { Digest, Heartbeat, Hello, Role, WireMessage } from './wire.js'
+
+/** Most bytes read from a connection before it authenticates (a hello and a proof take about 150). */
+export const MAX_HANDSHAKE_BYTES = 16 * 1024
+/** Bytes of state answers one connection may make this node produce per second, per unit of `maxMessagesPerSecond` (10 MB/s at the default 10,000). */
+export const STATE_BYTES_PER_MESSAGE = 1024
+/** Most received messages handled in one event-loop task. */
+export const MAX_MESSAGES_PER_TASK = 256
+/** Most update bytes applied in one event-loop task (one transaction). */
+export const MAX_UPDATE_BYTES_PER_TASK = 1024 * 1024
+/** Reading from a connection pauses while this many bytes of received messages wait. */
+export const MAX_INBOX_BYTES = 8 * 1024 * 1024
+/** A state answer missing more than this many struct clocks goes one writing client per task. */
+const STATE_CHUNK_CLOCKS = 4096
+/** A state answer waits between chunks while more than this is queued in the socket. */
+const SEND_HIGH_WATER_BYTES = 4 * 1024 * 1024
 
 /** WebSocket close codes used by the transport (4000-4999 is the application range). */
 export const CloseCode = {
@@ -54,13 +78,22 @@ export interface PeerHost {
   readonly validateUpdates: boolean
   readonly limits: ConnectionLimits
   clock(): number
-  applyUpdate(update: Uint8Array, origin: unknown): void
+  /** Whether an update would change nothing (a duplicate): it is then dropped before any transaction. */
+  isKnownUpdate(update: Uint8Array): boolean
+  /** Applies updates that arrived together, in one transaction, with `origin` (the connection). */
+  applyUpdates(updates: readonly Uint8Array[], origin: unknown): void
   /** The peer proved the secret. Return false to refuse it (the host has closed it). */
   onAuthenticated(conn: PeerConnection): boolean
   onSynced(conn: PeerConnection): void
   onHeartbeat(conn: PeerConnection, hb: Heartbeat): void
   /** The signature of the heartbeat just received (per-node keys). */
   onSignature(conn: PeerConnection, signature: Uint8Array): void
+  /** The peer's own data is being worked off (at most once per `activityIntervalMs`): it is alive even if its heartbeats wait behind that data. */
+  onPeerActive(conn: PeerConnection): void
+  /** See `onPeerActive`. */
+  readonly activityIntervalMs: number
+  /** A digest arrived (its state vector decoded); `conn.neighbours` is already updated. */
+  onDigest(conn: PeerConnection, digest: Digest, stateVector: Map<number, number>): void
   onClosed(conn: PeerConnection, code: number, reason: string): void
   log(level: 'debug' | 'info' | 'warn', msg: string): void
 }
@@ -76,7 +109,18 @@ export interface ConnectionStats {
   updatesIn: number
   updatesOut: number
   updateBytesOut: number
+  /** Updates received that this node already had, dropped before any transaction. */
+  duplicatesIn: number
+  /** State answers (sync step 2) sent. */
+  stateAnswers: number
+  /** Bytes of the state answers sent. */
+  stateBytesOut: number
 }
+
+/** Counters of a fresh connection. */
+export const emptyStats = (): ConnectionStats => ({ bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, updatesIn: 0, updatesOut: 0, updateBytesOut: 0, duplicatesIn: 0, stateAnswers: 0, stateBytesOut: 0 })
+
+type InboxMessage = Exclude<WireMessage, { type: 'heartbeat' | 'signature' | 'digest' | 'hello' | 'proof' }>
 
 let nextConnId = 1
 
@@ -95,14 +139,31 @@ export class PeerConnection {
   lastReceivedMono: number
   closeCode = 0
   closeReason = ''
-  readonly stats: ConnectionStats = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, updatesIn: 0, updatesOut: 0, updateBytesOut: 0 }
+  readonly stats: ConnectionStats = emptyStats()
+  /** The peer's direct neighbours (node ids), from its latest digest. */
+  neighbours: ReadonlySet<string> = new Set()
+  /** The peer said, in its latest digest, that it has an initial state exchange in progress. */
+  peerSyncing = false
+  /** Digests received on this connection. */
+  digestsIn = 0
+  /** Our sync step 1 went out and its step 2 has not arrived yet. */
+  awaitingStep2 = false
   private readonly nonce = makeNonce()
   private proofSent = false
   private readonly limiter: RateLimiter
+  private readonly stateBudget: RateLimiter
   private queue: Uint8Array[] = []
   private queueBytes = 0
   private flushScheduled = false
   private authTimer: NodeJS.Timeout | undefined
+  private inbox: Array<InboxMessage | undefined> = []
+  private inboxHead = 0
+  private inboxBytes = 0
+  private drainScheduled = false
+  private lastActive = 0
+  private pendingStateVector: Uint8Array | undefined
+  private answering = false
+  private answerTimer: NodeJS.Timeout | undefined
 
   constructor (
     private readonly host: PeerHost,
@@ -116,8 +177,14 @@ export class PeerConnection {
     // Rate limits and idleness protect the socket: they read a real monotonic clock, so that an
     // injected (possibly frozen) semantic clock cannot starve real traffic.
     this.limiter = new RateLimiter(rate, Math.max(rate, 1), () => performance.now())
+    const stateRate = rate * STATE_BYTES_PER_MESSAGE
+    this.stateBudget = new RateLimiter(stateRate, stateRate, () => performance.now())
     this.lastReceivedMono = performance.now()
     ws.binaryType = 'nodebuffer'
+    // A dialer sees its socket on upgrade and watches it once the WebSocket reads it (on open:
+    // a reader added earlier would start the stream before the WebSocket's own); the transport
+    // hands a listener's socket in.
+    if (role === 'dialer') ws.once('upgrade', (res) => { ws.once('open', () => { this.watchHandshakeBytes(res.socket) }) })
     ws.on('message', (data, isBinary) => { this.onFrame(data, isBinary) })
     ws.on('close', (code, reason) => { this.onSocketClosed(code, reason.toString('utf8')) })
     ws.on('error', (err) => { this.host.log('debug', `connection ${this.describe()}: socket error: ${err.message}`) })
@@ -145,11 +212,33 @@ export class PeerConnection {
     }))
   }
 
+  /**
+   * Counts the bytes the socket delivers before authentication and cuts the connection past
+   * {@link MAX_HANDSHAKE_BYTES}: the WebSocket layer would otherwise buffer a whole message of up
+   * to `maxMessageBytes` (its `maxPayload` is fixed per server) from a peer that proved nothing.
+   */
+  watchHandshakeBytes (socket: Socket): void {
+    let n = 0
+    const onData = (chunk: Buffer): void => {
+      if (this.state !== 'handshake') { socket.off('data', onData); return }
+      n += chunk.length
+      if (n > MAX_HANDSHAKE_BYTES) {
+        socket.off('data', onData)
+        this.abort(CloseCode.tooLarge, `more than ${MAX_HANDSHAKE_BYTES} bytes before authentication`)
+      }
+    }
+    socket.on('data', onData)
+  }
+
   private onFrame (data: unknown, isBinary: boolean): void {
     if (this.state === 'closed') return
     if (!isBinary || !Buffer.isBuffer(data)) { this.protocolError('text or fragmented frame'); return }
     this.stats.bytesIn += data.length
     this.stats.framesIn++
+    if (this.state === 'handshake' && data.length > MAX_HANDSHAKE_BYTES) {
+      this.abort(CloseCode.tooLarge, `a message of ${data.length} bytes before authentication`)
+      return
+    }
     if (!this.limiter.take()) { this.close(CloseCode.rateLimit, 'message rate limit exceeded'); return }
     this.lastReceivedAt = this.host.clock()
     this.lastReceivedMono = performance.now()
@@ -160,104 +249,232 @@ export class PeerConnection {
       this.protocolError(err instanceof WireError ? err.reason : `undecodable frame: ${String(err)}`)
       return
     }
-    for (const m of messages) {
-      if (this.isClosed()) return
-      this.handle(m)
+    let i = 0
+    // The handshake in order; after it, heartbeats and digests at once, the rest through the inbox.
+    for (; i < messages.length && this.state === 'handshake'; i++) this.handshake(messages[i]!)
+    for (; i < messages.length && this.state === 'open'; i++) {
+      const m = messages[i]!
+      switch (m.type) {
+        case 'hello':
+        case 'proof':
+          this.protocolError(`${m.type} after authentication`)
+          return
+        case 'heartbeat':
+          this.host.onHeartbeat(this, m.heartbeat)
+          break
+        case 'signature':
+          this.host.onSignature(this, m.signature)
+          break
+        case 'digest':
+          this.onDigest(m.digest)
+          break
+        default:
+          this.inbox.push(m)
+          this.inboxBytes += m.type === 'sync-step1' ? m.stateVector.length : m.update.length
+      }
+    }
+    if (this.inboxHead < this.inbox.length) {
+      this.scheduleDrain()
+      // Backpressure: stop reading this peer until the backlog is worked off.
+      if (this.inboxBytes > MAX_INBOX_BYTES && !this.ws.isPaused) this.ws.pause()
     }
   }
 
-  private handle (m: WireMessage): void {
-    if (this.state === 'handshake') {
-      if (m.type === 'hello') { this.onHello(m.hello); return }
-      if (m.type === 'proof') { this.onProof(m.mac); return }
-      this.protocolError(`${m.type} before authentication`)
+  private handshake (m: WireMessage): void {
+    if (m.type === 'hello') { this.onHello(m.hello); return }
+    if (m.type === 'proof') { this.onProof(m.mac); return }
+    this.protocolError(`${m.type} before authentication`)
+  }
+
+  private onDigest (g: Digest): void {
+    let sv: Map<number, number>
+    try {
+      sv = Y.decodeStateVector(g.stateVector)
+    } catch {
+      this.protocolError('malformed state vector in digest')
       return
     }
-    switch (m.type) {
-      case 'hello':
-      case 'proof':
-        this.protocolError(`${m.type} after authentication`)
-        return
-      case 'heartbeat':
-        this.host.onHeartbeat(this, m.heartbeat)
-        return
-      case 'signature':
-        this.host.onSignature(this, m.signature)
-        return
-      case 'sync-step1': {
-        let remote: Map<number, number>
-        try {
-          remote = Y.decodeStateVector(m.stateVector)
-        } catch {
-          this.protocolError('malformed state vector')
-          return
-        }
-        this.sendState(m.stateVector, remote)
-        return
-      }
-      case 'sync-step2':
-      case 'sync-update': {
-        if (!this.applyRemote(m.update)) return
-        if (m.type === 'sync-step2' && !this.synced) {
-          this.synced = true
-          this.host.onSynced(this)
-        }
-      }
-    }
+    this.neighbours = new Set(g.neighbours)
+    this.peerSyncing = (g.flags & 1) !== 0
+    this.digestsIn++
+    this.host.onDigest(this, g, sv)
+  }
+
+  private scheduleDrain (): void {
+    if (this.drainScheduled) return
+    this.drainScheduled = true
+    setImmediate(() => { this.drainScheduled = false; this.drain() })
   }
 
   /**
-   * Answers a sync step 1 with what the peer misses. When that does not fit in one message
-   * (`maxMessageBytes`), it goes as one update per writing client (each with the delete set)
-   * followed by a step 2 carrying the delete set: the limit then bounds one writer's share of
-   * the state, not the whole cluster's.
+   * Works off the inbox in one event-loop task of bounded work: at most
+   * {@link MAX_MESSAGES_PER_TASK} messages and {@link MAX_UPDATE_BYTES_PER_TASK} update bytes,
+   * consecutive updates applied together; the rest in the next task.
    */
-  private sendState (svBytes: Uint8Array, remote: Map<number, number>): void {
-    const doc = this.host.doc
-    const full = Y.encodeStateAsUpdate(doc, svBytes)
-    const budget = this.host.limits.maxMessageBytes - 16
-    if (full.length <= budget) {
-      this.send(encodeSync(SYNC_STEP2, full))
+  private drain (): void {
+    if (this.state !== 'open') return
+    // Busy with this peer's data: it is not silent, and it is alive.
+    this.lastReceivedMono = performance.now()
+    if (this.lastReceivedMono - this.lastActive >= this.host.activityIntervalMs) {
+      this.lastActive = this.lastReceivedMono
+      this.host.onPeerActive(this)
+    }
+    const batch: Uint8Array[] = []
+    let batchHasStep2 = false
+    let bytes = 0
+    const applyBatch = (): boolean => {
+      if (batch.length === 0 && !batchHasStep2) return true
+      const ok = batch.length === 0 || this.applyRemote(batch)
+      batch.length = 0
+      if (ok && batchHasStep2) {
+        this.awaitingStep2 = false
+        if (!this.synced) { this.synced = true; this.host.onSynced(this) }
+      }
+      batchHasStep2 = false
+      return ok && this.state === 'open'
+    }
+    for (let n = 0; n < MAX_MESSAGES_PER_TASK && bytes < MAX_UPDATE_BYTES_PER_TASK && this.inboxHead < this.inbox.length; n++) {
+      const m = this.inbox[this.inboxHead]!
+      this.inbox[this.inboxHead++] = undefined
+      if (m.type === 'sync-step1') {
+        this.inboxBytes -= m.stateVector.length
+        if (!applyBatch()) return
+        this.onStep1(m.stateVector)
+        if (this.state !== 'open') return
+      } else {
+        this.inboxBytes -= m.update.length
+        bytes += m.update.length
+        if (m.type === 'sync-step2') batchHasStep2 = true
+        if (this.host.isKnownUpdate(m.update)) this.stats.duplicatesIn++
+        else batch.push(m.update)
+      }
+    }
+    if (!applyBatch()) return
+    // A long apply is work on this peer's data too: the idle timer starts after it.
+    this.lastReceivedMono = performance.now()
+    if (this.inboxHead < this.inbox.length) { this.scheduleDrain(); return }
+    this.inbox = []
+    this.inboxHead = 0
+    this.inboxBytes = 0
+    if (this.ws.isPaused) this.ws.resume()
+  }
+
+  private onStep1 (sv: Uint8Array): void {
+    try {
+      Y.decodeStateVector(sv)
+    } catch {
+      this.protocolError('malformed state vector')
       return
     }
+    this.requestState(sv)
+  }
+
+  /**
+   * Queues an answer to a state request (the peer's state vector): sent after the current task,
+   * one at a time per connection, a newer request replacing a waiting one, and only while the
+   * connection's state budget is not in debt.
+   */
+  requestState (stateVector: Uint8Array): void {
+    if (this.state !== 'open') return
+    this.pendingStateVector = stateVector
+    if (!this.answering && this.answerTimer === undefined) this.answerTimer = setTimeout(() => { this.answerTimer = undefined; this.pumpState() }, 0)
+  }
+
+  /** Whether a state answer is being sent or waits to be. */
+  get stateAnswerPending (): boolean { return this.answering || this.pendingStateVector !== undefined }
+
+  private pumpState (): void {
+    if (this.answering || this.pendingStateVector === undefined || this.state !== 'open' || this.answerTimer !== undefined) return
+    const wait = this.stateBudget.msUntilAvailable()
+    if (wait > 0) {
+      this.answerTimer = setTimeout(() => { this.answerTimer = undefined; this.pumpState() }, wait)
+      return
+    }
+    const sv = this.pendingStateVector
+    this.pendingStateVector = undefined
+    this.answering = true
+    this.answerState(sv, () => { this.answering = false; this.pumpState() })
+  }
+
+  /**
+   * Sends what the peer misses (step 2). A large answer goes as one update per writing client,
+   * one per event-loop task, each sent once the socket has drained, followed by a step 2
+   * carrying the delete set; `maxMessageBytes` then bounds one writer's share of the state.
+   */
+  private answerState (svBytes: Uint8Array, done: () => void): void {
+    const doc = this.host.doc
+    const remote = Y.decodeStateVector(svBytes)
     const local = Y.decodeStateVector(Y.encodeStateVector(doc))
+    const missing: Array<[number, number]> = []
+    let gap = 0
     for (const [client, clock] of local) {
       const have = remote.get(client) ?? 0
-      if (clock <= have) continue
+      if (clock > have) { missing.push([client, have]); gap += clock - have }
+    }
+    const budget = this.host.limits.maxMessageBytes - 16
+    if (missing.length <= 1 || gap <= STATE_CHUNK_CLOCKS) {
+      const full = Y.encodeStateAsUpdate(doc, svBytes)
+      if (full.length <= budget || missing.length <= 1) {
+        this.sendStateMessage(SYNC_STEP2, full)
+        done()
+        return
+      }
+    }
+    let i = 0
+    const next = (): void => {
+      if (this.state !== 'open') { done(); return }
+      if (this.ws.bufferedAmount > SEND_HIGH_WATER_BYTES) { setTimeout(next, 5); return }
+      const m = missing[i++]
+      if (m === undefined) {
+        this.sendStateMessage(SYNC_STEP2, Y.encodeStateAsUpdate(doc, Y.encodeStateVector(local)))
+        done()
+        return
+      }
       // Pretend the peer has everything but this client's missing structs.
       const target = new Map(local)
-      target.set(client, have)
+      target.set(m[0], m[1])
       const part = Y.encodeStateAsUpdate(doc, Y.encodeStateVector(target))
       if (part.length > budget) {
-        this.close(CloseCode.tooLarge, `the state of client ${client} (${part.length} bytes) exceeds maxMessageBytes`)
+        this.close(CloseCode.tooLarge, `the state of client ${m[0]} (${part.length} bytes) exceeds maxMessageBytes`)
+        done()
         return
       }
       this.stats.updatesOut++
-      this.send(encodeSync(SYNC_UPDATE, part))
-      if (this.state === 'closed') return
+      this.sendStateMessage(SYNC_UPDATE, part)
+      setImmediate(next)
     }
-    this.send(encodeSync(SYNC_STEP2, Y.encodeStateAsUpdate(doc, Y.encodeStateVector(local))))
+    next()
   }
 
-  /** Validates then applies a remote update with this connection as origin. */
-  private applyRemote (update: Uint8Array): boolean {
+  private sendStateMessage (step: typeof SYNC_STEP2 | typeof SYNC_UPDATE, payload: Uint8Array): void {
+    const msg = encodeSync(step, payload)
+    this.stateBudget.charge(msg.length / STATE_BYTES_PER_MESSAGE)
+    if (step === SYNC_STEP2) this.stats.stateAnswers++
+    this.stats.stateBytesOut += msg.length
+    this.send(msg)
+  }
+
+  /** Validates then applies updates that arrived together, with this connection as origin. */
+  private applyRemote (updates: readonly Uint8Array[]): boolean {
     if (this.host.validateUpdates) {
-      try {
-        // Decode fully first: a truncated or malformed update throws here, before the document is touched.
-        Y.decodeUpdate(update)
-      } catch (err) {
-        this.protocolError(`malformed update: ${err instanceof Error ? err.message : String(err)}`)
-        return false
+      for (const update of updates) {
+        try {
+          // Decode fully first: a truncated or malformed update throws here, before the document is touched.
+          Y.decodeUpdate(update)
+        } catch (err) {
+          this.protocolError(`malformed update: ${err instanceof Error ? err.message : String(err)}`)
+          return false
+        }
       }
     }
     try {
-      this.host.applyUpdate(update, this)
+      this.host.applyUpdates(updates, this)
     } catch (err) {
       const malformed = (err as { code?: unknown }).code === 'DP_ERR_BAD_UPDATE'
       this.protocolError(`${malformed ? 'malformed update' : 'update rejected'}: ${err instanceof Error ? err.message : String(err)}`)
       return false
     }
-    this.stats.updatesIn++
+    this.stats.updatesIn += updates.length
     return true
   }
 
@@ -289,16 +506,33 @@ export class PeerConnection {
     if (this.authTimer !== undefined) clearTimeout(this.authTimer)
     this.authTimer = undefined
     this.state = 'open'
-    if (!this.host.onAuthenticated(this)) return
+    // The transport sends our step 1 when it sees fit (see `sendStep1`).
+    this.host.onAuthenticated(this)
+  }
+
+  /** Asks the peer for what this node misses: sync step 1 with the current state vector. */
+  sendStep1 (): void {
+    if (this.state !== 'open') return
+    this.awaitingStep2 = true
     this.send(encodeSync(SYNC_STEP1, Y.encodeStateVector(this.host.doc)))
   }
 
   /** Queues a document update for this peer (sent in the next batch). */
   sendUpdate (update: Uint8Array): void {
+    this.sendEncodedUpdate(encodeSync(SYNC_UPDATE, update), update.length)
+  }
+
+  /** Queues an update message already encoded (`encodeSync(SYNC_UPDATE, update)`), shared between peers. */
+  sendEncodedUpdate (msg: Uint8Array, updateBytes: number): void {
     if (this.state !== 'open') return
     this.stats.updatesOut++
-    this.stats.updateBytesOut += update.length
-    this.send(encodeSync(SYNC_UPDATE, update))
+    this.stats.updateBytesOut += updateBytes
+    this.send(msg)
+  }
+
+  sendDigest (g: Digest): void {
+    if (this.state !== 'open') return
+    this.send(encodeDigest(g))
   }
 
   sendHeartbeat (hb: Heartbeat): void {
@@ -366,6 +600,14 @@ export class PeerConnection {
     this.ws.terminate()
   }
 
+  /** Cuts the socket without reading further (a peer that sends too much before proving anything). */
+  private abort (code: number, reason: string): void {
+    if (this.state === 'closed') return
+    this.host.log('warn', `closing ${this.describe()}: ${reason}`)
+    this.finish(code, reason)
+    this.ws.terminate()
+  }
+
   private onSocketClosed (code: number, reason: string): void {
     this.finish(code, reason === '' ? `socket closed (${code})` : reason)
   }
@@ -377,8 +619,14 @@ export class PeerConnection {
     this.closeReason = reason
     if (this.authTimer !== undefined) clearTimeout(this.authTimer)
     this.authTimer = undefined
+    if (this.answerTimer !== undefined) clearTimeout(this.answerTimer)
+    this.answerTimer = undefined
+    this.pendingStateVector = undefined
     this.queue = []
     this.queueBytes = 0
+    this.inbox = []
+    this.inboxHead = 0
+    this.inboxBytes = 0
     this.host.onClosed(this, code, reason)
   }
 }

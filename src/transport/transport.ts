@@ -1,15 +1,27 @@
 /**
  * The cluster transport: a WebSocket server plus one dialler per configured peer url, a
  * registry of authenticated connections (one per pair of nodes), relay of document updates and
- * flooding of heartbeats.
+ * heartbeats, and anti-entropy between neighbours.
  *
- * Relay rule: an update applied from connection C (origin === C) is forwarded to every other
- * open connection, never back to C; Yjs emits no update for content it already has, so in any
- * mesh each update crosses each link at most once per direction. Heartbeats are flooded the
- * same way, deduplicated by (node, incarnation, seq), so liveness also crosses a partial mesh.
+ * Relay rule: every node tells its neighbours, in a digest, which nodes it is directly
+ * connected to and has heard from lately. An update applied from connection C goes on to every other open connection
+ * except those whose node is C's neighbour too: C gave it to them itself (by induction back to
+ * the writer, who sends to all its neighbours). In a full mesh nothing is relayed; in a partial
+ * mesh an update crosses the graph about once per node. Yjs emits nothing for content it
+ * already has, so duplicates stop where they arrive. Heartbeats follow the same rule,
+ * deduplicated by (node, incarnation, seq).
+ *
+ * Repair: the digest also carries the sender's state vector, every heartbeat interval; a node
+ * that had, three intervals ago, something a neighbour still misses and made no progress on
+ * over its last three digests sends it what it misses (a state answer, with the delete set). A node that loses a connection asks its remaining
+ * neighbours for what it misses (sync step 1), so a mesh healing from a partition converges.
+ *
+ * Join: a node sends sync step 1 to one new connection at a time, the next only once the
+ * previous answered (or stopped making progress), so a joiner gets each missing struct about
+ * once rather than once per member.
  *
  * Reconnect: a dialler retries with exponential backoff and jitter (injected random); every
- * (re)connect starts with a full state exchange (sync step 1 / step 2). Every failed attempt is
+ * (re)connect starts with a state exchange (sync step 1 / step 2). Every failed attempt is
  * classified (refused, unreachable, tls, auth-failed, protocol) and kept per configured peer; it
  * is logged at warn (error for a failed authentication) at most once per
  * `PEER_ERROR_LOG_INTERVAL_MS` per peer, and at once when the kind of failure changes.
@@ -27,19 +39,20 @@ import { createServer as createHttpServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type * as Y from 'yjs'
+import * as Y from 'yjs'
 import { WebSocket, WebSocketServer } from 'ws'
 import { fail } from '../errors.js'
 import type { DialogProfilesError } from '../errors.js'
 import { backoffDelay } from './backoff.js'
 import { Emitter } from '../internal/emitter.js'
+import { isKnownUpdate } from '../internal/partition-doc.js'
 import { DEFAULT_MAX_CLOCK_SKEW_MS, PEER_ERROR_LOG_INTERVAL_MS, checkPeerUrl } from '../options.js'
 import type { Logger, NodeKeys, TlsOptions } from '../options.js'
 import { heartbeatSigned, signHeartbeat } from './auth.js'
-import { CloseCode, PeerConnection } from './peer.js'
+import { CloseCode, PeerConnection, emptyStats } from './peer.js'
 import type { ConnectionLimits, ConnectionStats, PeerHost } from './peer.js'
-import { encodeSignature } from './wire.js'
-import type { Heartbeat } from './wire.js'
+import { DIGEST_SYNCING, SYNC_UPDATE, encodeSignature, encodeSync } from './wire.js'
+import type { Digest, Heartbeat } from './wire.js'
 
 export type { LogLevel, Logger, TlsOptions } from '../options.js'
 
@@ -70,6 +83,11 @@ export interface TransportOptions {
   readonly doc: Y.Doc
   /** Applies a remote update (origin: the connection); should apply nothing when it throws. */
   readonly applyUpdate: (update: Uint8Array, origin: unknown) => void
+  /**
+   * Applies updates that arrived together, in one transaction (origin: the connection).
+   * @defaultValue `applyUpdate` on each, inside one `doc.transact` with that origin
+   */
+  readonly applyUpdates?: (updates: readonly Uint8Array[], origin: unknown) => void
   /**
    * Decode each remote update fully before `applyUpdate`, so that a malformed one never touches
    * the document. Turn off only when `applyUpdate` validates by itself (ProfileStore does).
@@ -137,6 +155,9 @@ export interface ConnectionInfo {
   readonly stats: Readonly<ConnectionStats>
 }
 
+/** Heartbeat intervals a neighbour must lag, without progress, before anti-entropy repairs it. */
+const REPAIR_AFTER_TICKS = 3
+
 /** WebSocket close code for a message over `maxPayload` (RFC 6455 "message too big"). */
 const CLOSE_MESSAGE_TOO_BIG = 1009
 
@@ -193,6 +214,21 @@ export class Transport {
   private readonly diallers: Dialler[]
   /** Per node: the newest incarnation heard and its recently seen heartbeat sequence numbers. */
   private readonly seen = new Map<string, { incarnation: number; seqs: Set<number>; max: number }>()
+  /** The connection whose initial step 1 is outstanding, and those waiting to send theirs. */
+  private syncing: PeerConnection | undefined
+  private syncWaiting: PeerConnection[] = []
+  private syncTimer: NodeJS.Timeout | undefined
+  /** Our state vector at the last REPAIR_AFTER_TICKS heartbeat ticks, oldest first (anti-entropy). */
+  private svHistory: Array<Map<number, number>> = []
+  private ticks = 0
+  private readonly openedAt = new WeakMap<PeerConnection, number>()
+  /** Each neighbour's state vectors from its latest digests, oldest first. */
+  private readonly peerStateVectors = new WeakMap<PeerConnection, Array<Map<number, number>>>()
+  /** Monotonic time of the last tick, and the tick until which digests say "busy" (ticks ran late). */
+  private lastTickAt = 0
+  private busyUntilTick = 0
+  /** State answers sent because a digest showed a neighbour missing something. */
+  repairs = 0
   private server: HttpServer | undefined
   private wss: WebSocketServer | undefined
   private heartbeatTimer: NodeJS.Timeout | undefined
@@ -215,7 +251,7 @@ export class Transport {
   private readonly authenticated = new WeakSet<PeerConnection>()
   private readonly offUpdate: () => void
   /** Totals over closed connections, so that stats survive reconnects. */
-  private readonly closedStats: ConnectionStats = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, updatesIn: 0, updatesOut: 0, updateBytesOut: 0 }
+  private readonly closedStats: ConnectionStats = emptyStats()
 
   /** @throws DialogProfilesError `DP_ERR_INVALID_ARGUMENT` for a peer url that is not `ws(s)://host:port` */
   constructor (options: TransportOptions) {
@@ -234,11 +270,22 @@ export class Transport {
       validateUpdates: opts.validateUpdates ?? true,
       limits: opts.limits,
       clock: opts.clock,
-      applyUpdate: opts.applyUpdate,
+      applyUpdates: opts.applyUpdates ?? ((updates, origin) => {
+        if (updates.length === 1) { opts.applyUpdate(updates[0]!, origin); return }
+        opts.doc.transact(() => { for (const u of updates) opts.applyUpdate(u, origin) }, origin)
+      }),
+      isKnownUpdate: (u) => isKnownUpdate(opts.doc, u),
       onAuthenticated: (c) => self.onAuthenticated(c),
-      onSynced: (c) => { self.events.emit({ type: 'synced', node: c.peerNodeId }) },
+      onSynced: (c) => { self.onSynced(c) },
       onHeartbeat: (c, hb) => { self.onHeartbeat(c, hb) },
       onSignature: (c, signature) => { self.onSignature(c, signature) },
+      activityIntervalMs: opts.heartbeatIntervalMs,
+      onPeerActive: (c) => {
+        // Its data proves the direct peer alive while its heartbeats wait behind that data.
+        const p = c.peer
+        if (p !== undefined && self.byNode.get(p.nodeId) === c) self.events.emit({ type: 'heartbeat', node: p.nodeId, incarnation: p.incarnation, clientId: p.clientId, via: p.nodeId })
+      },
+      onDigest: (c, _g, sv) => { self.onDigest(c, sv) },
       onClosed: (c, code, reason) => { self.onClosed(c, code, reason) },
       log: opts.log
     }
@@ -247,7 +294,12 @@ export class Transport {
     Object.defineProperty(host, 'secret', { get: () => self.#secret, enumerable: false })
     this.host = host as PeerHost
     const onUpdate = (update: Uint8Array, origin: unknown): void => {
-      for (const c of this.byNode.values()) if (c !== origin) c.sendUpdate(update)
+      // Encoded once for every peer it goes to.
+      let msg: Uint8Array | undefined
+      for (const c of this.relayTargets(origin)) {
+        msg ??= encodeSync(SYNC_UPDATE, update)
+        c.sendEncodedUpdate(msg, update.length)
+      }
     }
     opts.doc.on('update', onUpdate)
     this.offUpdate = () => { opts.doc.off('update', onUpdate) }
@@ -268,6 +320,7 @@ export class Transport {
     wss.on('connection', (ws, req) => {
       if (this.closed) { ws.terminate(); return }
       const c = new PeerConnection(this.host, ws, 'listener', undefined)
+      c.watchHandshakeBytes(req.socket)
       c.remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`
       this.conns.add(c)
     })
@@ -385,7 +438,7 @@ export class Transport {
         existing.close(CloseCode.duplicate, 'duplicate connection')
         this.byNode.set(peer.nodeId, c)
         this.accepted(c, d)
-        this.sendOwnHeartbeat(c)
+        this.opened(c)
         return true
       } else {
         c.close(CloseCode.duplicate, 'duplicate connection')
@@ -395,8 +448,109 @@ export class Transport {
     this.byNode.set(peer.nodeId, c)
     this.accepted(c, d)
     this.events.emit({ type: 'peer-up', node: peer.nodeId, incarnation: peer.incarnation, clientId: peer.clientId, direction: c.role === 'dialer' ? 'outbound' : 'inbound', url: c.url ?? null })
-    this.sendOwnHeartbeat(c)
+    this.opened(c)
     return true
+  }
+
+  /**
+   * A connection joined the registry: it gets a heartbeat, every neighbour a new digest (the
+   * neighbour list changed), and it queues for the initial state exchange.
+   */
+  private opened (c: PeerConnection): void {
+    this.openedAt.set(c, this.ticks)
+    this.sendOwnHeartbeat(c)
+    this.broadcastDigest()
+    if (this.syncing === undefined) this.startSync(c)
+    else this.syncWaiting.push(c)
+  }
+
+  private startSync (c: PeerConnection): void {
+    this.syncing = c
+    c.sendStep1()
+    // Move on when the answer stops making progress (a peer that never answers must not block the others).
+    let seen = c.lastReceivedMono
+    const check = (): void => {
+      this.syncTimer = undefined
+      if (this.syncing !== c) return
+      if (c.lastReceivedMono === seen || c.isClosed()) { this.nextSync(); return }
+      seen = c.lastReceivedMono
+      this.syncTimer = setTimeout(check, this.opts.limits.authTimeoutMs)
+    }
+    this.syncTimer = setTimeout(check, this.opts.limits.authTimeoutMs)
+  }
+
+  private nextSync (): void {
+    this.syncing = undefined
+    if (this.syncTimer !== undefined) { clearTimeout(this.syncTimer); this.syncTimer = undefined }
+    if (this.closed) return
+    for (let c = this.syncWaiting.shift(); c !== undefined; c = this.syncWaiting.shift()) {
+      if (!c.isClosed() && this.byNode.get(c.peerNodeId) === c) { this.startSync(c); return }
+    }
+    this.broadcastDigest()
+  }
+
+  private onSynced (c: PeerConnection): void {
+    if (this.syncing === c) this.nextSync()
+    this.events.emit({ type: 'synced', node: c.peerNodeId })
+  }
+
+  /** Where an update or heartbeat that came from `origin` goes on to (see the relay rule above). */
+  private * relayTargets (origin: unknown): Generator<PeerConnection> {
+    const from = origin instanceof PeerConnection ? origin : undefined
+    for (const [node, c] of this.byNode) {
+      if (c === origin || (from !== undefined && from.neighbours.has(node))) continue
+      yield c
+    }
+  }
+
+  /**
+   * Neighbours named in digests: open connections heard from within two and a half heartbeat
+   * intervals. A link that stops delivering (a black hole) drops out, so the others relay
+   * around it long before its idle timeout closes it.
+   */
+  private healthyNeighbours (): string[] {
+    const now = performance.now()
+    const out: string[] = []
+    for (const [node, c] of this.byNode) if (now - c.lastReceivedMono <= 2.5 * this.opts.heartbeatIntervalMs) out.push(node)
+    return out
+  }
+
+  private digest (): Digest {
+    const busy = this.syncing !== undefined || this.syncWaiting.length > 0 || this.ticks <= this.busyUntilTick
+    return { flags: busy ? DIGEST_SYNCING : 0, stateVector: Y.encodeStateVector(this.opts.doc), neighbours: this.healthyNeighbours() }
+  }
+
+  private broadcastDigest (): void {
+    if (this.byNode.size === 0) return
+    const g = this.digest()
+    for (const c of this.byNode.values()) c.sendDigest(g)
+  }
+
+  /**
+   * Anti-entropy: a neighbour that still misses what this node held three ticks ago, and made
+   * no progress on it over its last three digests (a slow peer that is catching up is left
+   * alone), is sent what it misses, unless it says it is busy (a state exchange, or ticks
+   * running late: a starved process) or our own backlog to it is not drained.
+   */
+  private onDigest (c: PeerConnection, sv: Map<number, number>): void {
+    const prev = this.peerStateVectors.get(c) ?? []
+    prev.push(sv)
+    if (prev.length > REPAIR_AFTER_TICKS) prev.shift()
+    this.peerStateVectors.set(c, prev)
+    const old = this.svHistory[0]
+    const opened = this.openedAt.get(c)
+    if (prev.length < REPAIR_AFTER_TICKS || old === undefined || opened === undefined || this.svHistory.length < REPAIR_AFTER_TICKS || opened > this.ticks - REPAIR_AFTER_TICKS) return
+    if (c.peerSyncing || c.stateAnswerPending || c.awaitingStep2 || c.ws.bufferedAmount > 0) return
+    for (const [client, clock] of old) {
+      const theirs = sv.get(client) ?? 0
+      if (theirs < clock && prev.every((p) => (p.get(client) ?? 0) === theirs)) {
+        this.repairs++
+        this.opts.log('debug', `${c.peerNodeId} misses updates of client ${client}: sending what it misses`)
+        c.requestState(Y.encodeStateVector(sv))
+        prev.length = 0
+        return
+      }
+    }
   }
 
   private accepted (c: PeerConnection, d: Dialler | undefined): void {
@@ -424,8 +578,15 @@ export class Transport {
     for (const k of Object.keys(this.closedStats) as Array<keyof ConnectionStats>) this.closedStats[k] += c.stats[k]
     const d = c.url !== undefined ? this.diallers.find((x) => x.conn === c) : undefined
     if (d !== undefined) d.conn = undefined
+    this.syncWaiting = this.syncWaiting.filter((x) => x !== c)
+    if (this.syncing === c) this.nextSync()
     if (this.byNode.get(c.peerNodeId) === c) {
       this.byNode.delete(c.peerNodeId)
+      if (!this.closed) {
+        // What was on its way over the lost link may be missing: ask the others (their answers carry the delete set).
+        this.broadcastDigest()
+        for (const x of this.byNode.values()) if (x !== this.syncing && !this.syncWaiting.includes(x)) x.sendStep1()
+      }
       this.events.emit({ type: 'peer-down', node: c.peerNodeId, reason, code, synced: c.synced })
       // Another dialler waiting for this node may try now.
       for (const x of this.diallers) {
@@ -532,8 +693,8 @@ export class Transport {
     // A node's own heartbeat always passes (a forged copy of its sequence number cannot mute it).
     this.remember(hb)
     this.events.emit({ type: 'heartbeat', node: hb.nodeId, incarnation: hb.incarnation, clientId: hb.clientId, via: from.peerNodeId })
-    // Flood to the other peers, but not back to the node the heartbeat is about.
-    for (const [node, c] of this.byNode) if (c !== from && node !== hb.nodeId) this.sendHeartbeat(c, hb, signature)
+    // On along the relay rule, never back to the node the heartbeat is about.
+    for (const c of this.relayTargets(from)) if (c.peerNodeId !== hb.nodeId) this.sendHeartbeat(c, hb, signature)
   }
 
   /**
@@ -579,14 +740,26 @@ export class Transport {
     if (t !== undefined) { clearTimeout(t); this.unproven.delete(c) }
   }
 
-  /** Sends this node's heartbeat to every peer and closes connections silent past the idle timeout. */
+  /**
+   * Every heartbeat interval: this node's heartbeat and digest to every peer, connections
+   * silent past the idle timeout closed, and the state vector remembered for anti-entropy.
+   */
   private sendHeartbeats (): void {
+    this.ticks++
+    const now = performance.now()
+    // A tick that runs late means a starved or overloaded process: do not let others repair us.
+    if (this.lastTickAt > 0 && now - this.lastTickAt > 1.5 * this.opts.heartbeatIntervalMs) this.busyUntilTick = this.ticks + REPAIR_AFTER_TICKS
+    this.lastTickAt = now
+    this.svHistory.push(Y.decodeStateVector(Y.encodeStateVector(this.opts.doc)))
+    if (this.svHistory.length > REPAIR_AFTER_TICKS) this.svHistory.shift()
     const hb = this.nextHeartbeat()
     const signature = this.#keys !== undefined ? signHeartbeat(this.#keys.privateKey, hb) : undefined
-    const now = performance.now()
+    let g: Digest | undefined
     for (const c of [...this.byNode.values()]) {
       if (now - c.lastReceivedMono > this.opts.idleTimeoutMs) { c.close(CloseCode.idle, 'peer silent'); continue }
       this.sendHeartbeat(c, hb, signature)
+      g ??= this.digest()
+      c.sendDigest(g)
     }
   }
 
@@ -637,6 +810,7 @@ export class Transport {
     this.closed = true
     this.offUpdate()
     if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer)
+    if (this.syncTimer !== undefined) clearTimeout(this.syncTimer)
     for (const d of this.diallers) if (d.timer !== undefined) { clearTimeout(d.timer); d.timer = undefined }
     // Close politely (queued messages go out before the close frame), wait briefly for the
     // peers' close frames, then cut whatever is left.

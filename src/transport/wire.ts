@@ -5,7 +5,8 @@
  * `[type: varUint][body]` in lib0 encoding. Type 0 is y-protocols sync exactly as `y-websocket`
  * writes it (`[0][step: varUint][payload: varUint8Array]`), so the first message of a frame is
  * readable by a standard Yjs client. The other types are ours: a handshake (hello, proof) that
- * authenticates both ends with a shared secret before any document data, and heartbeats.
+ * authenticates both ends with a shared secret before any document data, heartbeats, and a
+ * digest (state vector and neighbour list) that drives relaying and anti-entropy.
  *
  * Nothing read from the wire is trusted: every length is checked against what is left of the
  * frame and against a fixed bound before anything is allocated or copied.
@@ -23,6 +24,7 @@ export const MSG_PROOF = 101
 export const MSG_HEARTBEAT = 102
 /** Ed25519 signature of the heartbeat just before it (per-node keys only). */
 export const MSG_SIGNATURE = 103
+export const MSG_DIGEST = 104
 
 /** y-protocols sync steps. */
 export const SYNC_STEP1 = 0
@@ -38,6 +40,12 @@ export const SIGNATURE_BYTES = 64
 /** Longest node id, in UTF-8 bytes (the store accepts at most 64 ASCII characters). */
 export const MAX_NODE_ID_BYTES = 64
 const NODE_ID_RE = /^[A-Za-z0-9._-]{1,64}$/
+/** Most node ids in one digest's neighbour list. */
+export const MAX_NEIGHBOURS = 4096
+/** Longest state vector in a digest, bytes (about 10 bytes per writing client). */
+export const MAX_DIGEST_STATE_VECTOR_BYTES = 256 * 1024
+/** Digest flag: the sender has an initial state exchange in progress (do not repair it yet). */
+export const DIGEST_SYNCING = 1
 
 export interface Hello {
   readonly version: number
@@ -56,12 +64,24 @@ export interface Heartbeat {
   readonly seq: number
 }
 
+/**
+ * What a node tells each direct neighbour every heartbeat interval and whenever its
+ * connections change: its state vector (anti-entropy) and the nodes it is directly connected
+ * to (relay pruning: a neighbour's neighbours get an update from that neighbour).
+ */
+export interface Digest {
+  readonly flags: number
+  readonly stateVector: Uint8Array
+  readonly neighbours: readonly string[]
+}
+
 /** One decoded protocol message. */
 export type WireMessage =
   | { readonly type: 'hello'; readonly hello: Hello }
   | { readonly type: 'proof'; readonly mac: Uint8Array }
   | { readonly type: 'heartbeat'; readonly heartbeat: Heartbeat }
   | { readonly type: 'signature'; readonly signature: Uint8Array }
+  | { readonly type: 'digest'; readonly digest: Digest }
   | { readonly type: 'sync-step1'; readonly stateVector: Uint8Array }
   | { readonly type: 'sync-step2'; readonly update: Uint8Array }
   | { readonly type: 'sync-update'; readonly update: Uint8Array }
@@ -167,6 +187,15 @@ export const decodeFrame = (frame: Uint8Array, maxMessages: number): WireMessage
         out.push({ type: 'signature', signature })
         break
       }
+      case MSG_DIGEST: {
+        const flags = readBoundedUint(d, 0xff, 'digest flags')
+        const stateVector = readBoundedBytes(d, MAX_DIGEST_STATE_VECTOR_BYTES, 'digest state vector')
+        const count = readBoundedUint(d, MAX_NEIGHBOURS, 'neighbour count')
+        const neighbours: string[] = []
+        for (let i = 0; i < count; i++) neighbours.push(readNodeId(d))
+        out.push({ type: 'digest', digest: { flags, stateVector, neighbours } })
+        break
+      }
       default:
         throw bad(`unknown message type ${type}`)
     }
@@ -210,11 +239,31 @@ export const encodeSignature = (signature: Uint8Array): Uint8Array => {
   return encoding.toUint8Array(e)
 }
 
-/** A y-protocols sync message (`[0][step][payload]`), as `y-websocket` writes it. */
-export const encodeSync = (step: typeof SYNC_STEP1 | typeof SYNC_STEP2 | typeof SYNC_UPDATE, payload: Uint8Array): Uint8Array => {
+export const encodeDigest = (g: Digest): Uint8Array => {
   const e = encoding.createEncoder()
-  encoding.writeVarUint(e, MSG_SYNC)
-  encoding.writeVarUint(e, step)
-  encoding.writeVarUint8Array(e, payload)
+  encoding.writeVarUint(e, MSG_DIGEST)
+  encoding.writeVarUint(e, g.flags)
+  encoding.writeVarUint8Array(e, g.stateVector)
+  encoding.writeVarUint(e, g.neighbours.length)
+  for (const n of g.neighbours) encoding.writeVarString(e, n)
   return encoding.toUint8Array(e)
+}
+
+/**
+ * A y-protocols sync message (`[0][step][payload]`), as `y-websocket` writes it, in one
+ * allocation of exactly its size (no encoder: this runs once per update).
+ */
+export const encodeSync = (step: typeof SYNC_STEP1 | typeof SYNC_STEP2 | typeof SYNC_UPDATE, payload: Uint8Array): Uint8Array => {
+  let len = payload.length
+  let lenBytes = 1
+  while (len > 0x7f) { len = Math.floor(len / 128); lenBytes++ }
+  const out = new Uint8Array(2 + lenBytes + payload.length)
+  out[0] = MSG_SYNC
+  out[1] = step
+  let pos = 2
+  len = payload.length
+  while (len > 0x7f) { out[pos++] = 0x80 | (len & 0x7f); len = Math.floor(len / 128) }
+  out[pos++] = len
+  out.set(payload, pos)
+  return out
 }

@@ -35,10 +35,12 @@ describe('transport over loopback', () => {
     for (let i = 0; i < n; i++) c.doc.getMap('m').set(`c${i}`, i)
     await waitFor(() => a.doc.getMap('m').size === 2 * n, 'a has every key')
     expect(keysOf(a.doc)).toBe(keysOf(c.doc))
-    // Each update is sent once per link and direction: a sent n (+ none echoed), b relayed n each way, c sent n.
+    // Each update is sent at most once per link and direction: a sent n (+ none echoed), c sent
+    // n; b relayed at most n each way (updates that arrived together go on as one).
     const upd = (x: DocNode): number => x.transport.totals().updatesOut
     expect(upd(a)).toBe(n)
-    expect(upd(b)).toBe(2 * n)
+    expect(upd(b)).toBeGreaterThan(0)
+    expect(upd(b)).toBeLessThanOrEqual(2 * n)
     expect(upd(c)).toBe(n)
   })
 

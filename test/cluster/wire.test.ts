@@ -3,8 +3,8 @@ import { fcParams } from '../support/fc.js'
 import { describe, expect, it } from 'vitest'
 import { computeProof, makeNonce, proofMatches } from '../../src/transport/auth.js'
 import {
-  MSG_HELLO, MSG_SYNC, PROTOCOL_VERSION, SYNC_UPDATE, WireError,
-  decodeFrame, encodeHeartbeat, encodeHello, encodeProof, encodeSync
+  DIGEST_SYNCING, MSG_DIGEST, MSG_HELLO, MSG_SYNC, PROTOCOL_VERSION, SYNC_UPDATE, WireError,
+  decodeFrame, encodeDigest, encodeHeartbeat, encodeHello, encodeProof, encodeSync
 } from '../../src/transport/wire.js'
 
 const hello = { version: PROTOCOL_VERSION, nodeId: 'node-a', incarnation: 1_764_000_000_000, clientId: 4_000_000_000, role: 'dialer' as const, nonce: makeNonce() }
@@ -55,5 +55,25 @@ describe('handshake proofs', () => {
     expect(proofMatches(computeProof(secret, 'dialer', { ...a, incarnation: 9 }, b), proof)).toBe(false)
     expect(proofMatches(computeProof(secret, 'dialer', a, { ...b, nonce: makeNonce() }), proof)).toBe(false)
     expect(proofMatches(computeProof(secret, 'dialer', a, b), proof.subarray(0, 31))).toBe(false)
+  })
+})
+
+describe('sync and digest messages', () => {
+  it('encodeSync writes exactly what a lib0 encoder writes, for every payload length class (property)', async () => {
+    const encoding = await import('lib0/encoding')
+    fc.assert(fc.property(fc.integer({ min: 0, max: 2 }), fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 0, max: 70_000 }).map((n) => new Uint8Array(n))), (step, payload) => {
+      const e = encoding.createEncoder()
+      encoding.writeVarUint(e, MSG_SYNC)
+      encoding.writeVarUint(e, step)
+      encoding.writeVarUint8Array(e, payload)
+      expect(Buffer.from(encodeSync(step as 0 | 1 | 2, payload)).equals(Buffer.from(encoding.toUint8Array(e)))).toBe(true)
+    }), fcParams(300))
+  })
+
+  it('a digest round-trips, and a neighbour list past its bound is refused', () => {
+    const g = { flags: DIGEST_SYNCING, stateVector: Uint8Array.from([1, 2, 3]), neighbours: ['a', 'node-b'] }
+    expect(decodeFrame(encodeDigest(g), 1)).toEqual([{ type: 'digest', digest: g }])
+    const huge = Uint8Array.from([MSG_DIGEST, 0, 0, 0x80, 0x80, 0x04])
+    expect(() => decodeFrame(huge, 1)).toThrow(/neighbour count out of range/)
   })
 })
