@@ -7,6 +7,7 @@
 import type { MembershipRecord, PartitionName } from './internal/records.js'
 import type { Partition } from './membership-index.js'
 import type { OwnerStatus } from './types.js'
+import { setIfUndefined } from 'lib0/map'
 
 /**
  * A partition with what the index does not hold of it: the removal notices it wrote that are
@@ -54,9 +55,7 @@ export class OwnerRegistry {
   register (name: PartitionName, self: boolean): OwnedPartition {
     const p: OwnedPartition = { ...name, self, tags: new Map(), notices: new Map(), held: new Map() }
     this.byClient.set(name.clientId, p)
-    let set = this.byNode.get(name.node)
-    if (set === undefined) { set = new Set(); this.byNode.set(name.node, set) }
-    set.add(p)
+    setIfUndefined(this.byNode, name.node, () => new Set<OwnedPartition>()).add(p)
     this.noteIncarnation(name.node, name.incarnation)
     if (!self) this.changed(p, this.statusOf(p), true)
     return p

@@ -55,6 +55,7 @@ import { MembershipIndex, type Membership, type Tag } from './membership-index.j
 import { OwnerRegistry, type OwnedPartition, type RemovalNotice } from './owner-registry.js'
 import { checkId, ProfileRegistry, UNDECLARED } from './profile-registry.js'
 import type { Clock, Member, OwnerInfo, ProfileDeclaration, StoreEvent, ValueSize } from './types.js'
+import { setIfUndefined } from 'lib0/map'
 
 /** Options of a {@link ProfileStore}. */
 export interface ProfileStoreOptions {
@@ -727,9 +728,7 @@ export class ProfileStore {
       } else if (this.ownerRegistry.statusOf(p) === 'void') {
         this.deleteRecord(p, t.clock) // nobody will re-assert it
       } else {
-        let list = named.get(p.clientId)
-        if (list === undefined) { list = []; named.set(p.clientId, list) }
-        list.push(t.clock)
+        setIfUndefined(named, p.clientId, (): number[] => []).push(t.clock)
       }
     }
     // another owner's records: the notice is the removal (the owner deletes them when it reads it)

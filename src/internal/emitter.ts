@@ -3,6 +3,8 @@
  * `peer-up` member of the union, `onAny(e => ...)` every event. Emitting to no listener costs
  * one map lookup.
  */
+import { setIfUndefined } from 'lib0/map'
+
 export type Listener<E> = (event: E) => void
 
 export class Emitter<E extends { readonly type: string }> {
@@ -24,8 +26,7 @@ export class Emitter<E extends { readonly type: string }> {
 
   /** Subscribes to one event type; returns the function that unsubscribes. */
   on<T extends E['type']> (type: T, fn: Listener<Extract<E, { type: T }>>): () => void {
-    let set = this.listeners.get(type)
-    if (set === undefined) { set = new Set(); this.listeners.set(type, set) }
+    const set = setIfUndefined(this.listeners, type, () => new Set())
     set.add(fn as Listener<never>)
     return () => this.off(type, fn)
   }

@@ -17,7 +17,6 @@ export class ExpiryHeap<T extends HeapEntry> {
   get size (): number { return this.items.length }
 
   /** The entry that expires first, or undefined. */
-  peek (): T | undefined { return this.items[0] }
 
   push (entry: T): void {
     entry.heapIndex = this.items.length

@@ -6,6 +6,7 @@
  * also for a record that has not arrived yet.
  */
 import type { RemovalNotice } from '../owner-registry.js'
+import { setIfUndefined } from 'lib0/map'
 
 export class NoticeBook {
   private readonly byTarget = new Map<number, Set<RemovalNotice>>()
@@ -20,11 +21,8 @@ export class NoticeBook {
   add (n: RemovalNotice): void {
     n.writer.notices.set(n.clock, n)
     this.count++
-    let set = this.byTarget.get(n.targetClient)
-    if (set === undefined) { set = new Set(); this.byTarget.set(n.targetClient, set) }
-    set.add(n)
-    let clocks = this.named.get(n.targetClient)
-    if (clocks === undefined) { clocks = new Map(); this.named.set(n.targetClient, clocks) }
+    setIfUndefined(this.byTarget, n.targetClient, () => new Set()).add(n)
+    const clocks = setIfUndefined(this.named, n.targetClient, () => new Map())
     for (const c of n.clocks) clocks.set(c, (clocks.get(c) ?? 0) + 1)
   }
 

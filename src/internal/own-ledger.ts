@@ -8,6 +8,7 @@
  */
 import { FewMap } from './few-map.js'
 import type { MembershipRecord } from './records.js'
+import { setIfUndefined } from 'lib0/map'
 
 /** A membership this node added and still holds. */
 export interface OwnMembership {
@@ -57,8 +58,7 @@ export class OwnLedger {
     own.clock = clock
     own.present = true
     if (this.find(own.record.dialog, own.record.profile, own.record.value) !== own) { this.byDialog.add(own.record.dialog, own); this.onChange(own.record, true) }
-    let byClock = this.byRecord.get(client)
-    if (byClock === undefined) { byClock = new Map(); this.byRecord.set(client, byClock) }
+    const byClock = setIfUndefined(this.byRecord, client, () => new Map())
     byClock.set(clock, own)
   }
 
@@ -76,8 +76,7 @@ export class OwnLedger {
     } else {
       (own.past ??= []).push([client, clock])
     }
-    let byClock = this.byRecord.get(client)
-    if (byClock === undefined) { byClock = new Map(); this.byRecord.set(client, byClock) }
+    const byClock = setIfUndefined(this.byRecord, client, () => new Map())
     byClock.set(clock, own)
   }
 

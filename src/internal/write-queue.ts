@@ -8,6 +8,7 @@
  */
 import * as Y from 'yjs'
 import { appendRecords, clientClock, deleteRecords } from './partition-doc.js'
+import { setIfUndefined } from 'lib0/map'
 
 export class WriteQueue {
   private records: unknown[] = []
@@ -45,8 +46,7 @@ export class WriteQueue {
 
   /** Queues the deletion of the record at (client, clock). */
   delete (client: number, clock: number): void {
-    let list = this.deletes.get(client)
-    if (list === undefined) { list = []; this.deletes.set(client, list) }
+    const list = setIfUndefined(this.deletes, client, (): number[] => [])
     list.push(clock)
     this.schedule()
   }

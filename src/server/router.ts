@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { fail } from '../errors.js'
+import { setIfUndefined } from 'lib0/map'
 
 /** Form or JSON fields of a request body, all strings (numbers in JSON are turned into strings). */
 export type Fields = Readonly<Record<string, string>>
@@ -64,8 +65,7 @@ export class Router {
   add (method: string, path: string, handler: Handler, options: RouteOptions = {}): void {
     const route: Route = { method, path, handler, public: options.public ?? false }
     if (!path.includes('/:')) {
-      let m = this.statics.get(path)
-      if (m === undefined) { m = new Map(); this.statics.set(path, m) }
+      const m = setIfUndefined(this.statics, path, () => new Map())
       m.set(method, route)
       return
     }
