@@ -1,11 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { DialogProfilesError } from '../src/index.js'
 import { ProfileRegistry } from '../src/profile-registry.js'
+import { codeOf as code } from './support/errors.js'
 
-const code = (fn: () => unknown): string | undefined => {
-  try { fn() } catch (e) { return e instanceof DialogProfilesError ? e.code : 'untyped' }
-  return undefined
-}
 
 describe('ProfileRegistry', () => {
   it('fills defaults and checks values for writes and queries', () => {

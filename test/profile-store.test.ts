@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { DialogProfilesError, ProfileStore, type StoreEvent } from '../src/index.js'
+import { ProfileStore, type StoreEvent } from '../src/index.js'
 import { appendRecords } from '../src/internal/partition-doc.js'
 import { encodeMembership } from '../src/internal/records.js'
 import { InMemoryCluster } from '../src/testing/index.js'
+import { codeOf } from './support/errors.js'
 
 const PROFILES = [
   { name: 'total' },
@@ -36,10 +37,6 @@ const writeRecords = (doc: Y.Doc, root: string, records: readonly unknown[], las
   doc.transact(tr => { appendRecords(tr, doc.getArray(root), last, records) })
 }
 
-const codeOf = (fn: () => unknown): string | undefined => {
-  try { fn() } catch (err) { return err instanceof DialogProfilesError ? err.code : `not typed: ${String(err)}` }
-  return undefined
-}
 
 describe('ProfileStore on one node', () => {
   it('adds, counts, tests membership and removes', () => {

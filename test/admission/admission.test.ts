@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { Admission, ProfileStore } from '../../src/index.js'
 import { InMemoryCluster } from '../../src/testing/index.js'
+import { codeOf } from '../support/errors.js'
 
 const profiles = [
   { name: 'total' },
@@ -8,9 +9,6 @@ const profiles = [
   { name: 'trunk', withValue: true, admission: 'strict' as const }
 ]
 
-const codeOf = (fn: () => unknown): string | undefined => {
-  try { fn(); return undefined } catch (err) { return (err as { code?: string }).code }
-}
 
 describe('Admission, eventual mode', () => {
   it('admits under several keys all or nothing; plain profiles take no value', () => {

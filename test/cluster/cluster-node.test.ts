@@ -3,9 +3,10 @@ import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ClusterNode, DialogProfilesError, PEER_ERROR_LOG_INTERVAL_MS } from '../../src/index.js'
 import type { ClusterEvent } from '../../src/index.js'
-import { failureOfAsync } from '../support/errors.js'
+import { codeOfAsync as codeOf } from '../support/errors.js'
 import { SECRET, memoryLog, nodeFactory, waitFor } from './support.js'
 import { TcpProxy } from './tcp-proxy.js'
+
 
 const nodes = nodeFactory()
 afterEach(async () => { await nodes.closeAll() })
@@ -137,7 +138,6 @@ describe('ClusterNode', () => {
   })
 })
 
-const codeOf = async (fn: () => unknown): Promise<string | undefined> => (await failureOfAsync(fn))?.code
 
 describe('ClusterNode lifecycle', () => {
   it('every method after close() answers DP_ERR_DESTROYED, start() included', async () => {

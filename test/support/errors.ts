@@ -26,3 +26,6 @@ export const failureOfAsync = async (fn: () => unknown): Promise<Failure | undef
 
 /** The error code `fn` throws, if any. */
 export const codeOf = (fn: () => unknown): string | undefined => failureOf(fn)?.code
+
+/** The error code `fn` (sync or async) throws, if any. */
+export const codeOfAsync = async (fn: () => unknown): Promise<string | undefined> => (await failureOfAsync(fn))?.code
