@@ -138,6 +138,7 @@ export class ClusterNode {
       clock: o.clock,
       profiles: o.profiles,
       maxLocalMemberships: o.maxLocalMemberships,
+      maxClockSkewMs: o.maxClockSkewMs,
       ...(incarnation !== undefined ? { incarnation } : {}),
       ...(o.resume ? { resume: true } : {}),
       ...(o.clientId !== undefined ? { clientId: o.clientId } : {})

@@ -92,6 +92,15 @@ export interface ProfileStoreOptions {
    */
   readonly maxPendingWrites?: number
   /**
+   * How far ahead of this store's clock a partition's incarnation may be. An update that brings a
+   * partition named with a later incarnation is refused whole (`DP_ERR_BAD_UPDATE`): a newer
+   * incarnation voids a node's older ones, so without this bound one record in a partition named
+   * for node v with a huge incarnation would void v's calls for good, across its restarts.
+   * Incarnations come from the clock of the node that starts (or its data directory), so an
+   * honest one is never ahead by more than the clock skew between nodes. @defaultValue 60000
+   */
+  readonly maxClockSkewMs?: number
+  /**
    * Resume this node's memberships of an earlier run of the same incarnation (the node process
    * restarted while its proxy kept the calls): every partition named with this node id and
    * incarnation counts as this store's own, whatever its client id. Its records, loaded from a
@@ -163,6 +172,7 @@ export class ProfileStore {
   private suspectCollision = false
   private readonly maxLocalMemberships: number
   private readonly sweepGraceMs: number
+  private readonly maxClockSkewMs: number
   private destroyed = false
   private readonly resume: boolean
 
@@ -174,6 +184,7 @@ export class ProfileStore {
     this.clock = options.clock ?? Date.now
     this.maxLocalMemberships = positiveInt(options.maxLocalMemberships ?? 1_000_000, 'maxLocalMemberships')
     this.sweepGraceMs = nonNegative(options.sweepGraceMs ?? 5000, 'sweepGraceMs')
+    this.maxClockSkewMs = nonNegative(options.maxClockSkewMs ?? 60_000, 'maxClockSkewMs')
     if (options.resume !== undefined && typeof options.resume !== 'boolean') throw fail('DP_ERR_INVALID_ARGUMENT', 'resume must be a boolean')
     this.resume = options.resume === true
     const maxPendingWrites = positiveInt(options.maxPendingWrites ?? 1000, 'maxPendingWrites')
@@ -436,6 +447,12 @@ export class ProfileStore {
     if (origin === this) throw fail('DP_ERR_INVALID_ARGUMENT', 'origin must not be the store itself')
     const check = checkUpdate(update)
     if (!check.ok) throw fail('DP_ERR_BAD_UPDATE', `update refused: ${check.reason}`)
+    const latest = this.clock() + this.maxClockSkewMs
+    for (const pn of check.roots.values()) {
+      if (pn.incarnation > latest && this.ownerRegistry.partition(pn.clientId) === undefined) {
+        throw fail('DP_ERR_BAD_UPDATE', `update refused: partition of ${pn.node} with incarnation ${pn.incarnation}, more than maxClockSkewMs (${this.maxClockSkewMs}) ahead of this node's clock`)
+      }
+    }
     this.flushWrites()
     // Another writer under this store's client id (more clocks than it wrote, or a root of
     // another node or incarnation): move away before Yjs sees it.

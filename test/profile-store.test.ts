@@ -650,3 +650,27 @@ describe('a client-id collision no state exchange reveals (issue 8 item 1)', () 
     }
   })
 })
+
+describe('a partition claiming a future incarnation (issue 8 item 2)', () => {
+  it('is refused whole, so it cannot void the node it names, and a plausible newer one still can', () => {
+    const now = 1_000_000
+    const clock = (): number => now
+    const v = new ProfileStore({ nodeId: 'v', profiles: [{ name: 'total' }], clock, incarnation: now })
+    const b = new ProfileStore({ nodeId: 'b', profiles: [{ name: 'total' }], clock, incarnation: now })
+    v.add('call-1', 'total')
+    b.applyUpdate(v.encodeState(), 'v')
+    const forger = new ProfileStore({ nodeId: 'v', profiles: [{ name: 'total' }], clock, incarnation: 9_999_999_999_999 })
+    forger.add('junk', 'total')
+    const sv = b.stateVector()
+    expect(codeOf(() => b.applyUpdate(forger.encodeState(), 'forger'))).toBe('DP_ERR_BAD_UPDATE')
+    expect(b.stateVector()).toEqual(sv)
+    expect(b.members('total').map(m => m.dialog)).toEqual(['call-1'])
+    expect(b.owners().find(o => o.node === 'v')?.status).toBe('live')
+    // within the bound (a restart on a clock slightly ahead) the newer incarnation wins as before
+    const restarted = new ProfileStore({ nodeId: 'v', profiles: [{ name: 'total' }], clock, incarnation: now + 59_000 })
+    restarted.add('call-2', 'total')
+    b.applyUpdate(restarted.encodeState(), 'v')
+    expect(b.members('total').map(m => m.dialog)).toEqual(['call-2'])
+    for (const s of [v, b, forger, restarted]) s.destroy()
+  })
+})
