@@ -1,16 +1,16 @@
 /**
  * The one place where the HTTP API changes memberships: admission (`POST /v1/acquire`), plain
- * adds and removes, and dialog ends, mapped onto ClusterNode's public API. Switching the
- * daemon to another admission call (the strict bounded counter) means changing this module
- * only. Every membership added here gets an expiry of at most `maxCallDurationMs`, so a BYE
+ * adds and removes, and dialog ends, mapped onto ClusterNode's public API (`acquire`, `release`,
+ * `store.add`); each profile is admitted in the mode it was declared with (eventual or strict).
+ * Every membership added here gets an expiry of at most `maxCallDurationMs`, so a BYE
  * lost while the daemon was down cannot hold capacity forever.
  */
 import type { ClusterNode } from '../cluster-node.js'
 import { fail } from '../errors.js'
 import type { AdmissionMode } from './config.js'
 
-/** Why an acquire was refused (metrics label). */
-export type RefusalReason = 'limit' | 'not_ready'
+/** Why an acquire was refused (metrics label): the limit as seen here, no spare strict right, not ready. */
+export type RefusalReason = 'limit' | 'no_rights' | 'not_ready'
 
 /** Answer of {@link Admission.acquire}. */
 export interface AdmissionResult {
@@ -29,11 +29,11 @@ export interface Admission {
    * call duration. @throws DialogProfilesError `DP_ERR_NOT_READY` when the readiness policy refuses
    */
   acquire (dialog: string, profile: string, value: string | undefined, limit: number, expiresInMs: number | undefined): Promise<AdmissionResult>
-  /** Adds a membership (`set_dlg_profile`). */
+  /** Adds a membership (`set_dlg_profile`); refused on strict profiles (they are joined by acquire). */
   add (dialog: string, profile: string, value: string | undefined, expiresInMs: number | undefined): void
   /** Removes a membership (`unset_dlg_profile`); a valued profile without value: every value. */
   remove (dialog: string, profile: string, value: string | undefined): void
-  /** Removes the dialog from every profile (dialog end). */
+  /** Removes the dialog from every profile (dialog end), returning its strict rights. */
   end (dialog: string): void
 }
 
@@ -45,24 +45,28 @@ export interface AdmissionOptions {
 }
 
 /**
- * Admission over a ClusterNode. `eventual`: `node.acquire` (check this node's view, add below
- * the limit). `strict` needs the node's bounded-counter API, which this build does not have.
- * @throws DialogProfilesError `DP_ERR_CONFIG` for `strict`
+ * Admission over a ClusterNode's `acquire` / `release`, each profile in the mode it was
+ * declared with (the daemon declares every profile in `--mode`): eventual checks this node's
+ * view of the cluster-wide size; strict admits against the rights this node holds (a bounded
+ * counter: the limit is never exceeded cluster-wide).
  */
 export const createAdmission = (node: ClusterNode, options: AdmissionOptions): Admission => {
-  if (options.mode !== 'eventual') {
-    throw fail('DP_ERR_CONFIG', '--mode strict needs the strict (bounded counter) admission of ClusterNode, which this build does not have yet: use --mode eventual')
-  }
   const max = options.maxCallDurationMs
   const ttl = (expiresInMs: number | undefined): { ttlMs: number } => ({ ttlMs: expiresInMs === undefined ? max : Math.min(expiresInMs, max) })
+  const strict = new Set(node.store.profiles().filter((p) => p.admission === 'strict').map((p) => p.name))
   return {
     mode: options.mode,
     async acquire (dialog, profile, value, limit, expiresInMs) {
-      const r = await node.acquire(dialog, profile, value, limit, ttl(expiresInMs))
-      return r.admitted ? { admitted: true, size: r.size, limit: r.limit } : { admitted: false, size: r.size, limit: r.limit, reason: 'limit' }
+      const r = await node.acquire(dialog, [{ profile, value, limit }], ttl(expiresInMs))
+      if (r.admitted) return { admitted: true, size: r.size, limit: r.limit }
+      if (r.reason === 'not-ready') throw fail('DP_ERR_NOT_READY', 'the initial sync with the cluster is not done and the readiness policy refuses')
+      return { admitted: false, size: r.size, limit: r.limit, reason: r.reason === 'no-rights' ? 'no_rights' : 'limit' }
     },
-    add (dialog, profile, value, expiresInMs) { node.store.add(dialog, profile, value, ttl(expiresInMs)) },
-    remove (dialog, profile, value) { node.store.remove(dialog, profile, value) },
-    end (dialog) { node.store.removeDialog(dialog) }
+    add (dialog, profile, value, expiresInMs) {
+      if (strict.has(profile)) throw fail('DP_ERR_INVALID_ARGUMENT', `profile "${profile}" is strict: calls join it through POST /v1/acquire`)
+      node.store.add(dialog, profile, value, ttl(expiresInMs))
+    },
+    remove (dialog, profile, value) { node.release(dialog, [{ profile, value }]) },
+    end (dialog) { node.release(dialog) }
   }
 }

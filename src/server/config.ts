@@ -62,8 +62,10 @@ export interface DaemonConfig {
   /** Bearer token required by the HTTP API; required to bind it to a non-loopback address. @defaultValue null */
   readonly apiToken: Secret | null
   readonly profiles: readonly ProfileDeclaration[]
-  /** @defaultValue 'eventual' */
+  /** Admission mode given to every profile declared without one. @defaultValue 'eventual' */
   readonly mode: AdmissionMode
+  /** Every node id of the cluster (strict shares). @defaultValue [] (ClusterNode: this node only) */
+  readonly admissionNodes: readonly string[]
   /** Node options left unset fall back to ClusterNode's defaults. */
   readonly livenessTimeoutMs: number | undefined
   readonly graceMs: number | undefined
@@ -111,7 +113,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'secret', flag: '--secret <s>', env: ['DP_SECRET'], kind: 'string', description: 'shared cluster secret, at least 8 characters (required, or --secret-file)' },
   { key: 'secretFile', flag: '--secret-file <file>', env: ['DP_SECRET_FILE'], kind: 'string', description: 'read the secret from this file (surrounding white space dropped)' },
   { key: 'profiles', flag: '--profile <name[:value]>', env: ['DP_PROFILES', 'DP_PROFILE'], kind: 'list', description: 'declare a profile: NAME plain, NAME:value with values (repeatable; env: comma-separated)', defaultText: 'none' },
-  { key: 'mode', flag: '--mode <mode>', env: ['DP_MODE'], kind: 'string', description: 'admission mode: eventual or strict', defaultText: 'eventual' },
+  { key: 'mode', flag: '--mode <mode>', env: ['DP_MODE'], kind: 'string', description: 'admission mode of the declared profiles: eventual or strict', defaultText: 'eventual' },
+  { key: 'admissionNodes', flag: '--admission-node <id>', env: ['DP_ADMISSION_NODES'], kind: 'list', description: 'every node id of the cluster, the same list on every node (repeatable; env: comma-separated); required by --mode strict with peers', defaultText: 'this node' },
   { key: 'livenessTimeout', flag: '--liveness-timeout <ms>', env: ['DP_LIVENESS_TIMEOUT'], kind: 'ms', description: 'a peer silent this long is suspect', defaultText: String(DEFAULT_LIVENESS_TIMEOUT_MS) },
   { key: 'grace', flag: '--grace <ms>', env: ['DP_GRACE'], kind: 'ms', description: 'then this long more: dead, its calls stop counting', defaultText: String(DEFAULT_GRACE_MS) },
   { key: 'heartbeatInterval', flag: '--heartbeat-interval <ms>', env: ['DP_HEARTBEAT_INTERVAL'], kind: 'ms', description: 'heartbeat to every peer', defaultText: String(DEFAULT_HEARTBEAT_INTERVAL_MS) },
@@ -292,18 +295,26 @@ export const resolveConfig = (sources: { flags?: RawSettings; env?: RawSettings;
   if (!isLoopback(http.host) && apiToken === null) {
     throw bad(`the HTTP API would listen on ${http.host}, which is not a loopback address: configure an API token (--api-token or --api-token-file) or bind 127.0.0.1`)
   }
-  const profiles = list('profiles').map((p) => parseProfile(p, 'profile'))
+  const mode = oneOf('mode', MODES) ?? 'eventual'
+  const profiles = list('profiles').map((p) => parseProfile(p, 'profile')).map((p) => p.admission === undefined ? { ...p, admission: mode } : p)
   const names = new Set<string>()
   for (const p of profiles) {
     if (typeof p.name !== 'string' || !/^[A-Za-z0-9_.:-]{1,64}$/.test(p.name)) throw bad(`profile name must match [A-Za-z0-9_.:-]{1,64}, got ${JSON.stringify(p.name)}`)
     if (names.has(p.name)) throw bad(`profile "${p.name}" declared twice`)
     names.add(p.name)
   }
-  const mode = oneOf('mode', MODES) ?? 'eventual'
   const maxCallDurationS = int('maxCallDuration', 1) ?? DEFAULT_MAX_CALL_DURATION_S
   const dataDir = str('dataDir') ?? null
-  const resume = bool('resume') ?? dataDir !== null
+  const explicitResume = bool('resume')
+  if (explicitResume === true && mode === 'strict') throw bad('--mode strict needs a new incarnation per start: it cannot be combined with --resume true')
+  const resume = explicitResume ?? (dataDir !== null && mode !== 'strict')
   if (resume && dataDir === null) throw bad('resume needs a data directory (--data-dir)')
+  const admissionNodes = list('admissionNodes').map((n) => {
+    if (typeof n !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(n)) throw bad(`an admission node must be a node id, got ${JSON.stringify(n)}`)
+    return n
+  })
+  if (mode === 'strict' && peers.length > 0 && admissionNodes.length === 0) throw bad('--mode strict with peers needs --admission-node for every node id of the cluster (the same list on every node)')
+  if (admissionNodes.length > 0 && !admissionNodes.includes(nodeId)) throw bad(`the admission nodes must include this node (${nodeId})`)
   return {
     nodeId,
     listen,
@@ -313,6 +324,7 @@ export const resolveConfig = (sources: { flags?: RawSettings; env?: RawSettings;
     apiToken,
     profiles,
     mode,
+    admissionNodes,
     livenessTimeoutMs: int('livenessTimeout', 1),
     graceMs: int('grace', 0),
     heartbeatIntervalMs: int('heartbeatInterval', 1),

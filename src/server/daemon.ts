@@ -30,6 +30,7 @@ export const nodeOptionsOf = (config: DaemonConfig, log: PinoLogger): ClusterNod
   ...(config.readiness !== undefined ? { readiness: { policy: config.readiness } } : {}),
   ...(config.dataDir !== null ? { dataDir: config.dataDir } : {}),
   ...(config.resume ? { resume: true } : {}),
+  ...(config.admissionNodes.length > 0 ? { admission: { nodes: config.admissionNodes } } : {}),
   log: nodeLogger(log)
 })
 

@@ -58,7 +58,9 @@ describe('bad flags and configuration', () => {
     ['non-numeric liveness timeout', () => ['serve', ...ok, '--liveness-timeout', 'fast'], {}, /--liveness-timeout must be an integer >= 1/],
     ['zero max call duration', () => ['serve', ...ok, '--max-call-duration', '0'], {}, /--max-call-duration must be an integer >= 1/],
     ['unknown mode', () => ['serve', ...ok, '--mode', 'fast'], {}, /--mode must be one of eventual, strict/],
-    ['strict mode without the strict API', () => ['serve', ...ok, '--mode', 'strict'], {}, /--mode strict needs the strict/],
+    ['strict mode with peers but no admission nodes', () => ['serve', ...ok, '--mode', 'strict', '--peer', 'ws://127.0.0.1:1'], {}, /--mode strict with peers needs --admission-node/],
+    ['strict mode with resume', () => ['serve', ...ok, '--mode', 'strict', '--data-dir', join(dir, 'd'), '--resume', 'true'], {}, /cannot be combined with --resume true/],
+    ['admission nodes without this node', () => ['serve', ...ok, '--node-id', 'a', '--admission-node', 'b'], {}, /must include this node \(a\)/],
     ['resume without a data directory', () => ['serve', ...ok, '--resume', 'true'], {}, /resume needs a data directory/],
     ['bad log level', () => ['serve', ...ok, '--log-level', 'loud'], {}, /--log-level must be one of/],
     ['bad node id', () => ['serve', ...ok, '--node-id', 'a/b'], {}, /node id must match/],
@@ -86,7 +88,7 @@ describe('serve', () => {
     const started = fromEnv.logs.find((l) => l.event === 'started') as Record<string, unknown>
     expect(started['node']).toBe('from-env')
     expect(started['maxCallDurationMs']).toBe(60_000)
-    expect(started['profiles']).toEqual([{ name: 'total' }, { name: 'caller', withValue: true }])
+    expect(started['profiles']).toEqual([{ name: 'total', admission: 'eventual' }, { name: 'caller', withValue: true, admission: 'eventual' }])
     fromEnv.signal('SIGTERM')
     expect(await fromEnv.exited).toBe(0)
     expect(fromEnv.logs.some((l) => l.event === 'stopped')).toBe(true)

@@ -163,6 +163,30 @@ describe('bad input changes nothing', () => {
   })
 })
 
+describe('strict mode', () => {
+  let st: DaemonProcess
+  beforeAll(async () => {
+    st = await startDaemon(['--node-id', 'strict', '--mode', 'strict', '--profile', 'total', '--profile', 'caller:value'])
+  })
+
+  it('never admits past the limit, takes rights back on the end, and refuses plain adds to strict profiles', async () => {
+    const results = []
+    for (const id of ['s1', 's2', 's3']) results.push(await form(`${st.http}/v1/acquire`, { dialog: id, profile: 'caller', value: 'alice', limit: 2 }))
+    expect(results.map((r) => r.status)).toEqual([200, 200, 429])
+    expect(results[2]?.json).toEqual({ admitted: false, size: 2, limit: 2 })
+    expect((await http('POST', `${st.http}/v1/dialogs/s1/end`, 'reason=bye')).status).toBe(204)
+    expect((await form(`${st.http}/v1/acquire`, { dialog: 's3', profile: 'caller', value: 'alice', limit: 2 })).status).toBe(200)
+    expect((await http('DELETE', `${st.http}/v1/dialogs/s2/profiles/caller?value=alice`)).status).toBe(204)
+    expect(await size(st.http, 'caller', 'alice')).toBe(1)
+    const add = await form(`${st.http}/v1/dialogs/s9/profiles`, { profile: 'total' })
+    expectError(add, 400, 'DP_ERR_INVALID_ARGUMENT')
+    expect(await size(st.http, 'total')).toBe(0)
+    const m = await http('GET', `${st.http}/metrics`)
+    expect(m.text).toContain('dialog_profiles_acquires_total{profile="caller",result="refused",reason="no_rights"} 1')
+    expect((await http('GET', `${st.http}/v1/cluster`)).json.mode).toBe('strict')
+  })
+})
+
 describe('API token', () => {
   const TOKEN = 'token-0123456789abcdef'
   let t: DaemonProcess

@@ -51,7 +51,7 @@ describe('resolveConfig', () => {
     expect(c.livenessTimeoutMs).toBe(300)
     expect(c.peers).toEqual(['ws://a:1', 'ws://b:2'])
     expect(c.secret.reveal()).toBe('env-secret-123')
-    expect(c.profiles).toEqual([{ name: 'total' }])
+    expect(c.profiles).toEqual([{ name: 'total', admission: 'eventual' }])
   })
 
   it('takes a secret file at a higher level over an inline secret at a lower one', () => {
@@ -81,6 +81,16 @@ describe('resolveConfig', () => {
     expect(resolveConfig({ flags: { ...secret, nodeId: 'a', dataDir: '/tmp/x' }, file: { resume: false } }).resume).toBe(false)
     refused({ flags: { ...secret, nodeId: 'a', resume: 'true' } }, /resume needs a data directory/)
     refused({ flags: { ...secret, nodeId: 'a', dataDir: '/tmp/x' }, env: { resume: 'maybe' } }, /DP_RESUME must be true or false/)
+  })
+
+  it('declares every profile in --mode unless it names its own admission, and does not resume in strict mode', () => {
+    const c = resolveConfig({ flags: { ...secret, nodeId: 'a', mode: 'strict', dataDir: '/tmp/x', profiles: ['total'] }, file: { profiles: ['x'] } })
+    expect(c.profiles).toEqual([{ name: 'total', admission: 'strict' }])
+    expect(c.resume).toBe(false)
+    const f = resolveConfig({ flags: { ...secret, nodeId: 'a', mode: 'strict' }, file: { profiles: [{ name: 'trunk', withValue: true, admission: 'eventual' }] } })
+    expect(f.profiles).toEqual([{ name: 'trunk', withValue: true, admission: 'eventual' }])
+    refused({ flags: { ...secret, nodeId: 'a', mode: 'strict', peers: ['ws://b:1'] } }, /needs --admission-node/)
+    expect(resolveConfig({ flags: { ...secret, nodeId: 'a', mode: 'strict', peers: ['ws://b:1'], admissionNodes: ['a', 'b'] } }).admissionNodes).toEqual(['a', 'b'])
   })
 
   it('allows a non-loopback HTTP address with a token', () => {
