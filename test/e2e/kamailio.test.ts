@@ -3,18 +3,18 @@
  * three hosts on loopback, each a daemon and a Kamailio running examples/kamailio/kamailio.cfg
  * against it, one SIPp UAS behind them, SIPp UACs spreading calls over the proxies.
  *
- * Strict mode (the limit is never exceeded) is asserted when the daemon accepts `--mode strict`;
- * otherwise the cluster runs in eventual mode and the test asserts that the overshoot, if any,
- * is reported by the daemons (their sizes equal the calls the proxies really hold) and prints it.
+ * The whole scenario runs twice: in strict mode, where the test asserts that the limit is never
+ * exceeded, and in eventual mode, where it asserts that the overshoot, if any, is reported by
+ * the daemons (their sizes equal the calls the proxies really hold) and prints it.
  * Figures (calls, limit, most calls admitted at once, worker blocking time per http_client call)
- * go to the console and to test-output/e2e/kamailio.json.
+ * go to the console and to test-output/e2e/kamailio-<mode>.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { KAMAILIO, SIPP, describeWith } from './support/components.js'
 import { stopAll } from './support.js'
-import { killDaemon, sizeOn, startCluster, strictModeAvailable } from './support/daemons.js'
+import { killDaemon, sizeOn, startCluster } from './support/daemons.js'
 import type { DaemonHandle } from './support/daemons.js'
 import { ProcessGroup, sleep, waitUntil } from './support/processes.js'
 import { activeDialogs, kamailioLog, maxConcurrent, percentile, startKamailio, startUac, startUas } from './support/sip.js'
@@ -25,9 +25,8 @@ const LIMIT = 20
 const LIVENESS_MS = 1000
 const GRACE_MS = 1000
 
-describeWith('Kamailio + SIPp through the daemons (3 hosts)', [KAMAILIO, SIPP], () => {
+for (const mode of ['strict', 'eventual'] as const) describeWith(`Kamailio + SIPp through the daemons (3 hosts, ${mode} mode)`, [KAMAILIO, SIPP], () => {
   const group = new ProcessGroup()
-  let mode: 'strict' | 'eventual' = 'eventual'
   let daemons: DaemonHandle[] = []
   let proxies: Kamailio[] = []
   const figures: Record<string, unknown> = {}
@@ -37,7 +36,6 @@ describeWith('Kamailio + SIPp through the daemons (3 hosts)', [KAMAILIO, SIPP], 
   const allAre = async (n: number, ds?: readonly DaemonHandle[]): Promise<boolean> => (await sizes(ds)).every((s) => s === n)
 
   beforeAll(async () => {
-    mode = await strictModeAvailable() ? 'strict' : 'eventual'
     daemons = await startCluster({ size: 3, profiles: ['total'], mode, livenessTimeoutMs: LIVENESS_MS, graceMs: GRACE_MS })
     const uas = await startUas(group)
     proxies = await Promise.all(daemons.map(async (d, i) => await startKamailio(group, `kamailio-${i + 1}`, { daemonHttp: d.http, nextHop: `sip:127.0.0.1:${uas.port}`, limit: LIMIT })))
@@ -54,8 +52,8 @@ describeWith('Kamailio + SIPp through the daemons (3 hosts)', [KAMAILIO, SIPP], 
     const us = (xs: number[]): Record<string, number> => ({ calls: xs.length, p50: percentile(xs, 50), p90: percentile(xs, 90), p99: percentile(xs, 99), max: Math.max(...xs) })
     figures['workerBlockedUs'] = { acquire: us(acquireUs), end: us(endUs) }
     mkdirSync(OUT, { recursive: true })
-    writeFileSync(join(OUT, 'kamailio.json'), JSON.stringify({ date: new Date().toISOString(), ...figures }, null, 2) + '\n')
-    console.log(`Kamailio e2e figures (${join(OUT, 'kamailio.json')}):\n${JSON.stringify(figures, null, 2)}`)
+    writeFileSync(join(OUT, `kamailio-${mode}.json`), JSON.stringify({ date: new Date().toISOString(), ...figures }, null, 2) + '\n')
+    console.log(`Kamailio e2e figures (${join(OUT, `kamailio-${mode}.json`)}):\n${JSON.stringify(figures, null, 2)}`)
   })
 
   it(`calls past the cluster-wide limit get 503; ${'the daemons report every admitted call'}; counts return to 0`, async () => {
@@ -109,7 +107,7 @@ describeWith('Kamailio + SIPp through the daemons (3 hosts)', [KAMAILIO, SIPP], 
 
   let hostCalls: Array<Awaited<ReturnType<typeof startUac>>> = []
 
-  it('killing one host (daemon and Kamailio) removes its calls from the survivors, which then admit up to the limit', async () => {
+  it('killing one host (daemon and Kamailio) removes its calls from the survivors, which then admit up to the limit (eventual) or up to their own rights (strict)', async () => {
     expect(hostCalls).toHaveLength(3)
     const [d1, d2, d3] = daemons as [DaemonHandle, DaemonHandle, DaemonHandle]
     const [k1, k2, k3] = proxies as [Kamailio, Kamailio, Kamailio]
@@ -119,17 +117,29 @@ describeWith('Kamailio + SIPp through the daemons (3 hosts)', [KAMAILIO, SIPP], 
     await Promise.all([killDaemon(d3), k3.proc.killGroup(), (hostCalls[2] as Awaited<ReturnType<typeof startUac>>).proc.kill()])
     await waitUntil(async () => await allAre(6, survivors), 'the survivors to drop the dead host\'s 3 calls', 20_000)
     const droppedAfterMs = Date.now() - killedAt
-    // Admissions one proxy after the other: exactly up to the limit.
+    // Admissions one proxy after the other.
     const first = await startUac(group, 'uac-after-1', { proxyPort: k1.sipPort, calls: 8, rate: 10, holdMs: 600_000 })
     await waitUntil(() => first.calls().admitted.length + first.calls().refused.length === 8, 'the first proxy\'s 8 calls', 20_000)
-    await waitUntil(async () => await allAre(14, survivors), 'the survivors to count 14', 5000)
     const second = await startUac(group, 'uac-after-2', { proxyPort: k2.sipPort, calls: 8, rate: 10, holdMs: 600_000 })
     await waitUntil(() => second.calls().admitted.length + second.calls().refused.length === 8, 'the second proxy\'s 8 calls', 20_000)
-    expect(first.calls().admitted).toHaveLength(8)
-    expect(second.calls().admitted).toHaveLength(6)
-    expect(second.calls().refused).toHaveLength(2)
-    await waitUntil(async () => await allAre(LIMIT, survivors), `the survivors to count ${LIMIT}`, 5000)
-    expect(await dialogs([k1, k2])).toBe(LIMIT)
-    figures['hostKilled'] = { callsOnKilledHost: 3, livenessTimeoutMs: LIVENESS_MS, graceMs: GRACE_MS, droppedFromSurvivorsAfterMs: droppedAfterMs, admittedAfterwards: 14, refusedAfterwards: 2, survivorsSize: await sizes(survivors) }
+    const admittedAfterwards = first.calls().admitted.length + second.calls().admitted.length
+    const refusedAfterwards = first.calls().refused.length + second.calls().refused.length
+    await waitUntil(async () => await allAre(6 + admittedAfterwards, survivors), `the survivors to count ${6 + admittedAfterwards}`, 5000)
+    expect(await dialogs([k1, k2])).toBe(6 + admittedAfterwards)
+    if (mode === 'eventual') {
+      // The dead host's capacity is free again: exactly up to the limit.
+      expect(first.calls().admitted).toHaveLength(8)
+      expect(second.calls().admitted).toHaveLength(6)
+      expect(second.calls().refused).toHaveLength(2)
+      expect(6 + admittedAfterwards).toBe(LIMIT)
+    } else {
+      // Strict: the rights the dead incarnation held (its 3 calls' and its spare ones) stay with
+      // it until it restarts (no lease-based reclaim yet, see the README's Admission section):
+      // the survivors admit against their own rights only, never past the limit minus those 3.
+      expect(6 + admittedAfterwards).toBeLessThanOrEqual(LIMIT - 3)
+      expect(admittedAfterwards).toBeGreaterThan(0)
+      expect(refusedAfterwards).toBe(16 - admittedAfterwards)
+    }
+    figures['hostKilled'] = { mode, callsOnKilledHost: 3, livenessTimeoutMs: LIVENESS_MS, graceMs: GRACE_MS, droppedFromSurvivorsAfterMs: droppedAfterMs, admittedAfterwards, refusedAfterwards, survivorsSize: await sizes(survivors), strandedWithDeadHost: LIMIT - 6 - admittedAfterwards }
   }, 90_000)
 })

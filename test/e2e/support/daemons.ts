@@ -22,21 +22,6 @@ export interface ClusterSpec {
   readonly graceMs?: number
 }
 
-/**
- * Whether this build's daemon runs `--mode strict` (the strict-admission issue may not have
- * landed): starts one daemon with it and sees whether it comes up.
- */
-export const strictModeAvailable = async (): Promise<boolean> => {
-  try {
-    const d = await startDaemon(['--node-id', 'strict-probe', '--mode', 'strict', '--profile', 'total'])
-    d.signal('SIGKILL')
-    await d.exited
-    return true
-  } catch {
-    return false
-  }
-}
-
 /** Starts `spec.size` daemons (`dp-1`...), each dialling those before it; resolves once all are ready. */
 export const startCluster = async (spec: ClusterSpec): Promise<DaemonHandle[]> => {
   const daemons: DaemonHandle[] = []
@@ -46,6 +31,8 @@ export const startCluster = async (spec: ClusterSpec): Promise<DaemonHandle[]> =
     const proc = await startDaemon([
       '--node-id', nodeId, ...spec.profiles.flatMap((p) => ['--profile', p]), ...ws.flatMap((u) => ['--peer', u]),
       '--mode', spec.mode ?? 'eventual', '--heartbeat-interval', '200',
+      // strict: every daemon names the same node list, over which the limits' rights are split
+      ...(spec.mode === 'strict' ? Array.from({ length: spec.size }, (_, k) => ['--admission-node', `dp-${k + 1}`]).flat() : []),
       '--liveness-timeout', String(spec.livenessTimeoutMs ?? 1000), '--grace', String(spec.graceMs ?? 1000), '--readiness', 'wait'
     ])
     daemons.push({ nodeId, http: proc.http, proc })
