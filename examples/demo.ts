@@ -14,22 +14,31 @@ import type { ChildProcess } from 'node:child_process'
 import { Agent, request } from 'node:http'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
+import { Command, InvalidArgumentError } from 'commander'
 import { seededRandom } from '../src/testing/index.js'
 
-const { values: args } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '16' },
-    rate: { type: 'string', default: '24' },
-    limit: { type: 'string', default: '60' },
-    seed: { type: 'string', default: '42' }
+/** A whole number in [min, max], or a usage error (exit status 2) naming the flag. */
+const intIn = (flag: string, min: number, max: number) => (raw: string): number => {
+  const n = Number(raw)
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new InvalidArgumentError(`${flag} takes a whole number from ${min} to ${max} (got '${raw}')`)
   }
-})
-const SECONDS = Math.min(300, Math.max(6, Number(args.seconds) || 16))
-const RATE = Math.min(500, Math.max(1, Number(args.rate) || 24)) // new calls per second, cluster-wide
-const LIMIT = Math.max(1, Number(args.limit) || 60) // total concurrent calls allowed
+  return n
+}
+const opts = new Command('npm start --')
+  .description('A local 3-daemon dialog-profiles cluster on 127.0.0.1 with simulated calls over HTTP; one daemon is killed halfway.')
+  .option('--seconds <n>', 'how long the simulation runs (6-300)', intIn('--seconds', 6, 300), 16)
+  .option('--rate <n>', 'new calls per second, cluster-wide (1-500)', intIn('--rate', 1, 500), 24)
+  .option('--limit <n>', 'concurrent calls allowed in total (1-100000); each caller gets a quarter', intIn('--limit', 1, 100_000), 60)
+  .option('--seed <n>', 'seed of the simulated traffic: the same seed makes the same calls (0-4294967295)', intIn('--seed', 0, 0xffffffff), 42)
+  .exitOverride((err) => { process.exit(err.exitCode === 0 ? 0 : 2) })
+  .parse(process.argv)
+  .opts<{ seconds: number, rate: number, limit: number, seed: number }>()
+const SECONDS = opts.seconds
+const RATE = opts.rate // new calls per second, cluster-wide
+const LIMIT = opts.limit // total concurrent calls allowed
 const PER_CALLER = Math.max(1, Math.floor(LIMIT / 4))
-const random = seededRandom(Number(args.seed) || 42)
+const random = seededRandom(opts.seed)
 const CALLERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank']
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const CLI = join(ROOT, 'src', 'cli', 'main.ts')
@@ -131,6 +140,9 @@ const step = async (): Promise<void> => {
   for (let i = 0; i < arrivals; i++) await invite(now)
 }
 
+let victimKilledAt: number | undefined
+let victimGone = false
+
 const report = async (): Promise<void> => {
   const cells: string[] = []
   for (const d of daemons) {
@@ -145,6 +157,11 @@ const report = async (): Promise<void> => {
   for (const m of members) owners.set(m.node, (owners.get(m.node) ?? 0) + 1)
   const byOwner = daemons.map((d) => `${d.id.slice(-1)}=${owners.get(d.id) ?? 0}`).join(' ')
   console.log(`${new Date().toISOString().slice(11, 19)}  ${cells.join('  ')}  | at ${first.id} by owner: ${byOwner.padEnd(14)} | admitted ${admitted}, refused ${refused}`)
+  const victim = daemons[2] as Daemon
+  if (victimKilledAt !== undefined && !victimGone && (owners.get(victim.id) ?? 0) === 0) {
+    victimGone = true
+    console.log(`-- ${first.id} no longer counts any call of ${victim.id} (${Date.now() - victimKilledAt} ms after the kill): that capacity is free for the survivors' new calls`)
+  }
 }
 
 const main = async (): Promise<number> => {
@@ -169,6 +186,7 @@ const main = async (): Promise<number> => {
       const held = calls.filter((c) => c.node === victim).length
       victim.killed = true
       victim.child.kill('SIGKILL')
+      victimKilledAt = Date.now()
       console.log(`-- proxy-c killed (SIGKILL) with ${held} calls up: the others stop counting them after its liveness timeout + grace (1.5 s)`)
     }
     if (Date.now() - lastReport >= 1000) { await report(); lastReport = Date.now() }

@@ -15,10 +15,13 @@ import { nextIncarnation, resumeIncarnation } from './persistence/incarnation.js
 import { FilePersistence } from './persistence/file-persistence.js'
 import type { LoadReport, PersistenceEvent, PersistenceStatus } from './persistence/file-persistence.js'
 import { ProfileStore } from './profile-store.js'
-import type { AcquireResult, AddOptions } from './profile-store.js'
+import type { AddOptions } from './profile-store.js'
+import { Admission } from './admission/admission.js'
+import type { ReleaseKey } from './admission/admission.js'
+import type { AdmissionKey, AdmissionResult } from './admission/types.js'
 import { Readiness } from './readiness.js'
 import type { NotReadyReason } from './readiness.js'
-import { ANSWERED_ERROR_KINDS, Transport } from './transport/transport.js'
+import { Transport } from './transport/transport.js'
 import type { PeerError, TransportEvent } from './transport/transport.js'
 
 export type { ClusterNodeOptions } from './options.js'
@@ -86,6 +89,8 @@ export interface ClusterView {
     readonly generation: number
     readonly memberships: number
     readonly structs: number
+    /** Records ignored since start (they do not decode or contradict the declarations); each writer and reason is logged once at warn. */
+    readonly invalidRecords: number
   }
 }
 
@@ -95,10 +100,13 @@ export interface ClusterView {
  *
  * Merge rules are the store's (add-wins observed-remove sets). Replication: every update
  * reaches every node connected through any path; each (re)connect exchanges full state.
- * Admission (`acquire`) is eventual: concurrent admissions on different nodes can overshoot.
+ * Admission (`acquire`): a mode per profile, eventual (concurrent admissions on different nodes
+ * can overshoot) or strict (a bounded counter: never above the limit), see src/admission/.
  */
 export class ClusterNode {
   readonly store: ProfileStore
+  /** The admission API over the store (`acquire` / `release` delegate to it). */
+  readonly admission: Admission
   /** Resolves once the initial sync completed; rejects with `DP_ERR_NOT_READY` at `readiness.timeoutMs`. */
   readonly ready: Promise<void>
   /** The resolved options; private because they hold the secret. */
@@ -110,6 +118,9 @@ export class ClusterNode {
   private readonly persistence: FilePersistence | undefined
   private timers: NodeJS.Timeout[] = []
   private generation = 0
+  private invalidRecords = 0
+  /** `clientId reason` pairs already logged (bounded). */
+  private readonly invalidLogged = new Set<string>()
   private started = false
   private closed = false
 
@@ -130,6 +141,12 @@ export class ClusterNode {
       ...(incarnation !== undefined ? { incarnation } : {}),
       ...(o.resume ? { resume: true } : {}),
       ...(o.clientId !== undefined ? { clientId: o.clientId } : {})
+    })
+    this.admission = new Admission(this.store, {
+      nodes: o.admission.nodes,
+      reserve: o.admission.reserve,
+      start: false,
+      onInvalid: (client, reason) => { o.log('warn', `ignored a strict-admission row of client ${client}: ${reason}`) }
     })
     const r = o.readiness
     this.readiness = new Readiness(r.policy, r.timeoutMs, r.waitMs, r.afterTimeout, () => this.mayAdmitAfterTimeout())
@@ -187,6 +204,16 @@ export class ClusterNode {
       }, (e) => { this.events.emit(e) }, (m) => { o.log('warn', m) })
       : undefined
     this.store.onUpdate(() => { this.generation++ })
+    this.store.on('invalid-record', (e) => {
+      this.invalidRecords++
+      const key = `${e.clientId} ${e.reason}`
+      if (this.invalidLogged.has(key) || this.invalidLogged.size >= 1000) return
+      this.invalidLogged.add(key)
+      o.log('warn', `ignored a record written by Yjs client ${e.clientId}: ${e.reason} (further ones of this writer and reason are counted in cluster().document.invalidRecords)`)
+    })
+    this.store.on('client-id-collision', (e) => {
+      o.log('error', `Yjs client id ${e.oldClientId} was used by another writer (${e.reason}): this node moved to client id ${e.newClientId}`)
+    })
     this.transport.events.onAny((e) => { this.onTransportEvent(e) })
   }
 
@@ -208,6 +235,8 @@ export class ClusterNode {
       const report = this.persistence.open(this.store.doc, (u, origin) => { this.store.applyUpdate(u, origin) })
       this.events.emit({ type: 'loaded', report })
     }
+    // strict admission's first row, once persistence records the document's updates
+    this.admission.start()
     try {
       await this.transport.start()
     } catch (err) {
@@ -230,16 +259,16 @@ export class ClusterNode {
    */
   private mayAdmitAfterTimeout (): boolean {
     const peers = this.transport.configuredPeers().filter((p) => !p.self)
-    if (!peers.some((p) => p.handshakeFailed)) return true
+    if (!peers.some((p) => p.handshakeError !== null)) return true
     return peers.some((p) => p.node !== null && this.transport.isSyncedWith(p.node))
   }
 
   private notReadyReason (): NotReadyReason {
     const peers = this.transport.configuredPeers().filter((p) => !p.self)
-    const failed = peers.filter((p) => p.handshakeFailed && p.lastError !== null && ANSWERED_ERROR_KINDS.has(p.lastError.kind))
+    const failed = peers.filter((p) => p.handshakeError !== null)
     if (failed.length > 0) {
-      const first = failed[0]!.lastError!
-      const reason = `configured peers answered but failed the handshake, so this node is not the first of a cluster: ${failed.map((p) => `${p.url}: ${p.lastError!.message}`).join('; ')}`
+      const first = failed[0]!.handshakeError!
+      const reason = `configured peers answered but failed the handshake, so this node is not the first of a cluster: ${failed.map((p) => `${p.url}: ${p.handshakeError!.message}`).join('; ')}`
       return { reason, cause: fail(first.kind === 'protocol' ? 'DP_ERR_PROTOCOL' : 'DP_ERR_AUTH', `${failed[0]!.url}: ${first.message}`) }
     }
     const connected = this.transport.connections()
@@ -295,24 +324,64 @@ export class ClusterNode {
   get isReady (): boolean { return this.readiness.isReady }
 
   /**
-   * Checks the limit and adds in one step (eventual mode: against this node's view), after the
-   * readiness policy: before the initial sync, `'reject'` throws `DP_ERR_NOT_READY`, `'allow'`
-   * proceeds, `'wait'` waits up to `readiness.waitMs` then throws `DP_ERR_NOT_READY` (its
-   * message names why the sync has not completed, its `cause` is the `DP_ERR_AUTH` or
-   * `DP_ERR_PROTOCOL` of a peer that failed the handshake). Once `readiness.timeoutMs` has
-   * passed, `readiness.afterTimeout` decides (default: proceed, unless a configured peer
-   * answered but failed its handshake).
+   * Admits `dialog` under one or several (profile, value, limit) keys, all or nothing, each in
+   * its profile's mode (eventual: against this node's view of the cluster-wide size; strict:
+   * against rights this node holds). Idempotent per dialog: a retransmitted INVITE is admitted
+   * again and counted once. Before the initial sync the readiness policy applies: `'reject'`
+   * answers `{ admitted: false, reason: 'not-ready' }`, `'wait'` waits up to `readiness.waitMs`
+   * first, `'allow'` proceeds; once `readiness.timeoutMs` passed, `readiness.afterTimeout` decides.
+   * The positional forms `acquire(dialog, profile, value, limit)` and `acquire(dialog, profile, limit)`
+   * (plain profiles) check one key and throw `DP_ERR_NOT_READY` instead, as before.
    *
    * @example
    * ```ts
-   * const r = await node.acquire('call-1', 'caller', 'alice', 10)
-   * if (!r.admitted) reply(503)
+   * const r = await node.acquire('call-1', [{ profile: 'trunk', value: 'T1', limit: 30 }, { profile: 'total', limit: 500 }])
+   * if (!r.admitted) reply(r.reason === 'not-ready' ? 503 : 486)
+   * await node.release('call-1') // on BYE, on any node
    * ```
    */
-  async acquire (dialog: string, profile: string, value: string | null | undefined, limit: number, options?: AddOptions): Promise<AcquireResult> {
+  async acquire (dialog: string, keys: AdmissionKey | readonly AdmissionKey[], options?: AddOptions): Promise<AdmissionResult>
+  async acquire (dialog: string, profile: string, limit: number, options?: AddOptions): Promise<AdmissionResult>
+  async acquire (dialog: string, profile: string, value: string | null | undefined, limit: number, options?: AddOptions): Promise<AdmissionResult>
+  async acquire (dialog: string, a: string | AdmissionKey | readonly AdmissionKey[], b?: unknown, c?: unknown, d?: unknown): Promise<AdmissionResult> {
     this.assertOpen()
-    if (!this.readiness.isReady) await this.readiness.admit()
-    return this.store.tryAcquire(dialog, profile, value, limit, options)
+    if (typeof a === 'string') {
+      const [key, options] = typeof b === 'number'
+        ? [{ profile: a, limit: b }, c as AddOptions | undefined]
+        : [{ profile: a, value: b as string | null | undefined, limit: c as number }, d as AddOptions | undefined]
+      if (!this.readiness.isReady) await this.readiness.admit()
+      return this.admission.acquire(dialog, [key], options)
+    }
+    const keys: readonly AdmissionKey[] = Array.isArray(a) ? a : [a as AdmissionKey]
+    if (!this.readiness.isReady) {
+      try {
+        await this.readiness.admit()
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'DP_ERR_NOT_READY') throw err
+        const first = keys[0]
+        return { admitted: false, reason: 'not-ready', size: 0, limit: typeof first?.limit === 'number' ? first.limit : 0, keys: [] }
+      }
+    }
+    const first = this.admission.acquire(dialog, keys, b as AddOptions | undefined)
+    if (first.admitted || first.reason !== 'no-rights' || this.#options.admission.waitMs === 0) return first
+    // wait for the rights this node asked for, then decide again, once
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, this.#options.admission.waitMs)
+      const off = this.admission.strict.onRights(done)
+      function done (): void { clearTimeout(timer); off(); resolve() }
+    })
+    if (this.closed) return first
+    return this.admission.acquire(dialog, keys, b as AddOptions | undefined)
+  }
+
+  /**
+   * Ends `dialog` in the given profiles (values), or in every profile when `keys` is omitted,
+   * whichever node admitted it. Idempotent (a double BYE, a BYE racing a CANCEL release once):
+   * @returns the memberships removed, 0 when none.
+   */
+  release (dialog: string, keys?: readonly ReleaseKey[]): number {
+    this.assertOpen()
+    return this.admission.release(dialog, keys)
   }
 
   /** Subscribes to one event type; returns the unsubscribe function. */
@@ -389,8 +458,12 @@ export class ClusterNode {
     this.persistence?.snapshot()
   }
 
-  /** This node, its peers (configured, connected, or in the liveness table) and its document. */
-  cluster (): ClusterView {
+  /**
+   * The peers (configured, connected, or in the liveness table) with their connection, sync
+   * state and liveness. O(peers): cheap enough to poll, unlike {@link cluster}, which also
+   * encodes the document to measure it.
+   */
+  peers (): PeerView[] {
     this.assertOpen()
     const conns = this.transport.connections()
     const byNode = new Map(conns.map((c) => [c.node, c]))
@@ -418,6 +491,12 @@ export class ClusterNode {
     for (const p of this.transport.configuredPeers()) if (!p.self) add(p.node, p.url, p.lastError)
     for (const c of conns) if (!seen.has(c.node)) add(c.node, null)
     for (const l of live.keys()) if (!seen.has(l)) add(l, null)
+    return peers
+  }
+
+  /** This node, its peers (see {@link peers}) and its document (O(state): it encodes the document). */
+  cluster (): ClusterView {
+    const peers = this.peers()
     this.store.flushWrites()
     const stats = this.store.stats()
     const persistence = this.persistence?.status() ?? null
@@ -435,7 +514,8 @@ export class ClusterNode {
         stateBytes: Y.encodeStateAsUpdate(this.store.doc).length,
         generation: this.generation,
         memberships: stats.memberships,
-        structs: stats.structs
+        structs: stats.structs,
+        invalidRecords: this.invalidRecords
       }
     }
   }
@@ -452,6 +532,7 @@ export class ClusterNode {
     await this.transport.close()
     this.persistence?.close()
     this.events.clear()
+    this.admission.destroy()
     this.store.destroy()
   }
 }

@@ -50,7 +50,7 @@ export interface Counter {
   readonly profile: string
   readonly value: string | null
   size: number
-  /** Effective tags per owner node. */
+  /** Counted memberships per owner node: those with at least one effective tag of that node. */
   readonly byNode: Map<string, number>
   /** The counted memberships. */
   readonly members: Set<Membership>
@@ -88,6 +88,15 @@ export class MembershipIndex {
   trackChanges = false
 
   constructor (private readonly hooks: IndexHooks) {}
+
+  /** Turns change tracking on, from the sizes in force now (they count as reported). */
+  startTracking (): void {
+    for (const pc of this.profiles.values()) {
+      pc.reported = pc.size
+      for (const vc of pc.values.values()) vc.reported = vc.size
+    }
+    this.trackChanges = true
+  }
 
   get membershipCount (): number { return this.byDialog.size }
 
@@ -158,8 +167,13 @@ export class MembershipIndex {
     m.effective += delta
     const pc = this.profileCounter(m.profile)
     const vc = m.value === null ? undefined : this.valueCounter(pc, m.value)
-    bump(pc.byNode, node, delta)
-    if (vc !== undefined) bump(vc.byNode, node, delta)
+    // the node's share changes when its first effective tag of the membership comes or its last goes
+    let ofNode = 0
+    for (const t of m.tags) if (t.effective && t.partition.node === node) ofNode++
+    if ((delta === 1 && ofNode === 1) || (delta === -1 && ofNode === 0)) {
+      bump(pc.byNode, node, delta)
+      if (vc !== undefined) bump(vc.byNode, node, delta)
+    }
     if ((delta === 1 && before === 0) || (delta === -1 && m.effective === 0)) {
       // the membership starts or stops counting
       pc.size += delta

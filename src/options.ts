@@ -210,6 +210,15 @@ export interface ClusterNodeOptions {
    * list. @defaultValue undefined (shared secret only)
    */
   readonly trustedNodes?: Readonly<Record<string, string | Buffer>>
+  /**
+   * Call admission (`acquire`). `nodes` lists every node id of the cluster (the same list on
+   * every node): strict profiles split their limits over them; required when a strict profile
+   * is declared and peers are given. `reserve`: spare rights a busy strict node asks its peers
+   * for. `waitMs`: how long a strict acquire refused for `no-rights` waits for the rights its
+   * node asked for, then decides again (once); 0 refuses at once.
+   * @defaultValue { nodes: [nodeId], reserve: 2, waitMs: 0 }
+   */
+  readonly admission?: { readonly nodes?: readonly string[], readonly reserve?: number, readonly waitMs?: number }
 }
 
 /** Every option resolved to its value and checked. Holds the secret: keep it out of public properties. */
@@ -250,6 +259,7 @@ export interface ResolvedOptions {
   readonly log: Logger
   /** Per-node keys, or undefined in shared-secret mode. Holds the private key: keep it private. */
   readonly keys: NodeKeys | undefined
+  readonly admission: { readonly nodes: readonly string[], readonly reserve: number, readonly waitMs: number }
 }
 
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof ClusterNodeOptions>([
@@ -257,7 +267,7 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof ClusterNodeOptions>([
   'maxLocalMemberships', 'heartbeatIntervalMs', 'livenessTimeoutMs', 'graceMs', 'purgeDelayMs', 'maxTrackedNodes',
   'maxClockSkewMs', 'maxMessageBytes', 'maxMessagesPerSecond', 'maxMessagesPerFrame', 'maxBufferedBytes',
   'authTimeoutMs', 'reconnectInitialMs', 'reconnectMaxMs', 'sweepIntervalMs', 'readiness', 'dataDir',
-  'fsyncIntervalMs', 'snapshotIntervalMs', 'resume', 'persistenceRetryMs', 'fileSystem', 'log', 'identity', 'trustedNodes'
+  'fsyncIntervalMs', 'snapshotIntervalMs', 'resume', 'persistenceRetryMs', 'fileSystem', 'log', 'identity', 'trustedNodes', 'admission'
 ])
 const KNOWN_READINESS: ReadonlySet<string> = new Set<keyof ReadinessOptions>(['policy', 'timeoutMs', 'waitMs', 'peers', 'afterTimeout'])
 
@@ -418,7 +428,7 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
   if (reconnectInitialMs > reconnectMaxMs) throw invalid(`reconnectInitialMs (${reconnectInitialMs}) must be at most reconnectMaxMs (${reconnectMaxMs})`)
   const maxTrackedNodes = positiveInt(o.maxTrackedNodes ?? DEFAULT_MAX_TRACKED_NODES, 'maxTrackedNodes')
   if (maxTrackedNodes < peers.length) throw invalid(`maxTrackedNodes (${maxTrackedNodes}) must be at least the number of peers (${peers.length})`)
-  const maxClockSkewMs = nonNegative(o.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS, 'maxClockSkewMs')
+  const maxClockSkewMs = delay(o.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS, 'maxClockSkewMs')
   let incarnation: number | undefined
   if (o.incarnation !== undefined) {
     incarnation = nonNegativeInt(o.incarnation, 'incarnation')
@@ -436,6 +446,7 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
   if (o.resume !== undefined && typeof o.resume !== 'boolean') throw invalid('resume must be a boolean')
   if (o.resume === true && o.dataDir === undefined) throw invalid('resume needs dataDir')
   if (o.fileSystem !== undefined && (typeof o.fileSystem !== 'object' || o.fileSystem === null)) throw invalid('fileSystem must be an object of file operations')
+  const admission = checkAdmission(options)
   return {
     nodeId: o.nodeId,
     profiles: (o.profiles ?? []) as readonly ProfileDeclaration[],
@@ -470,6 +481,25 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
     persistenceRetryMs: timer(o.persistenceRetryMs ?? DEFAULT_PERSISTENCE_RETRY_MS, 'persistenceRetryMs'),
     fileSystem: o.fileSystem as FileSystem | undefined,
     log,
-    keys
+    keys,
+    admission
+  }
+}
+
+/** Admission options: node list (this node included, no duplicates), reserve, wait. */
+const checkAdmission = (o: ClusterNodeOptions): ResolvedOptions['admission'] => {
+  const a = o.admission ?? {}
+  if (typeof a !== 'object' || a === null) throw invalid('admission must be an object')
+  const strict = (o.profiles ?? []).some(p => p?.admission === 'strict')
+  if (a.nodes === undefined && strict && (o.peers?.length ?? 0) > 0) throw invalid('a strict profile needs admission.nodes: every node id of the cluster')
+  if (strict && o.resume === true) throw invalid('strict admission needs a new incarnation per start: it cannot be combined with resume')
+  const nodes = a.nodes ?? [o.nodeId]
+  if (!Array.isArray(nodes) || nodes.length === 0 || !nodes.every(n => typeof n === 'string' && NODE_ID_PATTERN.test(n))) throw invalid('admission.nodes must be a non-empty array of node ids')
+  if (new Set(nodes).size !== nodes.length) throw invalid('admission.nodes lists a node twice')
+  if (!nodes.includes(o.nodeId)) throw invalid(`admission.nodes must include this node (${o.nodeId})`)
+  return {
+    nodes: [...nodes],
+    reserve: nonNegativeInt(a.reserve ?? 2, 'admission.reserve'),
+    waitMs: a.waitMs === undefined || a.waitMs === 0 ? 0 : timer(a.waitMs, 'admission.waitMs')
   }
 }

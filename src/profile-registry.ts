@@ -11,6 +11,7 @@ export interface ResolvedProfile {
   readonly name: string
   readonly withValue: boolean
   readonly onOwnerDead: 'drop' | 'keep'
+  readonly admission: 'eventual' | 'strict'
 }
 
 /** `misfit()` of a record whose profile is not declared on this node. */
@@ -37,10 +38,13 @@ export class ProfileRegistry {
     if (d.onOwnerDead !== undefined && d.onOwnerDead !== 'drop' && d.onOwnerDead !== 'keep') {
       throw fail('DP_ERR_BAD_DECLARATION', `profile ${d.name}: onOwnerDead must be 'drop' or 'keep'`)
     }
-    const resolved: ResolvedProfile = { name: d.name, withValue: d.withValue ?? false, onOwnerDead: d.onOwnerDead ?? 'drop' }
+    if (d.admission !== undefined && d.admission !== 'eventual' && d.admission !== 'strict') {
+      throw fail('DP_ERR_BAD_DECLARATION', `profile ${d.name}: admission must be 'eventual' or 'strict'`)
+    }
+    const resolved: ResolvedProfile = { name: d.name, withValue: d.withValue ?? false, onOwnerDead: d.onOwnerDead ?? 'drop', admission: d.admission ?? 'eventual' }
     const existing = this.byName.get(d.name)
     if (existing !== undefined) {
-      if (existing.withValue !== resolved.withValue || existing.onOwnerDead !== resolved.onOwnerDead) {
+      if (existing.withValue !== resolved.withValue || existing.onOwnerDead !== resolved.onOwnerDead || existing.admission !== resolved.admission) {
         throw fail('DP_ERR_BAD_DECLARATION', `profile ${d.name} is already declared with another shape`)
       }
       return existing

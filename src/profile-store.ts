@@ -42,7 +42,7 @@ import * as Y from 'yjs'
 import { fail } from './errors.js'
 import { nonNegative, nonNegativeInt, positive, positiveInt } from './internal/checks.js'
 import { Emitter } from './internal/emitter.js'
-import { checkUpdate, countStructs, forEachAddedValue, forEachDeletedRange, PartitionResolver } from './internal/partition-doc.js'
+import { checkUpdate, clientClock, countStructs, forEachAddedValue, forEachDeletedRange, knowsClient, PartitionResolver } from './internal/partition-doc.js'
 import { recount, type RecountResult } from './internal/recount.js'
 import {
   decodeRecord, encodeMembership, encodeRemoval, KIND_DIALOG, KIND_REMOTE, KIND_REMOVAL,
@@ -50,7 +50,7 @@ import {
 } from './internal/records.js'
 import { NoticeBook } from './internal/notice-book.js'
 import { WriteQueue } from './internal/write-queue.js'
-import { FewMap } from './internal/few-map.js'
+import { OwnLedger, type OwnMembership } from './internal/own-ledger.js'
 import { MembershipIndex, type Membership, type Tag } from './membership-index.js'
 import { OwnerRegistry, type OwnedPartition, type RemovalNotice } from './owner-registry.js'
 import { checkId, ProfileRegistry, UNDECLARED } from './profile-registry.js'
@@ -70,7 +70,14 @@ export interface ProfileStoreOptions {
    * @defaultValue clock() at construction
    */
   readonly incarnation?: number
-  /** Yjs client id of this replica: unique per incarnation. @defaultValue random 32-bit */
+  /**
+   * Yjs client id of this replica's partition. It must be unique across the cluster and across
+   * every incarnation of every node: never reuse one across restarts (the peers still hold the
+   * old incarnation's writes under it). Leave it unset in production; it exists for
+   * deterministic tests. A collision is detected and survived (the store moves to a fresh client
+   * id, see the `client-id-collision` event), at the cost of re-writing its memberships.
+   * @defaultValue a random 32-bit id, new for every store
+   */
   readonly clientId?: number
   /** Most memberships this node may own at once; past it `add` throws `DP_ERR_LIMIT_EXCEEDED`. @defaultValue 1000000 */
   readonly maxLocalMemberships?: number
@@ -114,17 +121,9 @@ export interface AcquireResult {
 
 export type { RecountResult }
 
-/** A membership this node added and still holds: re-asserted if another node purges it. */
-interface OwnMembership {
-  readonly record: MembershipRecord
-  /** Client and clock of the record that currently carries it. */
-  client: number
-  clock: number
-  /** Whether that record is present in the document. */
-  present: boolean
-  /** Client and clock of each record that carried it before a re-assert or a move. */
-  past: Array<[number, number]> | null
-}
+/** Listener of {@link ProfileStore.onOwnChange}. */
+export type OwnChangeListener = (dialog: string, profile: string, value: string | null, held: boolean) => void
+
 
 /**
  * One node's replica of the cluster's dialog profiles.
@@ -155,10 +154,13 @@ export class ProfileStore {
   private readonly ownerRegistry: OwnerRegistry
   private readonly queue: WriteQueue
   private readonly notices = new NoticeBook()
-  /** Memberships this node holds, by dialog id. */
-  private readonly own = new FewMap<string, OwnMembership>()
-  /** The same, by every (client, clock) of a record that carries or carried each. */
-  private readonly ownByRecord = new Map<number, Map<number, OwnMembership>>()
+  /** Memberships this node holds. */
+  private readonly own = new OwnLedger((r, held) => { for (const fn of this.ownListeners) fn(r.dialog, r.profile, r.value, held) })
+  private readonly ownListeners = new Set<OwnChangeListener>()
+  /** Client ids this store wrote under and left after a collision: records arriving in those partitions are not counted. */
+  private readonly retired = new Set<number>()
+  /** Set by the transaction follower when re-asserts repeat: `applyUpdate` then moves to a fresh client id. */
+  private suspectCollision = false
   private readonly maxLocalMemberships: number
   private readonly sweepGraceMs: number
   private destroyed = false
@@ -221,7 +223,7 @@ export class ProfileStore {
   }
 
   /** The declared profiles with their defaults filled in. */
-  profiles (): Array<Required<ProfileDeclaration>> { return this.registry.list() }
+  profiles (): Array<Required<ProfileDeclaration>> { this.alive(); return this.registry.list() }
 
   // ---------------------------------------------------------------- writes
 
@@ -252,7 +254,7 @@ export class ProfileStore {
     this.alive()
     checkId(uid, 'uid')
     const v = this.registry.valueForWrite(profile, value)
-    const exp = this.expiryOf({ expiresAt })
+    const exp = this.futureExpiry(expiresAt)
     this.tick()
     return this.addOwn({ kind: KIND_REMOTE, dialog: uid, profile: v.profile.name, value: v.value, expiresAt: exp })
   }
@@ -325,14 +327,15 @@ export class ProfileStore {
     return this.sizeOf(q.profile.name, q.value)
   }
 
-  /** This node's share of `size()`: counted memberships it added. */
+  /** This node's share of `size()`: counted memberships with an add by this node (any incarnation); never above `size()`. */
   localSize (profile: string, value?: string | null): number {
     return this.sizeByNode(profile, value)[this.nodeId] ?? 0
   }
 
   /**
-   * Counted adds per node. The values add up to `size()` except when the same membership was
-   * added on two nodes, where each node counts it.
+   * Counted memberships per node (a membership with adds by several incarnations of a node counts
+   * once for it). The values add up to `size()` except when the same membership was added on two
+   * nodes, where each node counts it.
    */
   sizeByNode (profile: string, value?: string | null): Record<string, number> {
     this.alive()
@@ -369,12 +372,39 @@ export class ProfileStore {
     return this.index.values(p.name).map(c => ({ value: c.value as string, size: c.size }))
   }
 
+  /**
+   * Whether this node holds the membership (dialog, profile, value) as its own (added here and
+   * not removed since; a purged one waiting to be re-asserted still counts). O(memberships of the dialog).
+   */
+  holds (dialog: string, profile: string, value: string | null): boolean {
+    return this.ownOf(dialog, profile, value) !== undefined
+  }
+
+  /**
+   * Subscribes to the memberships this node holds: `held` true when it starts holding one (an
+   * add), false when it stops (removed here or elsewhere with a removal notice, swept when
+   * expired). A re-assert or an expiry change is no change. Called synchronously, inside the
+   * write or transaction that causes it. Returns the unsubscribe function.
+   */
+  onOwnChange (fn: OwnChangeListener): () => void {
+    this.ownListeners.add(fn)
+    return () => { this.ownListeners.delete(fn) }
+  }
+
   // ---------------------------------------------------------------- events and replication
 
-  /** Subscribes to store events (`size`, `owner`, `reasserted`, `invalid-record`). Returns the unsubscribe function. */
+  /**
+   * Subscribes to store events (`size`, `owner`, `reasserted`, `invalid-record`,
+   * `client-id-collision`). A `size` listener hears every change from the counts in force when
+   * it subscribed (also a drop to zero of a count that was non-zero then). Returns the
+   * unsubscribe function. @throws DialogProfilesError `DP_ERR_INVALID_ARGUMENT`, `DP_ERR_DESTROYED`
+   */
   on<T extends StoreEvent['type']> (type: T, fn: (event: Extract<StoreEvent, { type: T }>) => void): () => void {
+    this.alive()
+    if (!EVENT_TYPES.has(type)) throw fail('DP_ERR_INVALID_ARGUMENT', `unknown event type ${JSON.stringify(type)}`)
+    if (typeof fn !== 'function') throw fail('DP_ERR_INVALID_ARGUMENT', 'the listener must be a function')
+    if (type === 'size' && !this.index.trackChanges) this.index.startTracking()
     const off = this.events.on(type, fn)
-    if (type === 'size') this.index.trackChanges = true
     return () => { off(); this.index.trackChanges = this.events.has('size') }
   }
 
@@ -384,6 +414,8 @@ export class ProfileStore {
    * every peer except its origin, so nothing is echoed back.
    */
   onUpdate (fn: (update: Uint8Array, origin: unknown) => void): () => void {
+    this.alive()
+    if (typeof fn !== 'function') throw fail('DP_ERR_INVALID_ARGUMENT', 'the listener must be a function')
     const h = (update: Uint8Array, origin: unknown): void => fn(update, origin)
     this.doc.on('update', h)
     return () => this.doc.off('update', h)
@@ -392,7 +424,11 @@ export class ProfileStore {
   /**
    * Applies a Yjs update from a peer. `origin` tags it (the peer connection); it must not be
    * this store. Duplicates and out-of-order updates are fine (Yjs buffers missing dependencies).
-   * @throws DialogProfilesError `DP_ERR_BAD_UPDATE` when it does not decode; nothing is applied then.
+   * All or nothing: the update is checked against the document's schema first (partition and
+   * admission roots of embed records, each written by the client its name carries). An update
+   * that writes under this store's client id first moves the store to a fresh client id.
+   * @throws DialogProfilesError `DP_ERR_BAD_UPDATE` when it does not decode or breaks the schema;
+   *   nothing of it is applied then.
    */
   applyUpdate (update: Uint8Array, origin: unknown = 'remote'): void {
     this.alive()
@@ -401,16 +437,30 @@ export class ProfileStore {
     const check = checkUpdate(update)
     if (!check.ok) throw fail('DP_ERR_BAD_UPDATE', `update refused: ${check.reason}`)
     this.flushWrites()
-    // Another writer under this store's client id: move away before Yjs sees it.
-    if ((check.ends.get(this.self.clientId) ?? 0) > this.ownedClock()) this.moveToFreshClient('a peer wrote under this node\'s Yjs client id')
+    // Another writer under this store's client id (more clocks than it wrote, or a root of
+    // another node or incarnation): move away before Yjs sees it.
+    if (this.collides(check)) this.moveToFreshClient('another writer uses this node\'s Yjs client id')
     try {
       Y.applyUpdate(this.doc, update, origin)
     } catch (err) {
       // Last guard: checkUpdate is meant to refuse everything Yjs could fail on.
       throw fail('DP_ERR_BAD_UPDATE', `update failed to apply: ${err instanceof Error ? err.message : String(err)}`, err)
     } finally {
-      if (this.doc.clientID !== this.self.clientId && !this.destroyed) this.moveToFreshClient('Yjs changed this replica\'s client id')
+      this.afterRemoteApply()
     }
+  }
+
+  /** Whether a checked update writes under this store's client id: more clocks than it wrote, or a root of another node or incarnation. */
+  private collides (check: Extract<ReturnType<typeof checkUpdate>, { ok: true }>): boolean {
+    const root = check.roots.get(this.self.clientId)
+    return (check.ends.get(this.self.clientId) ?? 0) > this.ownedClock() || (root !== undefined && (root.node !== this.nodeId || root.incarnation !== this.incarnation))
+  }
+
+  /** After remote updates were applied: leave a client id that Yjs changed or that a collision made suspect. */
+  private afterRemoteApply (): void {
+    if (!this.destroyed && this.doc.clientID !== this.self.clientId) this.moveToFreshClient('Yjs changed this replica\'s client id')
+    else if (!this.destroyed && this.suspectCollision) this.moveToFreshClient(`own memberships purged ${REASSERTS_BEFORE_MOVE} times over: another writer may use this node's Yjs client id`)
+    this.suspectCollision = false
   }
 
   /**
@@ -427,7 +477,7 @@ export class ProfileStore {
       if (!(u instanceof Uint8Array)) throw fail('DP_ERR_BAD_UPDATE', 'an update must be a Uint8Array')
       const check = checkUpdate(u)
       if (!check.ok) throw fail('DP_ERR_BAD_UPDATE', `update refused: ${check.reason}`)
-      if ((check.ends.get(this.self.clientId) ?? 0) > this.ownedClock()) collides = true
+      if (this.collides(check)) collides = true
     }
     // A client-id collision is handled between updates, one transaction each.
     if (collides) { for (const u of updates) this.applyUpdate(u, origin); return }
@@ -438,13 +488,17 @@ export class ProfileStore {
     } catch (err) {
       throw fail('DP_ERR_BAD_UPDATE', `update failed to apply: ${err instanceof Error ? err.message : String(err)}`, err)
     } finally {
-      if (this.doc.clientID !== this.self.clientId && !this.destroyed) this.moveToFreshClient('Yjs changed this replica\'s client id')
+      this.afterRemoteApply()
     }
   }
 
   /** The full state (or the part missing from `stateVector`), as one Yjs update. */
   encodeState (stateVector?: Uint8Array): Uint8Array {
     this.alive()
+    if (stateVector !== undefined) {
+      if (!(stateVector instanceof Uint8Array)) throw fail('DP_ERR_INVALID_ARGUMENT', 'a state vector must be a Uint8Array')
+      try { Y.decodeStateVector(stateVector) } catch (err) { throw fail('DP_ERR_INVALID_ARGUMENT', 'the state vector does not decode', err) }
+    }
     this.flushWrites()
     return Y.encodeStateAsUpdate(this.doc, stateVector)
   }
@@ -511,6 +565,7 @@ export class ProfileStore {
 
   /** Applies the clock: memberships whose expiry has passed stop counting. Reads do this too. */
   tick (): void {
+    this.alive()
     this.index.advance(this.clock())
     this.reportSizes()
   }
@@ -594,18 +649,22 @@ export class ProfileStore {
     if (this.destroyed) throw fail('DP_ERR_DESTROYED', 'the store was destroyed')
   }
 
+  /** The expiry an add asks for: none, or a finite time after now. */
   private expiryOf (options: AddOptions | undefined): number | null {
     if (options === undefined) return null
+    if (typeof options !== 'object' || options === null) throw fail('DP_ERR_INVALID_ARGUMENT', 'add options must be an object or undefined')
     const { expiresAt, ttlMs } = options
     if (expiresAt !== undefined && ttlMs !== undefined) throw fail('DP_ERR_INVALID_ARGUMENT', 'give expiresAt or ttlMs, not both')
-    if (expiresAt !== undefined) {
-      if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) throw fail('DP_ERR_INVALID_ARGUMENT', 'expiresAt must be a finite number')
-      return expiresAt
-    }
-    if (ttlMs !== undefined) {
-      return this.clock() + positive(ttlMs, 'ttlMs')
-    }
+    if (expiresAt !== undefined) return this.futureExpiry(expiresAt)
+    if (ttlMs !== undefined) return this.clock() + positive(ttlMs, 'ttlMs')
     return null
+  }
+
+  /** An absolute expiry: a finite number after now (an add that would be expired at once is refused). */
+  private futureExpiry (expiresAt: unknown): number {
+    if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) throw fail('DP_ERR_INVALID_ARGUMENT', 'expiresAt must be a finite number')
+    if (expiresAt <= this.clock()) throw fail('DP_ERR_INVALID_ARGUMENT', 'expiresAt is not in the future')
+    return expiresAt
   }
 
   private sizeOf (profile: string, value: string | null | undefined): number {
@@ -684,19 +743,12 @@ export class ProfileStore {
   // and the flush appends the queue in order.
 
   /** Clock up to which this store's client has written, queued records included. */
-  private ownedClock (): number { return Y.getState(this.doc.store, this.self.clientId) }
+  private ownedClock (): number { return clientClock(this.doc, this.self.clientId) }
 
   /** Queues an own membership record (a new add, a re-assert or a move) and indexes it. */
   private appendMembership (own: OwnMembership): void {
     const clock = this.queue.record(encodeMembership(own.record))
-    if (own.clock >= 0) (own.past ??= []).push([own.client, own.clock])
-    own.client = this.self.clientId
-    own.clock = clock
-    own.present = true
-    if (this.ownOf(own.record.dialog, own.record.profile, own.record.value) !== own) this.own.add(own.record.dialog, own)
-    let byClock = this.ownByRecord.get(own.client)
-    if (byClock === undefined) { byClock = new Map(); this.ownByRecord.set(own.client, byClock) }
-    byClock.set(clock, own)
+    this.own.carry(own, this.self.clientId, clock)
     this.index.addTag(this.self, clock, own.record, this.clock())
   }
 
@@ -709,8 +761,8 @@ export class ProfileStore {
     if (tag !== undefined) this.index.removeTag(tag)
     else if (!p.held.delete(clock)) return false
     if (p.self) {
-      const own = this.ownByRecord.get(p.clientId)?.get(clock)
-      if (own !== undefined && own.client === p.clientId && own.clock === clock) own.present = false
+      const own = this.own.at(p.clientId, clock)
+      if (own !== undefined && OwnLedger.carriedBy(own, p.clientId, clock)) own.present = false
     }
     this.queue.delete(p.clientId, clock)
     return true
@@ -723,22 +775,11 @@ export class ProfileStore {
   }
 
   /** Forgets the own membership carried (now or before) by the record at (client, clock): removed on purpose. */
-  private forgetOwn (client: number, clock: number): OwnMembership | undefined {
-    const own = this.ownByRecord.get(client)?.get(clock)
-    if (own === undefined) return undefined
-    this.own.delete(own.record.dialog, own)
-    for (const [c, k] of [[own.client, own.clock] as [number, number], ...(own.past ?? [])]) {
-      const byClock = this.ownByRecord.get(c)
-      if (byClock === undefined) continue
-      byClock.delete(k)
-      if (byClock.size === 0 && c !== this.self.clientId) this.ownByRecord.delete(c)
-    }
-    return own
-  }
+  private forgetOwn (client: number, clock: number): OwnMembership | undefined { return this.own.forget(client, clock) }
 
   /** The membership (dialog, profile, value) this node holds, if any. */
   private ownOf (dialog: string, profile: string, value: string | null): OwnMembership | undefined {
-    return this.own.find(dialog, sameOwn, profile, value)
+    return this.own.find(dialog, profile, value)
   }
 
   // ---------------------------------------------------------------- notices and held records
@@ -820,14 +861,14 @@ export class ProfileStore {
     let fresh = this.doc.clientID // Yjs may have picked one already
     this.doc.clientID = old.clientId
     this.flushWrites() // what is queued was numbered under the old client id
-    while (fresh === old.clientId || this.doc.store.clients.has(fresh) || this.ownerRegistry.partition(fresh) !== undefined) {
+    while (fresh === old.clientId || knowsClient(this.doc, fresh) || this.ownerRegistry.partition(fresh) !== undefined) {
       fresh = randomClientId()
     }
     this.doc.clientID = fresh
     const name: PartitionName = { node: this.nodeId, incarnation: this.incarnation, clientId: fresh }
     this.self = this.ownerRegistry.register(name, true)
     this.queue.moveTo(this.doc.getArray(partitionName(name)))
-    const moved = [...this.own.values()]
+    const moved = this.own.all()
     for (const own of moved) {
       this.deleteOwnRecord(own)
       this.appendMembership(own)
@@ -837,6 +878,7 @@ export class ProfileStore {
     old.held.clear()
     this.flushWrites()
     this.ownerRegistry.unregister(old)
+    this.retired.add(old.clientId)
     if (this.events.has('client-id-collision')) {
       this.events.emit({ type: 'client-id-collision', node: this.nodeId, incarnation: this.incarnation, oldClientId: old.clientId, newClientId: fresh, reason })
     }
@@ -857,6 +899,9 @@ export class ProfileStore {
     const added: RemovalNotice[] = []
     forEachAddedValue(tr, this.resolver, (pn, writer, clock, raw) => {
       if (pn.clientId !== writer) { this.invalid(writer, 'record written into another node\'s partition'); return }
+      if (this.retired.has(writer) && pn.node === this.nodeId && pn.incarnation === this.incarnation) {
+        this.invalid(writer, 'record in a partition this node left after a client-id collision'); return
+      }
       const p = this.ownerRegistry.partition(pn.clientId) ?? this.registerPartition(pn, added)
       if (p.node !== pn.node || p.incarnation !== pn.incarnation) { this.invalid(writer, 'client id of another partition'); return }
       if (p.tags.has(clock) || p.held.has(clock) || p.notices.has(clock)) return // written by this store
@@ -884,8 +929,8 @@ export class ProfileStore {
       if (p === undefined) return
       const visit = (clock: number): void => {
         const tag = p.tags.get(clock)
-        const own = p.self ? this.ownByRecord.get(client)?.get(clock) : undefined
-        const current = own !== undefined && own.client === client && own.clock === clock
+        const own = p.self ? this.own.at(client, clock) : undefined
+        const current = own !== undefined && OwnLedger.carriedBy(own, client, clock)
         if (tag !== undefined) {
           // deleted by another node while present and unexpired: a purge, re-asserted unless a notice names it
           if (current) { own.present = false; if (!tag.expired) purged.push(own) }
@@ -929,16 +974,7 @@ export class ProfileStore {
    */
   private adoptOwn (p: OwnedPartition, clock: number, rec: MembershipRecord): void {
     if (!p.tags.has(clock)) return // held back: a notice removed it, or its profile is not declared here
-    let own = this.ownOf(rec.dialog, rec.profile, rec.value)
-    if (own === undefined) {
-      own = { record: rec, client: p.clientId, clock, present: true, past: null }
-      this.own.add(rec.dialog, own)
-    } else {
-      (own.past ??= []).push([p.clientId, clock])
-    }
-    let byClock = this.ownByRecord.get(p.clientId)
-    if (byClock === undefined) { byClock = new Map(); this.ownByRecord.set(p.clientId, byClock) }
-    byClock.set(clock, own)
+    this.own.adopt(rec, p.clientId, clock)
   }
 
   /**
@@ -950,11 +986,16 @@ export class ProfileStore {
     for (const n of added) {
       if (!this.notices.has(n)) continue
       const target = this.ownerRegistry.partition(n.targetClient)
-      if (target?.self === true || this.ownByRecord.has(n.targetClient)) this.acknowledge(n)
+      if (target?.self === true || this.own.knowsClient(n.targetClient)) this.acknowledge(n)
       else if (target !== undefined && this.ownerRegistry.statusOf(target) === 'void') this.deleteNotice(n, true)
     }
     const reassert = purged.filter(own => this.ownOf(own.record.dialog, own.record.profile, own.record.value) === own && !own.present)
-    for (const own of reassert) this.appendMembership(own)
+    for (const own of reassert) {
+      this.appendMembership(own)
+      // purged again and again while this node lives: its records land in another partition
+      // elsewhere (another writer under the same client id that no state exchange revealed)
+      if ((own.past?.length ?? 0) >= REASSERTS_BEFORE_MOVE) this.suspectCollision = true
+    }
     if (reassert.length > 0 && this.events.has('reasserted')) this.events.emit({ type: 'reasserted', count: reassert.length })
   }
 
@@ -979,7 +1020,11 @@ const recordOf = (t: Tag): MembershipRecord => ({
 
 const randomClientId = (): number => crypto.getRandomValues(new Uint32Array(1))[0] as number
 
-const sameOwn = (o: OwnMembership, profile: string, value: string | null): boolean => o.record.profile === profile && o.record.value === value
+/** Re-asserts of one membership after which the store suspects a hidden client-id collision and moves. */
+const REASSERTS_BEFORE_MOVE = 4
+
+const EVENT_TYPES: ReadonlySet<string> = new Set<StoreEvent['type']>(['size', 'owner', 'reasserted', 'invalid-record', 'client-id-collision'])
+
 
 const toMember = (m: Membership): Member => {
   const t = m.tags.find(x => x.effective) ?? (m.tags[0] as Tag)

@@ -23,6 +23,13 @@ export interface ProfileDeclaration {
    * @defaultValue 'drop'
    */
   readonly onOwnerDead?: 'drop' | 'keep'
+  /**
+   * How `acquire` enforces limits on this profile: `'eventual'` checks this node's view of the
+   * cluster-wide size (fast; concurrent admissions on several nodes can overshoot);
+   * `'strict'` admits only against rights this node holds (a bounded counter: the limit is never
+   * exceeded, see the README's "Admission" section). @defaultValue 'eventual'
+   */
+  readonly admission?: 'eventual' | 'strict'
 }
 
 /** A node's liveness as the store sees it. `void`: superseded by a newer incarnation of the same node. */

@@ -7,19 +7,15 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGES_PER_FRAME, DEFAULT_MAX_MESSAGES_PER_SECOND, DEFAULT_MAX_TRACKED_NODES,
   DEFAULT_PURGE_DELAY_MS, DEFAULT_READINESS_AFTER_TIMEOUT, DEFAULT_READINESS_PEERS, DEFAULT_READINESS_POLICY,
   DEFAULT_READINESS_TIMEOUT_MS, DEFAULT_READINESS_WAIT_MS, DEFAULT_RECONNECT_INITIAL_MS, DEFAULT_RECONNECT_MAX_MS,
-  DEFAULT_SNAPSHOT_INTERVAL_MS, DEFAULT_SWEEP_INTERVAL_MS, DialogProfilesError
+  DEFAULT_SNAPSHOT_INTERVAL_MS, DEFAULT_SWEEP_INTERVAL_MS
 } from '../src/index.js'
 import type { ClusterNodeOptions } from '../src/index.js'
 import { checkPeerUrl, resolveOptions } from '../src/options.js'
+import { failureOf as outcome } from './support/errors.js'
 
 const SECRET = 'options-test-secret-value'
 const base: ClusterNodeOptions = { nodeId: 'a', secret: SECRET, log: () => {} }
 
-/** The error code and message of `fn`, or undefined when it does not throw. */
-const outcome = (fn: () => unknown): { code: string; message: string } | undefined => {
-  try { fn() } catch (e) { return e instanceof DialogProfilesError ? { code: e.code, message: e.message } : { code: 'untyped', message: String(e) } }
-  return undefined
-}
 
 const pemPair = (type: 'ed25519' | 'x25519'): { privateKey: string; publicKey: string } => {
   const { privateKey, publicKey } = type === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('x25519')
@@ -72,6 +68,7 @@ const bad: Array<[string, Record<string, unknown>, string]> = [
   ['maxTrackedNodes 0', { maxTrackedNodes: 0 }, 'maxTrackedNodes'],
   ['maxTrackedNodes below the peers', { maxTrackedNodes: 1, peers: ['ws://b:1', 'ws://c:1'] }, 'maxTrackedNodes'],
   ['maxClockSkewMs negative', { maxClockSkewMs: -1 }, 'maxClockSkewMs'],
+  ['maxClockSkewMs beyond a timer', { maxClockSkewMs: 2 ** 31 }, 'maxClockSkewMs'],
   ['maxMessageBytes tiny', { maxMessageBytes: 100 }, 'maxMessageBytes'],
   ['maxMessageBytes fractional', { maxMessageBytes: 4096.5 }, 'maxMessageBytes'],
   ['maxMessagesPerSecond 0', { maxMessagesPerSecond: 0 }, 'maxMessagesPerSecond'],
@@ -203,5 +200,32 @@ describe('the secret stays private', () => {
   it('errors about the secret do not print it', () => {
     const r = outcome(() => new ClusterNode({ ...base, secret: 'short12' }))
     expect(r?.message).not.toContain('short12')
+  })
+})
+
+describe('admission options', () => {
+  const strict = [{ name: 'trunk', withValue: true, admission: 'strict' as const }]
+  it('default to this node alone, reserve 2, no wait', () => {
+    expect(resolveOptions(base).admission).toEqual({ nodes: ['a'], reserve: 2, waitMs: 0 })
+  })
+
+  it('refuse a strict profile with peers but no node list, a list without this node or with a node twice, resume, bad numbers', () => {
+    const bad: Array<[Partial<ClusterNodeOptions>, string]> = [
+      [{ profiles: strict, peers: ['ws://127.0.0.1:7400'] }, 'admission.nodes'],
+      [{ admission: { nodes: ['b', 'c'] } }, 'include this node'],
+      [{ admission: { nodes: ['a', 'b', 'a'] } }, 'twice'],
+      [{ admission: { nodes: ['a', 'b c'] } }, 'node ids'],
+      [{ admission: { nodes: [] } }, 'node ids'],
+      [{ admission: { reserve: -1 } }, 'admission.reserve'],
+      [{ admission: { reserve: 1.5 } }, 'admission.reserve'],
+      [{ admission: { waitMs: -5 } }, 'admission.waitMs'],
+      [{ profiles: strict, dataDir: '/tmp/dp-never-created', resume: true }, 'resume']
+    ]
+    for (const [extra, what] of bad) {
+      const r = outcome(() => resolveOptions({ ...base, ...extra }))
+      expect(r?.code, JSON.stringify(extra)).toBe('DP_ERR_INVALID_ARGUMENT')
+      expect(r?.message).toContain(what)
+    }
+    expect(resolveOptions({ ...base, profiles: strict, peers: ['ws://127.0.0.1:7400'], admission: { nodes: ['b', 'a'], waitMs: 50 } }).admission).toEqual({ nodes: ['b', 'a'], reserve: 2, waitMs: 50 })
   })
 })

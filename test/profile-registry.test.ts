@@ -10,7 +10,7 @@ const code = (fn: () => unknown): string | undefined => {
 describe('ProfileRegistry', () => {
   it('fills defaults and checks values for writes and queries', () => {
     const r = new ProfileRegistry([{ name: 'total' }, { name: 'caller', withValue: true, onOwnerDead: 'keep' }])
-    expect(r.get('total')).toEqual({ name: 'total', withValue: false, onOwnerDead: 'drop' })
+    expect(r.get('total')).toEqual({ name: 'total', withValue: false, onOwnerDead: 'drop', admission: 'eventual' })
     expect(r.valueForWrite('caller', 'alice').value).toBe('alice')
     expect(r.valueForWrite('total', undefined).value).toBeNull()
     expect(r.valueForQuery('caller', undefined).value).toBeUndefined()

@@ -386,6 +386,9 @@ describe('ProfileStore replicas', () => {
       expect(s.size('caller')).toBe(100)
       // merged tombstone runs: at most about two structs per live record per writer
       expect(s.stats().structs).toBeLessThanOrEqual(2 * 100 + 3 * 3 + 2 * 3 * 10)
+      // every removal notice was acknowledged by its owner: nothing of the removals is left
+      expect(s.stats().notices).toBe(0)
+      expect(s.stats().memberships).toBe(100)
     }
   })
 })
@@ -456,6 +459,194 @@ describe('ownership protocol: an ended call never comes back (issue 7 items 1 an
       expect(reasserted).toEqual([])
       for (const s of c.stores) expect(s.size('total'), `crash ${String(crash)} ${s.nodeId}`).toBe(crash ? 1 : 0)
       expect(c.converged()).toBe(true)
+    }
+  })
+})
+
+describe('boundaries and reports (issue 7 items 4, 5, 6, 8)', () => {
+  it('checks every argument with a typed error and writes nothing a peer would reject', () => {
+    const clock = manualClock()
+    const s = newStore('a', clock)
+    const before = s.encodeState()
+    const undef = undefined as unknown as number
+    expect(codeOf(() => s.addRemote('u1', 'total', undefined, undef))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.addRemote('u1', 'total', undefined, clock.now()))).toBe('DP_ERR_INVALID_ARGUMENT') // already past
+    expect(codeOf(() => s.addRemote('u1', 'total', undefined, clock.now() - 1))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.add('c1', 'total', undefined, null as unknown as undefined))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.add('c1', 'total', undefined, { expiresAt: clock.now() - 5 }))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.tryAcquire('c1', 'total', null, 3, 7 as unknown as undefined))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.on('nope' as 'size', () => {}))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.on('size', 1 as unknown as () => void))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.onUpdate(null as unknown as () => void))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.encodeState(new Uint8Array([200, 200, 200])))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.purgeOwner(7 as unknown as string, 1))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.purgeOwner('b', -1))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(s.encodeState()).toEqual(before)
+    expect(s.add('c1', 'total', null)).toBe(true) // a null value on a plain profile is no value
+    expect(s.recount().ok).toBe(true)
+  })
+
+  it('a size listener attached while a count is non-zero hears its drop to zero', () => {
+    const s = newStore()
+    s.add('c1', 'caller', 'alice')
+    const events: StoreEvent[] = []
+    s.on('size', e => events.push(e))
+    s.remove('c1', 'caller')
+    expect(events).toEqual([
+      { type: 'size', profile: 'caller', value: null, size: 0 },
+      { type: 'size', profile: 'caller', value: 'alice', size: 0 }
+    ])
+  })
+
+  it('localSize counts memberships, never more than size', () => {
+    const c = newCluster(2)
+    c.store(0).addRemote('u1', 'caller', 'alice', c.time + 60_000)
+    c.deliverAll()
+    const a = c.restart(0)
+    a.add('u1', 'caller', 'alice') // the same membership, added again by the new incarnation
+    expect(a.size('caller', 'alice')).toBe(1)
+    expect(a.localSize('caller', 'alice')).toBe(1)
+    expect(a.sizeByNode('caller')).toEqual({ n0: 1 })
+  })
+
+  it('throws DP_ERR_DESTROYED from every method after destroy(), except destroy and flushWrites', () => {
+    const s = newStore()
+    s.destroy()
+    for (const call of [() => s.tick(), () => s.on('size', () => {}), () => s.onUpdate(() => {}), () => s.profiles(), () => s.owners(), () => s.sweep()]) {
+      expect(codeOf(call)).toBe('DP_ERR_DESTROYED')
+    }
+    s.flushWrites()
+    s.destroy()
+  })
+})
+
+describe('Yjs client-id collisions (issue 8 item 1)', () => {
+  it('a node restarted with the same clientId moves to a fresh partition, loudly, and every node counts its calls', () => {
+    const clock = manualClock()
+    const b = new ProfileStore({ nodeId: 'b', profiles: PROFILES, clock: clock.now, incarnation: 1, clientId: 500 })
+    const a1 = new ProfileStore({ nodeId: 'a', profiles: PROFILES, clock: clock.now, incarnation: 1, clientId: 42 })
+    made.push(b, a1)
+    a1.add('old', 'total')
+    b.applyUpdate(a1.encodeState(), 'a1')
+    a1.destroy()
+    // the same clientId option kept across the restart
+    const a2 = new ProfileStore({ nodeId: 'a', profiles: PROFILES, clock: clock.now, incarnation: 2, clientId: 42 })
+    made.push(a2)
+    const moves: StoreEvent[] = []
+    a2.on('client-id-collision', e => moves.push(e))
+    a2.add('c1', 'total')
+    b.applyUpdate(a2.encodeState(), 'a2') // b already holds client 42's clocks from a1: a2's records look like duplicates
+    a2.applyUpdate(b.encodeState(), 'b') // a2 hears of client 42's other writes
+    expect(moves).toEqual([expect.objectContaining({ type: 'client-id-collision', node: 'a', incarnation: 2, oldClientId: 42 })])
+    expect(a2.clientId).not.toBe(42)
+    expect(a2.owners().find(o => o.self)?.clientId).toBe(a2.clientId)
+    for (let i = 0; i < 3; i++) {
+      b.applyUpdate(a2.encodeState(b.stateVector()), 'a2')
+      a2.applyUpdate(b.encodeState(a2.stateVector()), 'b')
+    }
+    b.setOwnerStatus('a', 2, 'live')
+    for (const s of [a2, b]) {
+      expect(s.members('total').map(m => m.dialog), s.nodeId).toEqual(['c1'])
+      expect(s.recount().ok).toBe(true)
+    }
+    expect(a2.dump()).toEqual(b.dump())
+  })
+})
+
+describe('Yjs client-id collisions provoked by a peer (issue 8 item 1)', () => {
+  it('one item under this node\'s client id moves it to a fresh partition before Yjs can switch ids; the others keep counting its calls', () => {
+    const c = newCluster(2)
+    const a = c.store(0)
+    a.add('c1', 'total'); a.add('c2', 'caller', 'alice')
+    c.deliverAll()
+    const moved: StoreEvent[] = []
+    a.on('client-id-collision', e => moved.push(e))
+    const old = a.clientId
+    const evil = new Y.Doc()
+    evil.clientID = old
+    evil.transact(tr => { appendRecords(tr, evil.getArray(`dp:x:1:${old}`), -1, [encodeMembership({ kind: 0, dialog: 'x', profile: 'total', value: null, expiresAt: null })]) })
+    a.applyUpdate(Y.encodeStateAsUpdate(evil), 'evil') // the same clocks as a's records, in another root
+    c.deliverAll()
+    expect(moved).toEqual([expect.objectContaining({ type: 'client-id-collision', oldClientId: old, newClientId: a.clientId })])
+    expect(a.clientId).not.toBe(old)
+    a.add('c3', 'total') // written under the new client id, in the new partition
+    c.heal(); c.deliverAll()
+    for (const s of c.stores) {
+      expect(s.members('total').map(m => m.dialog).sort(), s.nodeId).toEqual(expect.arrayContaining(['c1', 'c3']))
+      expect(s.members('caller').map(m => m.dialog), s.nodeId).toEqual(['c2'])
+      expect(s.members('total').filter(m => m.node === 'n0').every(m => m.id.startsWith(`${a.clientId}.`))).toBe(true)
+      expect(s.recount().ok).toBe(true)
+    }
+    evil.destroy()
+  })
+})
+
+describe('what a dead owner leaves behind (ownership protocol)', () => {
+  it('keeps only noticed records and their notices, uncounted, until a newer incarnation voids the owner; then a sweep deletes them', () => {
+    const c = newCluster(2)
+    const [a, b] = c.stores as [ProfileStore, ProfileStore]
+    b.add('c1', 'total'); b.add('c2', 'total')
+    c.deliverAll()
+    c.kill(1)
+    expect(a.remove('c1', 'total')).toBe(1)
+    expect(a.purgeOwner('n1', b.incarnation)).toBe(1) // c2 only: c1 carries a notice
+    expect(a.stats()).toMatchObject({ notices: 1, memberships: 0 })
+    expect(a.owners().find(o => o.node === 'n1')?.memberships).toBe(1) // the noticed record, not counted
+    expect(a.purgeOwner('n1', b.incarnation)).toBe(0)
+    c.restart(1) // a newer incarnation: the old one is void
+    a.sweep()
+    c.deliverAll()
+    expect(a.stats().notices).toBe(0)
+    expect(a.owners().find(o => o.node === 'n1' && o.incarnation === b.incarnation)?.memberships ?? 0).toBe(0)
+    for (const s of c.stores) expect(s.recount().ok).toBe(true)
+    expect(c.converged()).toBe(true)
+  })
+})
+
+describe('another local writer on the document (the strict-admission roots)', () => {
+  it('writing under the store\'s client id never takes the clocks of the store\'s queued records', () => {
+    const c = newCluster(2)
+    const a = c.store(0)
+    a.add('c1', 'total') // queued: its clock is taken from the client's state now
+    a.doc.transact(tr => { appendRecords(tr, a.doc.getArray(`dpa:n0:${a.incarnation}:${a.clientId}`), -1, [{ rights: 3 }]) }, 'admission')
+    a.add('c2', 'total')
+    c.deliverAll()
+    for (const s of c.stores) {
+      expect(s.members('total').map(m => m.dialog).sort()).toEqual(['c1', 'c2'])
+      expect(s.recount().ok).toBe(true)
+    }
+    expect(a.remove('c1', 'total')).toBe(1)
+    c.deliverAll()
+    expect(c.store(1).members('total').map(m => m.dialog)).toEqual(['c2'])
+    expect(c.converged()).toBe(true)
+  })
+})
+
+describe('a client-id collision no state exchange reveals (issue 8 item 1)', () => {
+  it('the owner whose records keep being purged moves to a fresh client id, and the others count its calls', () => {
+    const clock = manualClock()
+    const b = new ProfileStore({ nodeId: 'b', profiles: PROFILES, clock: clock.now, incarnation: 1 })
+    const a1 = new ProfileStore({ nodeId: 'a', profiles: PROFILES, clock: clock.now, incarnation: 1, clientId: 42 })
+    made.push(b, a1)
+    a1.add('old', 'total')
+    b.applyUpdate(a1.encodeState(), 'a1')
+    a1.destroy()
+    const a2 = new ProfileStore({ nodeId: 'a', profiles: PROFILES, clock: clock.now, incarnation: 2, clientId: 42 })
+    made.push(a2)
+    const moved: StoreEvent[] = []
+    a2.on('client-id-collision', e => moved.push(e))
+    a2.add('new', 'total') // as many clocks as the first run wrote: the state vectors look equal
+    b.setOwnerStatus('a', 2, 'live') // a:1 is void at b; a2's records land in a:1's partition there
+    const exchange = (): void => {
+      b.applyUpdate(a2.encodeState(b.stateVector()), 'a2')
+      a2.applyUpdate(b.encodeState(a2.stateVector()), 'b')
+    }
+    for (let i = 0; i < 8 && moved.length === 0; i++) { exchange(); b.purgeOwner('a', 1) }
+    exchange(); exchange()
+    expect(moved).toEqual([expect.objectContaining({ type: 'client-id-collision', oldClientId: 42 })])
+    for (const s of [a2, b]) {
+      expect(s.members('total').map(m => m.dialog), s.nodeId).toEqual(['new'])
+      expect(s.recount().ok).toBe(true)
     }
   })
 })

@@ -10,5 +10,7 @@ import { httpAcquire } from './http-acquire.js'
 import { lateJoin } from './late-join.js'
 import { memory } from './memory.js'
 import { redisToday } from './redis-today.js'
+import { statusPage } from './status-page.js'
+import { strictAdmission } from './strict-admission.js'
 
-export const scenarios: readonly Scenario[] = [churn, admission, memory, lateJoin, redisToday, cluster, httpAcquire]
+export const scenarios: readonly Scenario[] = [churn, admission, memory, lateJoin, redisToday, cluster, httpAcquire, statusPage, strictAdmission]

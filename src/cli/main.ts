@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { Command, CommanderError, Option } from 'commander'
-import { DialogProfilesError } from '../errors.js'
+import { DialogProfilesError, fail } from '../errors.js'
 import {
   DEFAULT_HTTP, SETTINGS, parseHostPort, resolveConfig, settingsFromEnv, settingsFromFile, settingsFromFlags
 } from '../server/config.js'
@@ -66,10 +66,22 @@ const queryTarget = (opts: Record<string, unknown>, env: NodeJS.ProcessEnv): Que
   const file = configFile(opts, env)
   const http = (opts['http'] as string | undefined) ?? (env['DP_HTTP'] !== '' ? env['DP_HTTP'] : undefined) ?? (file['http'] as string | undefined) ?? DEFAULT_HTTP
   const hp = parseHostPort(http, '--http')
-  let token = (opts['apiToken'] as string | undefined) ?? (env['DP_API_TOKEN'] !== '' ? env['DP_API_TOKEN'] : undefined)
-  const tokenFile = (opts['apiTokenFile'] as string | undefined) ?? (env['DP_API_TOKEN_FILE'] !== '' ? env['DP_API_TOKEN_FILE'] : undefined)
-  if (token === undefined && tokenFile !== undefined) token = readFileSync(tokenFile, 'utf8').trim()
-  token ??= file['apiToken'] as string | undefined
+  // The token by the same precedence as serve: flags, then environment, then the file; inline or from a file at each level.
+  const levels: Array<[unknown, unknown]> = [
+    [opts['apiToken'], opts['apiTokenFile']],
+    [env['DP_API_TOKEN'] !== '' ? env['DP_API_TOKEN'] : undefined, env['DP_API_TOKEN_FILE'] !== '' ? env['DP_API_TOKEN_FILE'] : undefined],
+    [file['apiToken'], file['apiTokenFile']]
+  ]
+  let token: string | undefined
+  for (const [inline, path] of levels) {
+    if (typeof inline === 'string') { token = inline; break }
+    if (typeof path === 'string') {
+      try { token = readFileSync(path, 'utf8').trim() } catch (err) {
+        throw fail('DP_ERR_CONFIG', `cannot read the API token file ${path}: ${err instanceof Error ? err.message : String(err)}`)
+      }
+      break
+    }
+  }
   const host = hp.host.includes(':') ? `[${hp.host}]` : hp.host
   // A daemon listening on every address is reached on loopback.
   const reach = host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host

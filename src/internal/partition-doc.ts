@@ -77,10 +77,11 @@ export class PartitionResolver {
 /**
  * Calls `fn` for every value a transaction integrated into a partition and that is still
  * present (whatever the item's content type: the caller decodes and rejects what is not a
- * record), with the partition it landed in and the Yjs client that wrote it.
+ * record), with the partition it landed in and the Yjs client that wrote it. `resolver` says
+ * which root types are partitions (the store's, or strict admission's `dpa:` arrays).
  */
-export const forEachAddedValue = (tr: Y.Transaction, resolver: PartitionResolver,
-  fn: (partition: PartitionName, writer: number, clock: number, value: unknown) => void): void => {
+export const forEachAddedValue = <P>(tr: Y.Transaction, resolver: { resolve (type: Y.AbstractType<any>): P | null },
+  fn: (partition: P, writer: number, clock: number, value: unknown) => void): void => {
   const store = tr.doc.store
   tr.afterState.forEach((after, client) => {
     const before = tr.beforeState.get(client) ?? 0
@@ -115,6 +116,12 @@ export const forEachPresentValue = (doc: Y.Doc, resolver: PartitionResolver,
   }
 }
 
+/** The next clock of a Yjs client in the document: how far it has written (0 for a client never seen). */
+export const clientClock = (doc: Y.Doc, client: number): number => Y.getState(doc.store, client)
+
+/** Whether the document holds anything written by a Yjs client. */
+export const knowsClient = (doc: Y.Doc, client: number): boolean => doc.store.clients.has(client)
+
 /** Number of structs (items and tombstone runs) in the document: its size in Yjs's terms. */
 export const countStructs = (doc: Y.Doc): number => {
   let n = 0
@@ -126,7 +133,13 @@ export const countStructs = (doc: Y.Doc): number => {
 const MAX_CLOCK = 2 ** 40
 
 /** What `checkUpdate` found: a reason to refuse the update, or the end clock it reaches per client. */
-export type UpdateCheck = { readonly ok: false, readonly reason: string } | { readonly ok: true, readonly ends: Map<number, number> }
+export type UpdateCheck = { readonly ok: false, readonly reason: string } | {
+  readonly ok: true
+  /** End clock the update reaches, per client. */
+  readonly ends: Map<number, number>
+  /** Roots named by the update's items that name their parent (a partition's first item), per client. */
+  readonly roots: Map<number, PartitionName>
+}
 
 /**
  * Checks a remote update against the document's schema before any of it is applied, so that
@@ -145,25 +158,30 @@ export const checkUpdate = (update: Uint8Array): UpdateCheck => {
     return { ok: false, reason: `does not decode: ${err instanceof Error ? err.message : String(err)}` }
   }
   const ends = new Map<number, number>()
+  const roots = new Map<number, PartitionName>()
   for (const s of decoded.structs) {
     const { client, clock } = s.id
     if (!Number.isSafeInteger(clock) || !Number.isSafeInteger(s.length) || s.length < 1 || clock + s.length > MAX_CLOCK) return { ok: false, reason: 'struct clock out of range' }
     if (!(client >= 0 && client <= 0xffffffff)) return { ok: false, reason: 'bad client id' }
-    ends.set(client, Math.max(ends.get(client) ?? 0, clock + s.length))
+    const end = clock + s.length
+    if (end > (ends.get(client) ?? 0)) ends.set(client, end)
     if (s instanceof Y.GC || s instanceof Y.Skip) continue
     if (!(s instanceof Y.Item)) return { ok: false, reason: 'unknown struct' }
     if (!(s.content instanceof Y.ContentEmbed) && !(s.content instanceof Y.ContentDeleted)) return { ok: false, reason: 'item content is neither an embed nor deleted' }
     if (s.content instanceof Y.ContentEmbed && s.length !== 1) return { ok: false, reason: 'embed item of wrong length' }
     if (s.parentSub !== null) return { ok: false, reason: 'item with a map key' }
-    for (const o of [s.origin, s.rightOrigin]) {
-      if (o !== null && (o.client !== client || !(o.clock < clock))) return { ok: false, reason: 'item chained to another client or to a later clock' }
+    const { origin, rightOrigin } = s
+    if ((origin !== null && (origin.client !== client || !(origin.clock < clock))) ||
+      (rightOrigin !== null && (rightOrigin.client !== client || !(rightOrigin.clock < clock)))) {
+      return { ok: false, reason: 'item chained to another client or to a later clock' }
     }
-    if (s.origin === null && s.rightOrigin === null) {
+    if (origin === null && rightOrigin === null) {
       const parent: unknown = s.parent
       if (typeof parent !== 'string') return { ok: false, reason: 'item in a nested type' }
       const pn = parseRootName(parent)
       if (pn === null) return { ok: false, reason: 'item in a root that is not a partition' }
       if (pn.clientId !== client) return { ok: false, reason: 'item written into another client\'s partition' }
+      roots.set(client, pn)
     } else if (s.parent !== null) {
       return { ok: false, reason: 'item with both an origin and a parent' }
     }
@@ -174,7 +192,7 @@ export const checkUpdate = (update: Uint8Array): UpdateCheck => {
       if (!Number.isSafeInteger(r.clock) || !Number.isSafeInteger(r.len) || r.clock < 0 || r.len < 1 || r.clock + r.len > MAX_CLOCK) return { ok: false, reason: 'delete range out of range' }
     }
   }
-  return { ok: true, ends }
+  return { ok: true, ends, roots }
 }
 
 /** Calls `fn` for every range of IDs (client, clock, len) a transaction deleted. */

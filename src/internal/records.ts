@@ -87,7 +87,8 @@ const PARTITION_PREFIX = 'dp:'
  * the same shape rules as partitions (a Y.Array of embed items written only by the client in the
  * name). The store checks their shape, never interprets or counts their content.
  */
-const ADMISSION_PREFIX = 'dpa:'
+/** Root names of strict-admission partitions (src/admission/rows.ts): `dpa:<node>:<incarnation>:<clientId>`. */
+export const ADMISSION_PREFIX = 'dpa:'
 
 export interface PartitionName {
   readonly node: string

@@ -3,9 +3,11 @@
  * document in one Yjs transaction per burst (at the end of the current microtask, or once
  * `maxPending` writes wait). A queued record's clock is known when it is queued, because the
  * store is the only writer of its client's clocks and the flush appends the queue in order.
+ * Another local writer under the same client id (the strict-admission roots) would take those
+ * clocks: so the queue is written first thing in any other transaction on the document.
  */
 import * as Y from 'yjs'
-import { appendRecords, deleteRecords } from './partition-doc.js'
+import { appendRecords, clientClock, deleteRecords } from './partition-doc.js'
 
 export class WriteQueue {
   private records: unknown[] = []
@@ -22,11 +24,14 @@ export class WriteQueue {
     /** Origin of the flush transactions. */
     private readonly origin: unknown,
     private readonly maxPending: number
-  ) {}
+  ) {
+    // Inside another transaction, `flush` joins it: the queued records keep their clocks.
+    doc.on('beforeTransaction', (tr: Y.Transaction) => { if (tr.origin !== origin) this.flush() })
+  }
 
   /** Queues a record at the end of the own partition; returns the clock it will have. */
   record (value: unknown): number {
-    const clock = Y.getState(this.doc.store, this.doc.clientID) + this.records.length
+    const clock = clientClock(this.doc, this.doc.clientID) + this.records.length
     this.records.push(value)
     this.schedule()
     return clock

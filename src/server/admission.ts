@@ -59,7 +59,7 @@ export const createAdmission = (node: ClusterNode, options: AdmissionOptions): A
     mode: options.mode,
     async acquire (dialog, profile, value, limit, expiresInMs) {
       const r = await node.acquire(dialog, profile, value, limit, ttl(expiresInMs))
-      return r.admitted ? r : { admitted: false, size: r.size, limit: r.limit, reason: 'limit' }
+      return r.admitted ? { admitted: true, size: r.size, limit: r.limit } : { admitted: false, size: r.size, limit: r.limit, reason: 'limit' }
     },
     add (dialog, profile, value, expiresInMs) { node.store.add(dialog, profile, value, ttl(expiresInMs)) },
     remove (dialog, profile, value) { node.store.remove(dialog, profile, value) },

@@ -71,6 +71,11 @@ export interface DaemonConfig {
   readonly purgeDelayMs: number | undefined
   readonly readiness: 'reject' | 'allow' | 'wait' | undefined
   readonly dataDir: string | null
+  /**
+   * A restart with the same `dataDir` keeps this node's incarnation and own memberships (its
+   * proxy still carries those calls and will send their BYEs). @defaultValue true with dataDir, else false
+   */
+  readonly resume: boolean
   /** @defaultValue 'info' */
   readonly logLevel: DaemonLogLevel
   /** @defaultValue 43200000 (12 h) */
@@ -81,7 +86,7 @@ export interface DaemonConfig {
   readonly metricsTopValues: number
 }
 
-type Kind = 'string' | 'list' | 'int' | 'ms'
+type Kind = 'string' | 'list' | 'int' | 'ms' | 'bool'
 
 /** One setting: its flag, environment variable and config key. */
 export interface Setting {
@@ -113,6 +118,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'purgeDelay', flag: '--purge-delay <ms>', env: ['DP_PURGE_DELAY'], kind: 'ms', description: 'then this long more: a dead node\'s calls are deleted', defaultText: String(DEFAULT_PURGE_DELAY_MS) },
   { key: 'readiness', flag: '--readiness <policy>', env: ['DP_READINESS'], kind: 'string', description: 'admission before the initial sync: reject, allow or wait', defaultText: DEFAULT_READINESS_POLICY },
   { key: 'dataDir', flag: '--data-dir <dir>', env: ['DP_DATA_DIR'], kind: 'string', description: 'persist the document here (append log + snapshots)', defaultText: 'none (memory only)' },
+  { key: 'resume', flag: '--resume <bool>', env: ['DP_RESUME'], kind: 'bool', description: 'with --data-dir, a restart resumes this node\'s own memberships instead of voiding them (true or false)', defaultText: 'true with --data-dir' },
   { key: 'logLevel', flag: '--log-level <level>', env: ['DP_LOG_LEVEL'], kind: 'string', description: `${LOG_LEVELS.join(', ')}`, defaultText: DEFAULT_LOG_LEVEL },
   { key: 'maxCallDuration', flag: '--max-call-duration <s>', env: ['DP_MAX_CALL_DURATION'], kind: 'int', description: 'seconds a membership added through the daemon counts at most (caps expires)', defaultText: String(DEFAULT_MAX_CALL_DURATION_S) },
   { key: 'apiToken', flag: '--api-token <token>', env: ['DP_API_TOKEN'], kind: 'string', description: 'require Authorization: Bearer TOKEN on the HTTP API', defaultText: 'none' },
@@ -233,6 +239,15 @@ export const resolveConfig = (sources: { flags?: RawSettings; env?: RawSettings;
     if (!Array.isArray(p.value)) throw bad(`${label(key, p)} must be a list`)
     return p.value
   }
+  const bool = (key: string): boolean | undefined => {
+    const p = pick(key)
+    if (p === undefined) return undefined
+    if (typeof p.value === 'boolean') return p.value
+    const v = typeof p.value === 'string' ? p.value.trim().toLowerCase() : ''
+    if (['true', 'yes', 'on', '1'].includes(v)) return true
+    if (['false', 'no', 'off', '0'].includes(v)) return false
+    throw bad(`${label(key, p)} must be true or false, got ${JSON.stringify(p.value)}`)
+  }
   const oneOf = <T extends string>(key: string, allowed: readonly T[]): T | undefined => {
     const v = str(key)
     if (v === undefined) return undefined
@@ -286,6 +301,9 @@ export const resolveConfig = (sources: { flags?: RawSettings; env?: RawSettings;
   }
   const mode = oneOf('mode', MODES) ?? 'eventual'
   const maxCallDurationS = int('maxCallDuration', 1) ?? DEFAULT_MAX_CALL_DURATION_S
+  const dataDir = str('dataDir') ?? null
+  const resume = bool('resume') ?? dataDir !== null
+  if (resume && dataDir === null) throw bad('resume needs a data directory (--data-dir)')
   return {
     nodeId,
     listen,
@@ -300,7 +318,8 @@ export const resolveConfig = (sources: { flags?: RawSettings; env?: RawSettings;
     heartbeatIntervalMs: int('heartbeatInterval', 1),
     purgeDelayMs: int('purgeDelay', 0),
     readiness: oneOf('readiness', READINESS_POLICIES),
-    dataDir: str('dataDir') ?? null,
+    dataDir,
+    resume,
     logLevel: oneOf('logLevel', LOG_LEVELS) ?? DEFAULT_LOG_LEVEL,
     maxCallDurationMs: maxCallDurationS * 1000,
     maxBodyBytes: int('maxBodyBytes', 64) ?? DEFAULT_MAX_BODY_BYTES,

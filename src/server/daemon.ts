@@ -13,6 +13,8 @@ import { createLogger, logNodeEvents, nodeLogger } from './logging.js'
 import type { PinoLogger } from './logging.js'
 import { DaemonMetrics } from './metrics.js'
 import { registerRoutes } from './routes.js'
+import { AdmissionTally, StatusFeed } from './status-feed.js'
+import { mountStatusPage } from './status-page.js'
 
 /** The ClusterNode options a daemon configuration gives (unset ones: the node's defaults). */
 export const nodeOptionsOf = (config: DaemonConfig, log: PinoLogger): ClusterNodeOptions => ({
@@ -27,6 +29,7 @@ export const nodeOptionsOf = (config: DaemonConfig, log: PinoLogger): ClusterNod
   ...(config.purgeDelayMs !== undefined ? { purgeDelayMs: config.purgeDelayMs } : {}),
   ...(config.readiness !== undefined ? { readiness: { policy: config.readiness } } : {}),
   ...(config.dataDir !== null ? { dataDir: config.dataDir } : {}),
+  ...(config.resume ? { resume: true } : {}),
   log: nodeLogger(log)
 })
 
@@ -41,7 +44,8 @@ export class Daemon {
     readonly admission: Admission,
     readonly http: HttpApi,
     readonly metrics: DaemonMetrics,
-    readonly log: PinoLogger
+    readonly log: PinoLogger,
+    readonly status: StatusFeed
   ) {
     this.offEvents = logNodeEvents(node, log)
   }
@@ -61,14 +65,17 @@ export class Daemon {
       throw err
     }
     const metrics = new DaemonMetrics(node, { topValues: config.metricsTopValues })
+    const tally = new AdmissionTally()
+    const status = new StatusFeed({ node, admissions: () => tally })
     const http = new HttpApi({
       maxBodyBytes: config.maxBodyBytes,
       apiToken: config.apiToken,
-      onAnswer: (route, status) => { metrics.request(route, status) },
+      onAnswer: (route, code) => { metrics.request(route, code); tally.answered(route, code) },
       onInternalError: (err, req) => { log.error({ err, method: req.method, url: req.url }, 'request failed') }
     })
     registerRoutes(http.router, { node, admission, metrics })
-    const daemon = new Daemon(config, node, admission, http, metrics, log)
+    mountStatusPage(http.router, status)
+    const daemon = new Daemon(config, node, admission, http, metrics, log, status)
     try {
       await node.start()
       await http.listen(config.http.host, config.http.port)
@@ -76,7 +83,7 @@ export class Daemon {
       await daemon.stop()
       throw err
     }
-    log.info({ event: 'started', http: daemon.httpUrl(), ws: node.url(), peers: config.peers, profiles: config.profiles, mode: config.mode, dataDir: config.dataDir, maxCallDurationMs: config.maxCallDurationMs }, 'daemon started')
+    log.info({ event: 'started', http: daemon.httpUrl(), ws: node.url(), peers: config.peers, profiles: config.profiles, mode: config.mode, dataDir: config.dataDir, resume: config.resume, maxCallDurationMs: config.maxCallDurationMs }, 'daemon started')
     return daemon
   }
 
@@ -90,6 +97,7 @@ export class Daemon {
   /** Stops the HTTP API, then the node (flushes writes and persistence, closes peers). Idempotent. */
   async stop (): Promise<void> {
     this.stopping ??= (async () => {
+      this.status.close()
       await this.http.close()
       await this.node.close()
       this.offEvents()

@@ -8,6 +8,7 @@
 import { fail } from '../errors.js'
 import { randomInt, seededRandom, type Random } from '../internal/random.js'
 import { ProfileStore, type ProfileStoreOptions } from '../profile-store.js'
+import { Admission, type AdmissionOptions } from '../admission/admission.js'
 import type { Clock, ProfileDeclaration } from '../types.js'
 
 /** One update in flight from one replica to another. */
@@ -27,6 +28,11 @@ export interface InMemoryClusterOptions {
   readonly clock?: Clock
   /** Extra options for every store. */
   readonly storeOptions?: Omit<ProfileStoreOptions, 'nodeId' | 'profiles' | 'clock' | 'clientId' | 'incarnation'>
+  /**
+   * Gives every replica the admission API (see `admission(i)`) with these options; `nodes`
+   * defaults to every node id of the cluster. @defaultValue undefined (no admission API)
+   */
+  readonly admission?: AdmissionOptions
 }
 
 /** Byte and message counters of the cluster. */
@@ -44,6 +50,8 @@ const ORIGIN = Symbol('in-memory-cluster')
 
 export class InMemoryCluster {
   readonly stores: ProfileStore[] = []
+  /** The admission API of each replica (with the `admission` option), recreated with it on `restart`. */
+  readonly admissions: Array<Admission | undefined> = []
   readonly traffic: TrafficCounters = { sentMessages: 0, sentBytes: 0, deliveredMessages: 0, deliveredBytes: 0, droppedMessages: 0, syncBytes: 0 }
   private queue: InFlightMessage[] = []
   private readonly random: Random
@@ -70,6 +78,8 @@ export class InMemoryCluster {
       this.incarnations.push(1); this.down.push(false); this.announced.push(ids.map(() => 1))
       this.stores.push(this.makeStore(i)); this.unsubscribe.push(this.listen(i))
     })
+    // once every replica exists, so that their first rows reach every replica
+    ids.forEach((_, i) => { this.admissions.push(this.makeAdmission(i)) })
   }
 
   /** Number of replicas. */
@@ -91,6 +101,13 @@ export class InMemoryCluster {
     const s = this.stores[i]
     if (s === undefined) throw fail('DP_ERR_INVALID_ARGUMENT', `no replica ${i}`)
     return s
+  }
+
+  /** The admission API of replica `i`. */
+  admission (i: number): Admission {
+    const a = this.admissions[i]
+    if (a === undefined) throw fail('DP_ERR_INVALID_ARGUMENT', `no replica ${i}, or no admission option`)
+    return a
   }
 
   /** Delivers one message: the one at `index` of the queue, or a random one (this reorders). */
@@ -176,12 +193,14 @@ export class InMemoryCluster {
    */
   restart (i: number): ProfileStore {
     this.unsubscribe[i]?.()
+    this.admissions[i]?.destroy()
     this.store(i).destroy()
     this.queue = this.queue.filter(m => m.from !== i && m.to !== i)
     this.incarnations[i] = (this.incarnations[i] ?? 1) + 1
     this.down[i] = false
     this.stores[i] = this.makeStore(i)
     this.unsubscribe[i] = this.listen(i)
+    this.admissions[i] = this.makeAdmission(i)
     // a new process knows no incarnation but its own
     this.announced[i] = this.stores.map((_, j) => j === i ? this.incarnations[i] as number : 0)
     this.announce()
@@ -232,6 +251,7 @@ export class InMemoryCluster {
   /** Destroys every replica and drops what is in flight. */
   destroy (): void {
     for (const u of this.unsubscribe) u()
+    for (const a of this.admissions) a?.destroy()
     for (const s of this.stores) s.destroy()
     this.queue = []
   }
@@ -263,6 +283,11 @@ export class InMemoryCluster {
       incarnation: this.incarnations[i] as number,
       clientId: 1 + randomInt(this.random, 0xfffffffe)
     })
+  }
+
+  private makeAdmission (i: number): Admission | undefined {
+    if (this.options.admission === undefined) return undefined
+    return new Admission(this.store(i), { nodes: this.nodeIds, ...this.options.admission })
   }
 
   private listen (i: number): () => void {

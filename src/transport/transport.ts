@@ -141,7 +141,7 @@ export type TransportEvent =
    * A connection refused for failed authentication (`kind: 'auth-failed'`, or `'tls'` for a
    * certificate this node does not trust; `error.code` `DP_ERR_AUTH`) or a protocol violation
    * (`kind: 'protocol'`, `error.code` `DP_ERR_PROTOCOL`), by either end. `code` is the
-   * WebSocket close code (0 when the socket never opened).
+   * WebSocket close code (1006 when the socket never opened, for example a TLS failure).
    */
   | { readonly type: 'rejected'; readonly remote: string; readonly reason: string; readonly code: number; readonly kind: 'auth-failed' | 'tls' | 'protocol'; readonly error: DialogProfilesError }
 
@@ -193,8 +193,8 @@ interface Dialler {
   socketError: Error | undefined
   /** Last failure, cleared by a successful authentication. */
   lastError: PeerError | undefined
-  /** A handshake with this peer failed since the last successful one (it answered). */
-  handshakeFailed: boolean
+  /** The last failed handshake with this peer (it answered) since the last successful one. */
+  handshakeError: PeerError | undefined
   /** Failures since the last warning, the kind and clock time of that warning. */
   unlogged: number
   loggedKind: PeerErrorKind | undefined
@@ -203,7 +203,7 @@ interface Dialler {
 
 const newDialler = (url: string): Dialler => ({
   url, attempt: 0, timer: undefined, conn: undefined, nodeId: undefined, parked: false, self: false,
-  socketError: undefined, lastError: undefined, handshakeFailed: false, unlogged: 0, loggedKind: undefined, loggedAt: 0
+  socketError: undefined, lastError: undefined, handshakeError: undefined, unlogged: 0, loggedKind: undefined, loggedAt: 0
 })
 
 export class Transport {
@@ -232,7 +232,12 @@ export class Transport {
   private server: HttpServer | undefined
   private wss: WebSocketServer | undefined
   private heartbeatTimer: NodeJS.Timeout | undefined
-  private seq = 0
+  /**
+   * Last heartbeat sequence number sent. It starts at the clock (ms) so that a node that comes
+   * back with the same incarnation (a resumed restart) still sends numbers above its previous
+   * run's, which signed relays require; one heartbeat per ms at most keeps it below the clock.
+   */
+  private seq: number
   private closed = false
   private readonly host: PeerHost
   readonly #secret: string | Uint8Array
@@ -254,6 +259,7 @@ export class Transport {
     this.#secret = secret
     this.#keys = keys
     this.opts = opts
+    this.seq = Math.max(0, Math.floor(opts.clock()))
     this.diallers = opts.peers.map((url, i) => newDialler(checkPeerUrl(url, `peers[${i}]`)))
     const self = this
     const host: Omit<PeerHost, 'secret'> = {
@@ -557,7 +563,7 @@ export class Transport {
     d.attempt = 0
     d.parked = false
     d.lastError = undefined
-    d.handshakeFailed = false
+    d.handshakeError = undefined
   }
 
   private markSelf (d: Dialler | undefined): void {
@@ -623,7 +629,7 @@ export class Transport {
   private dialFailed (d: Dialler, failure: { kind: PeerErrorKind; message: string }): void {
     const now = this.opts.clock()
     d.lastError = { kind: failure.kind, message: failure.message, at: now }
-    if (ANSWERED_ERROR_KINDS.has(failure.kind)) d.handshakeFailed = true
+    if (ANSWERED_ERROR_KINDS.has(failure.kind)) d.handshakeError = d.lastError
     d.unlogged++
     if (failure.kind === d.loggedKind && now - d.loggedAt < PEER_ERROR_LOG_INTERVAL_MS) {
       this.opts.log('debug', `peer ${d.url}: ${failure.message}`)
@@ -777,11 +783,10 @@ export class Transport {
 
   /**
    * Configured peer urls with the node id learned behind each (once connected), the last failure
-   * (cleared by a successful handshake) and whether a handshake with it failed since the last
-   * successful one.
+   * and the last failed handshake (the peer answered), both cleared by a successful handshake.
    */
-  configuredPeers (): Array<{ url: string; node: string | null; self: boolean; lastError: PeerError | null; handshakeFailed: boolean }> {
-    return this.diallers.map((d) => ({ url: d.url, node: d.nodeId ?? null, self: d.self, lastError: d.lastError ?? null, handshakeFailed: d.handshakeFailed }))
+  configuredPeers (): Array<{ url: string; node: string | null; self: boolean; lastError: PeerError | null; handshakeError: PeerError | null }> {
+    return this.diallers.map((d) => ({ url: d.url, node: d.nodeId ?? null, self: d.self, lastError: d.lastError ?? null, handshakeError: d.handshakeError ?? null }))
   }
 
   /** Forgets the heartbeat sequence of `node` (it left the liveness table). */

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ClusterNode, DialogProfilesError, PEER_ERROR_LOG_INTERVAL_MS } from '../../src/index.js'
 import type { ClusterEvent } from '../../src/index.js'
+import { failureOfAsync } from '../support/errors.js'
 import { SECRET, memoryLog, nodeFactory, waitFor } from './support.js'
 import { TcpProxy } from './tcp-proxy.js'
 
@@ -56,10 +57,12 @@ describe('ClusterNode', () => {
   })
 
   it('a late joiner reaches a large state (100k memberships) and only then is ready', async () => {
-    const a = await nodes.start('a', [])
+    // Long liveness timers: building and sending the state blocks the event loop (one process).
+    const slow = { livenessTimeoutMs: 30_000, readiness: { policy: 'reject' as const, timeoutMs: 30_000 } }
+    const a = await nodes.start('a', [], slow)
     const n = 100_000
     for (let i = 0; i < n; i++) a.store.add(`dialog-${i}@host.example`, 'caller', `user-${i % 100}`)
-    const b = await nodes.start('b', [a.url()!])
+    const b = await nodes.start('b', [a.url()!], slow)
     await b.ready
     expect(b.store.size('caller')).toBe(n)
     expect(b.store.size('caller', 'user-7')).toBe(n / 100)
@@ -107,7 +110,8 @@ describe('ClusterNode', () => {
   })
 
   it('a state larger than maxMessageBytes reaches a late joiner one writer at a time', async () => {
-    const limits = { maxMessageBytes: 64 * 1024 }
+    // Long liveness timers: the large syncs block the event loop (all nodes share this process).
+    const limits = { maxMessageBytes: 64 * 1024, livenessTimeoutMs: 30_000 }
     const writers = []
     for (let w = 0; w < 3; w++) {
       const x = await nodes.start(`w${w}`, [], limits)
@@ -133,10 +137,7 @@ describe('ClusterNode', () => {
   })
 })
 
-const codeOf = async (fn: () => unknown): Promise<string | undefined> => {
-  try { await fn() } catch (e) { return e instanceof DialogProfilesError ? e.code : 'untyped' }
-  return undefined
-}
+const codeOf = async (fn: () => unknown): Promise<string | undefined> => (await failureOfAsync(fn))?.code
 
 describe('ClusterNode lifecycle', () => {
   it('every method after close() answers DP_ERR_DESTROYED, start() included', async () => {
@@ -205,6 +206,13 @@ describe('misconfiguration is loud', () => {
     for (const e of [...badEvents, ...goodEvents]) expect(e).toMatchObject({ type: 'rejected', kind: 'auth-failed', error: { code: 'DP_ERR_AUTH' } })
     // The secret is in no log line of either node.
     expect([...bad.lines, ...good.lines].some((l) => l.includes(SECRET) || l.includes('not-the-cluster-secret'))).toBe(false)
+    // The good node goes away: bad's peer is now refused, but it did answer once: still no admission alone.
+    const goodUrl = good.url()!
+    await good.close()
+    await waitFor(() => bad.cluster().peers.find((p) => p.url === goodUrl)?.lastError?.kind === 'refused', 'peer refused')
+    const still = await bad.acquire('call-2', 'total', null, 10).then(() => null, (e: unknown) => e) as DialogProfilesError
+    expect(still.code).toBe('DP_ERR_NOT_READY')
+    expect((still.cause as DialogProfilesError).code).toBe('DP_ERR_AUTH')
   })
 
   it('under readiness peers "all", a peer failing authentication keeps the node not ready, but a node synced with another peer still admits after the timeout', async () => {

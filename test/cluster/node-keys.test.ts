@@ -77,3 +77,12 @@ describe('per-node keys (Ed25519 trust list)', () => {
     expect(a.cluster().peers.some((p) => p.node === 'c' && p.liveness !== null)).toBe(false)
   })
 })
+
+describe('signature messages on the wire', () => {
+  it('round-trip, and a short one is a protocol error', async () => {
+    const { decodeFrame, MSG_SIGNATURE } = await import('../../src/transport/wire.js')
+    const sig = randomBytes(64)
+    expect(decodeFrame(encodeSignature(sig), 10)).toEqual([{ type: 'signature', signature: new Uint8Array(sig) }])
+    expect(() => decodeFrame(Uint8Array.from([MSG_SIGNATURE, 3, 1, 2, 3]), 10)).toThrow(/short signature/)
+  })
+})

@@ -1,13 +1,13 @@
-import * as fs from 'node:fs'
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { generateKeyPairSync } from 'node:crypto'
 import * as Y from 'yjs'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ClusterNode } from '../../src/index.js'
-import type { ClusterEvent } from '../../src/index.js'
+import type { ClusterEvent, ClusterNodeOptions } from '../../src/index.js'
 import { FilePersistence } from '../../src/persistence/file-persistence.js'
-import type { FileSystem } from '../../src/persistence/file-system.js'
+import { faultyFileSystem } from '../support/faulty-fs.js'
 import { encodeRecord, scanLog } from '../../src/persistence/update-log.js'
 import { FAST, PROFILES, SECRET, memoryLog, nodeFactory, waitFor } from './support.js'
 
@@ -100,12 +100,7 @@ describe('persistence: append log + snapshots', () => {
 
   it('a ClusterNode whose disk fills up: error event, degraded, recovered, and every acknowledged membership after a restart', async () => {
     const dir = tempDir()
-    const full = { on: false }
-    const enospc = <F extends (...args: never[]) => unknown>(f: F): F => ((...args: never[]) => {
-      if (full.on) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
-      return f(...args)
-    }) as F
-    const fileSystem: FileSystem = { ...fs, writeSync: enospc(fs.writeSync), fsyncSync: enospc(fs.fsyncSync) }
+    const { fs: fileSystem, faulty: full } = faultyFileSystem('ENOSPC')
     const nodes = nodeFactory()
     try {
       const a = await nodes.start('a', [], { dataDir: dir, incarnation: 1, fileSystem, persistenceRetryMs: 20 })
@@ -166,6 +161,41 @@ describe('persistence: append log + snapshots', () => {
       } finally {
         await a2.close()
       }
+    } finally {
+      await nodes.closeAll()
+    }
+  })
+
+  it('a node resumed behind a relay with per-node keys stays live on the far node (its signed heartbeat numbers keep growing)', async () => {
+    const pair = (): { privateKey: string; publicKey: string } => {
+      const k = generateKeyPairSync('ed25519')
+      return { privateKey: k.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, publicKey: k.publicKey.export({ type: 'spki', format: 'pem' }) as string }
+    }
+    const keys = { a: pair(), b: pair(), c: pair() }
+    const trustedNodes = { a: keys.a.publicKey, b: keys.b.publicKey, c: keys.c.publicKey }
+    const opts = (id: 'a' | 'b' | 'c'): Partial<ClusterNodeOptions> =>
+      ({ identity: { privateKey: keys[id].privateKey }, trustedNodes, heartbeatIntervalMs: 20, livenessTimeoutMs: 600, graceMs: 400 })
+    const dir = tempDir()
+    const nodes = nodeFactory()
+    try {
+      const a = await nodes.start('a', [], opts('a'))
+      const b = await nodes.start('b', [a.url()!], opts('b'))
+      const c = await nodes.start('c', [b.url()!], { ...opts('c'), dataDir: dir, resume: true })
+      await c.ready
+      c.store.add('c-call', 'total')
+      await waitFor(() => a.store.size('total') === 1, 'a counts c through b')
+      await new Promise((resolve) => { setTimeout(resolve, 2000) }) // about 100 heartbeats of c
+      let dead = 0
+      a.on('owner-dead', (e) => { if (e.node === 'c') dead++ })
+      const incarnation = c.store.incarnation
+      await c.close()
+      const c2 = await nodes.start('c', [b.url()!], { ...opts('c'), dataDir: dir, resume: true })
+      await c2.ready
+      expect(c2.store.incarnation).toBe(incarnation)
+      // a hears c2 only through b: the relayed heartbeats must be newer than c's last ones.
+      await new Promise((resolve) => { setTimeout(resolve, 2500) })
+      expect(dead).toBe(0)
+      expect(a.store.size('total')).toBe(1)
     } finally {
       await nodes.closeAll()
     }

@@ -35,8 +35,11 @@ describe('TLS and topologies', () => {
   it('a dialler that does not trust the certificate never connects', async () => {
     const a = await nodes.start('a', [], { tls: { cert, key } })
     const b = await nodes.start('b', [a.url()!], { tls: { cert, key }, readiness: { policy: 'reject', timeoutMs: 300 } })
-    await expect(b.ready).rejects.toMatchObject({ code: 'DP_ERR_NOT_READY' })
+    await expect(b.ready).rejects.toMatchObject({ code: 'DP_ERR_NOT_READY', cause: { code: 'DP_ERR_AUTH' } })
     expect(b.cluster().peers.every((p) => !p.connected)).toBe(true)
+    // It answered with a certificate b does not trust: reported as 'tls', and no reason to admit alone.
+    expect(b.cluster().peers[0]!.lastError?.kind).toBe('tls')
+    await expect(b.acquire('call-1', 'total', null, 5)).rejects.toMatchObject({ code: 'DP_ERR_NOT_READY' })
   })
 
   it('readiness "all" waits for every configured peer', async () => {

@@ -59,6 +59,7 @@ describe('bad flags and configuration', () => {
     ['zero max call duration', () => ['serve', ...ok, '--max-call-duration', '0'], {}, /--max-call-duration must be an integer >= 1/],
     ['unknown mode', () => ['serve', ...ok, '--mode', 'fast'], {}, /--mode must be one of eventual, strict/],
     ['strict mode without the strict API', () => ['serve', ...ok, '--mode', 'strict'], {}, /--mode strict needs the strict/],
+    ['resume without a data directory', () => ['serve', ...ok, '--resume', 'true'], {}, /resume needs a data directory/],
     ['bad log level', () => ['serve', ...ok, '--log-level', 'loud'], {}, /--log-level must be one of/],
     ['bad node id', () => ['serve', ...ok, '--node-id', 'a/b'], {}, /node id must match/],
     ['bad environment value', () => ['serve', ...ok], { DP_GRACE: '-1' }, /DP_GRACE must be an integer >= 0/],

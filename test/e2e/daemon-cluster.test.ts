@@ -1,7 +1,8 @@
 /**
  * Three real daemon processes on loopback, driven over HTTP only: convergence of admissions
  * and ends across nodes, a node killed (SIGKILL) whose calls leave the survivors' counts after
- * --liveness-timeout + --grace, and a clean restart with the same --data-dir.
+ * --liveness-timeout + --grace, and clean restarts with the same --data-dir: resumed by
+ * default (its calls count again everywhere), voided with --resume false.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -69,24 +70,39 @@ describe('a cluster of three daemons', () => {
     expect(a.logs.some((l) => l.event === 'owner-dead' && l['owner'] === 'c')).toBe(true)
   })
 
-  it('restarts a daemon cleanly with the same --data-dir: it loads its state and rejoins', async () => {
+  it('restarts a daemon with the same --data-dir: it resumes its own calls, which count again everywhere', async () => {
+    for (const id of ['r1', 'r2']) expect((await form(`${b.http}/v1/dialogs/${id}/profiles`, { profile: 'total' })).status).toBe(204)
+    await allEqual([a, b], 'total', 3)
     const before = (await http('GET', `${b.http}/v1/cluster`)).json.incarnation as number
     b.signal('SIGTERM')
     expect(await b.exited).toBe(0)
     expect(b.logs.some((l) => l.event === 'stopped')).toBe(true)
+    // while b is down, a stops counting b's calls once b is dead
+    await allEqual([a], 'total', 1)
     b = await startDaemon(['--node-id', 'b', ...PROFILES, ...FAST, '--peer', a.ws, '--data-dir', dirB])
     expect(b.logs.some((l) => l.event === 'loaded')).toBe(true)
+    expect(b.logs.find((l) => l.event === 'started')?.['resume']).toBe(true)
     await eventually(async () => (await http('GET', `${b.http}/readyz`)).status === 200, 10_000, 'b ready again')
-    const after = (await http('GET', `${b.http}/v1/cluster`)).json.incarnation as number
-    expect(after).toBeGreaterThan(before)
-    // new admissions on either side replicate to the other, and both agree on every count
+    expect((await http('GET', `${b.http}/v1/cluster`)).json.incarnation).toBe(before)
+    // b's calls are back on both nodes (the proxy still carries them); their BYEs work anywhere
+    await allEqual([a, b], 'total', 3)
+    const owners = (await http('GET', `${a.http}/v1/profiles/total/members`)).json.members.map((m: { dialog: string, node: string }) => `${m.dialog}@${m.node}`).sort()
+    expect(owners).toEqual(['k4@a', 'r1@b', 'r2@b'])
+    expect((await http('DELETE', `${a.http}/v1/dialogs/r1`)).status).toBe(204)
+    await allEqual([a, b], 'total', 2)
+    // new admissions on either side replicate to the other
     expect((await form(`${b.http}/v1/acquire`, { dialog: 'y1', profile: 'total', limit: 100 })).status).toBe(200)
     expect((await form(`${a.http}/v1/acquire`, { dialog: 'y2', profile: 'total', limit: 100 })).status).toBe(200)
-    await eventually(async () => {
-      const [sa, sb] = await sizes([a, b], 'total')
-      return sa === sb && (sa ?? 0) >= 3
-    }, 10_000, 'a and b agree after the restart')
-    const [ca, cb] = await Promise.all([a, b].map(async (n) => (await http('GET', `${n.http}/v1/profiles/caller/members`)).json.members.map((m: { id: string }) => m.id).sort()))
-    expect(ca).toEqual(cb)
+    await allEqual([a, b], 'total', 4)
+  })
+
+  it('voids the previous run\'s calls on a restart with --resume false', async () => {
+    await allEqual([a, b], 'total', 4)
+    b.signal('SIGTERM')
+    expect(await b.exited).toBe(0)
+    b = await startDaemon(['--node-id', 'b', ...PROFILES, ...FAST, '--peer', a.ws, '--data-dir', dirB, '--resume', 'false'])
+    await eventually(async () => (await http('GET', `${b.http}/readyz`)).status === 200, 10_000, 'b ready again')
+    // r2 and y1 belonged to b's previous incarnation: void on both nodes
+    await allEqual([a, b], 'total', 2)
   })
 })

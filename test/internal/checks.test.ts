@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ClusterNode, DialogProfilesError, ProfileStore } from '../../src/index.js'
-
-const code = (fn: () => unknown): string | undefined => {
-  try { fn() } catch (e) { return e instanceof DialogProfilesError ? e.code : 'untyped' }
-  return undefined
-}
+import { ClusterNode, ProfileStore } from '../../src/index.js'
+import { codeOf as code } from '../support/errors.js'
 
 describe('numeric options', () => {
   it('are refused with DP_ERR_INVALID_ARGUMENT, never clamped', () => {

@@ -1,8 +1,8 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
-  decodeRecord, encodeMembership, encodeRemoval, KIND_DIALOG, KIND_REMOTE, MAX_ID_LENGTH,
-  parsePartitionName, partitionName, type MembershipRecord
+  decodeRecord, encodeMembership, encodeRemoval, KIND_DIALOG, KIND_REMOTE, KIND_REMOVAL, MAX_ID_LENGTH,
+  parsePartitionName, parseRootName, partitionName, type MembershipRecord
 } from '../../src/internal/records.js'
 import { fcParams } from '../support/fc.js'
 
@@ -29,7 +29,8 @@ describe('records', () => {
   it('never throws on arbitrary values, and rejects every malformed variant of a valid record', () => {
     fc.assert(fc.property(fc.anything(), v => {
       const r = decodeRecord(v)
-      expect(typeof r === 'string' || typeof r === 'object').toBe(true)
+      // a reason, or a record that encodes back to exactly what was decoded
+      if (typeof r !== 'string') expect(r.kind === KIND_REMOVAL ? encodeRemoval(r.targetClient, r.clocks) : encodeMembership(r)).toEqual(v)
     }), fcParams(1000))
     fc.assert(fc.property(membership, fc.nat({ max: 4 }), fc.anything(), (r, at, junk) => {
       const arr = encodeMembership(r)
@@ -46,8 +47,12 @@ describe('records', () => {
   it('names partitions and parses only well-formed names', () => {
     const name = { node: 'proxy-a', incarnation: 1732612345678, clientId: 4294967295 }
     expect(parsePartitionName(partitionName(name))).toEqual(name)
-    for (const bad of ['x', 'dp:', 'dp:a:1', 'dp:a:b:1', 'dp:a:1:4294967296', 'dp:a b:1:1', 'dp:a:1:1:1']) {
+    for (const bad of ['x', 'dp:', 'dp:a:1', 'dp:a:b:1', 'dp:a:1:4294967296', 'dp:a b:1:1', 'dp:a:1:1:1', 'dpa:a:1:1']) {
       expect(parsePartitionName(bad)).toBeNull()
     }
+    // admission roots: same shape, their own prefix; never partitions
+    expect(parseRootName('dpa:proxy-a:7:9')).toEqual({ node: 'proxy-a', incarnation: 7, clientId: 9 })
+    expect(parseRootName(partitionName(name))).toEqual(name)
+    for (const bad of ['dpb:a:1:1', 'dpa:a:1', 'dpa:a:1:4294967296']) expect(parseRootName(bad)).toBeNull()
   })
 })

@@ -22,6 +22,8 @@ describe('packed package in a strict consumer', () => {
     const listing = run('tar', ['-tzf', tarball], scratch)
     expect(listing).toContain('package/LICENSE')
     expect(listing).toContain('package/dist/src/index.d.ts')
+    expect(listing).toContain('package/bin/dialog-profiles.js')
+    expect(listing).toContain('package/dist/src/cli/main.js')
     expect(listing).not.toContain('package/test/')
 
     writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))

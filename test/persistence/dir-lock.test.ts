@@ -5,6 +5,7 @@ import * as path from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DirLock, processProbe } from '../../src/persistence/dir-lock.js'
+import { faultyFileSystem } from '../support/faulty-fs.js'
 
 const dirs: string[] = []
 afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }) })
@@ -37,12 +38,8 @@ describe('data directory lock', () => {
 
   it('released on a full disk (no room for the release marker), the directory can be taken again', () => {
     const dir = tmp()
-    const full = { on: false }
-    const noSpace = <F extends (...args: never[]) => unknown>(f: F): F => ((...args: never[]) => {
-      if (full.on) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })
-      return f(...args)
-    }) as F
-    const a = new DirLock(dir, { ...fs, writeSync: noSpace(fs.writeSync) })
+    const { fs: fileSystem, faulty: full } = faultyFileSystem('ENOSPC')
+    const a = new DirLock(dir, fileSystem)
     a.acquire()
     full.on = true
     a.release()

@@ -1,31 +1,23 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import * as fc from 'fast-check'
 import * as Y from 'yjs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { crc32 } from '../../src/persistence/crc32.js'
 import { FilePersistence } from '../../src/persistence/file-persistence.js'
 import type { PersistenceEvent } from '../../src/persistence/file-persistence.js'
 import type { FileSystem } from '../../src/persistence/file-system.js'
+import { faultyFileSystem } from '../support/faulty-fs.js'
 import { ProfileStore } from '../../src/profile-store.js'
+import { encodeRecord } from '../../src/persistence/update-log.js'
+import { fcParams } from '../support/fc.js'
 
 const dirs: string[] = []
 afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }) })
 const tmp = (): string => { const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dp-fp-')); dirs.push(d); return d }
 const turn = (ms = 0): Promise<void> => new Promise((resolve) => { setTimeout(resolve, ms) })
-
-/** node:fs whose writes and fsyncs throw `code` while `faulty.on` is set. */
-const faultyFs = (code: string): { fs: FileSystem; faulty: { on: boolean; hits: number } } => {
-  const faulty = { on: false, hits: 0 }
-  const failing = <F extends (...args: never[]) => unknown>(f: F): F => ((...args: never[]) => {
-    if (faulty.on) {
-      faulty.hits++
-      throw Object.assign(new Error(`${code}: injected fault`), { code })
-    }
-    return f(...args)
-  }) as F
-  return { faulty, fs: { ...fs, writeSync: failing(fs.writeSync), fsyncSync: failing(fs.fsyncSync), ftruncateSync: failing(fs.ftruncateSync) } }
-}
+const immediate = (): Promise<void> => new Promise((resolve) => { setImmediate(resolve) })
 
 const openStore = (dir: string, incarnation: number, extra: { fileSystem?: FileSystem } = {}): { store: ProfileStore; p: FilePersistence; events: PersistenceEvent[] } => {
   const store = new ProfileStore({ nodeId: 'a', incarnation, profiles: [{ name: 'total' }] })
@@ -84,6 +76,66 @@ describe('FilePersistence: damage is never silent and never destroys intact data
   })
 })
 
+describe('FilePersistence: random damage to the log (property)', () => {
+  it('loads every intact record of a writer up to its first damaged one, keeps the damaged bytes, and reports', () => {
+    fc.assert(fc.property(
+      fc.array(fc.tuple(fc.nat(2), fc.string({ maxLength: 12 })), { minLength: 1, maxLength: 30 }),
+      fc.array(fc.record({ at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }), { maxLength: 4 }),
+      fc.option(fc.nat(), { nil: undefined }),
+      (writes, flips, cutAt) => {
+        const writers = [1, 2, 3].map((id) => { const d = new Y.Doc(); d.clientID = id; return d })
+        const records: Array<{ writer: number; key: string; value: string; span: [number, number] }> = []
+        const chunks: Buffer[] = []
+        let pos = 0
+        writes.forEach(([w, value], i) => {
+          const doc = writers[w]!
+          const sv = Y.encodeStateVector(doc)
+          doc.getMap('m').set(`k${i}`, value)
+          const rec = encodeRecord(Y.encodeStateAsUpdate(doc, sv))
+          records.push({ writer: w, key: `k${i}`, value, span: [pos, pos + rec.length] })
+          chunks.push(rec)
+          pos += rec.length
+        })
+        const log = Buffer.concat(chunks)
+        const touched = new Set<number>()
+        const touch = (at: number): void => { records.forEach((r, i) => { if (at >= r.span[0] && at < r.span[1]) touched.add(i) }) }
+        for (const f of flips) { const at = f.at % log.length; log[at]! ^= f.xor; touch(at) }
+        const end = cutAt === undefined ? log.length : cutAt % (log.length + 1)
+        records.forEach((r, i) => { if (r.span[1] > end) touched.add(i) })
+        const damaged = log.subarray(0, end)
+        const dir = tmp()
+        fs.writeFileSync(path.join(dir, 'updates.log'), damaged)
+        const doc = new Y.Doc()
+        const events: PersistenceEvent[] = []
+        const p = new FilePersistence({ dir }, (e) => { events.push(e) })
+        const report = p.open(doc, (u, o) => { Y.applyUpdate(doc, u, o) })
+        p.close()
+        // Each writer's records before its first damaged one apply (Yjs applies a writer's updates in order).
+        const blocked = new Set<number>()
+        records.forEach((r, i) => {
+          if (touched.has(i)) blocked.add(r.writer)
+          if (!blocked.has(r.writer)) expect(doc.getMap('m').get(r.key)).toBe(r.value)
+        })
+        if (report.corruptRecords > 0) {
+          expect(fs.readFileSync(report.quarantine!).equals(damaged)).toBe(true)
+          expect(events).toEqual([expect.objectContaining({ reason: 'corrupt', records: report.corruptRecords })])
+        } else {
+          expect(events).toEqual([])
+          expect(damaged.subarray(0, damaged.length - report.tornBytes).equals(fs.readFileSync(path.join(dir, 'updates.log')))).toBe(true)
+        }
+        if (flips.length === 0) expect(report.corruptRecords).toBe(0)
+        // What loaded is on disk now: the next start finds the same, with no damage.
+        const again = new Y.Doc()
+        const p2 = new FilePersistence({ dir })
+        expect(p2.open(again, (u, o) => { Y.applyUpdate(again, u, o) })).toMatchObject({ corruptRecords: 0, tornBytes: 0 })
+        p2.close()
+        expect(again.getMap('m').toJSON()).toEqual(doc.getMap('m').toJSON())
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
+    ), fcParams(60))
+  })
+})
+
 describe('FilePersistence: logs of version 0.1', () => {
   it('are loaded whole (no marker framing), then replaced by a snapshot and kept aside', () => {
     const dir = tmp()
@@ -112,7 +164,7 @@ describe('FilePersistence: a failed write is reported and loses nothing acknowle
   for (const code of ['ENOSPC', 'EIO']) {
     it(`${code} during 6 of 28 batches: one error event, recovery, and every membership after a restart`, async () => {
       const dir = tmp()
-      const { fs: faultFs, faulty } = faultyFs(code)
+      const { fs: faultFs, faulty } = faultyFileSystem(code)
       const { store, p, events } = openStore(dir, 1, { fileSystem: faultFs })
       let acknowledged = 0
       for (let b = 0; b < 28; b++) {
@@ -138,11 +190,12 @@ describe('FilePersistence: a failed write is reported and loses nothing acknowle
 
   it('a process that dies while writes fail keeps everything written before the failure', async () => {
     const dir = tmp()
-    const { fs: faultFs, faulty } = faultyFs('ENOSPC')
+    const { fs: faultFs, faulty } = faultyFileSystem('ENOSPC')
     const { store, p } = openStore(dir, 1, { fileSystem: faultFs })
     for (let i = 0; i < 300; i++) store.add(`before-${i}`, 'total')
     store.flushWrites()
-    await turn(5)
+    await immediate() // after the persistence's own flush, queued first
+    expect(p.logBytes).toBeGreaterThan(0)
     faulty.on = true
     for (let i = 0; i < 300; i++) store.add(`during-${i}`, 'total')
     store.flushWrites()
@@ -162,7 +215,7 @@ describe('FilePersistence: a failed write is reported and loses nothing acknowle
 
   it('snapshot() after failures is a recovery attempt that throws DP_ERR_PERSISTENCE while the disk refuses', async () => {
     const dir = tmp()
-    const { fs: faultFs, faulty } = faultyFs('ENOSPC')
+    const { fs: faultFs, faulty } = faultyFileSystem('ENOSPC')
     const { store, p } = openStore(dir, 1, { fileSystem: faultFs })
     faulty.on = true
     expect(() => { p.snapshot() }).toThrow(expect.objectContaining({ code: 'DP_ERR_PERSISTENCE' }))

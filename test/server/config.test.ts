@@ -74,6 +74,15 @@ describe('resolveConfig', () => {
     ['non-string value', { flags: { ...secret, nodeId: 'a' }, file: { dataDir: 5 } }, /must be a non-empty string/]
   ])('refuses %s', (_name, sources, message) => { refused(sources, message) })
 
+  it('resumes by default with a data directory, never without one', () => {
+    expect(resolveConfig({ flags: { ...secret, nodeId: 'a', dataDir: '/tmp/x' } }).resume).toBe(true)
+    expect(resolveConfig({ flags: { ...secret, nodeId: 'a' } }).resume).toBe(false)
+    expect(resolveConfig({ flags: { ...secret, nodeId: 'a', dataDir: '/tmp/x', resume: 'false' } }).resume).toBe(false)
+    expect(resolveConfig({ flags: { ...secret, nodeId: 'a', dataDir: '/tmp/x' }, file: { resume: false } }).resume).toBe(false)
+    refused({ flags: { ...secret, nodeId: 'a', resume: 'true' } }, /resume needs a data directory/)
+    refused({ flags: { ...secret, nodeId: 'a', dataDir: '/tmp/x' }, env: { resume: 'maybe' } }, /DP_RESUME must be true or false/)
+  })
+
   it('allows a non-loopback HTTP address with a token', () => {
     const c = resolveConfig({ flags: { ...secret, nodeId: 'a', http: '0.0.0.0:8080', apiToken: 'token-0123456789ab' } })
     expect(c.http).toEqual({ host: '0.0.0.0', port: 8080 })

@@ -1,0 +1,122 @@
+/**
+ * Applying a remote update is all or nothing (issue 7 item 3): mutated valid updates are either
+ * applied fully (exactly as Yjs itself applies them, and the counts agree with a recount) or
+ * refused with `DP_ERR_BAD_UPDATE` with the document, its state vector and the counts unchanged.
+ */
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { DialogProfilesError, ProfileStore } from '../src/index.js'
+import { appendRecords, deleteRecords } from '../src/internal/partition-doc.js'
+import { encodeMembership, encodeRemoval } from '../src/internal/records.js'
+import { fcParams } from './support/fc.js'
+
+const PROFILES = [{ name: 'total' }, { name: 'caller', withValue: true }]
+const rec = (dialog: string, profile = 'total', value: string | null = null): unknown[] =>
+  encodeMembership({ kind: 0, dialog, profile, value, expiresAt: null })
+
+/** A peer's document: two partitions' worth of records, some deleted, a notice; and the updates it sent. */
+const peerUpdates = (): { base: Uint8Array, next: Uint8Array[] } => {
+  const peer = new Y.Doc()
+  peer.clientID = 4242
+  const root = peer.getArray('dp:b:1:4242')
+  const updates: Uint8Array[] = []
+  peer.on('update', (u: Uint8Array) => updates.push(u))
+  peer.transact(tr => { appendRecords(tr, root, -1, [rec('c1'), rec('c2', 'caller', 'alice'), rec('c3')]) })
+  peer.transact(tr => { appendRecords(tr, root, 2, [rec('c4'), encodeRemoval(777, [0, 1]), rec('c5', 'caller', 'bob')]) })
+  peer.transact(tr => { deleteRecords(tr, 4242, [1, 3]) })
+  peer.transact(tr => { appendRecords(tr, root, 5, [rec('c6')]) })
+  const base = updates[0] as Uint8Array
+  const next = updates.slice(1)
+  peer.destroy()
+  return { base, next }
+}
+
+const mutation = fc.array(fc.record({
+  op: fc.constantFrom('flip', 'set', 'insert', 'delete', 'truncate'),
+  at: fc.nat(),
+  byte: fc.nat({ max: 255 })
+}), { minLength: 1, maxLength: 4 })
+
+const mutate = (u: Uint8Array, ms: ReadonlyArray<{ op: string, at: number, byte: number }>): Uint8Array => {
+  let b = [...u]
+  for (const m of ms) {
+    if (b.length === 0) break
+    const i = m.at % b.length
+    if (m.op === 'flip') b[i] = (b[i] as number) ^ (1 << (m.byte % 8))
+    else if (m.op === 'set') b[i] = m.byte
+    else if (m.op === 'insert') b.splice(i, 0, m.byte)
+    else if (m.op === 'delete') b.splice(i, 1)
+    else b = b.slice(0, i)
+  }
+  return Uint8Array.from(b)
+}
+
+describe('ProfileStore.applyUpdate: all or nothing', () => {
+  it('applies a mutated update fully or refuses it with DP_ERR_BAD_UPDATE and changes nothing', () => {
+    const { base, next } = peerUpdates()
+    let refused = 0
+    let applied = 0
+    fc.assert(fc.property(fc.nat({ max: next.length - 1 }), mutation, (which, ms) => {
+      const s = new ProfileStore({ nodeId: 'a', profiles: PROFILES, clock: () => 1000, incarnation: 1, clientId: 1 })
+      try {
+        s.applyUpdate(base, 'peer')
+        const u = mutate(next[which] as Uint8Array, ms)
+        const before = { state: s.encodeState(), sv: s.stateVector(), dump: JSON.stringify(s.dump()), total: s.size('total'), caller: s.size('caller') }
+        const ref = new Y.Doc()
+        Y.applyUpdate(ref, before.state)
+        let yjsApplies = true
+        try { Y.applyUpdate(ref, u) } catch { yjsApplies = false }
+        try {
+          s.applyUpdate(u, 'peer')
+        } catch (err) {
+          expect(err).toBeInstanceOf(DialogProfilesError)
+          expect((err as DialogProfilesError).code).toBe('DP_ERR_BAD_UPDATE')
+          expect(s.encodeState()).toEqual(before.state)
+          expect(s.stateVector()).toEqual(before.sv)
+          expect(JSON.stringify(s.dump())).toBe(before.dump)
+          expect([s.size('total'), s.size('caller')]).toEqual([before.total, before.caller])
+          refused++
+          return
+        }
+        applied++
+        expect(yjsApplies).toBe(true) // what the store accepts, Yjs applies without failing halfway
+        expect(s.stateVector()).toEqual(Y.encodeStateVector(ref))
+        expect(s.encodeState()).toEqual(Y.encodeStateAsUpdate(ref))
+        expect(s.recount().mismatches).toEqual([])
+        ref.destroy()
+      } finally { s.destroy() }
+    }), fcParams(800))
+    // both outcomes were exercised
+    expect(refused).toBeGreaterThan(0)
+    expect(applied).toBeGreaterThan(0)
+  })
+
+  it('refuses, whole, updates outside the schema: other root types, map entries, nested types, non-embed content', () => {
+    const s = new ProfileStore({ nodeId: 'a', profiles: PROFILES, incarnation: 1 })
+    const bad: Array<(d: Y.Doc) => void> = [
+      d => { d.getMap('dp:b:1:5').set('k', 1) },
+      d => { d.getArray('dp:b:1:5').push([1, 2]) }, // ContentAny, not embed
+      d => { d.getArray('other').insert(0, [new Y.Map()]) },
+      d => { d.getText('dp:b:1:5').insert(0, 'x') }
+    ]
+    for (const write of bad) {
+      const d = new Y.Doc()
+      d.clientID = 5
+      write(d)
+      const before = s.encodeState()
+      expect(() => { s.applyUpdate(Y.encodeStateAsUpdate(d), 'peer') }).toThrow(expect.objectContaining({ code: 'DP_ERR_BAD_UPDATE' }))
+      expect(s.encodeState()).toEqual(before)
+      d.destroy()
+    }
+    // an admission root (dpa:) of the right shape is accepted and not counted
+    const d = new Y.Doc()
+    d.clientID = 6
+    d.transact(tr => { appendRecords(tr, d.getArray('dpa:b:1:6'), -1, [rec('c1')]) })
+    s.applyUpdate(Y.encodeStateAsUpdate(d), 'peer')
+    expect(s.size('total')).toBe(0)
+    expect(s.recount().ok).toBe(true)
+    d.destroy()
+    s.destroy()
+  })
+})
