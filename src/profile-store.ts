@@ -457,20 +457,28 @@ export class ProfileStore {
     this.flushWrites()
     // Another writer under this store's client id (more clocks than it wrote, or a root of
     // another node or incarnation): move away before Yjs sees it.
-    const root = check.roots.get(this.self.clientId)
-    if ((check.ends.get(this.self.clientId) ?? 0) > this.ownedClock() || (root !== undefined && (root.node !== this.nodeId || root.incarnation !== this.incarnation))) {
-      this.moveToFreshClient('another writer uses this node\'s Yjs client id')
-    }
+    if (this.collides(check)) this.moveToFreshClient('another writer uses this node\'s Yjs client id')
     try {
       Y.applyUpdate(this.doc, update, origin)
     } catch (err) {
       // Last guard: checkUpdate is meant to refuse everything Yjs could fail on.
       throw fail('DP_ERR_BAD_UPDATE', `update failed to apply: ${err instanceof Error ? err.message : String(err)}`, err)
     } finally {
-      if (!this.destroyed && this.doc.clientID !== this.self.clientId) this.moveToFreshClient('Yjs changed this replica\'s client id')
-      else if (!this.destroyed && this.suspectCollision) this.moveToFreshClient(`own memberships purged ${REASSERTS_BEFORE_MOVE} times over: another writer may use this node's Yjs client id`)
-      this.suspectCollision = false
+      this.afterRemoteApply()
     }
+  }
+
+  /** Whether a checked update writes under this store's client id: more clocks than it wrote, or a root of another node or incarnation. */
+  private collides (check: Extract<ReturnType<typeof checkUpdate>, { ok: true }>): boolean {
+    const root = check.roots.get(this.self.clientId)
+    return (check.ends.get(this.self.clientId) ?? 0) > this.ownedClock() || (root !== undefined && (root.node !== this.nodeId || root.incarnation !== this.incarnation))
+  }
+
+  /** After remote updates were applied: leave a client id that Yjs changed or that a collision made suspect. */
+  private afterRemoteApply (): void {
+    if (!this.destroyed && this.doc.clientID !== this.self.clientId) this.moveToFreshClient('Yjs changed this replica\'s client id')
+    else if (!this.destroyed && this.suspectCollision) this.moveToFreshClient(`own memberships purged ${REASSERTS_BEFORE_MOVE} times over: another writer may use this node's Yjs client id`)
+    this.suspectCollision = false
   }
 
   /**
@@ -487,7 +495,7 @@ export class ProfileStore {
       if (!(u instanceof Uint8Array)) throw fail('DP_ERR_BAD_UPDATE', 'an update must be a Uint8Array')
       const check = checkUpdate(u)
       if (!check.ok) throw fail('DP_ERR_BAD_UPDATE', `update refused: ${check.reason}`)
-      if ((check.ends.get(this.self.clientId) ?? 0) > this.ownedClock()) collides = true
+      if (this.collides(check)) collides = true
     }
     // A client-id collision is handled between updates, one transaction each.
     if (collides) { for (const u of updates) this.applyUpdate(u, origin); return }
@@ -498,7 +506,7 @@ export class ProfileStore {
     } catch (err) {
       throw fail('DP_ERR_BAD_UPDATE', `update failed to apply: ${err instanceof Error ? err.message : String(err)}`, err)
     } finally {
-      if (this.doc.clientID !== this.self.clientId && !this.destroyed) this.moveToFreshClient('Yjs changed this replica\'s client id')
+      this.afterRemoteApply()
     }
   }
 

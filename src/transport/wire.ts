@@ -14,8 +14,12 @@
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 
-/** Version of this wire protocol, sent in the hello. */
-export const PROTOCOL_VERSION = 1
+/**
+ * Version of this wire protocol, sent in the hello; a peer with another version is refused at
+ * the handshake. 2: heartbeat signatures (type 103) and digests (type 104), which version 1
+ * nodes would refuse mid-stream as unknown messages.
+ */
+export const PROTOCOL_VERSION = 2
 
 /** Message types (the first varUint of every message). */
 export const MSG_SYNC = 0
