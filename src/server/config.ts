@@ -66,6 +66,8 @@ export interface DaemonConfig {
   readonly mode: AdmissionMode
   /** Every node id of the cluster (strict shares). @defaultValue [] (ClusterNode: this node only) */
   readonly admissionNodes: readonly string[]
+  /** Strict mode: how long an acquire refused for `no-rights` waits for rights it requested from peers, ms. @defaultValue undefined (ClusterNode: 0, no wait) */
+  readonly admissionWaitMs: number | undefined
   /** Node options left unset fall back to ClusterNode's defaults. */
   readonly livenessTimeoutMs: number | undefined
   readonly graceMs: number | undefined
@@ -114,6 +116,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'secretFile', flag: '--secret-file <file>', env: ['DP_SECRET_FILE'], kind: 'string', description: 'read the secret from this file (surrounding white space dropped)' },
   { key: 'profiles', flag: '--profile <name[:value]>', env: ['DP_PROFILES', 'DP_PROFILE'], kind: 'list', description: 'declare a profile: NAME plain, NAME:value with values (repeatable; env: comma-separated)', defaultText: 'none' },
   { key: 'mode', flag: '--mode <mode>', env: ['DP_MODE'], kind: 'string', description: 'admission mode of the declared profiles: eventual or strict', defaultText: 'eventual' },
+  { key: 'admissionWaitMs', flag: '--admission-wait-ms <ms>', env: ['DP_ADMISSION_WAIT_MS'], kind: 'int', description: 'strict mode: how long an acquire without a spare right waits for the rights this node asked its peers for, before it is refused with no_rights (the SIP worker waits that long)', defaultText: '0' },
   { key: 'admissionNodes', flag: '--admission-node <id>', env: ['DP_ADMISSION_NODES'], kind: 'list', description: 'every node id of the cluster, the same list on every node (repeatable; env: comma-separated); required by --mode strict with peers', defaultText: 'this node' },
   { key: 'livenessTimeout', flag: '--liveness-timeout <ms>', env: ['DP_LIVENESS_TIMEOUT'], kind: 'ms', description: 'a peer silent this long is suspect', defaultText: String(DEFAULT_LIVENESS_TIMEOUT_MS) },
   { key: 'grace', flag: '--grace <ms>', env: ['DP_GRACE'], kind: 'ms', description: 'then this long more: dead, its calls stop counting', defaultText: String(DEFAULT_GRACE_MS) },
@@ -325,6 +328,7 @@ export const resolveConfig = (sources: { flags?: RawSettings; env?: RawSettings;
     profiles,
     mode,
     admissionNodes,
+    admissionWaitMs: int('admissionWaitMs', 0),
     livenessTimeoutMs: int('livenessTimeout', 1),
     graceMs: int('grace', 0),
     heartbeatIntervalMs: int('heartbeatInterval', 1),

@@ -30,7 +30,9 @@ export const nodeOptionsOf = (config: DaemonConfig, log: PinoLogger): ClusterNod
   ...(config.readiness !== undefined ? { readiness: { policy: config.readiness } } : {}),
   ...(config.dataDir !== null ? { dataDir: config.dataDir } : {}),
   ...(config.resume ? { resume: true } : {}),
-  ...(config.admissionNodes.length > 0 ? { admission: { nodes: config.admissionNodes } } : {}),
+  ...(config.admissionNodes.length > 0 || config.admissionWaitMs !== undefined
+    ? { admission: { ...(config.admissionNodes.length > 0 ? { nodes: config.admissionNodes } : {}), ...(config.admissionWaitMs !== undefined ? { waitMs: config.admissionWaitMs } : {}) } }
+    : {}),
   log: nodeLogger(log)
 })
 

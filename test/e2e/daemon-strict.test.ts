@@ -36,3 +36,17 @@ describe('strict mode across two daemons', () => {
     await eventually(async () => (await form(`${a.http}/v1/acquire`, { dialog: `again-${Date.now()}`, profile: 'total', limit: 4 })).status === 200, 10_000, 'admitted again')
   })
 })
+
+describe('strict mode with --admission-wait-ms', () => {
+  it('a call without a spare right waits for the rights its node asked for instead of being refused at once', async () => {
+    const WAIT = ['--mode', 'strict', '--profile', 'total', '--admission-node', 'c', '--admission-node', 'd', '--admission-wait-ms', '3000', ...FAST]
+    const c = await startDaemon(['--node-id', 'c', ...WAIT])
+    const d = await startDaemon(['--node-id', 'd', ...WAIT, '--peer', c.ws])
+    for (const n of [c, d]) await eventually(async () => (await http('GET', `${n.http}/readyz`)).status === 200, 10_000, 'ready')
+    // limit 4 split over c and d: c holds 2 rights; four calls arrive at c at once
+    const answers = await Promise.all([0, 1, 2, 3].map(async (i) => (await form(`${c.http}/v1/acquire`, { dialog: `w${i}`, profile: 'total', limit: 4 })).status))
+    expect(answers).toEqual([200, 200, 200, 200])
+    expect((await form(`${c.http}/v1/acquire`, { dialog: 'w4', profile: 'total', limit: 4 })).status).toBe(429)
+    await eventually(async () => (await size(d.http, 'total')) === 4, 10_000, 'd sees the 4 calls')
+  })
+})

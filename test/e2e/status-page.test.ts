@@ -8,7 +8,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { Browser, Page } from 'playwright-core'
 import { CHROMIUM, describeWith } from './support/components.js'
 import { form, stopAll } from './support.js'
-import { killDaemon, startCluster } from './support/daemons.js'
+import { killDaemon, sizeOn, startCluster } from './support/daemons.js'
+import { waitUntil } from './support/processes.js'
 import type { DaemonHandle } from './support/daemons.js'
 
 const OUT = join(import.meta.dirname, '..', '..', 'test-output', 'e2e')
@@ -51,6 +52,8 @@ describeWith('status page in Chromium (3 daemons)', [CHROMIUM], () => {
     for (let i = 0; i < 4; i++) expect(await acquire(b, `b-${i}`, 'total', 100)).toBe(200)
     for (let i = 0; i < 3; i++) expect(await acquire(c, `c-${i}`, 'total', 100)).toBe(200)
     for (let i = 0; i < 2; i++) expect(await acquire(a, `a-${i}`, 'total', 100)).toBe(200)
+    // dp-1 refuses at the limit once the other daemons' calls have reached it (eventual mode)
+    await waitUntil(async () => await sizeOn(a, 'total') === 9, 'dp-1 to count the 9 calls', 10_000)
     expect(await acquire(a, 'a-refused', 'total', 9)).toBe(429)
     // dp-1's own admissions show as a rate for the second they happened in.
     await waitText('#admitted-rate', /^[1-9]/)
