@@ -1,6 +1,6 @@
 /**
- * The route table of the daemon's HTTP API (the contract in DESIGN.md, "HTTP API of the
- * sidecar"). Every input is checked before anything changes: bad input answers 400, an
+ * The route table of the daemon's HTTP API (the contract: the README's "HTTP API" under "Sidecar
+ * daemon"). Every input is checked before anything changes: bad input answers 400, an
  * undeclared profile 404, both with `{"error":{"code","message"}}`. Membership changes go
  * through the {@link Admission} module.
  */

@@ -12,6 +12,8 @@ import {
   DEFAULT_MAX_CALL_DURATION_S, Secret, isLoopback, parseHostPort, resolveConfig, settingsFromEnv, settingsFromFile
 } from '../../src/server/config.js'
 import type { RawSettings } from '../../src/server/config.js'
+import { nodeOptionsOf } from '../../src/server/daemon.js'
+import { pino } from 'pino'
 
 const dir = mkdtempSync(join(tmpdir(), 'dp-config-'))
 afterAll(() => { rmSync(dir, { recursive: true, force: true }) })
@@ -91,6 +93,15 @@ describe('resolveConfig', () => {
     expect(f.profiles).toEqual([{ name: 'trunk', withValue: true, admission: 'eventual' }])
     refused({ flags: { ...secret, nodeId: 'a', mode: 'strict', peers: ['ws://b:1'] } }, /needs --admission-node/)
     expect(resolveConfig({ flags: { ...secret, nodeId: 'a', mode: 'strict', peers: ['ws://b:1'], admissionNodes: ['a', 'b'] } }).admissionNodes).toEqual(['a', 'b'])
+  })
+
+  it('passes --admission-wait-ms to the node as admission.waitMs, and refuses a bad one', () => {
+    const c = resolveConfig({ flags: { ...secret, nodeId: 'a', mode: 'strict', admissionWaitMs: '250' } })
+    expect(c.admissionWaitMs).toBe(250)
+    expect(nodeOptionsOf(c, pino({ level: 'silent' })).admission).toEqual({ waitMs: 250 })
+    expect(resolveConfig({ flags: { ...secret, nodeId: 'a' } }).admissionWaitMs).toBeUndefined()
+    refused({ flags: { ...secret, nodeId: 'a', admissionWaitMs: '-1' } }, /admission-wait-ms/)
+    refused({ flags: { ...secret, nodeId: 'a', admissionWaitMs: 'soon' } }, /admission-wait-ms/)
   })
 
   it('allows a non-loopback HTTP address with a token', () => {
