@@ -14,6 +14,7 @@ import {
   DEFAULT_READINESS_POLICY, MIN_SECRET_LENGTH
 } from '../options.js'
 import type { ProfileDeclaration } from '../types.js'
+import { NODE_ID_PATTERN } from '../internal/records.js'
 
 /** Default cluster WebSocket address. */
 export const DEFAULT_LISTEN = '127.0.0.1:7400'
@@ -283,7 +284,7 @@ export const resolveConfig = (sources: { flags?: RawSettings; env?: RawSettings;
   }
 
   const nodeId = str('nodeId') ?? hostname()
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(nodeId)) throw bad(`node id must match [A-Za-z0-9._-]{1,64}, got "${nodeId}" (set --node-id)`)
+  if (!NODE_ID_PATTERN.test(nodeId)) throw bad(`node id must match [A-Za-z0-9._-]{1,64}, got "${nodeId}" (set --node-id)`)
   const listen = parseHostPort(str('listen') ?? DEFAULT_LISTEN, 'listen address')
   const http = parseHostPort(str('http') ?? DEFAULT_HTTP, 'HTTP address')
   const peers = list('peers').map((u) => {
@@ -313,7 +314,7 @@ export const resolveConfig = (sources: { flags?: RawSettings; env?: RawSettings;
   const resume = explicitResume ?? (dataDir !== null && mode !== 'strict')
   if (resume && dataDir === null) throw bad('resume needs a data directory (--data-dir)')
   const admissionNodes = list('admissionNodes').map((n) => {
-    if (typeof n !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(n)) throw bad(`an admission node must be a node id, got ${JSON.stringify(n)}`)
+    if (typeof n !== 'string' || !NODE_ID_PATTERN.test(n)) throw bad(`an admission node must be a node id, got ${JSON.stringify(n)}`)
     return n
   })
   if (mode === 'strict' && peers.length > 0 && admissionNodes.length === 0) throw bad('--mode strict with peers needs --admission-node for every node id of the cluster (the same list on every node)')

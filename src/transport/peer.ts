@@ -137,8 +137,6 @@ export class PeerConnection {
   lastReceivedAt: number
   /** Monotonic time (performance.now) of the last frame received, for the idle timeout. */
   lastReceivedMono: number
-  closeCode = 0
-  closeReason = ''
   readonly stats: ConnectionStats = emptyStats()
   /** The peer's direct neighbours (node ids), from its latest digest. */
   neighbours: ReadonlySet<string> = new Set()
@@ -615,8 +613,6 @@ export class PeerConnection {
   private finish (code: number, reason: string): void {
     if (this.state === 'closed') return
     this.state = 'closed'
-    this.closeCode = code
-    this.closeReason = reason
     if (this.authTimer !== undefined) clearTimeout(this.authTimer)
     this.authTimer = undefined
     if (this.answerTimer !== undefined) clearTimeout(this.answerTimer)

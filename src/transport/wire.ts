@@ -13,6 +13,7 @@
  */
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
+import { NODE_ID_PATTERN } from '../internal/records.js'
 
 /**
  * Version of this wire protocol, sent in the hello; a peer with another version is refused at
@@ -43,7 +44,6 @@ export const MAC_BYTES = 32
 export const SIGNATURE_BYTES = 64
 /** Longest node id, in UTF-8 bytes (the store accepts at most 64 ASCII characters). */
 export const MAX_NODE_ID_BYTES = 64
-const NODE_ID_RE = /^[A-Za-z0-9._-]{1,64}$/
 /** Most node ids in one digest's neighbour list. */
 export const MAX_NEIGHBOURS = 4096
 /** Longest state vector in a digest, bytes (about 10 bytes per writing client). */
@@ -126,12 +126,9 @@ const readBoundedBytes = (d: decoding.Decoder, max: number, what: string): Uint8
 const readNodeId = (d: decoding.Decoder): string => {
   const bytes = readBoundedBytes(d, MAX_NODE_ID_BYTES, 'node id')
   const id = new TextDecoder('utf-8', { fatal: false }).decode(bytes)
-  if (!NODE_ID_RE.test(id)) throw bad('malformed node id')
+  if (!NODE_ID_PATTERN.test(id)) throw bad('malformed node id')
   return id
 }
-
-/** Checks a node id as the wire accepts it. */
-export const isValidNodeId = (id: string): boolean => NODE_ID_RE.test(id)
 
 /**
  * Decodes one WebSocket message into its protocol messages, in order.
