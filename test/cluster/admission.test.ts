@@ -38,7 +38,9 @@ const kill = async (child: ChildProcess): Promise<void> => {
 /** Admits new calls on `node` until `total` calls of T1 run on the survivors or 3 s pass; @returns how many it admitted. */
 const admitUntil = async (node: ClusterNode, prefix: string, limit: number, done: () => boolean): Promise<number> => {
   let n = 0
-  for (let i = 0; i < 300 && !done(); i++) {
+  // bounded in attempts and time (a restarted child takes seconds to start on a loaded machine)
+  const deadline = Date.now() + 20_000
+  for (let i = 0; i < 2000 && !done() && Date.now() < deadline; i++) {
     if ((await node.acquire(`${prefix}-${n}`, T1(limit))).admitted) n++
     else await new Promise((resolve) => { setTimeout(resolve, 10) })
   }
@@ -83,12 +85,21 @@ describe('admission over real sockets', () => {
     let admitted = await admitUntil(a, 'a', LIMIT, () => survivors() >= left)
     admitted += await admitUntil(b, 'b', LIMIT, () => survivors() >= left)
     expect(survivors()).toBe(left)
-    expect(await a.acquire('a-over', T1(LIMIT))).toMatchObject({ admitted: false, reason: 'no-rights' })
-    expect(await b.acquire('b-over', T1(LIMIT))).toMatchObject({ admitted: false, reason: 'no-rights' })
+    // past that, a right can only be one still on its way between the survivors when `left` was
+    // read: whatever is admitted, the child's 4 stranded calls plus the survivors' stay <= LIMIT
+    for (const [n, id] of [[a, 'a-over'], [b, 'b-over']] as const) {
+      const r = await n.acquire(id, T1(LIMIT))
+      if (r.admitted) admitted++
+      else expect(r.reason).toBe('no-rights')
+      expect(survivors() + 4).toBeLessThanOrEqual(LIMIT)
+    }
     // k restarts (new incarnation): its old calls are void; once a and b sealed it, its share is
     // whole again and it hands spare rights to the survivors that ask
     const again = await spawnNode({ DP_NODE_ID: 'k', DP_PEERS: `${a.url()!},${b.url()!}`, DP_ADMISSION_NODES: ids })
     admitted += await admitUntil(a, 'a2', LIMIT, () => survivors() >= LIMIT)
+    // a busy node keeps one spare right for itself: b may hold the last one (say a right that
+    // reached it after its refused 'b-over'), so b admits too
+    admitted += await admitUntil(b, 'b2', LIMIT, () => survivors() >= LIMIT)
     expect(survivors()).toBe(LIMIT)
     expect(admitted).toBe(LIMIT)
     expect(await a.acquire('a-over2', T1(LIMIT))).toMatchObject({ admitted: false, reason: 'no-rights' })
