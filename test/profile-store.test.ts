@@ -517,20 +517,28 @@ describe('boundaries and reports (issue 7 items 4, 5, 6, 8)', () => {
   })
 })
 
+/**
+ * Node a ran with `clientId: 42` and one call that b saw, then restarted (incarnation 2) with the
+ * same clientId option: the restarted store, b, and the collision events the new one emits.
+ */
+const restartedWithSameClientId = (bOptions: { clientId?: number }): { b: ProfileStore, a2: ProfileStore, moved: StoreEvent[] } => {
+  const clock = manualClock()
+  const b = new ProfileStore({ nodeId: 'b', profiles: PROFILES, clock: clock.now, incarnation: 1, ...bOptions })
+  const a1 = new ProfileStore({ nodeId: 'a', profiles: PROFILES, clock: clock.now, incarnation: 1, clientId: 42 })
+  made.push(b, a1)
+  a1.add('old', 'total')
+  b.applyUpdate(a1.encodeState(), 'a1')
+  a1.destroy()
+  const a2 = new ProfileStore({ nodeId: 'a', profiles: PROFILES, clock: clock.now, incarnation: 2, clientId: 42 })
+  made.push(a2)
+  const moved: StoreEvent[] = []
+  a2.on('client-id-collision', e => moved.push(e))
+  return { b, a2, moved }
+}
+
 describe('Yjs client-id collisions (issue 8 item 1)', () => {
   it('a node restarted with the same clientId moves to a fresh partition, loudly, and every node counts its calls', () => {
-    const clock = manualClock()
-    const b = new ProfileStore({ nodeId: 'b', profiles: PROFILES, clock: clock.now, incarnation: 1, clientId: 500 })
-    const a1 = new ProfileStore({ nodeId: 'a', profiles: PROFILES, clock: clock.now, incarnation: 1, clientId: 42 })
-    made.push(b, a1)
-    a1.add('old', 'total')
-    b.applyUpdate(a1.encodeState(), 'a1')
-    a1.destroy()
-    // the same clientId option kept across the restart
-    const a2 = new ProfileStore({ nodeId: 'a', profiles: PROFILES, clock: clock.now, incarnation: 2, clientId: 42 })
-    made.push(a2)
-    const moves: StoreEvent[] = []
-    a2.on('client-id-collision', e => moves.push(e))
+    const { b, a2, moved: moves } = restartedWithSameClientId({ clientId: 500 })
     a2.add('c1', 'total')
     b.applyUpdate(a2.encodeState(), 'a2') // b already holds client 42's clocks from a1: a2's records look like duplicates
     a2.applyUpdate(b.encodeState(), 'b') // a2 hears of client 42's other writes
@@ -621,17 +629,7 @@ describe('another local writer on the document (the strict-admission roots)', ()
 
 describe('a client-id collision no state exchange reveals (issue 8 item 1)', () => {
   it('the owner whose records keep being purged moves to a fresh client id, and the others count its calls', () => {
-    const clock = manualClock()
-    const b = new ProfileStore({ nodeId: 'b', profiles: PROFILES, clock: clock.now, incarnation: 1 })
-    const a1 = new ProfileStore({ nodeId: 'a', profiles: PROFILES, clock: clock.now, incarnation: 1, clientId: 42 })
-    made.push(b, a1)
-    a1.add('old', 'total')
-    b.applyUpdate(a1.encodeState(), 'a1')
-    a1.destroy()
-    const a2 = new ProfileStore({ nodeId: 'a', profiles: PROFILES, clock: clock.now, incarnation: 2, clientId: 42 })
-    made.push(a2)
-    const moved: StoreEvent[] = []
-    a2.on('client-id-collision', e => moved.push(e))
+    const { b, a2, moved } = restartedWithSameClientId({})
     a2.add('new', 'total') // as many clocks as the first run wrote: the state vectors look equal
     b.setOwnerStatus('a', 2, 'live') // a:1 is void at b; a2's records land in a:1's partition there
     const exchange = (): void => {

@@ -9,12 +9,11 @@ import type { ClusterNode } from '../../src/index.js'
 import { CloseCode } from '../../src/transport/peer.js'
 import { SYNC_STEP1, SYNC_UPDATE, encodeSync } from '../../src/transport/wire.js'
 import { stateBytesWhenQuiet, closedWithin, rawClient, sendPartialFrame } from './raw-client.js'
-import { SECRET, nodeFactory, waitFor } from './support.js'
+import { SECRET, nodeFactory, waitFor, stillServing } from './support.js'
 
 const nodes = nodeFactory()
 let a: ClusterNode & { lines: string[] }
 let b: ClusterNode & { lines: string[] }
-let probe = 0
 const rejected: Array<{ reason: string, code: number }> = []
 
 beforeAll(async () => {
@@ -27,11 +26,7 @@ beforeAll(async () => {
 })
 afterAll(async () => { await nodes.closeAll() })
 
-const stillServing = async (): Promise<void> => {
-  const id = `probe-${probe++}`
-  b.store.add(id, 'total')
-  await waitFor(() => a.store.has(id, 'total'), `a still serves b (${id})`)
-}
+const serving = async (): Promise<void> => { await stillServing(b, a) }
 
 describe('cost of a message', () => {
   it('a frame of 200 sync step 1 messages makes the node send its state at most twice', async () => {
@@ -44,7 +39,7 @@ describe('cost of a message', () => {
     // Before: 200 full states (23.7 MB for a state of 116 KB).
     expect(got).toBeGreaterThanOrEqual(state)
     expect(got).toBeLessThanOrEqual(2 * state + 16 * 1024)
-    await stillServing()
+    await serving()
   })
 
   it('a peer that sends data but no heartbeats (they wait behind its data) is still heard from', async () => {
@@ -67,7 +62,7 @@ describe('cost of a message', () => {
     sendPartialFrame(c, 1024 * 1024, new Uint8Array(64 * 1024))
     expect(await closedWithin(c, 5000)).not.toBeNull()
     await waitFor(() => rejected.some((r) => r.code === CloseCode.tooLarge && /before authentication/.test(r.reason)), 'rejection logged')
-    await stillServing()
+    await serving()
   })
 
   it('before authentication, sixteen connections sending 4 MiB frames are each cut after a few KB', async () => {
@@ -77,6 +72,6 @@ describe('cost of a message', () => {
     const codes = await Promise.all(clients.map(async (c) => await closedWithin(c, 5000)))
     expect(codes.every((x) => x !== null)).toBe(true)
     await waitFor(() => rejected.slice(before).filter((r) => r.code === CloseCode.tooLarge).length === 16, 'sixteen rejections')
-    await stillServing()
+    await serving()
   })
 })

@@ -6,12 +6,11 @@ import type { ClusterNode } from '../../src/index.js'
 import { CloseCode } from '../../src/transport/peer.js'
 import { MSG_SYNC, SYNC_UPDATE, encodeHeartbeat, encodeSync } from '../../src/transport/wire.js'
 import { closedWithin, rawClient } from './raw-client.js'
-import { SECRET, nodeFactory, waitFor } from './support.js'
+import { SECRET, nodeFactory, waitFor, stillServing } from './support.js'
 
 const nodes = nodeFactory()
 let a: ClusterNode & { lines: string[] }
 let b: ClusterNode & { lines: string[] }
-let probe = 0
 
 beforeAll(async () => {
   a = await nodes.start('a', [], { maxMessageBytes: 64 * 1024, maxMessagesPerSecond: 200, authTimeoutMs: 300, livenessTimeoutMs: 60_000 })
@@ -22,12 +21,7 @@ beforeAll(async () => {
 })
 afterAll(async () => { await nodes.closeAll() })
 
-/** The node still serves its real peer: a new membership on b reaches a and back. */
-const stillServing = async (): Promise<void> => {
-  const id = `probe-${probe++}`
-  b.store.add(id, 'total')
-  await waitFor(() => a.store.has(id, 'total'), `a still serves b (${id})`)
-}
+const serving = async (): Promise<void> => { await stillServing(b, a) }
 
 const stateOf = (n: ClusterNode): string => Buffer.from(Y.encodeStateVector(n.store.doc)).toString('hex')
 
@@ -44,7 +38,7 @@ describe('hostile input against a live node', () => {
       expect([CloseCode.protocol, CloseCode.authTimeout]).toContain(code)
     }), fcParams(40))
     expect(stateOf(a)).toBe(before)
-    await stillServing()
+    await serving()
   })
 
   it('random and mutated frames after authentication never break the node', async () => {
@@ -67,7 +61,7 @@ describe('hostile input against a live node', () => {
       c.ws.terminate()
     }), fcParams(60))
     expect(a.store.recount().ok).toBe(true)
-    await stillServing()
+    await serving()
   })
 
   it('a malformed update closes with a protocol error, logged, and the document is unchanged', async () => {
@@ -77,7 +71,7 @@ describe('hostile input against a live node', () => {
     expect(await closedWithin(c, 5000)).toBe(CloseCode.protocol)
     expect(stateOf(a)).toBe(before)
     expect(a.lines.some((l) => l.includes('malformed update'))).toBe(true)
-    await stillServing()
+    await serving()
   })
 
   it('an oversize message, a flood and a silent connection are each closed', async () => {
@@ -101,7 +95,7 @@ describe('hostile input against a live node', () => {
     await waitFor(() => rejected.length > 0, 'the wrong secret is reported')
     expect(rejected).toEqual([CloseCode.authFailed])
     off()
-    await stillServing()
+    await serving()
   })
 })
 
@@ -112,7 +106,7 @@ describe('a peer holding the secret speaks only for itself', () => {
     await waitFor(() => a.store.has(id, 'total'), `a counts ${id}`)
   }
   /** a has processed everything the client sent before this (one round trip through b). */
-  const settle = async (): Promise<void> => { await stillServing() }
+  const settle = async (): Promise<void> => { await serving() }
 
   it('a relayed heartbeat claiming a newer (or a huge) incarnation of a connected node changes nothing', async () => {
     await bOwns('b-own-1')

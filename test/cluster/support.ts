@@ -104,3 +104,11 @@ export const nodeFactory = (): { start: (id: string, peers: string[], extra?: Pa
     closeAll: async () => { await Promise.all(nodes.splice(0).map((n) => n.close())) }
   }
 }
+
+let probes = 0
+/** `from` still reaches `to` and back: a new membership added on `from` arrives at `to`. */
+export const stillServing = async (from: ClusterNode, to: ClusterNode): Promise<void> => {
+  const id = `probe-${probes++}`
+  from.store.add(id, 'total')
+  await waitFor(() => to.store.has(id, 'total'), `${to.store.nodeId} still serves ${from.store.nodeId} (${id})`)
+}
