@@ -444,16 +444,8 @@ export class ProfileStore {
    */
   applyUpdate (update: Uint8Array, origin: unknown = 'remote'): void {
     this.alive()
-    if (!(update instanceof Uint8Array)) throw fail('DP_ERR_BAD_UPDATE', 'an update must be a Uint8Array')
     if (origin === this) throw fail('DP_ERR_INVALID_ARGUMENT', 'origin must not be the store itself')
-    const check = checkUpdate(update)
-    if (!check.ok) throw fail('DP_ERR_BAD_UPDATE', `update refused: ${check.reason}`)
-    const latest = this.clock() + this.maxClockSkewMs
-    for (const pn of check.roots.values()) {
-      if (pn.incarnation > latest && this.ownerRegistry.partition(pn.clientId) === undefined) {
-        throw fail('DP_ERR_BAD_UPDATE', `update refused: partition of ${pn.node} with incarnation ${pn.incarnation}, more than maxClockSkewMs (${this.maxClockSkewMs}) ahead of this node's clock`)
-      }
-    }
+    const check = this.checked(update)
     this.flushWrites()
     // Another writer under this store's client id (more clocks than it wrote, or a root of
     // another node or incarnation): move away before Yjs sees it.
@@ -466,6 +458,24 @@ export class ProfileStore {
     } finally {
       this.afterRemoteApply()
     }
+  }
+
+  /**
+   * Checks a remote update before any of it is applied: the document's schema (`checkUpdate`),
+   * and no new partition whose incarnation is more than `maxClockSkewMs` ahead of the clock.
+   * @throws DialogProfilesError `DP_ERR_BAD_UPDATE`
+   */
+  private checked (update: unknown): Extract<ReturnType<typeof checkUpdate>, { ok: true }> {
+    if (!(update instanceof Uint8Array)) throw fail('DP_ERR_BAD_UPDATE', 'an update must be a Uint8Array')
+    const check = checkUpdate(update)
+    if (!check.ok) throw fail('DP_ERR_BAD_UPDATE', `update refused: ${check.reason}`)
+    const latest = this.clock() + this.maxClockSkewMs
+    for (const pn of check.roots.values()) {
+      if (pn.incarnation > latest && this.ownerRegistry.partition(pn.clientId) === undefined) {
+        throw fail('DP_ERR_BAD_UPDATE', `update refused: partition of ${pn.node} with incarnation ${pn.incarnation}, more than maxClockSkewMs (${this.maxClockSkewMs}) ahead of this node's clock`)
+      }
+    }
+    return check
   }
 
   /** Whether a checked update writes under this store's client id: more clocks than it wrote, or a root of another node or incarnation. */
@@ -491,12 +501,7 @@ export class ProfileStore {
     if (updates.length === 1) { this.applyUpdate(updates[0]!, origin); return }
     if (origin === this) throw fail('DP_ERR_INVALID_ARGUMENT', 'origin must not be the store itself')
     let collides = false
-    for (const u of updates) {
-      if (!(u instanceof Uint8Array)) throw fail('DP_ERR_BAD_UPDATE', 'an update must be a Uint8Array')
-      const check = checkUpdate(u)
-      if (!check.ok) throw fail('DP_ERR_BAD_UPDATE', `update refused: ${check.reason}`)
-      if (this.collides(check)) collides = true
-    }
+    for (const u of updates) if (this.collides(this.checked(u))) collides = true
     // A client-id collision is handled between updates, one transaction each.
     if (collides) { for (const u of updates) this.applyUpdate(u, origin); return }
     // Local writes first, in their own transaction: inside this one they would carry `origin`.

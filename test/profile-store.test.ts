@@ -661,6 +661,12 @@ describe('a partition claiming a future incarnation (issue 8 item 2)', () => {
     expect(b.stateVector()).toEqual(sv)
     expect(b.members('total').map(m => m.dialog)).toEqual(['call-1'])
     expect(b.owners().find(o => o.node === 'v')?.status).toBe('live')
+    // the same in a batch (the transport's path): nothing of the batch is applied
+    const other = new ProfileStore({ nodeId: 'w', profiles: [{ name: 'total' }], clock, incarnation: now })
+    other.add('call-w', 'total')
+    expect(codeOf(() => b.applyUpdates([other.encodeState(), forger.encodeState()], 'relay'))).toBe('DP_ERR_BAD_UPDATE')
+    expect(b.stateVector()).toEqual(sv)
+    other.destroy()
     // within the bound (a restart on a clock slightly ahead) the newer incarnation wins as before
     const restarted = new ProfileStore({ nodeId: 'v', profiles: [{ name: 'total' }], clock, incarnation: now + 59_000 })
     restarted.add('call-2', 'total')
