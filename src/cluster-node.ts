@@ -157,10 +157,8 @@ export class ClusterNode {
       incarnation: this.store.incarnation,
       clientId: this.store.clientId,
       doc: this.store.doc,
-      // The store decodes every update before applying it (DP_ERR_BAD_UPDATE, nothing applied).
-      applyUpdate: (u, origin) => { this.store.applyUpdate(u, origin) },
+      // The store checks every update before applying any (DP_ERR_BAD_UPDATE, nothing applied).
       applyUpdates: (us, origin) => { this.store.applyUpdates(us, origin) },
-      validateUpdates: false,
       ...(o.listen !== undefined ? { listen: o.listen } : {}),
       peers: o.peers,
       secret: o.secret,

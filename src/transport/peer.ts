@@ -23,7 +23,7 @@ import type { WebSocket } from 'ws'
 import { computeProof, makeNonce, proofMatches } from './auth.js'
 import { RateLimiter } from './rate-limiter.js'
 import {
-  PROTOCOL_VERSION, SYNC_STEP1, SYNC_STEP2, SYNC_UPDATE, WireError,
+  DIGEST_SYNCING, PROTOCOL_VERSION, SYNC_STEP1, SYNC_STEP2, SYNC_UPDATE, WireError,
   decodeFrame, encodeDigest, encodeHeartbeat, encodeHello, encodeProof, encodeSync
 } from './wire.js'
 import type { HelloIdentity } from './auth.js'
@@ -41,8 +41,29 @@ export const MAX_UPDATE_BYTES_PER_TASK = 1024 * 1024
 export const MAX_INBOX_BYTES = 8 * 1024 * 1024
 /** A state answer missing more than this many struct clocks goes one writing client per task. */
 const STATE_CHUNK_CLOCKS = 4096
+/** Room left in `maxMessageBytes` for the framing of a sync message around its update (type, step, length). */
+const SYNC_FRAMING_BYTES = 16
 /** A state answer waits between chunks while more than this is queued in the socket. */
 const SEND_HIGH_WATER_BYTES = 4 * 1024 * 1024
+
+/**
+ * How long ws waits for the peer's close frame after `close()` before it destroys the socket
+ * (the `closeTimeout` option of ws's WebSocket and WebSocketServer).
+ */
+export const CLOSE_TIMEOUT_MS = 1000
+
+/** Longest close reason, bytes of UTF-8 (RFC 6455: a control frame carries 125, two of them the code). */
+const MAX_CLOSE_REASON_BYTES = 123
+
+/** A close reason cut to {@link MAX_CLOSE_REASON_BYTES} (ws throws on a longer one). */
+const fitCloseReason = (reason: string): string => {
+  let r = reason.slice(0, MAX_CLOSE_REASON_BYTES)
+  while (Buffer.byteLength(r) > MAX_CLOSE_REASON_BYTES) r = r.slice(0, -1)
+  return r
+}
+
+/** The close code ws sends for a message over `maxPayload` (RFC 6455 "message too big"). */
+export const CLOSE_MESSAGE_TOO_BIG = 1009
 
 /** WebSocket close codes used by the transport (4000-4999 is the application range). */
 export const CloseCode = {
@@ -55,7 +76,9 @@ export const CloseCode = {
   shutdown: 4007,
   slowPeer: 4008,
   authTimeout: 4009,
-  tooLarge: 4010
+  tooLarge: 4010,
+  /** Dropped on request (`disconnectAll`, an operator's reconnect): the dialler redials. */
+  reconnect: 4011
 } as const
 
 /** Limits applied to one connection. */
@@ -74,13 +97,11 @@ export interface PeerHost {
   readonly clientId: number
   readonly secret: string | Uint8Array
   readonly doc: Y.Doc
-  /** Decode every update before `applyUpdate` (off when `applyUpdate` validates by itself). */
-  readonly validateUpdates: boolean
   readonly limits: ConnectionLimits
   clock(): number
   /** Whether an update would change nothing (a duplicate): it is then dropped before any transaction. */
   isKnownUpdate(update: Uint8Array): boolean
-  /** Applies updates that arrived together, in one transaction, with `origin` (the connection). */
+  /** Applies updates that arrived together, in one transaction, with `origin` (the connection); all or nothing, throws to refuse them. */
   applyUpdates(updates: readonly Uint8Array[], origin: unknown): void
   /** The peer proved the secret. Return false to refuse it (the host has closed it). */
   onAuthenticated(conn: PeerConnection): boolean
@@ -293,7 +314,7 @@ export class PeerConnection {
       return
     }
     this.neighbours = new Set(g.neighbours)
-    this.peerSyncing = (g.flags & 1) !== 0
+    this.peerSyncing = (g.flags & DIGEST_SYNCING) !== 0
     this.digestsIn++
     this.host.onDigest(this, g, sv)
   }
@@ -409,7 +430,7 @@ export class PeerConnection {
       const have = remote.get(client) ?? 0
       if (clock > have) { missing.push([client, have]); gap += clock - have }
     }
-    const budget = this.host.limits.maxMessageBytes - 16
+    const budget = this.host.limits.maxMessageBytes - SYNC_FRAMING_BYTES
     if (missing.length <= 1 || gap <= STATE_CHUNK_CLOCKS) {
       const full = Y.encodeStateAsUpdate(doc, svBytes)
       if (full.length <= budget || missing.length <= 1) {
@@ -452,19 +473,8 @@ export class PeerConnection {
     this.send(msg)
   }
 
-  /** Validates then applies updates that arrived together, with this connection as origin. */
+  /** Applies updates that arrived together, with this connection as origin; a refusal closes the connection. */
   private applyRemote (updates: readonly Uint8Array[]): boolean {
-    if (this.host.validateUpdates) {
-      for (const update of updates) {
-        try {
-          // Decode fully first: a truncated or malformed update throws here, before the document is touched.
-          Y.decodeUpdate(update)
-        } catch (err) {
-          this.protocolError(`malformed update: ${err instanceof Error ? err.message : String(err)}`)
-          return false
-        }
-      }
-    }
     try {
       this.host.applyUpdates(updates, this)
     } catch (err) {
@@ -577,25 +587,16 @@ export class PeerConnection {
     this.close(CloseCode.protocol, reason)
   }
 
-  /** Closes the connection with a code and a logged reason. Idempotent. */
+  /**
+   * Closes the connection with a code and a logged reason. Idempotent. ws destroys the socket
+   * if the peer does not answer the close frame within {@link CLOSE_TIMEOUT_MS} (its `closeTimeout`).
+   */
   close (code: number, reason: string): void {
     if (this.state === 'closed') return
     if (code !== CloseCode.shutdown && code !== CloseCode.duplicate) this.host.log(code === CloseCode.self ? 'debug' : 'warn', `closing ${this.describe()}: ${reason}`)
     this.flush()
     this.finish(code, reason)
-    try {
-      // Close reasons are limited to 123 bytes by the WebSocket protocol.
-      this.ws.close(code, reason.slice(0, 120))
-    } catch { /* socket already gone */ }
-    const ws = this.ws
-    // Do not wait forever for the peer's close frame.
-    setTimeout(() => { ws.terminate() }, 1000).unref()
-  }
-
-  /** Abrupt end (no close handshake), for shutdown of hostile or dead sockets. */
-  terminate (): void {
-    this.finish(CloseCode.shutdown, 'terminated')
-    this.ws.terminate()
+    this.ws.close(code, fitCloseReason(reason))
   }
 
   /** Cuts the socket without reading further (a peer that sends too much before proving anything). */

@@ -49,7 +49,7 @@ import { isKnownUpdate } from '../internal/partition-doc.js'
 import { DEFAULT_MAX_CLOCK_SKEW_MS, PEER_ERROR_LOG_INTERVAL_MS, checkPeerUrl } from '../options.js'
 import type { Logger, NodeKeys, TlsOptions } from '../options.js'
 import { heartbeatSigned, signHeartbeat } from './auth.js'
-import { CloseCode, PeerConnection, emptyStats } from './peer.js'
+import { CLOSE_MESSAGE_TOO_BIG, CLOSE_TIMEOUT_MS, CloseCode, PeerConnection, emptyStats } from './peer.js'
 import type { ConnectionLimits, ConnectionStats, PeerHost } from './peer.js'
 import { DIGEST_SYNCING, SYNC_UPDATE, encodeSignature, encodeSync } from './wire.js'
 import type { Digest, Heartbeat } from './wire.js'
@@ -81,19 +81,13 @@ export interface TransportOptions {
   readonly incarnation: number
   readonly clientId: number
   readonly doc: Y.Doc
-  /** Applies a remote update (origin: the connection); should apply nothing when it throws. */
-  readonly applyUpdate: (update: Uint8Array, origin: unknown) => void
   /**
-   * Applies updates that arrived together, in one transaction (origin: the connection).
-   * @defaultValue `applyUpdate` on each, inside one `doc.transact` with that origin
+   * Applies updates that arrived together from a peer, in one transaction with `origin` (the
+   * connection), all or nothing: it checks them first and throws to refuse them (nothing
+   * applied), and the transport then closes that connection as a protocol violation. The
+   * transport decodes none of them itself (ProfileStore.applyUpdates checks them).
    */
-  readonly applyUpdates?: (updates: readonly Uint8Array[], origin: unknown) => void
-  /**
-   * Decode each remote update fully before `applyUpdate`, so that a malformed one never touches
-   * the document. Turn off only when `applyUpdate` validates by itself (ProfileStore does).
-   * @defaultValue true
-   */
-  readonly validateUpdates?: boolean
+  readonly applyUpdates: (updates: readonly Uint8Array[], origin: unknown) => void
   /** Where to listen; omit to only dial. Port 0 picks a free port. */
   readonly listen?: { readonly host: string; readonly port: number }
   /** Peer urls to dial (`ws://host:port` or `wss://host:port`). */
@@ -156,10 +150,7 @@ export interface ConnectionInfo {
 }
 
 /** Heartbeat intervals a neighbour must lag, without progress, before anti-entropy repairs it. */
-const REPAIR_AFTER_TICKS = 3
-
-/** WebSocket close code for a message over `maxPayload` (RFC 6455 "message too big"). */
-const CLOSE_MESSAGE_TOO_BIG = 1009
+const REPAIR_AFTER_ROUNDS = 3
 
 /** Close codes that mean a peer was refused for breaking the protocol (as opposed to unreachable or shut down). */
 const PROTOCOL_CODES: ReadonlySet<number> = new Set([
@@ -218,15 +209,15 @@ export class Transport {
   private syncing: PeerConnection | undefined
   private syncWaiting: PeerConnection[] = []
   private syncTimer: NodeJS.Timeout | undefined
-  /** Our state vector at the last REPAIR_AFTER_TICKS heartbeat ticks, oldest first (anti-entropy). */
+  /** Our state vector at the last REPAIR_AFTER_ROUNDS heartbeat rounds, oldest first (anti-entropy). */
   private svHistory: Array<Map<number, number>> = []
-  private ticks = 0
+  private rounds = 0
   private readonly openedAt = new WeakMap<PeerConnection, number>()
   /** Each neighbour's state vectors from its latest digests, oldest first. */
   private readonly peerStateVectors = new WeakMap<PeerConnection, Array<Map<number, number>>>()
-  /** Monotonic time of the last tick, and the tick until which digests say "busy" (ticks ran late). */
-  private lastTickAt = 0
-  private busyUntilTick = 0
+  /** Monotonic time of the last heartbeat round, and the round until which digests say "busy" (rounds ran late). */
+  private lastRoundAt = 0
+  private busyUntilRound = 0
   /** State answers sent because a digest showed a neighbour missing something. */
   repairs = 0
   private server: HttpServer | undefined
@@ -267,13 +258,9 @@ export class Transport {
       incarnation: opts.incarnation,
       clientId: opts.clientId,
       doc: opts.doc,
-      validateUpdates: opts.validateUpdates ?? true,
       limits: opts.limits,
       clock: opts.clock,
-      applyUpdates: opts.applyUpdates ?? ((updates, origin) => {
-        if (updates.length === 1) { opts.applyUpdate(updates[0]!, origin); return }
-        opts.doc.transact(() => { for (const u of updates) opts.applyUpdate(u, origin) }, origin)
-      }),
+      applyUpdates: opts.applyUpdates,
       isKnownUpdate: (u) => isKnownUpdate(opts.doc, u),
       onAuthenticated: (c) => self.onAuthenticated(c),
       onSynced: (c) => { self.onSynced(c) },
@@ -316,7 +303,7 @@ export class Transport {
     const tls = this.opts.tls
     const server = tls !== undefined ? createHttpsServer({ cert: tls.cert, key: tls.key }) : createHttpServer()
     server.on('request', (_req, res) => { res.writeHead(426, { 'content-type': 'text/plain' }); res.end('dialog-profiles cluster port: WebSocket only\n') })
-    const wss = new WebSocketServer({ server, maxPayload: this.opts.limits.maxMessageBytes, perMessageDeflate: false })
+    const wss = new WebSocketServer(this.socketOptions({ server }))
     wss.on('connection', (ws, req) => {
       if (this.closed) { ws.terminate(); return }
       const c = new PeerConnection(this.host, ws, 'listener', undefined)
@@ -342,6 +329,14 @@ export class Transport {
     })
   }
 
+  /**
+   * ws options of both ends, with `extra`: no compression, `maxPayload`, and ws's own
+   * `closeTimeout` (not yet in @types/ws).
+   */
+  private socketOptions<T extends object> (extra: T): T & { maxPayload: number; perMessageDeflate: false; closeTimeout: number } {
+    return { ...extra, maxPayload: this.opts.limits.maxMessageBytes, perMessageDeflate: false, closeTimeout: CLOSE_TIMEOUT_MS }
+  }
+
   /** The bound address, once listening. */
   address (): { host: string; port: number } | undefined {
     const a = this.server?.address()
@@ -357,14 +352,12 @@ export class Transport {
     const tls = this.opts.tls
     let ws: WebSocket
     try {
-      ws = new WebSocket(d.url, {
-        maxPayload: this.opts.limits.maxMessageBytes,
-        perMessageDeflate: false,
+      ws = new WebSocket(d.url, this.socketOptions({
         handshakeTimeout: this.opts.limits.authTimeoutMs,
         ...(tls !== undefined && d.url.startsWith('wss:')
           ? { ca: tls.ca as string | Buffer | Array<string | Buffer>, rejectUnauthorized: tls.rejectUnauthorized ?? true }
           : {})
-      })
+      }))
     } catch (err) {
       this.opts.log('warn', `cannot dial ${d.url}: ${err instanceof Error ? err.message : String(err)}`)
       this.scheduleDial(d)
@@ -457,7 +450,7 @@ export class Transport {
    * neighbour list changed), and it queues for the initial state exchange.
    */
   private opened (c: PeerConnection): void {
-    this.openedAt.set(c, this.ticks)
+    this.openedAt.set(c, this.rounds)
     this.sendOwnHeartbeat(c)
     this.broadcastDigest()
     if (this.syncing === undefined) this.startSync(c)
@@ -516,7 +509,7 @@ export class Transport {
   }
 
   private digest (): Digest {
-    const busy = this.syncing !== undefined || this.syncWaiting.length > 0 || this.ticks <= this.busyUntilTick
+    const busy = this.syncing !== undefined || this.syncWaiting.length > 0 || this.rounds <= this.busyUntilRound
     return { flags: busy ? DIGEST_SYNCING : 0, stateVector: Y.encodeStateVector(this.opts.doc), neighbours: this.healthyNeighbours() }
   }
 
@@ -527,19 +520,19 @@ export class Transport {
   }
 
   /**
-   * Anti-entropy: a neighbour that still misses what this node held three ticks ago, and made
+   * Anti-entropy: a neighbour that still misses what this node held three heartbeat rounds ago, and made
    * no progress on it over its last three digests (a slow peer that is catching up is left
-   * alone), is sent what it misses, unless it says it is busy (a state exchange, or ticks
+   * alone), is sent what it misses, unless it says it is busy (a state exchange, or heartbeat rounds
    * running late: a starved process) or our own backlog to it is not drained.
    */
   private onDigest (c: PeerConnection, sv: Map<number, number>): void {
     const prev = this.peerStateVectors.get(c) ?? []
     prev.push(sv)
-    if (prev.length > REPAIR_AFTER_TICKS) prev.shift()
+    if (prev.length > REPAIR_AFTER_ROUNDS) prev.shift()
     this.peerStateVectors.set(c, prev)
     const old = this.svHistory[0]
     const opened = this.openedAt.get(c)
-    if (prev.length < REPAIR_AFTER_TICKS || old === undefined || opened === undefined || this.svHistory.length < REPAIR_AFTER_TICKS || opened > this.ticks - REPAIR_AFTER_TICKS) return
+    if (prev.length < REPAIR_AFTER_ROUNDS || old === undefined || opened === undefined || this.svHistory.length < REPAIR_AFTER_ROUNDS || opened > this.rounds - REPAIR_AFTER_ROUNDS) return
     if (c.peerSyncing || c.stateAnswerPending || c.awaitingStep2 || c.ws.bufferedAmount > 0) return
     for (const [client, clock] of old) {
       const theirs = sv.get(client) ?? 0
@@ -745,13 +738,13 @@ export class Transport {
    * silent past the idle timeout closed, and the state vector remembered for anti-entropy.
    */
   private sendHeartbeats (): void {
-    this.ticks++
+    this.rounds++
     const now = performance.now()
-    // A tick that runs late means a starved or overloaded process: do not let others repair us.
-    if (this.lastTickAt > 0 && now - this.lastTickAt > 1.5 * this.opts.heartbeatIntervalMs) this.busyUntilTick = this.ticks + REPAIR_AFTER_TICKS
-    this.lastTickAt = now
+    // A heartbeat round that runs late means a starved or overloaded process: do not let others repair us.
+    if (this.lastRoundAt > 0 && now - this.lastRoundAt > 1.5 * this.opts.heartbeatIntervalMs) this.busyUntilRound = this.rounds + REPAIR_AFTER_ROUNDS
+    this.lastRoundAt = now
     this.svHistory.push(Y.decodeStateVector(Y.encodeStateVector(this.opts.doc)))
-    if (this.svHistory.length > REPAIR_AFTER_TICKS) this.svHistory.shift()
+    if (this.svHistory.length > REPAIR_AFTER_ROUNDS) this.svHistory.shift()
     const hb = this.nextHeartbeat()
     const signature = this.#keys !== undefined ? signHeartbeat(this.#keys.privateKey, hb) : undefined
     let g: Digest | undefined
@@ -801,7 +794,7 @@ export class Transport {
 
   /** Drops every connection (they redial with backoff); for tests and operators. */
   disconnectAll (reason = 'disconnect requested'): void {
-    for (const c of [...this.conns]) c.close(CloseCode.idle, reason)
+    for (const c of [...this.conns]) c.close(CloseCode.reconnect, reason)
   }
 
   /** Ends every socket, dialler and timer. Idempotent. */
@@ -812,17 +805,11 @@ export class Transport {
     if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer)
     if (this.syncTimer !== undefined) clearTimeout(this.syncTimer)
     for (const d of this.diallers) if (d.timer !== undefined) { clearTimeout(d.timer); d.timer = undefined }
-    // Close politely (queued messages go out before the close frame), wait briefly for the
-    // peers' close frames, then cut whatever is left.
+    // Close politely (queued messages go out before the close frame) and wait for every socket
+    // to end: ws destroys one whose peer does not answer within CLOSE_TIMEOUT_MS.
     const sockets = [...this.conns].map((c) => c.ws)
     for (const c of [...this.conns]) c.close(CloseCode.shutdown, 'node shutting down')
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([
-      Promise.all(sockets.map(async (ws) => { if (ws.readyState !== ws.CLOSED) await new Promise((resolve) => { ws.once('close', resolve) }) })),
-      new Promise((resolve) => { timer = setTimeout(resolve, 500) })
-    ])
-    if (timer !== undefined) clearTimeout(timer)
-    for (const ws of sockets) ws.terminate()
+    await Promise.all(sockets.map(async (ws) => { if (ws.readyState !== ws.CLOSED) await new Promise((resolve) => { ws.once('close', resolve) }) }))
     this.events.clear()
     const wss = this.wss
     const server = this.server

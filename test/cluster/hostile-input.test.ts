@@ -3,7 +3,7 @@ import { fcParams } from '../support/fc.js'
 import * as Y from 'yjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ClusterNode } from '../../src/index.js'
-import { CloseCode } from '../../src/transport/peer.js'
+import { CLOSE_MESSAGE_TOO_BIG, CloseCode } from '../../src/transport/peer.js'
 import { MSG_SYNC, SYNC_UPDATE, encodeHeartbeat, encodeSync } from '../../src/transport/wire.js'
 import { closedWithin, rawClient } from './raw-client.js'
 import { SECRET, nodeFactory, waitFor, stillServing } from './support.js'
@@ -77,7 +77,7 @@ describe('hostile input against a live node', () => {
   it('an oversize message, a flood and a silent connection are each closed', async () => {
     const big = await rawClient(a.url()!, SECRET)
     big.send(new Uint8Array(128 * 1024))
-    expect(await closedWithin(big, 5000)).toBe(1009)
+    expect(await closedWithin(big, 5000)).toBe(CLOSE_MESSAGE_TOO_BIG)
 
     const flood = await rawClient(a.url()!, SECRET)
     const hb = encodeHeartbeat({ nodeId: 'fuzz', incarnation: 1, clientId: 12345, seq: 1 })

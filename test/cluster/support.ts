@@ -35,7 +35,11 @@ export interface DocNode {
   url: string
 }
 
-/** A transport over a bare Y.Doc, listening on an ephemeral loopback port. */
+/**
+ * A transport over a bare Y.Doc, listening on an ephemeral loopback port. The document checks
+ * nothing it applies: these nodes only ever talk to each other. Hostile input goes to
+ * ClusterNodes, whose store checks every update (`ProfileStore.applyUpdates`).
+ */
 export const docNode = async (id: string, peers: string[], extra: Partial<TransportOptions> = {}): Promise<DocNode> => {
   const doc = new Y.Doc()
   const { lines, log } = memoryLog()
@@ -44,7 +48,7 @@ export const docNode = async (id: string, peers: string[], extra: Partial<Transp
     incarnation: 1,
     clientId: doc.clientID,
     doc,
-    applyUpdate: (u, origin) => { Y.applyUpdate(doc, u, origin) },
+    applyUpdates: (updates, origin) => { doc.transact(() => { for (const u of updates) Y.applyUpdate(doc, u, origin) }, origin) },
     listen: { host: '127.0.0.1', port: 0 },
     peers,
     secret: 'test-secret',
