@@ -46,7 +46,7 @@ import { checkUpdate, clientClock, countStructs, forEachAddedValue, forEachDelet
 import { recount, type RecountResult } from './internal/recount.js'
 import {
   decodeRecord, encodeMembership, encodeRemoval, KIND_DIALOG, KIND_REMOTE, KIND_REMOVAL,
-  MAX_REMOVAL_TARGETS, NODE_ID_PATTERN, partitionName, type MembershipRecord, type PartitionName
+  MAX_CLIENT_ID, MAX_REMOVAL_TARGETS, NODE_ID_PATTERN, partitionName, type MembershipRecord, type PartitionName
 } from './internal/records.js'
 import { NoticeBook } from './internal/notice-book.js'
 import { WriteQueue } from './internal/write-queue.js'
@@ -196,7 +196,7 @@ export class ProfileStore {
     this.registry = new ProfileRegistry(options.profiles ?? [])
     this.doc = new Y.Doc({ gc: true })
     if (options.clientId !== undefined) {
-      if (!Number.isInteger(options.clientId) || options.clientId < 0 || options.clientId > 0xffffffff) {
+      if (!Number.isInteger(options.clientId) || options.clientId < 0 || options.clientId > MAX_CLIENT_ID) {
         throw fail('DP_ERR_INVALID_ARGUMENT', 'clientId must be an unsigned 32-bit integer')
       }
       this.doc.clientID = options.clientId
@@ -223,7 +223,7 @@ export class ProfileStore {
 
   /** Declares a profile at run time (same rules as the `profiles` option). */
   declare (declaration: ProfileDeclaration): void {
-    this.alive()
+    this.assertAlive()
     this.registry.declare(declaration)
     const now = this.clock()
     for (const p of this.ownerRegistry.partitions()) {
@@ -235,7 +235,7 @@ export class ProfileStore {
   }
 
   /** The declared profiles with their defaults filled in. */
-  profiles (): Array<Required<ProfileDeclaration>> { this.alive(); return this.registry.list() }
+  profiles (): Array<Required<ProfileDeclaration>> { this.assertAlive(); return this.registry.list() }
 
   // ---------------------------------------------------------------- writes
 
@@ -249,11 +249,11 @@ export class ProfileStore {
    *   `DP_ERR_INVALID_ARGUMENT`, `DP_ERR_LIMIT_EXCEEDED`; nothing is changed then.
    */
   add (dialog: string, profile: string, value?: string | null, options?: AddOptions): boolean {
-    this.alive()
+    this.assertAlive()
     checkId(dialog, 'dialog')
     const v = this.registry.valueForWrite(profile, value)
     const expiresAt = this.expiryOf(options)
-    this.tick()
+    this.expire()
     return this.addOwn({ kind: KIND_DIALOG, dialog, profile: v.profile.name, value: v.value, expiresAt })
   }
 
@@ -263,11 +263,11 @@ export class ProfileStore {
    * it (it survives that node's death and restart).
    */
   addRemote (uid: string, profile: string, value: string | null | undefined, expiresAt: number): boolean {
-    this.alive()
+    this.assertAlive()
     checkId(uid, 'uid')
     const v = this.registry.valueForWrite(profile, value)
     const exp = this.futureExpiry(expiresAt)
-    this.tick()
+    this.expire()
     return this.addOwn({ kind: KIND_REMOTE, dialog: uid, profile: v.profile.name, value: v.value, expiresAt: exp })
   }
 
@@ -277,7 +277,7 @@ export class ProfileStore {
    * @returns the number of memberships removed (0 when absent).
    */
   remove (dialog: string, profile: string, value?: string | null): number {
-    this.alive()
+    this.assertAlive()
     checkId(dialog, 'dialog')
     const q = this.registry.valueForQuery(profile, value)
     return this.removeWhere(this.select(dialog, q.profile.name, q.value), () => true)
@@ -285,14 +285,14 @@ export class ProfileStore {
 
   /** Removes `dialog` from every profile. @returns the number of memberships removed. */
   removeDialog (dialog: string): number {
-    this.alive()
+    this.assertAlive()
     checkId(dialog, 'dialog')
     return this.removeWhere(this.index.ofDialog(dialog), () => true)
   }
 
   /** Removes a remote membership (`dlg_remote_profile rm`); local adds of the same id stay. */
   removeRemote (uid: string, profile: string, value?: string | null): number {
-    this.alive()
+    this.assertAlive()
     checkId(uid, 'uid')
     const q = this.registry.valueForQuery(profile, value)
     return this.removeWhere(this.select(uid, q.profile.name, q.value), t => t.remote)
@@ -305,12 +305,12 @@ export class ProfileStore {
    * again without being counted twice.
    */
   tryAcquire (dialog: string, profile: string, value: string | null | undefined, limit: number, options?: AddOptions): AcquireResult {
-    this.alive()
+    this.assertAlive()
     checkId(dialog, 'dialog')
     nonNegativeInt(limit, 'limit')
     const v = this.registry.valueForWrite(profile, value)
     const expiresAt = this.expiryOf(options)
-    this.tick()
+    this.expire()
     let size = this.sizeOf(v.profile.name, v.value)
     if (size >= limit && !(this.index.find(dialog, v.profile.name, v.value)?.effective ?? 0)) return { admitted: false, size, limit }
     this.addOwn({ kind: KIND_DIALOG, dialog, profile: v.profile.name, value: v.value, expiresAt })
@@ -333,9 +333,9 @@ export class ProfileStore {
 
   /** Cluster-wide size (`get_profile_size`): memberships present, not expired, whose owner counts. */
   size (profile: string, value?: string | null): number {
-    this.alive()
+    this.assertAlive()
     const q = this.registry.valueForQuery(profile, value)
-    this.tick()
+    this.expire()
     return this.sizeOf(q.profile.name, q.value)
   }
 
@@ -350,36 +350,36 @@ export class ProfileStore {
    * nodes, where each node counts it.
    */
   sizeByNode (profile: string, value?: string | null): Record<string, number> {
-    this.alive()
+    this.assertAlive()
     const q = this.registry.valueForQuery(profile, value)
-    this.tick()
+    this.expire()
     const c = this.index.counter(q.profile.name, q.value)
     return c === undefined ? {} : Object.fromEntries(c.byNode)
   }
 
   /** Whether `dialog` counts in the profile (`is_in_profile`); any value when none is given. */
   has (dialog: string, profile: string, value?: string | null): boolean {
-    this.alive()
+    this.assertAlive()
     checkId(dialog, 'dialog')
     const q = this.registry.valueForQuery(profile, value)
-    this.tick()
+    this.expire()
     return this.select(dialog, q.profile.name, q.value).some(m => m.effective > 0)
   }
 
   /** Counted memberships of a profile (value), with owner and expiry (`profile_list`). */
   members (profile: string, value?: string | null): Member[] {
-    this.alive()
+    this.assertAlive()
     const q = this.registry.valueForQuery(profile, value)
-    this.tick()
+    this.expire()
     const c = this.index.counter(q.profile.name, q.value)
     return c === undefined ? [] : [...c.members].map(toMember)
   }
 
   /** Values of a valued profile with their sizes (values with no counted membership omitted). */
   values (profile: string): ValueSize[] {
-    this.alive()
+    this.assertAlive()
     const p = this.registry.get(profile)
-    this.tick()
+    this.expire()
     if (!p.withValue) return []
     return this.index.values(p.name).map(c => ({ value: c.value as string, size: c.size }))
   }
@@ -412,7 +412,7 @@ export class ProfileStore {
    * unsubscribe function. @throws DialogProfilesError `DP_ERR_INVALID_ARGUMENT`, `DP_ERR_DESTROYED`
    */
   on<T extends StoreEvent['type']> (type: T, fn: (event: Extract<StoreEvent, { type: T }>) => void): () => void {
-    this.alive()
+    this.assertAlive()
     if (!EVENT_TYPES.has(type)) throw fail('DP_ERR_INVALID_ARGUMENT', `unknown event type ${JSON.stringify(type)}`)
     if (typeof fn !== 'function') throw fail('DP_ERR_INVALID_ARGUMENT', 'the listener must be a function')
     if (type === 'size' && !this.index.trackChanges) this.index.startTracking()
@@ -426,7 +426,7 @@ export class ProfileStore {
    * every peer except its origin, so nothing is echoed back.
    */
   onUpdate (fn: (update: Uint8Array, origin: unknown) => void): () => void {
-    this.alive()
+    this.assertAlive()
     if (typeof fn !== 'function') throw fail('DP_ERR_INVALID_ARGUMENT', 'the listener must be a function')
     const h = (update: Uint8Array, origin: unknown): void => fn(update, origin)
     this.doc.on('update', h)
@@ -443,7 +443,7 @@ export class ProfileStore {
    *   nothing of it is applied then.
    */
   applyUpdate (update: Uint8Array, origin: unknown = 'remote'): void {
-    this.alive()
+    this.assertAlive()
     if (origin === this) throw fail('DP_ERR_INVALID_ARGUMENT', 'origin must not be the store itself')
     const check = this.checked(update)
     this.flushWrites()
@@ -497,7 +497,7 @@ export class ProfileStore {
    * @throws DialogProfilesError `DP_ERR_BAD_UPDATE` when one is refused; nothing is applied then.
    */
   applyUpdates (updates: readonly Uint8Array[], origin: unknown = 'remote'): void {
-    this.alive()
+    this.assertAlive()
     if (updates.length === 1) { this.applyUpdate(updates[0]!, origin); return }
     if (origin === this) throw fail('DP_ERR_INVALID_ARGUMENT', 'origin must not be the store itself')
     let collides = false
@@ -517,7 +517,7 @@ export class ProfileStore {
 
   /** The full state (or the part missing from `stateVector`), as one Yjs update. */
   encodeState (stateVector?: Uint8Array): Uint8Array {
-    this.alive()
+    this.assertAlive()
     if (stateVector !== undefined) {
       if (!(stateVector instanceof Uint8Array)) throw fail('DP_ERR_INVALID_ARGUMENT', 'a state vector must be a Uint8Array')
       try { Y.decodeStateVector(stateVector) } catch (err) { throw fail('DP_ERR_INVALID_ARGUMENT', 'the state vector does not decode', err) }
@@ -528,7 +528,7 @@ export class ProfileStore {
 
   /** This replica's Yjs state vector. */
   stateVector (): Uint8Array {
-    this.alive()
+    this.assertAlive()
     this.flushWrites()
     return Y.encodeStateVector(this.doc)
   }
@@ -540,7 +540,7 @@ export class ProfileStore {
    * A newer incarnation of a node voids the older ones at once. Changes counts, never the document.
    */
   setOwnerStatus (node: string, incarnation: number, status: 'live' | 'dead'): void {
-    this.alive()
+    this.assertAlive()
     if (typeof node !== 'string' || !NODE_ID_PATTERN.test(node)) throw fail('DP_ERR_INVALID_ARGUMENT', 'bad node id')
     nonNegativeInt(incarnation, 'incarnation')
     if (status !== 'live' && status !== 'dead') throw fail('DP_ERR_INVALID_ARGUMENT', "status must be 'live' or 'dead'")
@@ -554,7 +554,7 @@ export class ProfileStore {
 
   /** Owners (node incarnations) known here, with their status. */
   owners (): OwnerInfo[] {
-    this.alive()
+    this.assertAlive()
     return [...this.ownerRegistry.partitions()].map(p => ({
       node: p.node, incarnation: p.incarnation, clientId: p.clientId, status: this.ownerRegistry.statusOf(p), memberships: p.tags.size + p.held.size, self: p.self
     }))
@@ -567,13 +567,13 @@ export class ProfileStore {
    * @throws DialogProfilesError `DP_ERR_INVALID_ARGUMENT` for a live owner or this node.
    */
   purgeOwner (node: string, incarnation: number): number {
-    this.alive()
+    this.assertAlive()
     if (typeof node !== 'string' || !NODE_ID_PATTERN.test(node)) throw fail('DP_ERR_INVALID_ARGUMENT', 'bad node id')
     nonNegativeInt(incarnation, 'incarnation')
     if ((node === this.nodeId && incarnation === this.incarnation) || this.ownerRegistry.statusFor(node, incarnation) === 'live') {
       throw fail('DP_ERR_INVALID_ARGUMENT', `owner ${node}:${incarnation} is live: it cannot be purged`)
     }
-    this.tick()
+    this.expire()
     let deleted = 0
     for (const p of this.ownerRegistry.partitionsOf(node, incarnation)) {
       // records that carry a notice are not in the index: they wait for the owner's acknowledgement
@@ -587,19 +587,22 @@ export class ProfileStore {
   // ---------------------------------------------------------------- time
 
   /** Applies the clock: memberships whose expiry has passed stop counting. Reads do this too. */
-  tick (): void {
-    this.alive()
+  expire (): void {
+    this.assertAlive()
     this.index.advance(this.clock())
     this.reportSizes()
   }
+
+  /** @deprecated The former name of {@link expire}. */
+  tick (): void { this.expire() }
 
   /**
    * Deletes expired memberships from the document: this node's own at once, other nodes' once
    * `sweepGraceMs` has passed since their expiry. @returns the number of adds deleted.
    */
   sweep (): number {
-    this.alive()
-    this.tick()
+    this.assertAlive()
+    this.expire()
     const now = this.clock()
     const due = [...this.index.expired].filter(t => t.partition.self || now >= t.expiresAt + this.sweepGraceMs)
     for (const t of due) {
@@ -622,7 +625,7 @@ export class ProfileStore {
    * sorted: two replicas that have seen the same updates return equal dumps. O(memberships).
    */
   dump (): Array<{ dialog: string, profile: string, value: string | null, adds: string[] }> {
-    this.alive()
+    this.assertAlive()
     const out = [...this.index.allMemberships()].map(m => ({
       dialog: m.dialog, profile: m.profile, value: m.value,
       adds: m.tags.map(t => `${t.partition.clientId}.${t.clock}`).sort()
@@ -634,7 +637,7 @@ export class ProfileStore {
 
   /** Counters of the replica's size, for metrics. Cheap: no scan of the document, one pass over its clients. */
   stats (): { memberships: number, ownMemberships: number, partitions: number, expiredWaiting: number, notices: number, structs: number } {
-    this.alive()
+    this.assertAlive()
     this.flushWrites()
     return {
       memberships: this.index.membershipCount,
@@ -651,9 +654,9 @@ export class ProfileStore {
    * O(document): for tests and diagnostics, never for a hot path.
    */
   recount (): RecountResult {
-    this.alive()
+    this.assertAlive()
     this.flushWrites()
-    this.tick()
+    this.expire()
     return recount(this.doc, this.resolver, this.ownerRegistry, this.index, this.registry, this.clock())
   }
 
@@ -668,7 +671,7 @@ export class ProfileStore {
 
   // ---------------------------------------------------------------- internals
 
-  private alive (): void {
+  private assertAlive (): void {
     if (this.destroyed) throw fail('DP_ERR_DESTROYED', 'the store was destroyed')
   }
 
@@ -703,7 +706,7 @@ export class ProfileStore {
     return this.index.ofDialog(dialog).filter(m => m.profile === profile)
   }
 
-  /** Adds an own membership; the caller has ticked the clock. */
+  /** Adds an own membership; the caller has applied the clock (`expire`). */
   private addOwn (rec: MembershipRecord): boolean {
     const existing = this.ownOf(rec.dialog, rec.profile, rec.value)
     const carrier = existing === undefined ? undefined : this.ownerRegistry.partition(existing.client)
@@ -723,7 +726,7 @@ export class ProfileStore {
   }
 
   private removeWhere (memberships: Membership[], filter: (t: Tag) => boolean): number {
-    this.tick()
+    this.expire()
     const tags: Tag[] = []
     let removed = 0
     for (const m of memberships) {

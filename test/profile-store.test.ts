@@ -341,7 +341,7 @@ describe('ProfileStore replicas', () => {
     evil.destroy(); evil2.destroy()
   })
 
-  it('never counts records that contradict the declarations, and reports them with the writer (issue 8 item 3)', () => {
+  it('never counts records that contradict the declarations, and reports them with the writer', () => {
     const s = newStore('a')
     const seen: Array<[number, string]> = []
     s.on('invalid-record', e => seen.push([e.clientId, e.reason]))
@@ -414,7 +414,7 @@ describe('ProfileStore.applyUpdates', () => {
   })
 })
 
-describe('ownership protocol: an ended call never comes back (issue 7 items 1 and 2)', () => {
+describe('ownership protocol: an ended call never comes back', () => {
   it('a removal by a node that took the owner for dead survives the purge that follows it', () => {
     const c = newCluster(2)
     const [a, b] = c.stores as [ProfileStore, ProfileStore]
@@ -460,7 +460,7 @@ describe('ownership protocol: an ended call never comes back (issue 7 items 1 an
   })
 })
 
-describe('boundaries and reports (issue 7 items 4, 5, 6, 8)', () => {
+describe('boundaries and reports', () => {
   it('checks every argument with a typed error and writes nothing a peer would reject', () => {
     const clock = manualClock()
     const s = newStore('a', clock)
@@ -509,7 +509,7 @@ describe('boundaries and reports (issue 7 items 4, 5, 6, 8)', () => {
   it('throws DP_ERR_DESTROYED from every method after destroy(), except destroy and flushWrites', () => {
     const s = newStore()
     s.destroy()
-    for (const call of [() => s.tick(), () => s.on('size', () => {}), () => s.onUpdate(() => {}), () => s.profiles(), () => s.owners(), () => s.sweep()]) {
+    for (const call of [() => s.expire(), () => s.on('size', () => {}), () => s.onUpdate(() => {}), () => s.profiles(), () => s.owners(), () => s.sweep()]) {
       expect(codeOf(call)).toBe('DP_ERR_DESTROYED')
     }
     s.flushWrites()
@@ -536,7 +536,7 @@ const restartedWithSameClientId = (bOptions: { clientId?: number }): { b: Profil
   return { b, a2, moved }
 }
 
-describe('Yjs client-id collisions (issue 8 item 1)', () => {
+describe('Yjs client-id collisions', () => {
   it('a node restarted with the same clientId moves to a fresh partition, loudly, and every node counts its calls', () => {
     const { b, a2, moved: moves } = restartedWithSameClientId({ clientId: 500 })
     a2.add('c1', 'total')
@@ -558,7 +558,7 @@ describe('Yjs client-id collisions (issue 8 item 1)', () => {
   })
 })
 
-describe('Yjs client-id collisions provoked by a peer (issue 8 item 1)', () => {
+describe('Yjs client-id collisions provoked by a peer', () => {
   it('one item under this node\'s client id moves it to a fresh partition before Yjs can switch ids; the others keep counting its calls', () => {
     const c = newCluster(2)
     const a = c.store(0)
@@ -627,7 +627,7 @@ describe('another local writer on the document (the strict-admission roots)', ()
   })
 })
 
-describe('a client-id collision no state exchange reveals (issue 8 item 1)', () => {
+describe('a client-id collision no state exchange reveals', () => {
   it('the owner whose records keep being purged moves to a fresh client id, and the others count its calls', () => {
     const { b, a2, moved } = restartedWithSameClientId({})
     a2.add('new', 'total') // as many clocks as the first run wrote: the state vectors look equal
@@ -646,7 +646,7 @@ describe('a client-id collision no state exchange reveals (issue 8 item 1)', () 
   })
 })
 
-describe('a partition claiming a future incarnation (issue 8 item 2)', () => {
+describe('a partition claiming a future incarnation', () => {
   it('is refused whole, so it cannot void the node it names, and a plausible newer one still can', () => {
     const now = 1_000_000
     const clock = (): number => now

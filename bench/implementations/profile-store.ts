@@ -69,7 +69,7 @@ export class StoreSet implements ReplicatedSet {
   /** Cuts replica `i` off the mesh, as a crashed node. */
   disconnect (i: number): void { this.mesh.disconnect(i) }
   maintain (): void {
-    for (const s of this.stores) { s.tick(); s.sweep() }
+    for (const s of this.stores) { s.expire(); s.sweep() }
     this.flush()
   }
 
