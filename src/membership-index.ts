@@ -10,7 +10,8 @@
  */
 import { ExpiryHeap, type HeapEntry } from './internal/expiry-heap.js'
 import { FewMap } from './internal/few-map.js'
-import type { MembershipRecord } from './internal/records.js'
+import { setIfUndefined } from 'lib0/map'
+import { KIND_REMOTE, type MembershipRecord } from './internal/records.js'
 import type { OwnerStatus } from './types.js'
 
 /** One partition of the document: the array that one node incarnation (one Yjs client) appends to. */
@@ -107,7 +108,7 @@ export class MembershipIndex {
       this.byDialog.add(rec.dialog, m)
     }
     const expiresAt = rec.expiresAt ?? Infinity
-    const tag: Tag = { partition, clock, membership: m, remote: rec.kind === 1, expiresAt, expired: expiresAt <= now, effective: false, heapIndex: -1 }
+    const tag: Tag = { partition, clock, membership: m, remote: rec.kind === KIND_REMOTE, expiresAt, expired: expiresAt <= now, effective: false, heapIndex: -1 }
     m.tags.push(tag)
     partition.tags.set(clock, tag)
     if (tag.expired) this.expired.add(tag)
@@ -188,15 +189,11 @@ export class MembershipIndex {
   }
 
   private profileCounter (profile: string): ProfileCounter {
-    let pc = this.profiles.get(profile)
-    if (pc === undefined) { pc = { ...newCounter(profile, null), values: new Map() }; this.profiles.set(profile, pc) }
-    return pc
+    return setIfUndefined(this.profiles, profile, (): ProfileCounter => ({ ...newCounter(profile, null), values: new Map() }))
   }
 
   private valueCounter (pc: ProfileCounter, value: string): Counter {
-    let vc = pc.values.get(value)
-    if (vc === undefined) { vc = newCounter(pc.profile, value); pc.values.set(value, vc) }
-    return vc
+    return setIfUndefined(pc.values, value, () => newCounter(pc.profile, value))
   }
 
   /** The counter for a profile (value undefined: the whole profile), or undefined when empty. */

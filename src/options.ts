@@ -8,7 +8,7 @@ import { createPrivateKey, createPublicKey } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { fail } from './errors.js'
 import { nonNegative, nonNegativeInt, positive, positiveInt } from './internal/checks.js'
-import { NODE_ID_PATTERN } from './internal/records.js'
+import { MAX_CLIENT_ID, NODE_ID_PATTERN } from './internal/records.js'
 import type { ReadinessOptions, ReadinessPolicy } from './readiness.js'
 import type { Clock, ProfileDeclaration } from './types.js'
 import type { FileSystem } from './persistence/file-system.js'
@@ -437,7 +437,7 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
   }
   let clientId: number | undefined
   if (o.clientId !== undefined) {
-    if (typeof o.clientId !== 'number' || !Number.isInteger(o.clientId) || o.clientId < 0 || o.clientId > 0xffffffff) throw invalid('clientId must be an unsigned 32-bit integer')
+    if (typeof o.clientId !== 'number' || !Number.isInteger(o.clientId) || o.clientId < 0 || o.clientId > MAX_CLIENT_ID) throw invalid('clientId must be an unsigned 32-bit integer')
     clientId = o.clientId
   }
   const keys = checkKeys(o.nodeId, o.identity, o.trustedNodes)

@@ -16,7 +16,7 @@
  *   incarnation `incarnation` (Yjs client `client`) of `node`, accepts no row of that node's
  *   earlier incarnations from now on, and holds `held` rights of that node's share per key.
  */
-import { ADMISSION_PREFIX, MAX_ID_LENGTH, NODE_ID_PATTERN, parseRootName, PROFILE_NAME_PATTERN, type PartitionName } from '../internal/records.js'
+import { ADMISSION_PREFIX, MAX_CLIENT_ID, MAX_ID_LENGTH, NODE_ID_PATTERN, parseRootName, PROFILE_NAME_PATTERN, type PartitionName } from '../internal/records.js'
 
 export const ROW_HELLO = 0
 export const ROW_OFFER = 1
@@ -62,7 +62,7 @@ export const encodeRequest = (r: Omit<RequestRow, 'kind'>): unknown[] => [ROW_RE
 export const encodeSeal = (r: Omit<SealRow, 'kind'>): unknown[] => [ROW_SEAL, r.node, r.incarnation, r.client, r.held.map(([p, v, h]) => [p, v, h])]
 
 const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
-const isClient = (v: unknown): v is number => isUint(v) && v <= 0xffffffff
+const isClient = (v: unknown): v is number => isUint(v) && v <= MAX_CLIENT_ID
 const isProfile = (v: unknown): v is string => typeof v === 'string' && PROFILE_NAME_PATTERN.test(v)
 const isValue = (v: unknown): v is string | null => v === null || (typeof v === 'string' && v.length > 0 && v.length <= MAX_ID_LENGTH)
 const isNode = (v: unknown): v is string => typeof v === 'string' && NODE_ID_PATTERN.test(v)

@@ -11,6 +11,7 @@
  * configured node); a node that never returns keeps its rights stranded.
  */
 import * as Y from 'yjs'
+import { setIfUndefined } from 'lib0/map'
 import { forEachAddedValue, forEachDeletedRange } from '../internal/partition-doc.js'
 import type { ProfileStore } from '../profile-store.js'
 import { IncarnationView, type Incarnation } from './incarnations.js'
@@ -160,10 +161,7 @@ export class StrictRights {
   // ---------------------------------------------------------------- internals
 
   private key (profile: string, value: string | null): KeyRights {
-    const ks = keyOf(profile, value)
-    let k = this.keys.get(ks)
-    if (k === undefined) { k = new KeyRights(profile, value); this.keys.set(ks, k) }
-    return k
+    return setIfUndefined(this.keys, keyOf(profile, value), () => new KeyRights(profile, value))
   }
 
   private freeIfIdle (k: KeyRights): void {

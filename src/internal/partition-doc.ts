@@ -11,7 +11,7 @@
  */
 import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
-import { parsePartitionName, parseRootName, type PartitionName } from './records.js'
+import { MAX_CLIENT_ID, parsePartitionName, parseRootName, type PartitionName } from './records.js'
 
 /**
  * Appends records after the item holding `lastClock` of this doc's own client (-1: none yet),
@@ -162,7 +162,7 @@ export const checkUpdate = (update: Uint8Array): UpdateCheck => {
   for (const s of decoded.structs) {
     const { client, clock } = s.id
     if (!Number.isSafeInteger(clock) || !Number.isSafeInteger(s.length) || s.length < 1 || clock + s.length > MAX_CLOCK) return { ok: false, reason: 'struct clock out of range' }
-    if (!(client >= 0 && client <= 0xffffffff)) return { ok: false, reason: 'bad client id' }
+    if (!(client >= 0 && client <= MAX_CLIENT_ID)) return { ok: false, reason: 'bad client id' }
     const end = clock + s.length
     if (end > (ends.get(client) ?? 0)) ends.set(client, end)
     if (s instanceof Y.GC || s instanceof Y.Skip) continue
@@ -187,7 +187,7 @@ export const checkUpdate = (update: Uint8Array): UpdateCheck => {
     }
   }
   for (const [client, ranges] of decoded.ds.clients) {
-    if (!(client >= 0 && client <= 0xffffffff)) return { ok: false, reason: 'bad client id in delete set' }
+    if (!(client >= 0 && client <= MAX_CLIENT_ID)) return { ok: false, reason: 'bad client id in delete set' }
     for (const r of ranges) {
       if (!Number.isSafeInteger(r.clock) || !Number.isSafeInteger(r.len) || r.clock < 0 || r.len < 1 || r.clock + r.len > MAX_CLOCK) return { ok: false, reason: 'delete range out of range' }
     }

@@ -11,6 +11,9 @@ export const NODE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/
 /** Profile names. */
 export const PROFILE_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/
 
+/** Largest Yjs client id (an unsigned 32-bit integer). */
+export const MAX_CLIENT_ID = 0xffffffff
+
 export const KIND_DIALOG = 0
 export const KIND_REMOTE = 1
 export const KIND_REMOVAL = 2
@@ -73,7 +76,7 @@ export const decodeRecord = (raw: unknown): PartitionRecord | string => {
   if (kind === KIND_REMOVAL) {
     if (raw.length !== 3) return 'removal notice of wrong length'
     const [, targetClient, clocks] = raw as unknown[]
-    if (!isUint(targetClient) || targetClient > 0xffffffff) return 'bad removal target'
+    if (!isUint(targetClient) || targetClient > MAX_CLIENT_ID) return 'bad removal target'
     if (!Array.isArray(clocks) || clocks.length === 0 || clocks.length > MAX_REMOVAL_TARGETS || !clocks.every(isUint)) return 'bad removal targets'
     return { kind, targetClient, clocks: clocks as number[] }
   }
@@ -113,6 +116,6 @@ const parseNameParts = (rest: string): PartitionName | null => {
   const [node, inc, client] = parts as [string, string, string]
   if (!NODE_ID_PATTERN.test(node) || !/^\d{1,16}$/.test(inc) || !/^\d{1,10}$/.test(client)) return null
   const incarnation = Number(inc); const clientId = Number(client)
-  if (!Number.isSafeInteger(incarnation) || clientId > 0xffffffff) return null
+  if (!Number.isSafeInteger(incarnation) || clientId > MAX_CLIENT_ID) return null
   return { node, incarnation, clientId }
 }

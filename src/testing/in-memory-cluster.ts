@@ -7,6 +7,7 @@
  */
 import { fail } from '../errors.js'
 import { randomInt, seededRandom, type Random } from '../internal/random.js'
+import { MAX_CLIENT_ID } from '../internal/records.js'
 import { ProfileStore, type ProfileStoreOptions } from '../profile-store.js'
 import { Admission, type AdmissionOptions } from '../admission/admission.js'
 import type { Clock, ProfileDeclaration } from '../types.js'
@@ -281,7 +282,7 @@ export class InMemoryCluster {
       profiles: this.options.profiles,
       clock: this.clock,
       incarnation: this.incarnations[i] as number,
-      clientId: 1 + randomInt(this.random, 0xfffffffe)
+      clientId: 1 + randomInt(this.random, MAX_CLIENT_ID - 1)
     })
   }
 
