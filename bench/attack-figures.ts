@@ -1,5 +1,5 @@
 /**
- * Figures for issue 8 items 5 and 6 (not a scenario: it attacks one node on purpose).
+ * Figures of a node under attack (not a scenario: it attacks one node on purpose).
  *   node --import tsx bench/attack-figures.ts [SRC_ROOT] [MEMBERSHIPS]
  * SRC_ROOT (default: this checkout) holds the `src/` to measure, so that an older tree
  * (`git archive <commit> src | tar -x -C DIR`, DIR inside this checkout for its node_modules)

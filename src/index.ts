@@ -9,7 +9,7 @@ export type { ErrorCode } from './errors.js'
 export type {
   ProfileDeclaration, OwnerStatus, OwnerInfo, Member, ValueSize, StoreEvent, Clock
 } from './types.js'
-// Call admission (issue 9).
+// Call admission.
 export { Admission, MAX_ADMISSION_KEYS } from './admission/admission.js'
 export type { AdmissionOptions, ReleaseKey } from './admission/admission.js'
 export type { AdmissionKey, AdmissionKeyResult, AdmissionReason, AdmissionResult } from './admission/types.js'

@@ -1,7 +1,7 @@
 /**
  * Baseline: one plain `Y.Map` of all calls keyed by dialog id, no compaction. This is what a
- * straightforward Yjs port of a dialog profile looks like, and what grows with history
- * (DESIGN.md: about 56 bytes of state per call ever made). Counts are kept from the map's own
+ * straightforward Yjs port of a dialog profile looks like, and what grows with history (its
+ * state keeps a trace of every call ever made). Counts are kept from the map's own
  * change events, as a careful user would (never `Y.Map.size`, which walks tombstones).
  */
 import * as Y from 'yjs'

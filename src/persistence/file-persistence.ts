@@ -2,8 +2,8 @@
  * Optional persistence of the replicated document in a data directory: an append-only log of
  * every Yjs update plus a periodic snapshot.
  *
- * Why not LevelDB: `classic-level` is a native module and npm install scripts cannot run here;
- * the document is one Yjs state, so a log + snapshot is all the structure needed.
+ * Why not LevelDB: `classic-level` is a native module (built at install time on every host); the
+ * document is one Yjs state, so a log + snapshot is all the structure needed.
  *
  * Loss window: updates are written to the log (the OS page cache) at the end of the event-loop
  * turn that produced them, so a SIGKILL loses at most the updates of that one turn; they are
@@ -89,6 +89,7 @@ export interface PersistenceStatus {
   readonly lastError: string | null
   /** Failed writes, fsyncs and snapshots since start. */
   readonly writeFailures: number
+  /** Bytes currently in the log. */
   readonly logBytes: number
   /** What was loaded at start, or null before `open`. */
   readonly loaded: LoadReport | null
@@ -323,9 +324,6 @@ export class FilePersistence {
     if (!ok) throw fail('DP_ERR_PERSISTENCE', `snapshot of ${this.opts.dir} failed: ${this.failure?.error ?? 'unknown error'}`)
   }
 
-  /** Bytes currently in the log. */
-  get logBytes (): number { return this.log?.size ?? 0 }
-
   /** Current state: failing or not, since when, last error, what was loaded. */
   status (): PersistenceStatus {
     return {
@@ -334,7 +332,7 @@ export class FilePersistence {
       failingSince: this.failure?.since ?? null,
       lastError: this.failure?.error ?? null,
       writeFailures: this.writeFailures,
-      logBytes: this.logBytes,
+      logBytes: this.log?.size ?? 0,
       loaded: this.loaded
     }
   }

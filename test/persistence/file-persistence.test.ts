@@ -195,7 +195,7 @@ describe('FilePersistence: a failed write is reported and loses nothing acknowle
     for (let i = 0; i < 300; i++) store.add(`before-${i}`, 'total')
     store.flushWrites()
     await immediate() // after the persistence's own flush, queued first
-    expect(p.logBytes).toBeGreaterThan(0)
+    expect(p.status().logBytes).toBeGreaterThan(0)
     faulty.on = true
     for (let i = 0; i < 300; i++) store.add(`during-${i}`, 'total')
     store.flushWrites()
