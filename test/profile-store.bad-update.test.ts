@@ -1,5 +1,5 @@
 /**
- * Applying a remote update is all or nothing (issue 7 item 3): mutated valid updates are either
+ * Applying a remote update is all or nothing: mutated valid updates are either
  * applied fully (exactly as Yjs itself applies them, and the counts agree with a recount) or
  * refused with `DP_ERR_BAD_UPDATE` with the document, its state vector and the counts unchanged.
  */

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ClusterNode, DialogProfilesError, PEER_ERROR_LOG_INTERVAL_MS } from '../../src/index.js'
 import type { ClusterEvent } from '../../src/index.js'
-import { codeOfAsync as codeOf } from '../support/errors.js'
+import { codeOfAsync as codeOf, rejectionOf } from '../support/errors.js'
 import { SECRET, memoryLog, nodeFactory, waitFor } from './support.js'
 import { TcpProxy } from './tcp-proxy.js'
 
@@ -37,9 +37,8 @@ describe('ClusterNode', () => {
   it('ready rejects with DP_ERR_NOT_READY when no peer answers, and the policy governs acquire', async () => {
     const lonely = await nodes.start('x', ['ws://127.0.0.1:9'], { readiness: { policy: 'reject', timeoutMs: 200 } })
     await expect(lonely.acquire('d1', 'total', null, 10)).rejects.toMatchObject({ code: 'DP_ERR_NOT_READY' })
-    const err = await lonely.ready.then(() => null, (e: unknown) => e)
-    expect(err).toBeInstanceOf(DialogProfilesError)
-    expect((err as DialogProfilesError).code).toBe('DP_ERR_NOT_READY')
+    const err = await rejectionOf(lonely.ready)
+    expect(err.code).toBe('DP_ERR_NOT_READY')
     expect(lonely.cluster().readyState).toBe('timed-out')
 
     const allow = await nodes.start('y', ['ws://127.0.0.1:9'], { readiness: { policy: 'allow', timeoutMs: 5000 } })
@@ -164,9 +163,9 @@ describe('ClusterNode lifecycle', () => {
     const a = await nodes.start('a', [])
     const { lines, log } = memoryLog()
     const b = new ClusterNode({ nodeId: 'b', secret: SECRET, log, listen: { host: '127.0.0.1', port: a.address()!.port } })
-    const err = await b.start().then(() => null, (e: unknown) => e)
-    expect(err).toMatchObject({ code: 'DP_ERR_TRANSPORT' })
-    expect((err as Error).message).toContain('EADDRINUSE')
+    const err = await rejectionOf(b.start())
+    expect(err.code).toBe('DP_ERR_TRANSPORT')
+    expect(err.message).toContain('EADDRINUSE')
     expect(lines.filter((l) => l.includes('EADDRINUSE'))).toEqual([])
     expect(await codeOf(() => b.start())).toBe('DP_ERR_DESTROYED')
   })
@@ -188,14 +187,14 @@ describe('misconfiguration is loud', () => {
     const bad = await nodes.start('bad', [good.url()!], { secret: 'not-the-cluster-secret', readiness: { policy: 'reject', timeoutMs: 300 } })
     const badEvents: ClusterEvent[] = []
     bad.on('rejected', (e) => { badEvents.push(e) })
-    const err = await bad.ready.then(() => null, (e: unknown) => e) as DialogProfilesError
+    const err = await rejectionOf(bad.ready)
     expect(err.code).toBe('DP_ERR_NOT_READY')
     expect(err.message).toContain('authentication failed')
     expect(err.message).not.toContain('no configured peer reachable')
     expect((err.cause as DialogProfilesError).code).toBe('DP_ERR_AUTH')
     expect(bad.cluster().readyState).toBe('timed-out')
     // Past the timeout, afterTimeout 'allow' does not apply: a cluster answered, this node cannot join it.
-    const refused = await bad.acquire('call-1', 'total', null, 10).then(() => null, (e: unknown) => e) as DialogProfilesError
+    const refused = await rejectionOf(bad.acquire('call-1', 'total', null, 10))
     expect(refused.code).toBe('DP_ERR_NOT_READY')
     expect((refused.cause as DialogProfilesError).code).toBe('DP_ERR_AUTH')
     expect(bad.store.size('total')).toBe(0)
@@ -210,7 +209,7 @@ describe('misconfiguration is loud', () => {
     const goodUrl = good.url()!
     await good.close()
     await waitFor(() => bad.cluster().peers.find((p) => p.url === goodUrl)?.lastError?.kind === 'refused', 'peer refused')
-    const still = await bad.acquire('call-2', 'total', null, 10).then(() => null, (e: unknown) => e) as DialogProfilesError
+    const still = await rejectionOf(bad.acquire('call-2', 'total', null, 10))
     expect(still.code).toBe('DP_ERR_NOT_READY')
     expect((still.cause as DialogProfilesError).code).toBe('DP_ERR_AUTH')
   })
@@ -219,7 +218,7 @@ describe('misconfiguration is loud', () => {
     const good = await nodes.start('good', [])
     const stranger = await nodes.start('stranger', [], { secret: 'another-cluster-secret' })
     const c = await nodes.start('c', [good.url()!, stranger.url()!], { readiness: { policy: 'reject', timeoutMs: 400, peers: 'all' } })
-    const err = await c.ready.then(() => null, (e: unknown) => e) as DialogProfilesError
+    const err = await rejectionOf(c.ready)
     expect(err.message).toContain('authentication failed')
     expect(c.cluster().peers.find((p) => p.url === stranger.url())?.lastError?.kind).toBe('auth-failed')
     await waitFor(() => c.cluster().peers.some((p) => p.node === 'good' && p.synced), 'synced with good')
@@ -232,7 +231,7 @@ describe('misconfiguration is loud', () => {
     try {
       const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}`
       const n = await nodes.start('n', [url], { readiness: { policy: 'reject', timeoutMs: 300 } })
-      const err = await n.ready.then(() => null, (e: unknown) => e) as DialogProfilesError
+      const err = await rejectionOf(n.ready)
       expect((err.cause as DialogProfilesError).code).toBe('DP_ERR_PROTOCOL')
       expect(n.cluster().peers[0]!.lastError?.kind).toBe('protocol')
       expect(await codeOf(() => n.acquire('c', 'total', null, 1))).toBe('DP_ERR_NOT_READY')

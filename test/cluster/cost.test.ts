@@ -1,5 +1,5 @@
 /**
- * No cheap message may stall a node (issue 8 items 5 and 6), over real sockets with a
+ * No cheap message may stall a node, over real sockets with a
  * hand-driven client: a frame of many sync step 1 messages makes the node produce its state at
  * most about twice, and before authentication only handshake-sized input is read.
  */

@@ -4,7 +4,7 @@ import { nodeFactory, waitFor } from './support.js'
 const nodes = nodeFactory()
 afterAll(async () => { await nodes.closeAll() })
 
-describe('records that contradict the declarations (issue 8 item 3)', () => {
+describe('records that contradict the declarations', () => {
   it('are never counted, and are reported in cluster() and the logs with the writer\'s client id', async () => {
     const a = await nodes.start('a', [])
     // b is misconfigured: caller declared plain, and a profile a does not know
@@ -23,7 +23,7 @@ describe('records that contradict the declarations (issue 8 item 3)', () => {
   })
 })
 
-describe('a node restarted with the clientId of its previous run (issue 8 item 1)', () => {
+describe('a node restarted with the clientId of its previous run', () => {
   it('moves to a fresh client id, says so at error, and every node counts its calls', async () => {
     const b = await nodes.start('b', [])
     const a1 = await nodes.start('a', [b.url()!], { clientId: 4242, incarnation: 1 })

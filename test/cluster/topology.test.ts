@@ -1,5 +1,5 @@
 /**
- * Replication cost with the number of nodes (issue 11 items 1-3): in a full mesh each update
+ * Replication cost with the number of nodes: in a full mesh each update
  * reaches each node once, whatever n; a link that silently stops delivering is routed around;
  * a late joiner receives the state about once, not once per member.
  */

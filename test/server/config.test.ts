@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { DialogProfilesError } from '../../src/errors.js'
+import { failureOf } from '../support/errors.js'
 import {
   DEFAULT_MAX_CALL_DURATION_S, Secret, isLoopback, parseHostPort, resolveConfig, settingsFromEnv, settingsFromFile
 } from '../../src/server/config.js'
@@ -20,11 +21,9 @@ afterAll(() => { rmSync(dir, { recursive: true, force: true }) })
 const secret = { secret: 'secret-0123456789' }
 
 const refused = (sources: { flags?: RawSettings, env?: RawSettings, file?: RawSettings }, message: RegExp): void => {
-  let err: unknown
-  try { resolveConfig(sources) } catch (e) { err = e }
-  expect(err).toBeInstanceOf(DialogProfilesError)
-  expect((err as DialogProfilesError).code).toBe('DP_ERR_CONFIG')
-  expect((err as Error).message).toMatch(message)
+  const f = failureOf(() => resolveConfig(sources))
+  expect(f?.code).toBe('DP_ERR_CONFIG')
+  expect(f?.message).toMatch(message)
 }
 
 describe('resolveConfig', () => {

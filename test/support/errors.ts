@@ -1,7 +1,9 @@
 /**
  * The one helper the tests use to see how a call fails: the typed error's code and message, or
- * `'untyped'` for anything that is not a DialogProfilesError, or undefined when it does not throw.
+ * `'untyped'` for anything that is not a DialogProfilesError, or undefined when it does not throw;
+ * `rejectionOf` for a promise whose typed error (with its cause) the test reads.
  */
+import { expect } from 'vitest'
 import { DialogProfilesError } from '../../src/index.js'
 
 export interface Failure {
@@ -29,3 +31,10 @@ export const codeOf = (fn: () => unknown): string | undefined => failureOf(fn)?.
 
 /** The error code `fn` (sync or async) throws, if any. */
 export const codeOfAsync = async (fn: () => unknown): Promise<string | undefined> => (await failureOfAsync(fn))?.code
+
+/** The DialogProfilesError a promise rejects with (the test fails when it resolves or rejects with anything else). */
+export const rejectionOf = async (p: Promise<unknown>): Promise<DialogProfilesError> => {
+  const e = await p.then(() => null, (err: unknown) => err)
+  expect(e).toBeInstanceOf(DialogProfilesError)
+  return e as DialogProfilesError
+}

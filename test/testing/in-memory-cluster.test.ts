@@ -60,7 +60,7 @@ describe('InMemoryCluster', () => {
   })
 })
 
-describe('InMemoryCluster liveness (issue 7 item 7)', () => {
+describe('InMemoryCluster liveness', () => {
   it('heal() announces an incarnation started during the partition, as a reconnect does', () => {
     const c = new InMemoryCluster({ nodes: 2, profiles, seed: 5 })
     try {
