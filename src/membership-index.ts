@@ -1,48 +1,28 @@
 /**
- * The membership index: every add (tag) present in the document, grouped into memberships
- * (dialog, profile, value), with cluster-wide counts kept incrementally. Nothing here scans:
- * each change of a tag (added, removed, expired, its owner's status) adjusts the counters of
+ * The membership index: every add in the document (a present membership record that counts or
+ * may count, see `internal/partitions.ts`), grouped into memberships (dialog, profile, value),
+ * with cluster-wide counts kept incrementally. Nothing here scans:
+ * each change of an add (added, removed, expired, its owner's status) adjusts the counters of
  * its one membership in O(1), and expiries come off an indexed heap.
  *
- * Counting rule: a membership counts once, whatever the number of its tags, when at least one
- * tag is effective: not expired, and either remote or owned by an owner that counts
- * (`live`; `dead` under a profile's `keep` policy while the tag has an expiry; never `void`).
+ * Counting rule: a membership counts once, whatever the number of its adds, when at least one
+ * add is effective: not expired, and either remote or owned by an owner that counts
+ * (`live`; `dead` under a profile's `keep` policy while the add has an expiry; never `void`).
  */
-import { ExpiryHeap, type HeapEntry } from './internal/expiry-heap.js'
+import { ExpiryHeap } from './internal/expiry-heap.js'
 import { FewMap } from './internal/few-map.js'
 import { setIfUndefined } from 'lib0/map'
 import { KIND_REMOTE, type MembershipRecord } from './internal/records.js'
+import type { Add, Partition } from './internal/partitions.js'
 import type { OwnerStatus } from './types.js'
-
-/** One partition of the document: the array that one node incarnation (one Yjs client) appends to. */
-export interface Partition {
-  readonly node: string
-  readonly incarnation: number
-  readonly clientId: number
-  readonly self: boolean
-  /** Tags of this partition present in the document, by Yjs clock. */
-  readonly tags: Map<number, Tag>
-}
-
-/** One add of a membership: a record at (clientId, clock) in its owner's partition. */
-export interface Tag extends HeapEntry {
-  readonly partition: Partition
-  readonly clock: number
-  readonly membership: Membership
-  readonly remote: boolean
-  /** Absolute expiry, Infinity for none. */
-  readonly expiresAt: number
-  expired: boolean
-  effective: boolean
-}
 
 /** A membership: the element of the observed-remove set. */
 export interface Membership {
   readonly dialog: string
   readonly profile: string
   readonly value: string | null
-  readonly tags: Tag[]
-  /** Number of effective tags. The membership counts when this is above zero. */
+  readonly adds: Add[]
+  /** Number of effective adds. The membership counts when this is above zero. */
   effective: number
 }
 
@@ -51,7 +31,7 @@ export interface Counter {
   readonly profile: string
   readonly value: string | null
   size: number
-  /** Counted memberships per owner node: those with at least one effective tag of that node. */
+  /** Counted memberships per owner node: those with at least one effective add of that node. */
   readonly byNode: Map<string, number>
   /** The counted memberships. */
   readonly members: Set<Membership>
@@ -81,9 +61,9 @@ export class MembershipIndex {
   /** Memberships by dialog id: one (the common case) or a few. The only map of memberships. */
   private readonly byDialog = new FewMap<string, Membership>()
   private readonly profiles = new Map<string, ProfileCounter>()
-  private readonly heap = new ExpiryHeap<Tag>()
-  /** Expired tags still in the document, waiting for a sweep. */
-  readonly expired = new Set<Tag>()
+  private readonly heap = new ExpiryHeap<Add>()
+  /** Expired adds still in the document, waiting for a sweep. */
+  readonly expired = new Set<Add>()
   /** Counters changed since the last `takeChanged()`, when tracking is on. */
   private readonly changed = new Set<Counter>()
   trackChanges = false
@@ -101,76 +81,77 @@ export class MembershipIndex {
 
   get membershipCount (): number { return this.byDialog.size }
 
-  addTag (partition: Partition, clock: number, rec: MembershipRecord, now: number): Tag {
+  /** Indexes a present membership record of `partition` at `clock` as an add. */
+  insert (partition: Partition, clock: number, rec: MembershipRecord, now: number): Add {
     let m = this.find(rec.dialog, rec.profile, rec.value)
     if (m === undefined) {
-      m = { dialog: rec.dialog, profile: rec.profile, value: rec.value, tags: [], effective: 0 }
+      m = { dialog: rec.dialog, profile: rec.profile, value: rec.value, adds: [], effective: 0 }
       this.byDialog.add(rec.dialog, m)
     }
     const expiresAt = rec.expiresAt ?? Infinity
-    const tag: Tag = { partition, clock, membership: m, remote: rec.kind === KIND_REMOTE, expiresAt, expired: expiresAt <= now, effective: false, heapIndex: -1 }
-    m.tags.push(tag)
-    partition.tags.set(clock, tag)
-    if (tag.expired) this.expired.add(tag)
-    else if (expiresAt !== Infinity) this.heap.push(tag)
-    this.refresh(tag)
-    return tag
+    const add: Add = { partition, clock, membership: m, remote: rec.kind === KIND_REMOTE, expiresAt, expired: expiresAt <= now, effective: false, heapIndex: -1 }
+    m.adds.push(add)
+    partition.adds.set(clock, add)
+    if (add.expired) this.expired.add(add)
+    else if (expiresAt !== Infinity) this.heap.push(add)
+    this.refresh(add)
+    return add
   }
 
-  /** Forgets a tag deleted from the document. */
-  removeTag (tag: Tag): void {
-    if (tag.effective) { tag.effective = false; this.count(tag, -1) }
-    this.heap.remove(tag)
-    this.expired.delete(tag)
-    tag.partition.tags.delete(tag.clock)
-    const m = tag.membership
-    const i = m.tags.indexOf(tag)
-    if (i >= 0) { m.tags[i] = m.tags[m.tags.length - 1] as Tag; m.tags.pop() }
-    if (m.tags.length === 0) this.byDialog.delete(m.dialog, m)
+  /** Forgets an add deleted from the document. */
+  remove (add: Add): void {
+    if (add.effective) { add.effective = false; this.count(add, -1) }
+    this.heap.remove(add)
+    this.expired.delete(add)
+    add.partition.adds.delete(add.clock)
+    const m = add.membership
+    const i = m.adds.indexOf(add)
+    if (i >= 0) { m.adds[i] = m.adds[m.adds.length - 1] as Add; m.adds.pop() }
+    if (m.adds.length === 0) this.byDialog.delete(m.dialog, m)
   }
 
-  /** Re-evaluates every tag of a partition after its owner's status changed. */
+  /** Re-evaluates every add of a partition after its owner's status changed. */
   refreshPartition (p: Partition): void {
-    for (const tag of p.tags.values()) this.refresh(tag)
+    for (const add of p.adds.values()) this.refresh(add)
   }
 
-  /** Marks tags expired up to `now`. O(k log n) for k expiries. */
+  /** Marks adds expired up to `now`. O(k log n) for k expiries. */
   advance (now: number): void {
-    for (let tag = this.heap.popExpired(now); tag !== undefined; tag = this.heap.popExpired(now)) {
-      tag.expired = true
-      this.expired.add(tag)
-      this.refresh(tag)
+    for (let add = this.heap.popExpired(now); add !== undefined; add = this.heap.popExpired(now)) {
+      add.expired = true
+      this.expired.add(add)
+      this.refresh(add)
     }
   }
 
-  /** Whether a tag counts under the current owner statuses and expiry. */
-  private isEffective (tag: Tag): boolean {
-    if (tag.expired) return false
-    if (tag.remote) return true
-    switch (this.hooks.statusOf(tag.partition)) {
+  /** Whether an add counts under the current owner statuses and expiry. */
+  private isEffective (add: Add): boolean {
+    if (add.expired) return false
+    if (add.remote) return true
+    switch (this.hooks.statusOf(add.partition)) {
       case 'live': return true
       case 'void': return false
-      case 'dead': return tag.expiresAt !== Infinity && this.hooks.keepsDead(tag.membership.profile)
+      case 'dead': return add.expiresAt !== Infinity && this.hooks.keepsDead(add.membership.profile)
     }
   }
 
-  private refresh (tag: Tag): void {
-    const e = this.isEffective(tag)
-    if (e === tag.effective) return
-    tag.effective = e
-    this.count(tag, e ? 1 : -1)
+  private refresh (add: Add): void {
+    const e = this.isEffective(add)
+    if (e === add.effective) return
+    add.effective = e
+    this.count(add, e ? 1 : -1)
   }
 
-  private count (tag: Tag, delta: 1 | -1): void {
-    const m = tag.membership
-    const node = tag.partition.node
+  private count (add: Add, delta: 1 | -1): void {
+    const m = add.membership
+    const node = add.partition.node
     const before = m.effective
     m.effective += delta
     const pc = this.profileCounter(m.profile)
     const vc = m.value === null ? undefined : this.valueCounter(pc, m.value)
-    // the node's share changes when its first effective tag of the membership comes or its last goes
+    // the node's share changes when its first effective add of the membership comes or its last goes
     let ofNode = 0
-    for (const t of m.tags) if (t.effective && t.partition.node === node) ofNode++
+    for (const t of m.adds) if (t.effective && t.partition.node === node) ofNode++
     if ((delta === 1 && ofNode === 1) || (delta === -1 && ofNode === 0)) {
       bump(pc.byNode, node, delta)
       if (vc !== undefined) bump(vc.byNode, node, delta)

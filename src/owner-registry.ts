@@ -4,34 +4,16 @@
  * once; otherwise an owner is live until the liveness layer says it is dead. Changes of status
  * are reported to a callback, which re-counts the owner's memberships: the document never changes.
  */
-import type { MembershipRecord, PartitionName } from './internal/records.js'
-import type { Partition } from './membership-index.js'
+import type { PartitionName } from './internal/records.js'
+import { newPartition, type Partition } from './internal/partitions.js'
 import type { OwnerStatus } from './types.js'
 import { setIfUndefined } from 'lib0/map'
-
-/**
- * A partition with what the index does not hold of it: the removal notices it wrote that are
- * still in the document, and its membership records that are present but do not count (named
- * by a present removal notice, or of a profile this node has not declared).
- */
-export interface OwnedPartition extends Partition {
-  readonly notices: Map<number, RemovalNotice>
-  readonly held: Map<number, MembershipRecord>
-}
-
-/** "I removed these adds of yours": see the ownership protocol in profile-store.ts. */
-export interface RemovalNotice {
-  readonly writer: OwnedPartition
-  readonly clock: number
-  readonly targetClient: number
-  readonly clocks: readonly number[]
-}
 
 const statusKey = (node: string, incarnation: number): string => `${node}:${incarnation}`
 
 export class OwnerRegistry {
-  private readonly byClient = new Map<number, OwnedPartition>()
-  private readonly byNode = new Map<string, Set<OwnedPartition>>()
+  private readonly byClient = new Map<number, Partition>()
+  private readonly byNode = new Map<string, Set<Partition>>()
   private readonly verdicts = new Map<string, 'live' | 'dead'>()
   private readonly newest = new Map<string, number>()
 
@@ -39,30 +21,30 @@ export class OwnerRegistry {
     private readonly selfNode: string,
     private readonly selfIncarnation: number,
     /** Called for every partition whose status changed, and for every new partition. */
-    private readonly changed: (p: OwnedPartition, status: OwnerStatus, isNew: boolean) => void
+    private readonly changed: (p: Partition, status: OwnerStatus, isNew: boolean) => void
   ) {}
 
   get size (): number { return this.byClient.size }
 
-  partition (clientId: number): OwnedPartition | undefined { return this.byClient.get(clientId) }
+  partition (clientId: number): Partition | undefined { return this.byClient.get(clientId) }
 
-  partitions (): IterableIterator<OwnedPartition> { return this.byClient.values() }
+  partitions (): IterableIterator<Partition> { return this.byClient.values() }
 
-  partitionsOf (node: string, incarnation: number): OwnedPartition[] {
+  partitionsOf (node: string, incarnation: number): Partition[] {
     return [...(this.byNode.get(node) ?? [])].filter(p => p.incarnation === incarnation)
   }
 
-  register (name: PartitionName, self: boolean): OwnedPartition {
-    const p: OwnedPartition = { ...name, self, tags: new Map(), notices: new Map(), held: new Map() }
+  register (name: PartitionName, self: boolean): Partition {
+    const p = newPartition(name, self)
     this.byClient.set(name.clientId, p)
-    setIfUndefined(this.byNode, name.node, () => new Set<OwnedPartition>()).add(p)
+    setIfUndefined(this.byNode, name.node, () => new Set<Partition>()).add(p)
     this.noteIncarnation(name.node, name.incarnation)
     if (!self) this.changed(p, this.statusOf(p), true)
     return p
   }
 
   /** Forgets a partition (this store's own, abandoned after a client-id collision) so its client id can name another. */
-  unregister (p: OwnedPartition): void {
+  unregister (p: Partition): void {
     if (this.byClient.get(p.clientId) === p) this.byClient.delete(p.clientId)
     this.byNode.get(p.node)?.delete(p)
   }

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { MembershipIndex, type Partition } from '../src/membership-index.js'
+import { MembershipIndex } from '../src/membership-index.js'
+import { newPartition } from '../src/internal/partitions.js'
 import type { OwnerStatus } from '../src/types.js'
 
-const partition = (node: string, clientId: number): Partition => ({ node, incarnation: 1, clientId, self: false, tags: new Map() })
+const partition = (node: string, clientId: number): ReturnType<typeof newPartition> => newPartition({ node, incarnation: 1, clientId }, false)
 
 describe('MembershipIndex', () => {
   it('counts a membership once whatever its adds, per node per add, and follows status and expiry', () => {
@@ -11,16 +12,16 @@ describe('MembershipIndex', () => {
     const a = partition('a', 1)
     const b = partition('b', 2)
     const rec = { kind: 0 as const, dialog: 'd1', profile: 'caller', value: 'alice', expiresAt: null }
-    const t1 = idx.addTag(a, 0, rec, 0)
-    idx.addTag(b, 0, rec, 0)
-    idx.addTag(b, 1, { ...rec, dialog: 'd2', profile: 'keep', value: null, expiresAt: 100 }, 0)
+    const t1 = idx.insert(a, 0, rec, 0)
+    idx.insert(b, 0, rec, 0)
+    idx.insert(b, 1, { ...rec, dialog: 'd2', profile: 'keep', value: null, expiresAt: 100 }, 0)
     expect(idx.counter('caller', undefined)?.size).toBe(1)
     expect(idx.counter('caller', 'alice')?.size).toBe(1)
     expect(Object.fromEntries(idx.counter('caller', 'alice')?.byNode ?? [])).toEqual({ a: 1, b: 1 })
     status.set('b', 'dead'); idx.refreshPartition(b)
     expect(idx.counter('caller', 'alice')?.size).toBe(1) // a's add still counts
     expect(idx.counter('keep', null)?.size).toBe(1) // kept until expiry
-    idx.removeTag(t1)
+    idx.remove(t1)
     expect(idx.counter('caller', 'alice')?.size ?? 0).toBe(0)
     expect(idx.values('caller')).toEqual([])
     idx.advance(100)

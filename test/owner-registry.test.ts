@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { OwnerRegistry, type OwnedPartition } from '../src/owner-registry.js'
+import { OwnerRegistry } from '../src/owner-registry.js'
+import type { Partition } from '../src/internal/partitions.js'
 import type { OwnerStatus } from '../src/types.js'
 
 describe('OwnerRegistry', () => {
   const setup = (): { reg: OwnerRegistry, calls: Array<[string, number, OwnerStatus, boolean]> } => {
     const calls: Array<[string, number, OwnerStatus, boolean]> = []
-    const reg = new OwnerRegistry('me', 5, (p: OwnedPartition, status, isNew) => { calls.push([p.node, p.incarnation, status, isNew]) })
+    const reg = new OwnerRegistry('me', 5, (p: Partition, status, isNew) => { calls.push([p.node, p.incarnation, status, isNew]) })
     return { reg, calls }
   }
 

@@ -9,7 +9,8 @@
 import { forEachPresentValue, type PartitionResolver } from './partition-doc.js'
 import { decodeRecord, KIND_REMOTE, KIND_REMOVAL, type MembershipRecord } from './records.js'
 import { membershipKey, type MembershipIndex } from '../membership-index.js'
-import type { OwnedPartition, OwnerRegistry } from '../owner-registry.js'
+import type { OwnerRegistry } from '../owner-registry.js'
+import type { Partition } from './partitions.js'
 import type { ProfileRegistry } from '../profile-registry.js'
 import type * as Y from 'yjs'
 
@@ -26,7 +27,7 @@ export const recount = (doc: Y.Doc, resolver: PartitionResolver, owners: OwnerRe
   registry: ProfileRegistry, now: number): RecountResult => {
   // one scan: the notices' targets, and the records that fit; then the records no notice names
   const named = new Set<string>()
-  const records: Array<{ id: string, p: OwnedPartition, rec: MembershipRecord }> = []
+  const records: Array<{ id: string, p: Partition, rec: MembershipRecord }> = []
   forEachPresentValue(doc, resolver, (pn, writer, clock, raw) => {
     const p = owners.partition(pn.clientId)
     if (writer !== pn.clientId || p === undefined || p.node !== pn.node || p.incarnation !== pn.incarnation) return
