@@ -7,30 +7,9 @@
  * the document's transactions, local and remote alike, so all replicas that have seen the same
  * updates hold the same memberships.
  *
- * Ownership protocol. A membership record counts while it is present in the document and no
- * present removal notice names it (and its owner counts, and it has not expired):
- * - The owner removes its own records by deleting them.
- * - Another node never deletes a record of a live or dead (not void) owner to remove it on
- *   purpose: it appends a removal notice to its own partition naming the records (client,
- *   clock). The notice IS the removal: every replica that has the notice treats the records it
- *   names as removed at once, also when the notice arrives before the records. So a removal can
- *   never arrive without its justification, and a remover whose updates are lost in a crash
- *   loses the removal as a whole (its notice is chained after its earlier updates).
- * - The owner acknowledges a notice addressed to it: in one transaction it deletes the records
- *   named (and the membership they carry, also a re-asserted copy) and the notice.
- * - A purge of a dead owner deletes only its records that carry no notice (named records wait
- *   for the owner's acknowledgement) and never a notice addressed to a non-void owner.
- * - So an owner that sees one of its present, unexpired records deleted by another node knows it
- *   was a purge (others took it for dead) and re-asserts the membership as a new record; if a
- *   notice naming the purged record arrives later, it forgets the membership and deletes the
- *   re-asserted copy (a transient count, then convergence).
- * - Records of a void owner (superseded by a newer incarnation) may be deleted directly by
- *   anyone, with the notices addressed to them: a purge does so, and a sweep deletes notices
- *   addressed to void owners with the records they name.
- * Leftover of an owner declared dead that never comes back (and so never becomes void): its
- * records named by notices and those notices, at most one notice per remover per removal of at
- * most `MAX_REMOVAL_TARGETS` records, none of it counted; all of it is deleted once a newer
- * incarnation of the node is known.
+ * Ownership protocol (how a membership is removed, purged and re-asserted across nodes): see
+ * `internal/transaction-follower.ts`, which follows every transaction that is not the store's
+ * own; the store's local writes apply the same protocol as they are made.
  *
  * Remote updates are checked against the document's schema before anything of them is applied
  * (`checkUpdate`), so an update applies fully or not at all. A remote update that writes under
@@ -42,18 +21,19 @@ import * as Y from 'yjs'
 import { fail } from './errors.js'
 import { nonNegative, nonNegativeInt, positive, positiveInt } from './internal/checks.js'
 import { Emitter } from './internal/emitter.js'
-import { checkUpdate, clientClock, countStructs, forEachAddedValue, forEachDeletedRange, knowsClient, PartitionResolver } from './internal/partition-doc.js'
+import { checkUpdate, clientClock, countStructs, knowsClient, PartitionResolver } from './internal/partition-doc.js'
 import { recount, type RecountResult } from './internal/recount.js'
 import {
-  decodeRecord, encodeMembership, encodeRemoval, KIND_DIALOG, KIND_REMOTE, KIND_REMOVAL,
-  MAX_CLIENT_ID, MAX_REMOVAL_TARGETS, NODE_ID_PATTERN, partitionName, type MembershipRecord, type PartitionName
+  encodeMembership, encodeRemoval, KIND_DIALOG, KIND_REMOTE, MAX_CLIENT_ID, MAX_REMOVAL_TARGETS, NODE_ID_PATTERN, partitionName, type MembershipRecord, type PartitionName
 } from './internal/records.js'
 import { NoticeBook } from './internal/notice-book.js'
 import { WriteQueue } from './internal/write-queue.js'
 import { OwnLedger, type OwnMembership } from './internal/own-ledger.js'
-import { MembershipIndex, type Membership, type Tag } from './membership-index.js'
-import { OwnerRegistry, type OwnedPartition, type RemovalNotice } from './owner-registry.js'
-import { checkId, ProfileRegistry, UNDECLARED } from './profile-registry.js'
+import { REASSERTS_BEFORE_MOVE, TransactionFollower } from './internal/transaction-follower.js'
+import { MembershipIndex, type Membership } from './membership-index.js'
+import { OwnerRegistry } from './owner-registry.js'
+import type { Add, Partition, RemovalNotice } from './internal/partitions.js'
+import { checkId, ProfileRegistry } from './profile-registry.js'
 import type { Clock, Member, OwnerInfo, ProfileDeclaration, StoreEvent, ValueSize } from './types.js'
 import { setIfUndefined } from 'lib0/map'
 
@@ -160,17 +140,14 @@ export class ProfileStore {
   private readonly index: MembershipIndex
   private readonly events = new Emitter<StoreEvent>()
   private readonly resolver: PartitionResolver
-  private self: OwnedPartition
+  private self: Partition
   private readonly ownerRegistry: OwnerRegistry
   private readonly queue: WriteQueue
   private readonly notices = new NoticeBook()
   /** Memberships this node holds. */
   private readonly own = new OwnLedger((r, held) => { for (const fn of this.ownListeners) fn(r.dialog, r.profile, r.value, held) })
   private readonly ownListeners = new Set<OwnChangeListener>()
-  /** Client ids this store wrote under and left after a collision: records arriving in those partitions are not counted. */
-  private readonly retired = new Set<number>()
-  /** Set by the transaction follower when re-asserts repeat: `applyUpdate` then moves to a fresh client id. */
-  private suspectCollision = false
+  private readonly follower: TransactionFollower
   private readonly maxLocalMemberships: number
   private readonly sweepGraceMs: number
   private readonly maxClockSkewMs: number
@@ -213,7 +190,12 @@ export class ProfileStore {
     const name: PartitionName = { node: this.nodeId, incarnation, clientId: this.doc.clientID }
     this.self = this.ownerRegistry.register(name, true)
     this.queue = new WriteQueue(this.doc, this.doc.getArray(partitionName(name)), this, maxPendingWrites)
-    this.doc.on('afterTransaction', (tr: Y.Transaction) => this.onTransaction(tr))
+    this.follower = this.followerOf()
+    this.doc.on('afterTransaction', (tr: Y.Transaction) => {
+      if (this.destroyed || tr.origin === this) return // local writes are indexed as they are made
+      this.follower.follow(tr)
+      this.reportSizes()
+    })
   }
 
   /** This replica's Yjs client id. */
@@ -434,7 +416,7 @@ export class ProfileStore {
   }
 
   /**
-   * Applies a Yjs update from a peer. `origin` tags it (the peer connection); it must not be
+   * Applies a Yjs update from a peer. `origin` marks it (the peer connection); it must not be
    * this store. Duplicates and out-of-order updates are fine (Yjs buffers missing dependencies).
    * All or nothing: the update is checked against the document's schema first (partition and
    * admission roots of embed records, each written by the client its name carries). An update
@@ -486,9 +468,9 @@ export class ProfileStore {
 
   /** After remote updates were applied: leave a client id that Yjs changed or that a collision made suspect. */
   private afterRemoteApply (): void {
+    const suspect = this.follower.takeCollisionSuspicion()
     if (!this.destroyed && this.doc.clientID !== this.self.clientId) this.moveToFreshClient('Yjs changed this replica\'s client id')
-    else if (!this.destroyed && this.suspectCollision) this.moveToFreshClient(`own memberships purged ${REASSERTS_BEFORE_MOVE} times over: another writer may use this node's Yjs client id`)
-    this.suspectCollision = false
+    else if (!this.destroyed && suspect) this.moveToFreshClient(`own memberships purged ${REASSERTS_BEFORE_MOVE} times over: another writer may use this node's Yjs client id`)
   }
 
   /**
@@ -556,7 +538,7 @@ export class ProfileStore {
   owners (): OwnerInfo[] {
     this.assertAlive()
     return [...this.ownerRegistry.partitions()].map(p => ({
-      node: p.node, incarnation: p.incarnation, clientId: p.clientId, status: this.ownerRegistry.statusOf(p), memberships: p.tags.size + p.held.size, self: p.self
+      node: p.node, incarnation: p.incarnation, clientId: p.clientId, status: this.ownerRegistry.statusOf(p), memberships: p.adds.size + p.held.size, self: p.self
     }))
   }
 
@@ -577,7 +559,7 @@ export class ProfileStore {
     let deleted = 0
     for (const p of this.ownerRegistry.partitionsOf(node, incarnation)) {
       // records that carry a notice are not in the index: they wait for the owner's acknowledgement
-      for (const t of [...p.tags.values()]) if (!t.effective && this.deleteRecord(p, t.clock)) deleted++
+      for (const t of [...p.adds.values()]) if (!t.effective && this.deleteRecord(p, t.clock)) deleted++
       if (this.ownerRegistry.statusOf(p) === 'void') deleted += this.clearNoticesTo(p)
     }
     this.reportSizes()
@@ -607,7 +589,7 @@ export class ProfileStore {
     const due = [...this.index.expired].filter(t => t.partition.self || now >= t.expiresAt + this.sweepGraceMs)
     for (const t of due) {
       if (t.partition.self) this.forgetOwn(t.partition.clientId, t.clock)
-      this.deleteRecord(t.partition as OwnedPartition, t.clock)
+      this.deleteRecord(t.partition, t.clock)
     }
     // notices addressed to void owners, with the records they name
     for (const client of this.notices.targets()) {
@@ -628,7 +610,7 @@ export class ProfileStore {
     this.assertAlive()
     const out = [...this.index.allMemberships()].map(m => ({
       dialog: m.dialog, profile: m.profile, value: m.value,
-      adds: m.tags.map(t => `${t.partition.clientId}.${t.clock}`).sort()
+      adds: m.adds.map(t => `${t.partition.clientId}.${t.clock}`).sort()
     }))
     return out.sort((a, b) => (a.profile < b.profile ? -1 : a.profile > b.profile ? 1 : 0) ||
       ((a.value ?? '') < (b.value ?? '') ? -1 : (a.value ?? '') > (b.value ?? '') ? 1 : 0) ||
@@ -710,7 +692,7 @@ export class ProfileStore {
   private addOwn (rec: MembershipRecord): boolean {
     const existing = this.ownOf(rec.dialog, rec.profile, rec.value)
     const carrier = existing === undefined ? undefined : this.ownerRegistry.partition(existing.client)
-    const current = carrier?.self === true ? carrier.tags.get(existing!.clock) : undefined
+    const current = carrier?.self === true ? carrier.adds.get(existing!.clock) : undefined
     const holding = current !== undefined && !current.expired
     if (holding && existing?.record.expiresAt === rec.expiresAt && existing.record.kind === rec.kind) return false
     if (existing === undefined && this.own.size >= this.maxLocalMemberships) {
@@ -725,19 +707,19 @@ export class ProfileStore {
     return !holding
   }
 
-  private removeWhere (memberships: Membership[], filter: (t: Tag) => boolean): number {
+  private removeWhere (memberships: Membership[], filter: (t: Add) => boolean): number {
     this.expire()
-    const tags: Tag[] = []
+    const adds: Add[] = []
     let removed = 0
     for (const m of memberships) {
-      const before = tags.length
-      for (const t of m.tags) if (filter(t)) tags.push(t)
-      if (tags.length > before) removed++
+      const before = adds.length
+      for (const t of m.adds) if (filter(t)) adds.push(t)
+      if (adds.length > before) removed++
     }
     if (removed === 0) return 0
     const named = new Map<number, number[]>()
-    for (const t of tags) {
-      const p = t.partition as OwnedPartition
+    for (const t of adds) {
+      const p = t.partition
       if (p.self) {
         this.forgetOwn(p.clientId, t.clock)
         this.deleteRecord(p, t.clock)
@@ -762,7 +744,7 @@ export class ProfileStore {
   // ---------------------------------------------------------------- local writes
   //
   // Local writes update the index at once and queue their records; `flushWrites` writes the
-  // queue in one transaction of this store's origin, which `onTransaction` skips. A queued
+  // queue in one transaction of this store's origin, which the transaction follower skips. A queued
   // record's clock is known in advance: this store is the only writer of its client's clocks,
   // and the flush appends the queue in order.
 
@@ -773,16 +755,16 @@ export class ProfileStore {
   private appendMembership (own: OwnMembership): void {
     const clock = this.queue.record(encodeMembership(own.record))
     this.own.carry(own, this.self.clientId, clock)
-    this.index.addTag(this.self, clock, own.record, this.clock())
+    this.index.insert(this.self, clock, own.record, this.clock())
   }
 
   /**
    * Deletes a present record (indexed or held) of any partition and queues its deletion.
    * @returns whether it was present.
    */
-  private deleteRecord (p: OwnedPartition, clock: number): boolean {
-    const tag = p.tags.get(clock)
-    if (tag !== undefined) this.index.removeTag(tag)
+  private deleteRecord (p: Partition, clock: number): boolean {
+    const add = p.adds.get(clock)
+    if (add !== undefined) this.index.remove(add)
     else if (!p.held.delete(clock)) return false
     if (p.self) {
       const own = this.own.at(p.clientId, clock)
@@ -808,18 +790,12 @@ export class ProfileStore {
 
   // ---------------------------------------------------------------- notices and held records
 
-  /** Indexes a present membership record, or holds it when a notice names it or its profile is not declared here. */
-  private admit (p: OwnedPartition, clock: number, rec: MembershipRecord, now: number): void {
-    if (this.notices.names(p.clientId, clock) || this.registry.find(rec.profile) === undefined) p.held.set(clock, rec)
-    else this.index.addTag(p, clock, rec, now)
-  }
-
   /** Indexes a held record again once nothing holds it back (its notices are gone, its profile is declared). */
-  private release (p: OwnedPartition, clock: number, now: number): void {
+  private release (p: Partition, clock: number, now: number): void {
     const rec = p.held.get(clock)
     if (rec === undefined || this.notices.names(p.clientId, clock) || this.registry.find(rec.profile) === undefined) return
     p.held.delete(clock)
-    this.index.addTag(p, clock, rec, now)
+    this.index.insert(p, clock, rec, now)
   }
 
   /** Registers a present notice: the records it names stop counting at once. */
@@ -828,10 +804,10 @@ export class ProfileStore {
     const target = this.ownerRegistry.partition(n.targetClient)
     if (target === undefined) return // its records will be held when they arrive
     for (const c of n.clocks) {
-      const tag = target.tags.get(c)
-      if (tag === undefined) continue
-      target.held.set(c, recordOf(tag))
-      this.index.removeTag(tag)
+      const add = target.adds.get(c)
+      if (add === undefined) continue
+      target.held.set(c, recordOf(add))
+      this.index.remove(add)
     }
   }
 
@@ -855,21 +831,10 @@ export class ProfileStore {
   }
 
   /** Deletes the notices addressed to a void owner with the records they name. @returns records deleted. */
-  private clearNoticesTo (p: OwnedPartition): number {
+  private clearNoticesTo (p: Partition): number {
     let deleted = 0
     for (const n of this.notices.addressedTo(p.clientId)) deleted += this.deleteNotice(n, true)
     return deleted
-  }
-
-  /** The owner's acknowledgement of a notice addressed to it: the memberships named, their records and the notice go. */
-  private acknowledge (n: RemovalNotice): void {
-    const p = this.ownerRegistry.partition(n.targetClient)
-    for (const c of n.clocks) {
-      const own = this.forgetOwn(n.targetClient, c)
-      if (own !== undefined) this.deleteOwnRecord(own) // a re-asserted copy too
-    }
-    if (p !== undefined) for (const c of n.clocks) this.deleteRecord(p, c)
-    this.deleteNotice(n, false)
   }
 
   // ---------------------------------------------------------------- client-id collision
@@ -898,11 +863,11 @@ export class ProfileStore {
       this.appendMembership(own)
     }
     // the notices this store wrote stay valid under the old client id
-    for (const tag of [...old.tags.values()]) this.index.removeTag(tag)
+    for (const add of [...old.adds.values()]) this.index.remove(add)
     old.held.clear()
     this.flushWrites()
     this.ownerRegistry.unregister(old)
-    this.retired.add(old.clientId)
+    this.follower.retire(old.clientId)
     if (this.events.has('client-id-collision')) {
       this.events.emit({ type: 'client-id-collision', node: this.nodeId, incarnation: this.incarnation, oldClientId: old.clientId, newClientId: fresh, reason })
     }
@@ -912,115 +877,29 @@ export class ProfileStore {
     return this.registry.find(profile)?.onOwnerDead === 'keep'
   }
 
-  private invalid (clientId: number, reason: string): void {
-    if (this.events.has('invalid-record')) this.events.emit({ type: 'invalid-record', clientId, reason })
-  }
-
-  /** Derives the index from one transaction (local or remote): O(records added + IDs deleted). */
-  private onTransaction (tr: Y.Transaction): void {
-    if (this.destroyed || tr.origin === this) return // local writes are indexed as they are made
-    const now = this.clock()
-    const added: RemovalNotice[] = []
-    forEachAddedValue(tr, this.resolver, (pn, writer, clock, raw) => {
-      if (pn.clientId !== writer) { this.invalid(writer, 'record written into another node\'s partition'); return }
-      if (this.retired.has(writer) && pn.node === this.nodeId && pn.incarnation === this.incarnation) {
-        this.invalid(writer, 'record in a partition this node left after a client-id collision'); return
-      }
-      const p = this.ownerRegistry.partition(pn.clientId) ?? this.registerPartition(pn, added)
-      if (p.node !== pn.node || p.incarnation !== pn.incarnation) { this.invalid(writer, 'client id of another partition'); return }
-      if (p.tags.has(clock) || p.held.has(clock) || p.notices.has(clock)) return // written by this store
-      const rec = decodeRecord(raw)
-      if (typeof rec === 'string') { this.invalid(writer, rec); return }
-      if (rec.kind === KIND_REMOVAL) {
-        const n: RemovalNotice = { writer: p, clock, targetClient: rec.targetClient, clocks: rec.clocks }
-        this.addNotice(n)
-        added.push(n)
-        return
-      }
-      const misfit = this.registry.misfit(rec.profile, rec.value)
-      if (misfit !== null) {
-        this.invalid(writer, misfit)
-        if (misfit !== UNDECLARED) return // never counts; an undeclared profile's record waits for a declare()
-      }
-      this.admit(p, clock, rec, now)
-      if (p.self && p !== this.self) this.adoptOwn(p, clock, rec)
+  /** The transaction follower, over this store's state and the protocol's writes. */
+  private followerOf (): TransactionFollower {
+    const store = this
+    return new TransactionFollower({
+      nodeId: this.nodeId,
+      incarnation: this.incarnation,
+      resume: this.resume,
+      get self () { return store.self },
+      resolver: this.resolver,
+      owners: this.ownerRegistry,
+      index: this.index,
+      notices: this.notices,
+      own: this.own,
+      profiles: this.registry,
+      events: this.events,
+      clock: this.clock,
+      addNotice: n => { this.addNotice(n) },
+      forgetNotice: n => { this.forgetNotice(n) },
+      deleteNotice: (n, andTargets) => this.deleteNotice(n, andTargets),
+      deleteRecord: (p, clock) => this.deleteRecord(p, clock),
+      deleteOwnRecord: own => { this.deleteOwnRecord(own) },
+      appendMembership: own => { this.appendMembership(own) }
     })
-
-    const purged: OwnMembership[] = []
-    const goneNotices: RemovalNotice[] = []
-    forEachDeletedRange(tr, (client, from, len) => {
-      const p = this.ownerRegistry.partition(client)
-      if (p === undefined) return
-      const visit = (clock: number): void => {
-        const tag = p.tags.get(clock)
-        const own = p.self ? this.own.at(client, clock) : undefined
-        const current = own !== undefined && OwnLedger.carriedBy(own, client, clock)
-        if (tag !== undefined) {
-          // deleted by another node while present and unexpired: a purge, re-asserted unless a notice names it
-          if (current) { own.present = false; if (!tag.expired) purged.push(own) }
-          this.index.removeTag(tag)
-        } else if (p.held.delete(clock)) {
-          if (current) own.present = false
-        } else {
-          const n = p.notices.get(clock)
-          if (n !== undefined) goneNotices.push(n)
-        }
-      }
-      if (len <= p.tags.size + p.held.size + p.notices.size) {
-        for (let c = from; c < from + len; c++) visit(c)
-      } else {
-        for (const c of [...p.tags.keys(), ...p.held.keys(), ...p.notices.keys()]) if (c >= from && c < from + len) visit(c)
-      }
-    })
-    // after the records: a record deleted with its notice is not released in between
-    for (const n of goneNotices) this.forgetNotice(n)
-
-    this.followUp(added, purged)
-    this.reportSizes()
-  }
-
-  /**
-   * Registers a partition first seen in the document. Under `resume`, one named with this node
-   * id and incarnation is this store's own (an earlier run's); the notices already addressed to
-   * it are queued in `added` for acknowledgement.
-   */
-  private registerPartition (pn: PartitionName, added: RemovalNotice[]): OwnedPartition {
-    const own = this.resume && pn.node === this.nodeId && pn.incarnation === this.incarnation
-    const p = this.ownerRegistry.register(pn, own)
-    if (own) added.push(...this.notices.addressedTo(pn.clientId))
-    return p
-  }
-
-  /**
-   * Takes a membership record of an earlier run's partition (under `resume`) as an own
-   * membership, unless a notice removed it. A second record of a membership already held is
-   * tied to it: removing either removes the membership.
-   */
-  private adoptOwn (p: OwnedPartition, clock: number, rec: MembershipRecord): void {
-    if (!p.tags.has(clock)) return // held back: a notice removed it, or its profile is not declared here
-    this.own.adopt(rec, p.clientId, clock)
-  }
-
-  /**
-   * Writes what a transaction calls for, in a transaction of its own: acknowledges removal
-   * notices addressed to this node, clears notices addressed to void owners, and re-asserts own
-   * memberships that another node purged.
-   */
-  private followUp (added: RemovalNotice[], purged: OwnMembership[]): void {
-    for (const n of added) {
-      if (!this.notices.has(n)) continue
-      const target = this.ownerRegistry.partition(n.targetClient)
-      if (target?.self === true || this.own.knowsClient(n.targetClient)) this.acknowledge(n)
-      else if (target !== undefined && this.ownerRegistry.statusOf(target) === 'void') this.deleteNotice(n, true)
-    }
-    const reassert = purged.filter(own => this.ownOf(own.record.dialog, own.record.profile, own.record.value) === own && !own.present)
-    for (const own of reassert) {
-      this.appendMembership(own)
-      // purged again and again while this node lives: its records land in another partition
-      // elsewhere (another writer under the same client id that no state exchange revealed)
-      if ((own.past?.length ?? 0) >= REASSERTS_BEFORE_MOVE) this.suspectCollision = true
-    }
-    if (reassert.length > 0 && this.events.has('reasserted')) this.events.emit({ type: 'reasserted', count: reassert.length })
   }
 
   /** Reports changed sizes to `size` listeners. */
@@ -1034,7 +913,7 @@ export class ProfileStore {
   }
 }
 
-const recordOf = (t: Tag): MembershipRecord => ({
+const recordOf = (t: Add): MembershipRecord => ({
   kind: t.remote ? KIND_REMOTE : KIND_DIALOG,
   dialog: t.membership.dialog,
   profile: t.membership.profile,
@@ -1044,14 +923,11 @@ const recordOf = (t: Tag): MembershipRecord => ({
 
 const randomClientId = (): number => crypto.getRandomValues(new Uint32Array(1))[0] as number
 
-/** Re-asserts of one membership after which the store suspects a hidden client-id collision and moves. */
-const REASSERTS_BEFORE_MOVE = 4
-
 const EVENT_TYPES: ReadonlySet<string> = new Set<StoreEvent['type']>(['size', 'owner', 'reasserted', 'invalid-record', 'client-id-collision'])
 
 
 const toMember = (m: Membership): Member => {
-  const t = m.tags.find(x => x.effective) ?? (m.tags[0] as Tag)
+  const t = m.adds.find(x => x.effective) ?? (m.adds[0] as Add)
   return {
     dialog: m.dialog,
     profile: m.profile,
