@@ -4,16 +4,15 @@
  * (heartbeats, dead owners, purges), gates admission on readiness, and optionally persists the
  * document in a data directory.
  */
-import * as Y from 'yjs'
 import { fail } from './errors.js'
 import { Emitter } from './internal/emitter.js'
 import { LivenessTracker } from './liveness.js'
-import type { LivenessEvent, PeerLiveness } from './liveness.js'
+import type { LivenessEvent } from './liveness.js'
 import { resolveOptions } from './options.js'
 import type { ClusterNodeOptions, ResolvedOptions } from './options.js'
 import { nextIncarnation, resumeIncarnation } from './persistence/incarnation.js'
 import { FilePersistence } from './persistence/file-persistence.js'
-import type { LoadReport, PersistenceEvent, PersistenceStatus } from './persistence/file-persistence.js'
+import type { LoadReport, PersistenceEvent } from './persistence/file-persistence.js'
 import { ProfileStore } from './profile-store.js'
 import type { AddOptions } from './profile-store.js'
 import { Admission } from './admission/admission.js'
@@ -22,7 +21,8 @@ import type { AdmissionKey, AdmissionResult } from './admission/types.js'
 import { Readiness } from './readiness.js'
 import type { NotReadyReason } from './readiness.js'
 import { Transport } from './transport/transport.js'
-import type { PeerError, TransportEvent } from './transport/transport.js'
+import type { TransportEvent } from './transport/transport.js'
+import { clusterView, peerViews, type ClusterView, type PeerView } from './cluster-view.js'
 
 export type { ClusterNodeOptions } from './options.js'
 
@@ -43,56 +43,6 @@ export type ClusterEvent =
    * to `dataDir` (`reason: 'write'`: the node is `degraded` until `persistence-recovered`).
    */
   | PersistenceEvent
-
-/** One peer in the {@link ClusterView}. */
-export interface PeerView {
-  readonly node: string | null
-  /** Configured url (null for a peer that dialled in or is known only by relay). */
-  readonly url: string | null
-  /**
-   * For a configured url, why the last attempt failed (`kind`: `'refused'`, `'unreachable'`,
-   * `'tls'`, `'auth-failed'`, `'protocol'`), until a handshake with it succeeds; else null.
-   */
-  readonly lastError: PeerError | null
-  readonly connected: boolean
-  readonly direction: 'inbound' | 'outbound' | null
-  /** Whether the initial state exchange over the current connection has completed. */
-  readonly synced: boolean
-  readonly liveness: PeerLiveness | null
-  readonly incarnation: number | null
-  /** Clock time of the last heartbeat (direct or relayed), ms. */
-  readonly lastHeardAt: number | null
-  readonly bytesIn: number
-  readonly bytesOut: number
-}
-
-/** What `cluster()` returns: this node, its peers and its document. */
-export interface ClusterView {
-  readonly nodeId: string
-  readonly incarnation: number
-  readonly clientId: number
-  readonly listening: { readonly host: string; readonly port: number } | null
-  readonly ready: boolean
-  /**
-   * `'degraded'`: the initial sync is done (or timed out) but writes to `dataDir` fail; admission
-   * goes on (memberships are held in memory and replicated) and they are written by the full
-   * snapshot that ends the episode. Answer not-ready to health checks while degraded.
-   */
-  readonly readyState: 'syncing' | 'ready' | 'timed-out' | 'degraded'
-  /** The data directory's state (failing writes, what was loaded), or null without `dataDir`. */
-  readonly persistence: PersistenceStatus | null
-  readonly peers: PeerView[]
-  readonly document: {
-    /** Size of the encoded document state, bytes (computed on call: O(state)). */
-    readonly stateBytes: number
-    /** Updates applied to the document since start (local and remote): a generation counter. */
-    readonly generation: number
-    readonly memberships: number
-    readonly structs: number
-    /** Records ignored since start (they do not decode or contradict the declarations); each writer and reason is logged once at warn. */
-    readonly invalidRecords: number
-  }
-}
 
 /**
  * One node of a dialog-profiles cluster: a {@link ProfileStore} replicated to peers over
@@ -464,59 +414,23 @@ export class ClusterNode {
    */
   peers (): PeerView[] {
     this.assertOpen()
-    const conns = this.transport.connections()
-    const byNode = new Map(conns.map((c) => [c.node, c]))
-    const live = new Map(this.liveness.entries().map((l) => [l.node, l]))
-    const peers: PeerView[] = []
-    const seen = new Set<string>()
-    const add = (node: string | null, url: string | null, lastError: PeerError | null = null): void => {
-      if (node !== null) seen.add(node)
-      const c = node !== null ? byNode.get(node) : undefined
-      const l = node !== null ? live.get(node) : undefined
-      peers.push({
-        node,
-        url,
-        lastError,
-        connected: c !== undefined,
-        direction: c?.direction ?? null,
-        synced: c?.synced ?? false,
-        liveness: l?.state ?? null,
-        incarnation: l?.incarnation ?? null,
-        lastHeardAt: l?.lastHeardAt ?? null,
-        bytesIn: c?.stats.bytesIn ?? 0,
-        bytesOut: c?.stats.bytesOut ?? 0
-      })
-    }
-    for (const p of this.transport.configuredPeers()) if (!p.self) add(p.node, p.url, p.lastError)
-    for (const c of conns) if (!seen.has(c.node)) add(c.node, null)
-    for (const l of live.keys()) if (!seen.has(l)) add(l, null)
-    return peers
+    return peerViews(this.transport.configuredPeers(), this.transport.connections(), this.liveness.entries())
   }
 
   /** This node, its peers (see {@link peers}) and its document (O(state): it encodes the document). */
   cluster (): ClusterView {
     const peers = this.peers()
     this.store.flushWrites()
-    const stats = this.store.stats()
-    const persistence = this.persistence?.status() ?? null
-    const synced = this.readiness.isReady || this.readiness.timedOut
-    return {
-      nodeId: this.store.nodeId,
-      incarnation: this.store.incarnation,
-      clientId: this.store.clientId,
+    return clusterView({
+      store: this.store,
       listening: this.address() ?? null,
-      ready: this.readiness.isReady,
-      readyState: synced && persistence?.state === 'failing' ? 'degraded' : this.readiness.isReady ? 'ready' : this.readiness.timedOut ? 'timed-out' : 'syncing',
-      persistence,
+      isReady: this.readiness.isReady,
+      timedOut: this.readiness.timedOut,
+      persistence: this.persistence?.status() ?? null,
       peers,
-      document: {
-        stateBytes: Y.encodeStateAsUpdate(this.store.doc).length,
-        generation: this.generation,
-        memberships: stats.memberships,
-        structs: stats.structs,
-        invalidRecords: this.invalidRecords
-      }
-    }
+      generation: this.generation,
+      invalidRecords: this.invalidRecords
+    })
   }
 
   /** Ends every socket and timer, flushes persistence and destroys the store. Idempotent. */

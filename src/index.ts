@@ -16,7 +16,8 @@ export type { AdmissionKey, AdmissionKeyResult, AdmissionReason, AdmissionResult
 export type { KeyRightsView } from './admission/strict-rights.js'
 // Cluster over WebSockets.
 export { ClusterNode } from './cluster-node.js'
-export type { ClusterEvent, ClusterView, PeerView } from './cluster-node.js'
+export type { ClusterEvent } from './cluster-node.js'
+export type { ClusterView, PeerView } from './cluster-view.js'
 export {
   DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_LIVENESS_TIMEOUT_MS, DEFAULT_GRACE_MS, DEFAULT_PURGE_DELAY_MS,
   DEFAULT_MAX_MESSAGE_BYTES, MIN_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGES_PER_SECOND, DEFAULT_MAX_MESSAGES_PER_FRAME,
