@@ -12,7 +12,7 @@
  */
 import * as Y from 'yjs'
 import { setIfUndefined } from 'lib0/map'
-import { forEachAddedValue, forEachDeletedRange } from '../internal/partition-doc.js'
+import { forEachAddedValue, forEachDeletedRange, rootNameOf } from '../internal/partition-doc.js'
 import type { ProfileStore } from '../profile-store.js'
 import { IncarnationView, type Incarnation } from './incarnations.js'
 import { KeyRights } from './key-rights.js'
@@ -190,15 +190,9 @@ export class StrictRights {
   private partitionOf (type: Y.AbstractType<any>): Incarnation | null {
     const cached = this.partitions.get(type)
     if (cached !== undefined) return cached
-    let found: Incarnation | null = null
-    if (type._item === null) {
-      for (const [name, t] of this.doc.share) {
-        if (t !== type) continue
-        const p = parseRightsName(name)
-        if (p !== null) found = this.learn(type, p)
-        break
-      }
-    }
+    const name = rootNameOf(this.doc, type)
+    const p = name === null ? null : parseRightsName(name)
+    const found = p === null ? null : this.learn(type, p)
     this.partitions.set(type, found)
     return found
   }
@@ -240,7 +234,7 @@ export class StrictRights {
     if (tr.origin === this) return
     // cheap filter: most transactions touch only the store's partitions
     let ours = false
-    for (const type of tr.changed.keys()) if (type._item === null && this.partitionOf(type) !== null) { ours = true; break }
+    for (const type of tr.changed.keys()) if (this.partitionOf(type) !== null) { ours = true; break }
     if (!ours) return
     const touched = new Set<KeyRights>()
     forEachAddedValue(tr, this.resolver, (w, writer, clock, raw) => {

@@ -55,6 +55,13 @@ export const deleteRecords = (tr: Y.Transaction, client: number, clocks: Iterabl
   }
 }
 
+/** The name of a root type of `doc`, or null for a nested type. */
+export const rootNameOf = (doc: Y.Doc, type: Y.AbstractType<any>): string | null => {
+  if (type._item !== null) return null
+  for (const [name, t] of doc.share) if (t === type) return name
+  return null
+}
+
 /** Resolves which partition a type is (null for any other type), caching per type object. */
 export class PartitionResolver {
   private readonly cache = new WeakMap<Y.AbstractType<any>, PartitionName | null>()
@@ -63,12 +70,8 @@ export class PartitionResolver {
   resolve (type: Y.AbstractType<any>): PartitionName | null {
     const cached = this.cache.get(type)
     if (cached !== undefined) return cached
-    let found: PartitionName | null = null
-    if (type._item === null) {
-      for (const [name, t] of this.doc.share) {
-        if (t === type) { found = parsePartitionName(name); break }
-      }
-    }
+    const name = rootNameOf(this.doc, type)
+    const found = name === null ? null : parsePartitionName(name)
     this.cache.set(type, found)
     return found
   }
