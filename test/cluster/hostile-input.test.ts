@@ -1,3 +1,4 @@
+import { connect } from 'node:net'
 import * as fc from 'fast-check'
 import { fcParams } from '../support/fc.js'
 import * as Y from 'yjs'
@@ -95,6 +96,26 @@ describe('hostile input against a live node', () => {
     await waitFor(() => rejected.length > 0, 'the wrong secret is reported')
     expect(rejected).toEqual([CloseCode.authFailed])
     off()
+    await serving()
+  })
+
+  it('a peer that never answers the close frame has its socket cut, not kept for ws\'s default 30 s', async () => {
+    // A bare TCP client: it upgrades to WebSocket, then reads and answers nothing. The node
+    // closes it at the auth timeout (300 ms) and destroys the socket once its close frame goes
+    // unanswered for CLOSE_TIMEOUT_MS (ws's closeTimeout), far inside this 10 s bound.
+    const { port } = a.address()!
+    const sock = connect(port, '127.0.0.1')
+    sock.on('data', () => {})
+    sock.on('error', () => {})
+    const ended = new Promise<boolean>((resolve) => {
+      sock.once('close', () => { resolve(true) })
+      setTimeout(() => { resolve(false) }, 10_000).unref()
+    })
+    sock.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')
+    const cut = await ended
+    sock.destroy()
+    expect(cut).toBe(true)
     await serving()
   })
 })
