@@ -1,9 +1,9 @@
 /**
  * The membership index: every add in the document (a present membership record that counts or
  * may count, see `internal/partitions.ts`), grouped into memberships (dialog, profile, value),
- * with cluster-wide counts kept incrementally. Nothing here scans:
- * each change of an add (added, removed, expired, its owner's status) adjusts the counters of
- * its one membership in O(1), and expiries come off an indexed heap.
+ * with cluster-wide counts kept incrementally. Nothing here scans: each change of an add (added,
+ * removed, expired, its owner's status) adjusts the counters of its one membership in O(1), and
+ * expiries come off an indexed heap.
  *
  * Counting rule: a membership counts once, whatever the number of its adds, when at least one
  * add is effective: not expired, and either remote or owned by an owner that counts

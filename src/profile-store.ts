@@ -744,9 +744,9 @@ export class ProfileStore {
   // ---------------------------------------------------------------- local writes
   //
   // Local writes update the index at once and queue their records; `flushWrites` writes the
-  // queue in one transaction of this store's origin, which the transaction follower skips. A queued
-  // record's clock is known in advance: this store is the only writer of its client's clocks,
-  // and the flush appends the queue in order.
+  // queue in one transaction of this store's origin, which the transaction follower skips. A
+  // queued record's clock is known in advance: this store is the only writer of its client's
+  // clocks, and the flush appends the queue in order.
 
   /** Clock up to which this store's client has written, queued records included. */
   private ownedClock (): number { return clientClock(this.doc, this.self.clientId) }

@@ -2,8 +2,8 @@
  * The removal-notice book of one store: every removal notice present in the document, by the
  * partition that wrote it and by the partition it addresses, and for each addressed record the
  * number of present notices that name it. A membership record named by a present notice is
- * removed (see the ownership protocol in `transaction-follower.ts`): the book answers `names()` in O(1),
- * also for a record that has not arrived yet.
+ * removed (see the ownership protocol in `transaction-follower.ts`): the book answers `names()`
+ * in O(1), also for a record that has not arrived yet.
  */
 import type { RemovalNotice } from './partitions.js'
 import { setIfUndefined } from 'lib0/map'

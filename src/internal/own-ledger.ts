@@ -1,10 +1,10 @@
 /**
  * The ledger of this node's own memberships: what it added and still holds, each with the
  * record (client, clock) that carries it now and those that carried it before (a re-assert
- * after a purge, a move to a fresh client id). The ownership protocol (transaction-follower.ts) reads
- * it to tell a purge from a removal: a present own record deleted by another node is re-asserted
- * while the ledger holds its membership; a removal notice naming any of its records, now or
- * before, makes the ledger forget the membership.
+ * after a purge, a move to a fresh client id). The ownership protocol (transaction-follower.ts)
+ * reads it to tell a purge from a removal: a present own record deleted by another node is
+ * re-asserted while the ledger holds its membership; a removal notice naming any of its records,
+ * now or before, makes the ledger forget the membership.
  */
 import { FewMap } from './few-map.js'
 import type { MembershipRecord } from './records.js'
