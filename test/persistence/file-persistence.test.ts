@@ -171,6 +171,7 @@ describe('FilePersistence: a failed write is reported and loses nothing acknowle
         faulty.on = b >= 10 && b < 16
         for (let i = 0; i < 100; i++) if (store.add(`d-${b}-${i}`, 'total')) acknowledged++
         store.flushWrites()
+        await immediate() // the persistence's flush of this batch, under this batch's fault setting
         await turn(5)
         if (b === 12) expect(p.status()).toMatchObject({ state: 'failing', lastError: expect.stringContaining(code) })
       }
@@ -199,7 +200,7 @@ describe('FilePersistence: a failed write is reported and loses nothing acknowle
     faulty.on = true
     for (let i = 0; i < 300; i++) store.add(`during-${i}`, 'total')
     store.flushWrites()
-    await turn(5)
+    await immediate() // after the persistence's flush (a timer could run first on a loaded machine)
     expect(p.status().state).toBe('failing')
     // No close: the process is killed. Its lock is left behind, held by a live pid (this one),
     // so the restart takes the directory under a probe that says the old owner is gone.
