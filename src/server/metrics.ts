@@ -5,7 +5,6 @@
  * the route table's patterns. Gauges are read from the node when scraped, never on the hot path.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
-import { setIfUndefined } from 'lib0/map'
 import type { ClusterNode } from '../cluster-node.js'
 import type { RefusalReason } from './admission.js'
 
@@ -146,13 +145,23 @@ export class DaemonMetrics {
   /** Counts one acquire answer. */
   acquire (profile: string, admitted: boolean, reason: RefusalReason | undefined): void {
     const key = `${profile}\u0000${admitted ? 'admitted' : (reason ?? 'limit')}`
-    setIfUndefined(this.acquireChildren, key, () => this.acquires.labels(profile, admitted ? 'admitted' : 'refused', admitted ? 'none' : (reason ?? 'limit'))).inc()
+    let c = this.acquireChildren.get(key)
+    if (c === undefined) {
+      c = this.acquires.labels(profile, admitted ? 'admitted' : 'refused', admitted ? 'none' : (reason ?? 'limit'))
+      this.acquireChildren.set(key, c)
+    }
+    c.inc()
   }
 
   /** Counts one HTTP answer. */
   request (route: string, code: number): void {
     const key = `${route}\u0000${code}`
-    setIfUndefined(this.requestChildren, key, () => this.requests.labels(route, String(code))).inc()
+    let c = this.requestChildren.get(key)
+    if (c === undefined) {
+      c = this.requests.labels(route, String(code))
+      this.requestChildren.set(key, c)
+    }
+    c.inc()
   }
 
   /** The Prometheus text exposition and its content type. */
