@@ -14,7 +14,18 @@
  *   key, used with `limit`; `seq` grows with each new request, so each peer answers a request once;
  * - `[3, node, incarnation, client, [[profile, value, held], ...]]` seal: this writer knows
  *   incarnation `incarnation` (Yjs client `client`) of `node`, accepts no row of that node's
- *   earlier incarnations from now on, and holds `held` rights of that node's share per key.
+ *   earlier incarnations from now on, and holds `held` rights of that node's share per key;
+ * - `[4, seq]` lease request: this writer asks every peer to grant its lease (see leases.ts);
+ *   `seq` grows with each request;
+ * - `[5, [[client, seq], ...]]` grants: for each incarnation (Yjs client) the latest lease
+ *   request this writer granted;
+ * - `[6, node, incarnation, client]` vote: this writer will never grant that incarnation a lease
+ *   again, and votes to reclaim it;
+ * - `[7, node, incarnation, client, heir, heirClient, [[node, incarnation, client], ...],
+ *   [[profile, value, held], ...]]` report: this writer saw that incarnation reclaimed (votes
+ *   from a majority), accepts no row of it from now on, holds `held` rights of that node's share
+ *   per key, names the incarnation it sees as the share's heir (node and client; client 0 when
+ *   it knows none) and the latest incarnation it knows of each node; rewritten when that changes.
  */
 import { ADMISSION_PREFIX, MAX_ID_LENGTH, NODE_ID_PATTERN, parseRootName, PROFILE_NAME_PATTERN, type PartitionName } from '../internal/records.js'
 
@@ -22,6 +33,10 @@ export const ROW_HELLO = 0
 export const ROW_OFFER = 1
 export const ROW_REQUEST = 2
 export const ROW_SEAL = 3
+export const ROW_LEASE = 4
+export const ROW_GRANT = 5
+export const ROW_VOTE = 6
+export const ROW_REPORT = 7
 
 export interface OfferRow {
   readonly kind: typeof ROW_OFFER
@@ -51,7 +66,20 @@ export interface SealRow {
   readonly held: ReadonlyArray<readonly [string, string | null, number]>
 }
 
-export type RightsRow = { readonly kind: typeof ROW_HELLO } | OfferRow | RequestRow | SealRow
+/** A report on a reclaimed incarnation: a seal's fields and the heir. */
+export interface ReportRow extends Omit<SealRow, 'kind'> {
+  readonly kind: typeof ROW_REPORT
+  readonly heir: string
+  readonly heirClient: number
+  /** The latest incarnation the writer knows of each node: node, incarnation, client. */
+  readonly latest: ReadonlyArray<readonly [string, number, number]>
+}
+
+export interface LeaseRow { readonly kind: typeof ROW_LEASE, readonly seq: number }
+export interface GrantRow { readonly kind: typeof ROW_GRANT, readonly grants: ReadonlyArray<readonly [number, number]> }
+export interface VoteRow { readonly kind: typeof ROW_VOTE, readonly node: string, readonly incarnation: number, readonly client: number }
+
+export type RightsRow = { readonly kind: typeof ROW_HELLO } | OfferRow | RequestRow | SealRow | ReportRow | LeaseRow | GrantRow | VoteRow
 
 /** Most keys one seal lists. */
 export const MAX_SEAL_ENTRIES = 100_000
@@ -60,12 +88,26 @@ export const encodeHello = (): unknown[] => [ROW_HELLO]
 export const encodeOffer = (r: Omit<OfferRow, 'kind'>): unknown[] => [ROW_OFFER, r.profile, r.value, r.toClient, r.toNode, r.origin, r.total]
 export const encodeRequest = (r: Omit<RequestRow, 'kind'>): unknown[] => [ROW_REQUEST, r.profile, r.value, r.seq, r.want, r.limit]
 export const encodeSeal = (r: Omit<SealRow, 'kind'>): unknown[] => [ROW_SEAL, r.node, r.incarnation, r.client, r.held.map(([p, v, h]) => [p, v, h])]
+export const encodeReport = (r: Omit<ReportRow, 'kind'>): unknown[] => [ROW_REPORT, r.node, r.incarnation, r.client, r.heir, r.heirClient, r.latest.map(([n, i, c]) => [n, i, c]), r.held.map(([p, v, h]) => [p, v, h])]
+export const encodeLease = (seq: number): unknown[] => [ROW_LEASE, seq]
+export const encodeGrant = (grants: ReadonlyArray<readonly [number, number]>): unknown[] => [ROW_GRANT, grants.map(([c, s]) => [c, s])]
+export const encodeVote = (r: Omit<VoteRow, 'kind'>): unknown[] => [ROW_VOTE, r.node, r.incarnation, r.client]
 
 const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
 const isClient = (v: unknown): v is number => isUint(v) && v <= 0xffffffff
 const isProfile = (v: unknown): v is string => typeof v === 'string' && PROFILE_NAME_PATTERN.test(v)
 const isValue = (v: unknown): v is string | null => v === null || (typeof v === 'string' && v.length > 0 && v.length <= MAX_ID_LENGTH)
 const isNode = (v: unknown): v is string => typeof v === 'string' && NODE_ID_PATTERN.test(v)
+
+const decodeHeld = (held: unknown): Array<readonly [string, string | null, number]> | string => {
+  if (!Array.isArray(held) || held.length > MAX_SEAL_ENTRIES) return 'bad seal entries'
+  const out: Array<readonly [string, string | null, number]> = []
+  for (const e of held) {
+    if (!Array.isArray(e) || e.length !== 3 || !isProfile(e[0]) || !isValue(e[1]) || !isUint(e[2])) return 'bad seal entry'
+    out.push([e[0], e[1], e[2]])
+  }
+  return out
+}
 
 /** Decodes one row; a string is the reason it is malformed. Never throws. */
 export const decodeRow = (raw: unknown): RightsRow | string => {
@@ -92,13 +134,38 @@ export const decodeRow = (raw: unknown): RightsRow | string => {
       if (raw.length !== 5) return 'seal of wrong length'
       const [, node, incarnation, client, held] = raw as unknown[]
       if (!isNode(node) || !isUint(incarnation) || !isClient(client)) return 'bad seal subject'
-      if (!Array.isArray(held) || held.length > MAX_SEAL_ENTRIES) return 'bad seal entries'
-      const out: Array<readonly [string, string | null, number]> = []
-      for (const e of held) {
-        if (!Array.isArray(e) || e.length !== 3 || !isProfile(e[0]) || !isValue(e[1]) || !isUint(e[2])) return 'bad seal entry'
-        out.push([e[0], e[1], e[2]])
+      const out = decodeHeld(held)
+      return typeof out === 'string' ? out : { kind: ROW_SEAL, node, incarnation, client, held: out }
+    }
+    case ROW_REPORT: {
+      if (raw.length !== 8) return 'report of wrong length'
+      const [, node, incarnation, client, heir, heirClient, latest, held] = raw as unknown[]
+      if (!isNode(node) || !isUint(incarnation) || !isClient(client) || !isNode(heir) || !isClient(heirClient)) return 'bad report subject'
+      if (!Array.isArray(latest) || latest.length > MAX_SEAL_ENTRIES) return 'bad report incarnations'
+      const known: Array<readonly [string, number, number]> = []
+      for (const e of latest) {
+        if (!Array.isArray(e) || e.length !== 3 || !isNode(e[0]) || !isUint(e[1]) || !isClient(e[2])) return 'bad report incarnation'
+        known.push([e[0], e[1], e[2]])
       }
-      return { kind: ROW_SEAL, node, incarnation, client, held: out }
+      const out = decodeHeld(held)
+      return typeof out === 'string' ? out : { kind: ROW_REPORT, node, incarnation, client, heir, heirClient, latest: known, held: out }
+    }
+    case ROW_LEASE:
+      return raw.length === 2 && isUint(raw[1]) ? { kind: ROW_LEASE, seq: raw[1] } : 'bad lease request'
+    case ROW_GRANT: {
+      if (raw.length !== 2 || !Array.isArray(raw[1]) || raw[1].length > MAX_SEAL_ENTRIES) return 'bad grants'
+      const grants: Array<readonly [number, number]> = []
+      for (const g of raw[1] as unknown[]) {
+        if (!Array.isArray(g) || g.length !== 2 || !isClient(g[0]) || !isUint(g[1])) return 'bad grant'
+        grants.push([g[0], g[1]])
+      }
+      return { kind: ROW_GRANT, grants }
+    }
+    case ROW_VOTE: {
+      if (raw.length !== 4) return 'vote of wrong length'
+      const [, node, incarnation, client] = raw as unknown[]
+      if (!isNode(node) || !isUint(incarnation) || !isClient(client)) return 'bad vote subject'
+      return { kind: ROW_VOTE, node, incarnation, client }
     }
     default:
       return 'unknown row kind'
