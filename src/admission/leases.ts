@@ -46,6 +46,8 @@ export class LeaseBook {
   readonly voted = new Set<number>()
   /** Voting nodes per subject incarnation. */
   private readonly votes = new Map<number, Set<string>>()
+  /** validUntil's value, recomputed when a request is sent or a grant arrives. */
+  private until: number | null = null
 
   constructor (private readonly o: LeaseOptions) {
     this.enabled = o.nodes.length >= 3 && o.leaseMs > 0
@@ -57,6 +59,7 @@ export class LeaseBook {
     if (!this.enabled) return null
     if (!force && now < this.lastRequestAt + this.o.leaseMs / 4) return null
     this.lastRequestAt = now
+    this.until = null
     this.seq++
     this.sent.set(this.seq, now)
     for (const [s, at] of this.sent) if (at + this.o.leaseMs < now) this.sent.delete(s)
@@ -67,12 +70,14 @@ export class LeaseBook {
   onGranted (node: string, seq: number): boolean {
     if (node === this.o.self || seq <= (this.grantedBy.get(node) ?? 0)) return false
     this.grantedBy.set(node, seq)
+    this.until = null
     return true
   }
 
   /** Until when (this node's clock) it may admit strict calls; +Infinity without leases. */
   validUntil (): number {
     if (!this.enabled) return Number.POSITIVE_INFINITY
+    if (this.until !== null) return this.until
     const times: number[] = []
     for (const [node, seq] of this.grantedBy) {
       const at = this.sent.get(seq)
@@ -80,7 +85,8 @@ export class LeaseBook {
     }
     times.sort((a, b) => b - a)
     const t = times[this.majority - 2]
-    return t === undefined ? Number.NEGATIVE_INFINITY : t + this.o.leaseMs
+    this.until = t === undefined ? Number.NEGATIVE_INFINITY : t + this.o.leaseMs
+    return this.until
   }
 
   valid (now: number): boolean { return now < this.validUntil() }
