@@ -150,7 +150,7 @@ export class Admission {
     }
     const after = checked.map((k, i): AdmissionKeyResult => {
       const strict = k.mode === 'strict'
-      if (strict && this.strict.available(k.profile, k.value) < this.strict.reserve) this.strict.request(k.profile, k.value)
+      if (strict && this.strict.available(k.profile, k.value) < this.strict.reserve) this.strict.request(k.profile, k.value, false)
       return { ...(results[i] as AdmissionKeyResult), size: this.store.size(k.profile, k.value), available: strict ? this.strict.available(k.profile, k.value) : null }
     })
     const first = after[0] as AdmissionKeyResult

@@ -40,6 +40,7 @@ export interface RequestEntry {
   seq: number
   want: number
   limit: number
+  urgent: boolean
   clock: number
 }
 
@@ -70,8 +71,8 @@ export class KeyRights {
   ledger = 0
   /** The limit last used here (an acquire, or a peer's request). */
   limit: number | null = null
-  /** This node's current request row: seq, want and clock, or null. */
-  myRequest: { seq: number, want: number, clock: number } | null = null
+  /** This node's current request row: seq, want, urgency and clock, or null. */
+  myRequest: { seq: number, want: number, urgent: boolean, clock: number } | null = null
   /** Seq of the last request this node made (kept when the row is withdrawn). */
   lastSeq = 0
   /** Whether some right arrived since the last request was made. */

@@ -10,8 +10,9 @@
  * - `[1, profile, value, toClient, toNode, origin, total]` offer: all the rights of `origin`'s
  *   share this writer ever handed to the incarnation `toClient` (of node `toNode`) for the key;
  *   `origin` is the writer's node (its own share) or `toNode` (a return to the share's owner);
- * - `[2, profile, value, seq, want, limit]` request: this writer asks for `want` rights for the
- *   key, used with `limit`; `seq` grows with each new request, so each peer answers a request once;
+ * - `[2, profile, value, seq, want, limit, urgent]` request: this writer asks for `want` rights for
+ *   the key, used with `limit`; `seq` grows with each new request, so each peer answers a request
+ *   once; `urgent` (1) when a call waits for a right, 0 to refill a reserve (may be left out: 0);
  * - `[3, node, incarnation, client, [[profile, value, held], ...]]` seal: this writer knows
  *   incarnation `incarnation` (Yjs client `client`) of `node`, accepts no row of that node's
  *   earlier incarnations from now on, and holds `held` rights of that node's share per key;
@@ -55,6 +56,8 @@ export interface RequestRow {
   readonly seq: number
   readonly want: number
   readonly limit: number
+  /** A call waits for a right (else the writer refills its reserve). */
+  readonly urgent: boolean
 }
 
 export interface SealRow {
@@ -86,7 +89,7 @@ export const MAX_SEAL_ENTRIES = 100_000
 
 export const encodeHello = (): unknown[] => [ROW_HELLO]
 export const encodeOffer = (r: Omit<OfferRow, 'kind'>): unknown[] => [ROW_OFFER, r.profile, r.value, r.toClient, r.toNode, r.origin, r.total]
-export const encodeRequest = (r: Omit<RequestRow, 'kind'>): unknown[] => [ROW_REQUEST, r.profile, r.value, r.seq, r.want, r.limit]
+export const encodeRequest = (r: Omit<RequestRow, 'kind'>): unknown[] => [ROW_REQUEST, r.profile, r.value, r.seq, r.want, r.limit, r.urgent ? 1 : 0]
 export const encodeSeal = (r: Omit<SealRow, 'kind'>): unknown[] => [ROW_SEAL, r.node, r.incarnation, r.client, r.held.map(([p, v, h]) => [p, v, h])]
 export const encodeReport = (r: Omit<ReportRow, 'kind'>): unknown[] => [ROW_REPORT, r.node, r.incarnation, r.client, r.heir, r.heirClient, r.latest.map(([n, i, c]) => [n, i, c]), r.held.map(([p, v, h]) => [p, v, h])]
 export const encodeLease = (seq: number): unknown[] => [ROW_LEASE, seq]
@@ -124,11 +127,12 @@ export const decodeRow = (raw: unknown): RightsRow | string => {
       return { kind: ROW_OFFER, profile, value, toClient, toNode, origin, total }
     }
     case ROW_REQUEST: {
-      if (raw.length !== 6) return 'request of wrong length'
-      const [, profile, value, seq, want, limit] = raw as unknown[]
+      if (raw.length !== 6 && raw.length !== 7) return 'request of wrong length'
+      const [, profile, value, seq, want, limit, urgent] = raw as unknown[]
       if (!isProfile(profile) || !isValue(value)) return 'bad request key'
       if (!isUint(seq) || !isUint(want) || !isUint(limit)) return 'bad request numbers'
-      return { kind: ROW_REQUEST, profile, value, seq, want, limit }
+      if (urgent !== undefined && urgent !== 0 && urgent !== 1) return 'bad request urgency'
+      return { kind: ROW_REQUEST, profile, value, seq, want, limit, urgent: urgent === 1 }
     }
     case ROW_SEAL: {
       if (raw.length !== 5) return 'seal of wrong length'

@@ -168,16 +168,21 @@ export class StrictRights {
     return k
   }
 
-  /** After a refusal, or when running low: asks the peers for rights for the key. */
-  request (profile: string, value: string | null): void {
+  /**
+   * Asks the peers for rights for the key: `urgent` after a refusal (a call waits: peers give any
+   * spare right), else to refill the reserve when running low (peers give only what exceeds
+   * their own reserve).
+   */
+  request (profile: string, value: string | null, urgent = true): void {
     const k = this.keys.get(keyOf(profile, value))
     if (k === undefined || k.limit === null) return
     const want = Math.max(1, this.reserve - Math.max(0, k.available))
-    if (k.myRequest !== null && !k.receivedSinceRequest && k.myRequest.want >= want) return
+    const cur = k.myRequest
+    if (cur !== null && !k.receivedSinceRequest && cur.want >= want && (cur.urgent || !urgent)) return
     const seq = this.writer.nextClock()
-    const deletes = k.myRequest !== null ? [k.myRequest.clock] : []
-    const [clock] = this.writer.write([encodeRequest({ profile, value, seq, want, limit: k.limit })], deletes) as [number]
-    k.myRequest = { seq, want, clock }
+    const deletes = cur !== null ? [cur.clock] : []
+    const [clock] = this.writer.write([encodeRequest({ profile, value, seq, want, limit: k.limit, urgent })], deletes) as [number]
+    k.myRequest = { seq, want, urgent, clock }
     k.receivedSinceRequest = false
   }
 
@@ -429,7 +434,7 @@ export class StrictRights {
     const k = this.key(row.profile, row.value)
     const cur = k.requests.get(w.clientId)
     if (cur !== undefined && cur.seq >= row.seq) return
-    k.requests.set(w.clientId, { writer: w, seq: row.seq, want: row.want, limit: row.limit, clock })
+    k.requests.set(w.clientId, { writer: w, seq: row.seq, want: row.want, limit: row.limit, urgent: row.urgent, clock })
     this.requestRows.set(`${w.clientId}|${clock}`, keyOf(row.profile, row.value))
     if (k.limit === null) k.limit = row.limit
     touched.add(k)
@@ -446,25 +451,33 @@ export class StrictRights {
     for (const r of k.requests.values()) {
       if ((k.answered.get(r.writer.clientId) ?? -1) >= r.seq) continue
       if (r.writer.fenced) continue
-      if (!this.answer(k, r.writer, r.want)) { pending = true; continue }
+      // a call waits: every peer with a spare right sends one (the first to arrive admits it)
+      if (!this.answer(k, r.writer, r.urgent ? 1 : r.want, r.urgent)) { pending = true; continue }
       k.answered.set(r.writer.clientId, r.seq)
     }
-    if (!pending || k.ledger > 0 || k.myRequest !== null) return
+    if (!pending || k.myRequest !== null) return
+    // spare rights this node cannot pass on go back to their owners, which can: a busy node keeps one
+    let spare = k.available - (k.ledger > 0 ? Math.min(1, this.reserve) : 0)
     for (const node of this.view.nodes) {
-      if (node === this.view.self.node || k.foreignOf(node) <= 0) continue
+      if (spare <= 0) break
+      const n = Math.min(k.foreignOf(node), spare)
+      if (node === this.view.self.node || n <= 0) continue
       const owner = this.view.latestOf(node)
-      if (owner !== undefined && !owner.fenced) this.answer(k, owner, k.foreignOf(node))
+      if (owner !== undefined && !owner.fenced && this.answer(k, owner, n, true)) spare -= n
     }
   }
 
-  /** Offers rights to `to`: first its own share's rights held here, then this node's share. @returns whether anything was given. */
-  private answer (k: KeyRights, to: Incarnation, want: number): boolean {
-    let spare = k.available
-    if (spare <= 0) return false
-    const back = Math.min(want, k.foreignOf(to.node), spare)
-    spare -= back
-    const keep = k.myRequest !== null ? spare : k.ledger > 0 ? Math.min(1, this.reserve) : 0
-    const mine = Math.max(0, Math.min(want - back, k.ownHeld, spare - keep))
+  /**
+   * Offers rights to `to`: first its own share's rights held here, then this node's share. An
+   * urgent request (a call waits) gets the last spare right too; a request refilling a reserve
+   * leaves a busy node one spare; a node that waits itself gives only the requester's own rights back.
+   * @returns whether anything was given.
+   */
+  private answer (k: KeyRights, to: Incarnation, want: number, urgent: boolean): boolean {
+    const free = urgent ? k.available : k.available - (k.ledger > 0 ? Math.min(1, this.reserve) : 0)
+    if (free <= 0) return false
+    const back = Math.min(want, k.foreignOf(to.node), free)
+    const mine = k.myRequest?.urgent === true ? 0 : Math.max(0, Math.min(want - back, k.ownHeld, free - back))
     if (back + mine === 0) return false
     const rows: unknown[] = []
     const deletes: number[] = []
