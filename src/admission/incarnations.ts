@@ -157,6 +157,9 @@ export class IncarnationView {
     return out
   }
 
+  /** Forgets the reports on an incarnation whose node has restarted since. */
+  dropReports (subject: number): void { this.reports.delete(subject) }
+
   /** The reports on `subject` that count: by latest, unreclaimed incarnations. */
   liveReports (subject: number): Report[] {
     const out: Report[] = []

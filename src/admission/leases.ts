@@ -114,6 +114,13 @@ export class LeaseBook {
     return this.given.delete(client)
   }
 
+  /** Forgets everything about an incarnation whose node has restarted since (its votes are moot). */
+  drop (client: number): void {
+    this.forget(client)
+    this.voted.delete(client)
+    this.votes.delete(client)
+  }
+
   /** Whether this node may vote against `client` now. */
   voteDue (client: number, now: number): boolean {
     if (!this.enabled || this.voted.has(client)) return false

@@ -82,6 +82,8 @@ export class StrictRights {
   private grantsDirty = false
   /** Own reports by reclaimed incarnation (client): row clock and what it said. */
   private readonly myReports = new Map<number, { clock: number, said: string }>()
+  /** Own vote rows by subject incarnation (client) → clock. */
+  private readonly myVotes = new Map<number, number>()
 
   constructor (store: ProfileStore, strictProfiles: (profile: string) => boolean, options: StrictRightsOptions) {
     this.doc = store.doc
@@ -138,7 +140,8 @@ export class StrictRights {
       this.leases.seen(inc.clientId, now)
       if (!this.leases.voteDue(inc.clientId, now)) continue
       this.leases.voted.add(inc.clientId)
-      this.writer.write([encodeVote({ node: inc.node, incarnation: inc.incarnation, client: inc.clientId })])
+      const [clock] = this.writer.write([encodeVote({ node: inc.node, incarnation: inc.incarnation, client: inc.clientId })]) as [number]
+      this.myVotes.set(inc.clientId, clock)
       this.onVote(this.view.self.node, inc.node, inc.clientId)
     }
     this.afterChange()
@@ -280,9 +283,13 @@ export class StrictRights {
     }
     if (fenced.length > 0) {
       const gone = new Set(fenced.map(f => f.clientId))
-      for (const c of gone) if (this.leases.forget(c)) this.grantsDirty = true
+      for (const c of gone) {
+        if (this.leases.forget(c)) this.grantsDirty = true
+        this.leases.drop(c)
+        this.view.dropReports(c)
+      }
       for (const k of this.keys.values()) {
-        for (const c of gone) { k.requests.delete(c); k.answered.delete(c) }
+        for (const c of gone) { k.requests.delete(c); k.answered.delete(c); k.reportHeld.delete(c) }
         k.recompute(this.view, this.isSealed)
         this.answerAll(k)
       }
@@ -331,9 +338,18 @@ export class StrictRights {
     for (const k of this.keys.values()) if (k.froze) { k.froze = false; this.reportsDirty = true }
     if (!this.reportsDirty || this.view.self.reclaimed) return
     this.reportsDirty = false
+    // votes and reports on an incarnation whose node has restarted since are moot: deleted
+    const superseded = (client: number): boolean => {
+      const inc = this.view.get(client)
+      return inc !== undefined && this.view.latestOf(inc.node) !== inc
+    }
+    const stale: number[] = []
+    for (const [client, clock] of this.myVotes) if (superseded(client)) { stale.push(clock); this.myVotes.delete(client) }
+    for (const [client, mine] of this.myReports) if (superseded(client)) { if (mine.clock >= 0) stale.push(mine.clock); this.myReports.delete(client) }
+    if (stale.length > 0) this.writer.write([], stale)
     for (const [client, mine] of this.myReports) {
       const inc = this.view.get(client)
-      if (inc === undefined || this.view.latestOf(inc.node) !== inc) continue
+      if (inc === undefined) continue
       const heir = this.view.heirOf(inc.node) ?? this.view.self.node
       const heirClient = this.view.heirClientOf(inc.node)
       const held: Array<[string, string | null, number]> = []

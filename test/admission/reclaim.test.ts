@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { InMemoryCluster } from '../../src/testing/index.js'
+import { parseRightsName, ROW_REPORT, ROW_VOTE } from '../../src/admission/rows.js'
 
 const profiles = [{ name: 'trunk', withValue: true, admission: 'strict' as const }]
 const T1 = (limit: number): Array<{ profile: string, value: string, limit: number }> => [{ profile: 'trunk', value: 'T1', limit }]
@@ -12,6 +13,18 @@ const LEASE = { leaseMs: 1000, leaseMarginMs: 500 }
 
 const held = (c: InMemoryCluster, nodes: readonly number[]): number =>
   nodes.reduce((n, i) => n + (c.admission(i).strict.snapshot().find(k => k.value === 'T1')?.held ?? 0), 0)
+
+/** Live vote and report rows about the given clients in replica i's document. */
+const rowsAbout = (c: InMemoryCluster, i: number, clients: readonly number[]): number => {
+  let n = 0
+  for (const name of c.store(i).doc.share.keys()) {
+    if (parseRightsName(name) === null) continue
+    for (const row of c.store(i).doc.getArray<unknown[]>(name).toArray()) {
+      if ((row[0] === ROW_VOTE || row[0] === ROW_REPORT) && clients.includes(row[3] as number)) n++
+    }
+  }
+  return n
+}
 
 /** Lets `ms` of virtual time pass in 100 ms steps, delivering everything after each. */
 const pass = (c: InMemoryCluster, ms: number): void => {
@@ -73,9 +86,13 @@ describe('strict leases and reclaim', () => {
       expect(c.admission(0).acquire('m4', T1(10))).toMatchObject({ admitted: false, reason: 'no-quorum' })
       expect(held(c, [0, 1, 2, 3, 4])).toBe(10)
       // a restart gives the node a new incarnation: it gets its share back from the heir's frozen rights as calls end
+      const old = [c.store(0).clientId, c.store(1).clientId]
+      expect(rowsAbout(c, 2, old)).toBeGreaterThan(0)
       c.restart(0)
       c.restart(1)
       pass(c, 500)
+      // votes and reports on the old incarnations are moot now: deleted
+      for (let i = 0; i < 5; i++) expect(rowsAbout(c, i, old), `n${i}`).toBe(0)
       expect(held(c, [0, 1, 2, 3, 4])).toBeLessThanOrEqual(10)
       for (let i = 0; i < 10; i++) c.admission(2).release(`x${i}`)
       pass(c, 500)
