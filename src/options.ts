@@ -4,6 +4,7 @@
  * `DP_ERR_INVALID_ARGUMENT` naming the option. The node, transport, liveness, readiness and
  * persistence receive the resolved object; none of them picks a default of its own.
  */
+import { DEFAULT_LEASE_MARGIN_MS, DEFAULT_LEASE_MS } from './admission/leases.js'
 import { createPrivateKey, createPublicKey } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { fail } from './errors.js'
@@ -56,9 +57,9 @@ export const DEFAULT_READINESS_PEERS: 'any' | 'all' = 'any'
 /** Admission once the readiness timeout passed with no configured peer answering. */
 export const DEFAULT_READINESS_AFTER_TIMEOUT: 'allow' | 'reject' = 'allow'
 /** Strict lease: a node admits strict calls only while a majority of `admission.nodes` granted it this recently, ms. */
-export const DEFAULT_ADMISSION_LEASE_MS = 2000
+export const DEFAULT_ADMISSION_LEASE_MS = DEFAULT_LEASE_MS
 /** Wait past the strict lease before a majority reclaims a silent node's rights, ms (bounds clock drift and steps). */
-export const DEFAULT_ADMISSION_LEASE_MARGIN_MS = 1000
+export const DEFAULT_ADMISSION_LEASE_MARGIN_MS = DEFAULT_LEASE_MARGIN_MS
 /** fsync interval of the persistence log, ms. */
 export const DEFAULT_FSYNC_INTERVAL_MS = 1000
 /** Snapshot interval of the persistence, ms. */

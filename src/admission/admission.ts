@@ -12,13 +12,9 @@ import { nonNegative, nonNegativeInt, positive } from '../internal/checks.js'
 import type { AddOptions, ProfileStore } from '../profile-store.js'
 import { checkId } from '../profile-registry.js'
 import type { ProfileDeclaration } from '../types.js'
+import { DEFAULT_LEASE_MARGIN_MS, DEFAULT_LEASE_MS } from './leases.js'
 import { StrictRights, type StrictRightsOptions } from './strict-rights.js'
 import type { AdmissionKey, AdmissionKeyResult, AdmissionResult } from './types.js'
-
-/** Default strict lease, ms. */
-export const DEFAULT_LEASE_MS = 2000
-/** Default wait past the lease before a reclaim, ms. */
-export const DEFAULT_LEASE_MARGIN_MS = 1000
 
 /** Most keys one acquire may check. */
 export const MAX_ADMISSION_KEYS = 32

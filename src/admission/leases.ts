@@ -19,6 +19,11 @@
  * there are no leases and no reclaims: every node may always admit against its rights.
  */
 
+/** Default lease, ms. */
+export const DEFAULT_LEASE_MS = 2000
+/** Default wait past the lease before a vote to reclaim, ms. */
+export const DEFAULT_LEASE_MARGIN_MS = 1000
+
 export interface LeaseOptions {
   /** The configured node ids, sorted. */
   readonly nodes: readonly string[]

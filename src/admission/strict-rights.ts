@@ -17,7 +17,7 @@ import { forEachAddedValue, forEachDeletedRange } from '../internal/partition-do
 import type { ProfileStore } from '../profile-store.js'
 import { IncarnationView, type Incarnation } from './incarnations.js'
 import { KeyRights } from './key-rights.js'
-import { LeaseBook } from './leases.js'
+import { DEFAULT_LEASE_MARGIN_MS, DEFAULT_LEASE_MS, LeaseBook } from './leases.js'
 import { RowWriter } from './row-writer.js'
 import {
   decodeRow, encodeGrant, encodeHello, encodeLease, encodeOffer, encodeReport, encodeRequest, encodeSeal, encodeVote, keyOf, parseRightsName, rightsName,
@@ -94,7 +94,7 @@ export class StrictRights {
     const nodes = [...new Set(options.nodes)].sort()
     const self = { node: store.nodeId, incarnation: store.incarnation, clientId: store.clientId }
     this.view = new IncarnationView(nodes, self)
-    this.leases = new LeaseBook({ nodes, self: self.node, leaseMs: options.leaseMs ?? 2000, marginMs: options.leaseMarginMs ?? 1000, startedAt: this.clock() })
+    this.leases = new LeaseBook({ nodes, self: self.node, leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS, marginMs: options.leaseMarginMs ?? DEFAULT_LEASE_MARGIN_MS, startedAt: this.clock() })
     const array = this.doc.getArray<unknown>(rightsName(self))
     this.partitions.set(array, this.view.self)
     this.writer = new RowWriter(this.doc, array, this, () => { store.flushWrites() })
@@ -172,9 +172,9 @@ export class StrictRights {
   }
 
   /**
-   * Asks the peers for rights for the key: `urgent` after a refusal (a call waits: peers give any
-   * spare right), else to refill the reserve when running low (peers give only what exceeds
-   * their own reserve).
+   * Asks the peers for rights for the key: `urgent` after a refusal (a call waits: every peer
+   * with a spare right sends one), else to refill the reserve when running low (a busy peer keeps
+   * one spare right).
    */
   request (profile: string, value: string | null, urgent = true): void {
     const k = this.keys.get(keyOf(profile, value))
