@@ -96,6 +96,9 @@ export class ClusterNode {
     this.admission = new Admission(this.store, {
       nodes: o.admission.nodes,
       reserve: o.admission.reserve,
+      clock: o.clock,
+      leaseMs: o.admission.leaseMs,
+      leaseMarginMs: o.admission.leaseMarginMs,
       start: false,
       onInvalid: (client, reason) => { o.log('warn', `ignored a strict-admission row of client ${client}: ${reason}`) }
     })
@@ -194,6 +197,7 @@ export class ClusterNode {
     }
     this.timers.push(setInterval(() => { this.runLiveness() }, Math.min(this.#options.heartbeatIntervalMs, 1000)))
     this.timers.push(setInterval(() => { this.sweep() }, this.#options.sweepIntervalMs))
+    if (this.#options.admission.leaseMs > 0) this.timers.push(setInterval(() => { this.tickAdmission() }, Math.max(10, this.#options.admission.leaseMs / 8)))
     if (this.transport.configuredPeers().length === 0) this.markReady()
     else {
       this.readiness.start((reason) => { this.events.emit({ type: 'not-ready', reason }) }, () => this.notReadyReason())
@@ -354,6 +358,17 @@ export class ClusterNode {
       this.liveness.check()
     } catch (err) {
       this.#options.log('warn', `liveness check failed: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  }
+
+  private reclaimLogged = false
+
+  private tickAdmission (): void {
+    if (this.closed) return
+    try { this.admission.tick() } catch (err) { this.#options.log('warn', `strict lease renewal failed: ${err instanceof Error ? err.message : String(err)}`) }
+    if (!this.reclaimLogged && this.admission.strict.reclaimed) {
+      this.reclaimLogged = true
+      this.#options.log('error', 'a majority of admission.nodes reclaimed this node\'s strict rights (it was cut off for longer than admission.leaseMs + leaseMarginMs): it refuses strict calls (no-quorum) until it restarts')
     }
   }
 

@@ -4,6 +4,7 @@
  * `DP_ERR_INVALID_ARGUMENT` naming the option. The node, transport, liveness, readiness and
  * persistence receive the resolved object; none of them picks a default of its own.
  */
+import { DEFAULT_LEASE_MARGIN_MS, DEFAULT_LEASE_MS } from './admission/leases.js'
 import { createPrivateKey, createPublicKey } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { fail } from './errors.js'
@@ -55,6 +56,10 @@ export const DEFAULT_READINESS_WAIT_MS = 1000
 export const DEFAULT_READINESS_PEERS: 'any' | 'all' = 'any'
 /** Admission once the readiness timeout passed with no configured peer answering. */
 export const DEFAULT_READINESS_AFTER_TIMEOUT: 'allow' | 'reject' = 'allow'
+/** Strict lease: a node admits strict calls only while a majority of `admission.nodes` granted it this recently, ms. */
+export const DEFAULT_ADMISSION_LEASE_MS = DEFAULT_LEASE_MS
+/** Wait past the strict lease before a majority reclaims a silent node's rights, ms (bounds clock drift and steps). */
+export const DEFAULT_ADMISSION_LEASE_MARGIN_MS = DEFAULT_LEASE_MARGIN_MS
 /** fsync interval of the persistence log, ms. */
 export const DEFAULT_FSYNC_INTERVAL_MS = 1000
 /** Snapshot interval of the persistence, ms. */
@@ -215,10 +220,17 @@ export interface ClusterNodeOptions {
    * every node): strict profiles split their limits over them; required when a strict profile
    * is declared and peers are given. `reserve`: spare rights a busy strict node asks its peers
    * for. `waitMs`: how long a strict acquire refused for `no-rights` waits for the rights its
-   * node asked for, then decides again (once); 0 refuses at once.
-   * @defaultValue { nodes: [nodeId], reserve: 2, waitMs: 0 }
+   * node asked for, then decides again (once); 0 refuses at once. `leaseMs` (3 or more nodes): a
+   * node admits strict calls only while a majority of `nodes` granted its lease within that
+   * time, else it refuses with `no-quorum`; 0 turns leases and reclaims off. `leaseMarginMs`: a
+   * majority reclaims a node's rights once it has been silent for `leaseMs + leaseMarginMs`, which
+   * must exceed how far two nodes' clocks can drift or step apart meanwhile.
+   * @defaultValue { nodes: [nodeId], reserve: 2, waitMs: 0, leaseMs: 2000, leaseMarginMs: 1000 }
    */
-  readonly admission?: { readonly nodes?: readonly string[], readonly reserve?: number, readonly waitMs?: number }
+  readonly admission?: {
+    readonly nodes?: readonly string[], readonly reserve?: number, readonly waitMs?: number,
+    readonly leaseMs?: number, readonly leaseMarginMs?: number
+  }
 }
 
 /** Every option resolved to its value and checked. Holds the secret: keep it out of public properties. */
@@ -259,7 +271,10 @@ export interface ResolvedOptions {
   readonly log: Logger
   /** Per-node keys, or undefined in shared-secret mode. Holds the private key: keep it private. */
   readonly keys: NodeKeys | undefined
-  readonly admission: { readonly nodes: readonly string[], readonly reserve: number, readonly waitMs: number }
+  readonly admission: {
+    readonly nodes: readonly string[], readonly reserve: number, readonly waitMs: number,
+    readonly leaseMs: number, readonly leaseMarginMs: number
+  }
 }
 
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof ClusterNodeOptions>([
@@ -486,7 +501,7 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
   }
 }
 
-/** Admission options: node list (this node included, no duplicates), reserve, wait. */
+/** Admission options: node list (this node included, no duplicates), reserve, wait, lease and its margin. */
 const checkAdmission = (o: ClusterNodeOptions): ResolvedOptions['admission'] => {
   const a = o.admission ?? {}
   if (typeof a !== 'object' || a === null) throw invalid('admission must be an object')
@@ -500,6 +515,8 @@ const checkAdmission = (o: ClusterNodeOptions): ResolvedOptions['admission'] => 
   return {
     nodes: [...nodes],
     reserve: nonNegativeInt(a.reserve ?? 2, 'admission.reserve'),
-    waitMs: a.waitMs === undefined || a.waitMs === 0 ? 0 : timer(a.waitMs, 'admission.waitMs')
+    waitMs: a.waitMs === undefined || a.waitMs === 0 ? 0 : timer(a.waitMs, 'admission.waitMs'),
+    leaseMs: a.leaseMs === 0 ? 0 : timer(a.leaseMs ?? DEFAULT_ADMISSION_LEASE_MS, 'admission.leaseMs'),
+    leaseMarginMs: delay(a.leaseMarginMs ?? DEFAULT_ADMISSION_LEASE_MARGIN_MS, 'admission.leaseMarginMs')
   }
 }

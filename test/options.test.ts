@@ -205,8 +205,9 @@ describe('the secret stays private', () => {
 
 describe('admission options', () => {
   const strict = [{ name: 'trunk', withValue: true, admission: 'strict' as const }]
-  it('default to this node alone, reserve 2, no wait', () => {
-    expect(resolveOptions(base).admission).toEqual({ nodes: ['a'], reserve: 2, waitMs: 0 })
+  it('default to this node alone, reserve 2, no wait, a lease of 2000 ms with a margin of 1000 ms', () => {
+    expect(resolveOptions(base).admission).toEqual({ nodes: ['a'], reserve: 2, waitMs: 0, leaseMs: 2000, leaseMarginMs: 1000 })
+    expect(resolveOptions({ ...base, admission: { leaseMs: 0, leaseMarginMs: 0 } }).admission).toMatchObject({ leaseMs: 0, leaseMarginMs: 0 })
   })
 
   it('refuse a strict profile with peers but no node list, a list without this node or with a node twice, resume, bad numbers', () => {
@@ -219,6 +220,9 @@ describe('admission options', () => {
       [{ admission: { reserve: -1 } }, 'admission.reserve'],
       [{ admission: { reserve: 1.5 } }, 'admission.reserve'],
       [{ admission: { waitMs: -5 } }, 'admission.waitMs'],
+      [{ admission: { leaseMs: -1 } }, 'admission.leaseMs'],
+      [{ admission: { leaseMs: Number.NaN } }, 'admission.leaseMs'],
+      [{ admission: { leaseMarginMs: -1 } }, 'admission.leaseMarginMs'],
       [{ profiles: strict, dataDir: '/tmp/dp-never-created', resume: true }, 'resume']
     ]
     for (const [extra, what] of bad) {
@@ -226,6 +230,6 @@ describe('admission options', () => {
       expect(r?.code, JSON.stringify(extra)).toBe('DP_ERR_INVALID_ARGUMENT')
       expect(r?.message).toContain(what)
     }
-    expect(resolveOptions({ ...base, profiles: strict, peers: ['ws://127.0.0.1:7400'], admission: { nodes: ['b', 'a'], waitMs: 50 } }).admission).toEqual({ nodes: ['b', 'a'], reserve: 2, waitMs: 50 })
+    expect(resolveOptions({ ...base, profiles: strict, peers: ['ws://127.0.0.1:7400'], admission: { nodes: ['b', 'a'], waitMs: 50, leaseMs: 500, leaseMarginMs: 250 } }).admission).toEqual({ nodes: ['b', 'a'], reserve: 2, waitMs: 50, leaseMs: 500, leaseMarginMs: 250 })
   })
 })

@@ -41,13 +41,15 @@ const makeNet = (n: number, delayMs: number, seed: number): Net => {
     if (origin === FROM) return
     for (let j = 0; j < n; j++) if (j !== i) queue.push({ at: time.now + delayMs, to: j, u })
   }))
-  const adm = stores.map(s => new Admission(s, { nodes }))
+  // leases (3 or more nodes) on the virtual clock, renewed as ClusterNode's timer does
+  const adm = stores.map(s => new Admission(s, { nodes, clock: () => time.now }))
   const net: Net = {
     stores,
     adm,
     get now () { return time.now },
     set now (v: number) { time.now = v },
     step () {
+      for (const a of adm) a.tick()
       for (const s of stores) s.flushWrites()
       let k = 0
       while (k < queue.length && (queue[k] as { at: number }).at <= net.now) k++

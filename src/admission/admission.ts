@@ -8,10 +8,11 @@
  * CANCEL): each call frees its count, and in strict mode its right, exactly once.
  */
 import { fail } from '../errors.js'
-import { nonNegativeInt, positive } from '../internal/checks.js'
+import { nonNegative, nonNegativeInt, positive } from '../internal/checks.js'
 import type { AddOptions, ProfileStore } from '../profile-store.js'
 import { checkId } from '../profile-registry.js'
 import type { ProfileDeclaration } from '../types.js'
+import { DEFAULT_LEASE_MARGIN_MS, DEFAULT_LEASE_MS } from './leases.js'
 import { StrictRights, type StrictRightsOptions } from './strict-rights.js'
 import type { AdmissionKey, AdmissionKeyResult, AdmissionResult } from './types.js'
 
@@ -46,6 +47,16 @@ export interface AdmissionOptions {
   readonly waitMs?: number
   /** Called for each strict-admission row ignored as malformed. */
   readonly onInvalid?: StrictRightsOptions['onInvalid']
+  /** Clock of strict leases, ms. @defaultValue Date.now */
+  readonly clock?: () => number
+  /**
+   * Strict lease, ms (3 or more nodes): a node that has not heard grants from a majority of
+   * `nodes` for this long stops admitting strict calls (`no-quorum`); 0 turns leases and reclaims
+   * off. @defaultValue 2000
+   */
+  readonly leaseMs?: number
+  /** Extra wait past the lease before a majority reclaims a silent node's rights, ms: bounds clock drift and steps. @defaultValue 1000 */
+  readonly leaseMarginMs?: number
   /**
    * Whether to write this incarnation's first strict-admission row at construction; with false,
    * call `start()` once the store's updates reach the peers and any persistence (ClusterNode
@@ -64,14 +75,21 @@ export class Admission {
     if (!nodes.includes(store.nodeId)) throw fail('DP_ERR_INVALID_ARGUMENT', `admission.nodes must include this node (${store.nodeId})`)
     const reserve = options.reserve ?? 2
     nonNegativeInt(reserve, 'admission.reserve')
+    const leaseMs = nonNegative(options.leaseMs ?? DEFAULT_LEASE_MS, 'admission.leaseMs')
+    const leaseMarginMs = nonNegative(options.leaseMarginMs ?? DEFAULT_LEASE_MARGIN_MS, 'admission.leaseMarginMs')
     this.strict = new StrictRights(store, p => this.profile(p)?.admission === 'strict', {
-      nodes, reserve, ...(options.onInvalid !== undefined ? { onInvalid: options.onInvalid } : {})
+      nodes, reserve, leaseMs, leaseMarginMs,
+      ...(options.clock !== undefined ? { clock: options.clock } : {}),
+      ...(options.onInvalid !== undefined ? { onInvalid: options.onInvalid } : {})
     })
     if (options.start !== false) this.strict.start()
   }
 
   /** Starts strict admission when constructed with `start: false` (idempotent). */
   start (): void { this.strict.start() }
+
+  /** Renews the strict lease and votes against silent nodes (see StrictRights.tick); call it every leaseMs/4 or more often. */
+  tick (): void { this.strict.tick() }
 
   /**
    * Admits `dialog` under every key, or under none. Per key: eventual mode admits when the
@@ -91,6 +109,7 @@ export class Admission {
     const members: boolean[] = []
     let refused: AdmissionKeyResult | undefined
     let reason: AdmissionResult['reason'] = null
+    const quorum = !checked.some(k => k.mode === 'strict') || this.strict.leaseValid()
     for (const k of checked) {
       const member = this.store.has(dialog, k.profile, k.value)
       members.push(member)
@@ -100,8 +119,8 @@ export class Admission {
       if (k.mode === 'strict') {
         const r = this.strict.useLimit(k.profile, k.value, k.limit)
         available = r.available
-        no = !member && available < 1
-        if (no) reason ??= 'no-rights'
+        no = !member && (!quorum || available < 1)
+        if (no) reason ??= quorum ? 'no-rights' : 'no-quorum'
       } else {
         no = !member && size >= k.limit
         if (no) reason ??= 'limit'
@@ -111,7 +130,7 @@ export class Admission {
       results.push(res)
     }
     if (refused !== undefined) {
-      for (const k of checked) if (k.mode === 'strict' && this.strict.available(k.profile, k.value) < 1) this.strict.request(k.profile, k.value)
+      if (quorum) for (const k of checked) if (k.mode === 'strict' && this.strict.available(k.profile, k.value) < 1) this.strict.request(k.profile, k.value)
       return { admitted: false, reason, size: refused.size, limit: refused.limit, keys: results }
     }
     const added: CheckedKey[] = []
@@ -127,7 +146,7 @@ export class Admission {
     }
     const after = checked.map((k, i): AdmissionKeyResult => {
       const strict = k.mode === 'strict'
-      if (strict && this.strict.available(k.profile, k.value) < this.strict.reserve) this.strict.request(k.profile, k.value)
+      if (strict && this.strict.available(k.profile, k.value) < this.strict.reserve) this.strict.request(k.profile, k.value, false)
       return { ...(results[i] as AdmissionKeyResult), size: this.store.size(k.profile, k.value), available: strict ? this.strict.available(k.profile, k.value) : null }
     })
     const first = after[0] as AdmissionKeyResult

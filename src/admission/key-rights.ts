@@ -14,8 +14,14 @@
  *   another node that X has not fenced of outstanding(R), where outstanding(R) = what R held of
  *   n's share when it sealed X (taken from X's predecessors) + offers of X to R − returns of R to
  *   X. A fenced R is dead: what it held comes back to its owners.
+ * - adopted shares: when the latest incarnation of node o is reclaimed (leases.ts) and X is the
+ *   share's heir with every report naming it (incarnations.ts), share(L of o) − what each live
+ *   reporter holds of o's share − what X holds of it;
+ * - inherited rights: what X had adopted of o's share when it stopped being its heir (o
+ *   restarted, or an earlier heir came back): frozen, spent only here, reported in X's seals and
+ *   reports on o so that nobody else counts them.
  * Spare = held − ledger (own calls of the key). Every term only grows with what X learns except
- * through returns, so X never counts a right it does not hold.
+ * through returns, so X never counts a right it does not hold. A reclaimed X holds nothing.
  */
 import type { Incarnation, IncarnationView } from './incarnations.js'
 
@@ -34,6 +40,7 @@ export interface RequestEntry {
   seq: number
   want: number
   limit: number
+  urgent: boolean
   clock: number
 }
 
@@ -54,12 +61,18 @@ export class KeyRights {
   readonly answered = new Map<number, number>()
   /** Rights of this node's share that each sealer (client) held from predecessors when it sealed. */
   readonly sealHeld = new Map<number, number>()
+  /** Per reclaimed incarnation (client): what each reporter (client) holds of its node's share. */
+  readonly reportHeld = new Map<number, Map<number, number>>()
+  /** Frozen adopted rights per origin node (see the header). */
+  readonly inherited = new Map<string, number>()
+  /** Adopted rights per origin node, from the last recompute. */
+  readonly adopted = new Map<string, number>()
   /** Own calls of the key. */
   ledger = 0
   /** The limit last used here (an acquire, or a peer's request). */
   limit: number | null = null
-  /** This node's current request row: seq, want and clock, or null. */
-  myRequest: { seq: number, want: number, clock: number } | null = null
+  /** This node's current request row: seq, want, urgency and clock, or null. */
+  myRequest: { seq: number, want: number, urgent: boolean, clock: number } | null = null
   /** Seq of the last request this node made (kept when the row is withdrawn). */
   lastSeq = 0
   /** Whether some right arrived since the last request was made. */
@@ -75,6 +88,8 @@ export class KeyRights {
   get available (): number { return this.held - this.ledger }
   get ownHeld (): number { return this.own }
   foreignOf (origin: string): number { return this.foreign.get(origin) ?? 0 }
+  /** What this node holds of `origin`'s share, as its seals and reports say: foreign and inherited. */
+  holdingsOf (origin: string): number { return this.foreignOf(origin) + (this.inherited.get(origin) ?? 0) }
 
   /** Records an offer total (the largest seen wins). @returns whether it changed. */
   offer (writer: Incarnation, to: number, toNode: string, origin: string, total: number, clock: number): boolean {
@@ -92,6 +107,9 @@ export class KeyRights {
     const self = view.self
     const n = self.node
     this.foreign.clear()
+    const before = [...this.adopted]
+    this.adopted.clear()
+    if (self.reclaimed) { this.own = 0; this.held = 0; return }
     const outstanding = new Map<number, number>()
     for (const e of this.offers.values()) {
       if (e.to === self.clientId && e.origin !== n && e.writer.node === e.origin) {
@@ -122,11 +140,35 @@ export class KeyRights {
       }
     }
     this.own = own
-    this.held = own + foreign
+    let extra = 0
+    if (this.limit !== null) {
+      for (const o of view.nodes) {
+        if (o === n) continue
+        const x = view.latestOf(o)
+        if (x === undefined || !x.reclaimed || !view.mayAdopt(o, x.clientId)) continue
+        const held = this.reportHeld.get(x.clientId)
+        let a = shareOf(view.nodes, o, this.limit) - this.holdingsOf(o)
+        for (const r of view.liveReports(x.clientId)) if (r.reporter !== self) a -= held?.get(r.reporter.clientId) ?? 0
+        this.adopted.set(o, a)
+      }
+    }
+    // adoption stopped (the heir changed, or the share's node restarted): what was adopted stays here, frozen
+    for (const [o, a] of before) {
+      if (this.adopted.has(o) || a === 0) continue
+      this.inherited.set(o, (this.inherited.get(o) ?? 0) + a)
+      this.froze = true
+    }
+    for (const v of this.inherited.values()) extra += v
+    for (const v of this.adopted.values()) extra += v
+    this.held = own + foreign + extra
   }
+
+  /** Set when a recompute froze adopted rights (the node's seals and reports must say so); the reader clears it. */
+  froze = false
 
   /** Whether nothing refers to the key any more: no calls, rows or requests. */
   get idle (): boolean {
-    return this.ledger === 0 && this.offers.size === 0 && this.requests.size === 0 && this.myRequest === null && this.sealHeld.size === 0
+    return this.ledger === 0 && this.offers.size === 0 && this.requests.size === 0 && this.myRequest === null && this.sealHeld.size === 0 &&
+      this.reportHeld.size === 0 && this.inherited.size === 0
   }
 }

@@ -5,10 +5,12 @@
  * state exchanges alike), keeps per key what this node may spend (key-rights.ts), answers its
  * peers' requests with offers, and asks for rights when it runs short.
  *
- * Nothing here reads a clock: safety rests on the assumptions that each configured node id runs
- * one process at a time and that incarnations grow from one start to the next. What a node held
- * when it crashed comes back when its node restarts (new incarnation, sealed by every other
- * configured node); a node that never returns keeps its rights stranded.
+ * Safety rests on the assumptions that each configured node id runs one process at a time and
+ * that incarnations grow from one start to the next. What a node held when it crashed comes back
+ * when its node restarts (new incarnation, sealed by every other configured node). With leases
+ * (3 or more nodes, leases.ts, by the injected clock), a node that lost a majority stops
+ * admitting, and a majority reclaims an incarnation silent for leaseMs + marginMs: its share goes
+ * to an heir (incarnations.ts), what it held of other shares back to their owners.
  */
 import * as Y from 'yjs'
 import { setIfUndefined } from 'lib0/map'
@@ -16,10 +18,11 @@ import { forEachAddedValue, forEachDeletedRange, rootNameOf } from '../internal/
 import type { ProfileStore } from '../profile-store.js'
 import { IncarnationView, type Incarnation } from './incarnations.js'
 import { KeyRights } from './key-rights.js'
+import { DEFAULT_LEASE_MARGIN_MS, DEFAULT_LEASE_MS, LeaseBook } from './leases.js'
 import { RowWriter } from './row-writer.js'
 import {
-  decodeRow, encodeHello, encodeOffer, encodeRequest, encodeSeal, keyOf, parseRightsName, rightsName,
-  ROW_OFFER, ROW_REQUEST, ROW_SEAL, type OfferRow, type RequestRow
+  decodeRow, encodeGrant, encodeHello, encodeLease, encodeOffer, encodeReport, encodeRequest, encodeSeal, encodeVote, keyOf, parseRightsName, rightsName,
+  ROW_GRANT, ROW_LEASE, ROW_OFFER, ROW_REPORT, ROW_REQUEST, ROW_SEAL, ROW_VOTE, type OfferRow, type RequestRow
 } from './rows.js'
 
 export interface StrictRightsOptions {
@@ -29,6 +32,12 @@ export interface StrictRightsOptions {
   readonly reserve?: number
   /** Called for each ignored row (malformed, or from an unconfigured node). */
   readonly onInvalid?: (clientId: number, reason: string) => void
+  /** Clock of leases and votes, ms. @defaultValue Date.now */
+  readonly clock?: () => number
+  /** Lease length (leases.ts), ms; 0: no leases and no reclaim. @defaultValue 2000 */
+  readonly leaseMs?: number
+  /** Wait past the lease before voting to reclaim, ms: covers clock drift and steps. @defaultValue 1000 */
+  readonly leaseMarginMs?: number
 }
 
 /** A snapshot of one key's rights here, for tests, metrics and the global observer. */
@@ -66,15 +75,27 @@ export class StrictRights {
   private readonly unsubscribe: Array<() => void> = []
   private readonly onInvalid: (clientId: number, reason: string) => void
   private readonly resolver = { resolve: (type: Y.AbstractType<any>): Incarnation | null => this.partitionOf(type) }
+  private readonly clock: () => number
+  readonly leases: LeaseBook
+  /** Own rows of the lease protocol: the lease request's and the grant row's clocks. */
+  private leaseRow: number | null = null
+  private grantRow: number | null = null
+  private grantsDirty = false
+  /** Own reports by reclaimed incarnation (client): row clock and what it said. */
+  private readonly myReports = new Map<number, { clock: number, said: string }>()
+  /** Own vote rows by subject incarnation (client) → clock. */
+  private readonly myVotes = new Map<number, number>()
 
   constructor (store: ProfileStore, strictProfiles: (profile: string) => boolean, options: StrictRightsOptions) {
     this.doc = store.doc
     this.strictProfiles = strictProfiles
     this.reserve = options.reserve ?? 2
     this.onInvalid = options.onInvalid ?? (() => {})
+    this.clock = options.clock ?? Date.now
     const nodes = [...new Set(options.nodes)].sort()
     const self = { node: store.nodeId, incarnation: store.incarnation, clientId: store.clientId }
     this.view = new IncarnationView(nodes, self)
+    this.leases = new LeaseBook({ nodes, self: self.node, leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS, marginMs: options.leaseMarginMs ?? DEFAULT_LEASE_MARGIN_MS, startedAt: this.clock() })
     const array = this.doc.getArray<unknown>(rightsName(self))
     this.partitions.set(array, this.view.self)
     this.writer = new RowWriter(this.doc, array, this, () => { store.flushWrites() })
@@ -98,7 +119,40 @@ export class StrictRights {
     }
     this.checkSealed()
     this.writer.write([encodeHello()])
+    this.tick(true)
   }
+
+  /**
+   * Renews this node's lease (a request every leaseMs/4, or now with `force`) and votes against
+   * the incarnations silent past leaseMs + marginMs. Call it periodically (ClusterNode does;
+   * the in-memory cluster does on `advance`). No-op without leases.
+   */
+  tick (force = false): void {
+    if (!this.started || !this.leases.enabled) return
+    const now = this.clock()
+    // a reclaimed node asks for no lease (it may never admit again) but still votes
+    const seq = this.view.self.reclaimed ? null : this.leases.nextRequest(now, force)
+    if (seq !== null) {
+      const [clock] = this.writer.write([encodeLease(seq)], this.leaseRow !== null ? [this.leaseRow] : []) as [number]
+      this.leaseRow = clock
+    }
+    for (const inc of [...this.view.all()]) {
+      if (inc === this.view.self || inc.fenced || !this.view.nodes.includes(inc.node) || this.view.latestOf(inc.node) !== inc) continue
+      this.leases.seen(inc.clientId, now)
+      if (!this.leases.voteDue(inc.clientId, now)) continue
+      this.leases.voted.add(inc.clientId)
+      const [clock] = this.writer.write([encodeVote({ node: inc.node, incarnation: inc.incarnation, client: inc.clientId })]) as [number]
+      this.myVotes.set(inc.clientId, clock)
+      this.onVote(this.view.self.node, inc.node, inc.clientId)
+    }
+    this.afterChange()
+  }
+
+  /** Whether this node may admit strict calls now: its lease holds (always without leases) and it is not reclaimed. */
+  leaseValid (): boolean { return !this.view.self.reclaimed && this.leases.valid(this.clock()) }
+
+  /** Whether a majority reclaimed this incarnation: it holds no right until its process restarts. */
+  get reclaimed (): boolean { return this.view.self.reclaimed }
 
   /** Whether this incarnation may use its node's share (sealed by every other configured node). */
   get sealed (): boolean { return this.isSealed }
@@ -118,16 +172,21 @@ export class StrictRights {
     return k
   }
 
-  /** After a refusal, or when running low: asks the peers for rights for the key. */
-  request (profile: string, value: string | null): void {
+  /**
+   * Asks the peers for rights for the key: `urgent` after a refusal (a call waits: every peer
+   * with a spare right sends one), else to refill the reserve when running low (a busy peer keeps
+   * one spare right).
+   */
+  request (profile: string, value: string | null, urgent = true): void {
     const k = this.keys.get(keyOf(profile, value))
     if (k === undefined || k.limit === null) return
     const want = Math.max(1, this.reserve - Math.max(0, k.available))
-    if (k.myRequest !== null && !k.receivedSinceRequest && k.myRequest.want >= want) return
+    const cur = k.myRequest
+    if (cur !== null && !k.receivedSinceRequest && cur.want >= want && (cur.urgent || !urgent)) return
     const seq = this.writer.nextClock()
-    const deletes = k.myRequest !== null ? [k.myRequest.clock] : []
-    const [clock] = this.writer.write([encodeRequest({ profile, value, seq, want, limit: k.limit })], deletes) as [number]
-    k.myRequest = { seq, want, clock }
+    const deletes = cur !== null ? [cur.clock] : []
+    const [clock] = this.writer.write([encodeRequest({ profile, value, seq, want, limit: k.limit, urgent })], deletes) as [number]
+    k.myRequest = { seq, want, urgent, clock }
     k.receivedSinceRequest = false
   }
 
@@ -198,6 +257,8 @@ export class StrictRights {
   }
 
   private learn (type: Y.AbstractType<any>, p: { node: string, incarnation: number, clientId: number }): Incarnation {
+    // adoption may stop with this incarnation: freeze from an up-to-date count (recompute freezes)
+    if (this.view.get(p.clientId) === undefined) for (const k of this.keys.values()) k.recompute(this.view, this.isSealed)
     const { known, fenced, seal } = this.view.learn(p)
     this.partitions.set(type, known)
     if (seal && this.view.nodes.includes(p.node)) {
@@ -205,7 +266,7 @@ export class StrictRights {
       const held: Array<[string, string | null, number]> = []
       for (const k of this.keys.values()) {
         k.recompute(this.view, this.isSealed) // rows of this same transaction may be pending
-        const h = k.foreignOf(p.node)
+        const h = k.holdingsOf(p.node)
         if (h > 0) held.push([k.profile, k.value, h])
       }
       const old = this.mySeals.get(p.node)
@@ -214,13 +275,87 @@ export class StrictRights {
     }
     if (fenced.length > 0) {
       const gone = new Set(fenced.map(f => f.clientId))
+      for (const c of gone) {
+        if (this.leases.forget(c)) this.grantsDirty = true
+        this.leases.drop(c)
+        this.view.dropReports(c)
+      }
       for (const k of this.keys.values()) {
-        for (const c of gone) { k.requests.delete(c); k.answered.delete(c) }
+        for (const c of gone) { k.requests.delete(c); k.answered.delete(c); k.reportHeld.delete(c) }
         k.recompute(this.view, this.isSealed)
         this.answerAll(k)
       }
     }
+    if (!known.fenced && this.leases.reclaimed(known.clientId)) this.reclaim(known)
+    this.reportsDirty = true
     return known
+  }
+
+  /** A vote of `voter` against incarnation `client` of `node`. */
+  private onVote (voter: string, node: string, client: number): void {
+    if (!this.leases.onVote(voter, node, client)) return
+    const inc = this.view.get(client)
+    if (inc !== undefined && !inc.reclaimed) this.reclaim(inc)
+  }
+
+  /**
+   * A majority voted against `inc`: this node fences it (its later rows are ignored, what it held
+   * of other shares returns to their owners) and reports what it holds of its node's share, naming
+   * the heir. Reclaiming this node itself voids everything it holds.
+   */
+  private reclaim (inc: Incarnation): void {
+    if (inc.reclaimed || (inc.fenced && inc !== this.view.self)) return
+    this.view.reclaim(inc)
+    if (this.leases.forget(inc.clientId)) this.grantsDirty = true
+    for (const k of this.keys.values()) {
+      k.requests.delete(inc.clientId)
+      k.answered.delete(inc.clientId)
+      k.recompute(this.view, this.isSealed)
+      if (inc !== this.view.self) this.answerAll(k)
+    }
+    if (inc !== this.view.self) this.myReports.set(inc.clientId, { clock: -1, said: '' })
+    this.reportsDirty = true
+    for (const fn of this.arrivals) fn()
+  }
+
+  private reportsDirty = false
+
+  /** Writes what changed: the grant row, and the reports whose heir or holdings changed. */
+  private afterChange (): void {
+    if (this.grantsDirty) {
+      this.grantsDirty = false
+      const [clock] = this.writer.write([encodeGrant(this.leases.grants())], this.grantRow !== null ? [this.grantRow] : []) as [number]
+      this.grantRow = clock
+    }
+    for (const k of this.keys.values()) if (k.froze) { k.froze = false; this.reportsDirty = true }
+    if (!this.reportsDirty || this.view.self.reclaimed) return
+    this.reportsDirty = false
+    // votes and reports on an incarnation whose node has restarted since are moot: deleted
+    const superseded = (client: number): boolean => {
+      const inc = this.view.get(client)
+      return inc !== undefined && this.view.latestOf(inc.node) !== inc
+    }
+    const stale: number[] = []
+    for (const [client, clock] of this.myVotes) if (superseded(client)) { stale.push(clock); this.myVotes.delete(client) }
+    for (const [client, mine] of this.myReports) if (superseded(client)) { if (mine.clock >= 0) stale.push(mine.clock); this.myReports.delete(client) }
+    if (stale.length > 0) this.writer.write([], stale)
+    for (const [client, mine] of this.myReports) {
+      const inc = this.view.get(client)
+      if (inc === undefined) continue
+      const heir = this.view.heirOf(inc.node) ?? this.view.self.node
+      const heirClient = this.view.heirClientOf(inc.node)
+      const held: Array<[string, string | null, number]> = []
+      for (const k of this.keys.values()) {
+        const h = k.holdingsOf(inc.node)
+        if (h > 0) held.push([k.profile, k.value, h])
+      }
+      const latest = this.view.latestAll()
+      const said = JSON.stringify([heirClient, latest, held])
+      if (said === mine.said) continue
+      const [clock] = this.writer.write([encodeReport({ node: inc.node, incarnation: inc.incarnation, client, heir, heirClient, latest, held })], mine.clock >= 0 ? [mine.clock] : []) as [number]
+      this.myReports.set(client, { clock, said })
+      this.view.addReport(this.view.self, client, heirClient, latest, clock)
+    }
   }
 
   private checkSealed (): void {
@@ -237,18 +372,37 @@ export class StrictRights {
     for (const type of tr.changed.keys()) if (this.partitionOf(type) !== null) { ours = true; break }
     if (!ours) return
     const touched = new Set<KeyRights>()
+    let leaseGrew = false
+    let reports = false
     forEachAddedValue(tr, this.resolver, (w, writer, clock, raw) => {
       if (w === this.view.self) return
       if (w.clientId !== writer) { this.onInvalid(writer, 'row written into another incarnation\'s partition'); return }
       if (!this.view.nodes.includes(w.node)) { this.onInvalid(w.clientId, `row of node ${w.node}, which is not configured`); return }
-      // A fenced incarnation is dead: rows of it that arrive now are ignored.
-      if (w.fenced) return
       const row = decodeRow(raw)
       if (typeof row === 'string') { this.onInvalid(w.clientId, row); return }
+      // A fenced incarnation is dead: rows of it that arrive now are ignored, but for its votes,
+      // promises its node keeps (a restarted node never grants what its predecessor voted against).
+      if (w.fenced && row.kind !== ROW_VOTE) return
       if (row.kind === ROW_OFFER) this.onOffer(w, row, clock, touched)
       else if (row.kind === ROW_REQUEST) this.onRequest(w, row, clock, touched)
       else if (row.kind === ROW_SEAL && this.view.addSeal(w, row)) {
         for (const [profile, value, held] of row.held) { const k = this.key(profile, value); k.sealHeld.set(w.clientId, held); touched.add(k) }
+      } else if (row.kind === ROW_LEASE) {
+        if (this.leases.onRequest(w.clientId, row.seq, this.clock())) this.grantsDirty = true
+      } else if (row.kind === ROW_GRANT) {
+        for (const [c, seq] of row.grants) if (c === this.view.self.clientId && this.leases.onGranted(w.node, seq)) leaseGrew = true
+      } else if (row.kind === ROW_VOTE) {
+        this.onVote(w.node, row.node, row.client)
+      } else if (row.kind === ROW_REPORT) {
+        this.view.addReport(w, row.client, row.heirClient, row.latest, clock)
+        for (const k of this.keys.values()) k.reportHeld.get(row.client)?.delete(w.clientId)
+        for (const [profile, value, held] of row.held) {
+          const k = this.key(profile, value)
+          let m = k.reportHeld.get(row.client)
+          if (m === undefined) { m = new Map(); k.reportHeld.set(row.client, m) }
+          m.set(w.clientId, held)
+        }
+        reports = true
       }
     })
     forEachDeletedRange(tr, (client, from, len) => {
@@ -263,7 +417,8 @@ export class StrictRights {
       }
     })
     this.checkSealed()
-    let arrived = false
+    if (reports) for (const k of this.keys.values()) touched.add(k)
+    let arrived = leaseGrew
     for (const k of touched) {
       arrived ||= k.receivedSinceRequest
       k.recompute(this.view, this.isSealed)
@@ -271,6 +426,7 @@ export class StrictRights {
       this.answerAll(k)
       this.freeIfIdle(k)
     }
+    this.afterChange()
     if (arrived) for (const fn of this.arrivals) fn()
   }
 
@@ -286,7 +442,7 @@ export class StrictRights {
     const k = this.key(row.profile, row.value)
     const cur = k.requests.get(w.clientId)
     if (cur !== undefined && cur.seq >= row.seq) return
-    k.requests.set(w.clientId, { writer: w, seq: row.seq, want: row.want, limit: row.limit, clock })
+    k.requests.set(w.clientId, { writer: w, seq: row.seq, want: row.want, limit: row.limit, urgent: row.urgent, clock })
     this.requestRows.set(`${w.clientId}|${clock}`, keyOf(row.profile, row.value))
     if (k.limit === null) k.limit = row.limit
     touched.add(k)
@@ -303,25 +459,33 @@ export class StrictRights {
     for (const r of k.requests.values()) {
       if ((k.answered.get(r.writer.clientId) ?? -1) >= r.seq) continue
       if (r.writer.fenced) continue
-      if (!this.answer(k, r.writer, r.want)) { pending = true; continue }
+      // a call waits: every peer with a spare right sends one (the first to arrive admits it)
+      if (!this.answer(k, r.writer, r.urgent ? 1 : r.want, r.urgent)) { pending = true; continue }
       k.answered.set(r.writer.clientId, r.seq)
     }
-    if (!pending || k.ledger > 0 || k.myRequest !== null) return
+    if (!pending || k.myRequest !== null) return
+    // spare rights this node cannot pass on go back to their owners, which can: a busy node keeps one
+    let spare = k.available - (k.ledger > 0 ? Math.min(1, this.reserve) : 0)
     for (const node of this.view.nodes) {
-      if (node === this.view.self.node || k.foreignOf(node) <= 0) continue
+      if (spare <= 0) break
+      const n = Math.min(k.foreignOf(node), spare)
+      if (node === this.view.self.node || n <= 0) continue
       const owner = this.view.latestOf(node)
-      if (owner !== undefined && !owner.fenced) this.answer(k, owner, k.foreignOf(node))
+      if (owner !== undefined && !owner.fenced && this.answer(k, owner, n, true)) spare -= n
     }
   }
 
-  /** Offers rights to `to`: first its own share's rights held here, then this node's share. @returns whether anything was given. */
-  private answer (k: KeyRights, to: Incarnation, want: number): boolean {
-    let spare = k.available
-    if (spare <= 0) return false
-    const back = Math.min(want, k.foreignOf(to.node), spare)
-    spare -= back
-    const keep = k.myRequest !== null ? spare : k.ledger > 0 ? Math.min(1, this.reserve) : 0
-    const mine = Math.max(0, Math.min(want - back, k.ownHeld, spare - keep))
+  /**
+   * Offers rights to `to`: first its own share's rights held here, then this node's share. An
+   * urgent request (a call waits) gets the last spare right too; a request refilling a reserve
+   * leaves a busy node one spare; a node that waits itself gives only the requester's own rights back.
+   * @returns whether anything was given.
+   */
+  private answer (k: KeyRights, to: Incarnation, want: number, urgent: boolean): boolean {
+    const free = urgent ? k.available : k.available - (k.ledger > 0 ? Math.min(1, this.reserve) : 0)
+    if (free <= 0) return false
+    const back = Math.min(want, k.foreignOf(to.node), free)
+    const mine = k.myRequest?.urgent === true ? 0 : Math.max(0, Math.min(want - back, k.ownHeld, free - back))
     if (back + mine === 0) return false
     const rows: unknown[] = []
     const deletes: number[] = []

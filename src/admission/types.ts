@@ -16,9 +16,11 @@ export interface AdmissionKey {
  * Why an acquire was refused:
  * - `limit`: eventual mode, the cluster-wide size as seen here has reached the limit;
  * - `no-rights`: strict mode, this node holds no spare right for the key (it has asked its peers);
- * - `not-ready`: the node has not completed its initial sync and the readiness policy refuses.
+ * - `not-ready`: the node has not completed its initial sync and the readiness policy refuses;
+ * - `no-quorum`: strict mode, this node's lease has run out (it lost contact with a majority of
+ *   `admission.nodes` for longer than `admission.leaseMs`), or a majority reclaimed it.
  */
-export type AdmissionReason = 'limit' | 'no-rights' | 'not-ready'
+export type AdmissionReason = 'limit' | 'no-rights' | 'not-ready' | 'no-quorum'
 
 /** The outcome for one key of an acquire. */
 export interface AdmissionKeyResult {

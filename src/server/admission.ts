@@ -9,8 +9,8 @@ import type { ClusterNode } from '../cluster-node.js'
 import { fail } from '../errors.js'
 import type { AdmissionMode } from './config.js'
 
-/** Why an acquire was refused (metrics label): the limit as seen here, no spare strict right, not ready. */
-export type RefusalReason = 'limit' | 'no_rights' | 'not_ready'
+/** Why an acquire was refused (metrics label): the limit as seen here, no spare strict right, no strict lease, not ready. */
+export type RefusalReason = 'limit' | 'no_rights' | 'no_quorum' | 'not_ready'
 
 /** Answer of {@link Admission.acquire}. */
 export interface AdmissionResult {
@@ -60,7 +60,7 @@ export const createAdmission = (node: ClusterNode, options: AdmissionOptions): A
       const r = await node.acquire(dialog, [{ profile, value, limit }], ttl(expiresInMs))
       if (r.admitted) return { admitted: true, size: r.size, limit: r.limit }
       if (r.reason === 'not-ready') throw fail('DP_ERR_NOT_READY', 'the initial sync with the cluster is not done and the readiness policy refuses')
-      return { admitted: false, size: r.size, limit: r.limit, reason: r.reason === 'no-rights' ? 'no_rights' : 'limit' }
+      return { admitted: false, size: r.size, limit: r.limit, reason: r.reason === 'no-rights' ? 'no_rights' : r.reason === 'no-quorum' ? 'no_quorum' : 'limit' }
     },
     add (dialog, profile, value, expiresInMs) {
       if (strict.has(profile)) throw fail('DP_ERR_INVALID_ARGUMENT', `profile "${profile}" is strict: calls join it through POST /v1/acquire`)

@@ -69,6 +69,10 @@ export interface DaemonConfig {
   readonly admissionNodes: readonly string[]
   /** Strict mode: how long an acquire refused for `no-rights` waits for rights it requested from peers, ms. @defaultValue undefined (ClusterNode: 0, no wait) */
   readonly admissionWaitMs: number | undefined
+  /** Strict lease, ms (0: no leases, no reclaim). @defaultValue undefined (ClusterNode: 2000) */
+  readonly admissionLeaseMs: number | undefined
+  /** Margin past the strict lease before a reclaim, ms. @defaultValue undefined (ClusterNode: 1000) */
+  readonly admissionLeaseMarginMs: number | undefined
   /** Node options left unset fall back to ClusterNode's defaults. */
   readonly livenessTimeoutMs: number | undefined
   readonly graceMs: number | undefined
@@ -118,6 +122,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'profiles', flag: '--profile <name[:value]>', env: ['DP_PROFILES', 'DP_PROFILE'], kind: 'list', description: 'declare a profile: NAME plain, NAME:value with values (repeatable; env: comma-separated)', defaultText: 'none' },
   { key: 'mode', flag: '--mode <mode>', env: ['DP_MODE'], kind: 'string', description: 'admission mode of the declared profiles: eventual or strict', defaultText: 'eventual' },
   { key: 'admissionWaitMs', flag: '--admission-wait-ms <ms>', env: ['DP_ADMISSION_WAIT_MS'], kind: 'int', description: 'strict mode: how long an acquire without a spare right waits for the rights this node asked its peers for, before it is refused with no_rights (the SIP worker waits that long)', defaultText: '0' },
+  { key: 'admissionLeaseMs', flag: '--admission-lease-ms <ms>', env: ['DP_ADMISSION_LEASE_MS'], kind: 'int', description: 'strict mode, 3 or more admission nodes: a node cut off from a majority of them for this long refuses strict calls (no_quorum); 0 turns leases and reclaims off', defaultText: '2000' },
+  { key: 'admissionLeaseMarginMs', flag: '--admission-lease-margin-ms <ms>', env: ['DP_ADMISSION_LEASE_MARGIN_MS'], kind: 'int', description: 'strict mode: a majority reclaims the rights of a node silent for lease + this margin, which must exceed how far two nodes\' clocks drift or step apart meanwhile', defaultText: '1000' },
   { key: 'admissionNodes', flag: '--admission-node <id>', env: ['DP_ADMISSION_NODES'], kind: 'list', description: 'every node id of the cluster, the same list on every node (repeatable; env: comma-separated); required by --mode strict with peers', defaultText: 'this node' },
   { key: 'livenessTimeout', flag: '--liveness-timeout <ms>', env: ['DP_LIVENESS_TIMEOUT'], kind: 'ms', description: 'a peer silent this long is suspect', defaultText: String(DEFAULT_LIVENESS_TIMEOUT_MS) },
   { key: 'grace', flag: '--grace <ms>', env: ['DP_GRACE'], kind: 'ms', description: 'then this long more: dead, its calls stop counting', defaultText: String(DEFAULT_GRACE_MS) },
@@ -330,6 +336,8 @@ export const resolveConfig = (sources: { flags?: RawSettings; env?: RawSettings;
     mode,
     admissionNodes,
     admissionWaitMs: int('admissionWaitMs', 0),
+    admissionLeaseMs: int('admissionLeaseMs', 0),
+    admissionLeaseMarginMs: int('admissionLeaseMarginMs', 0),
     livenessTimeoutMs: int('livenessTimeout', 1),
     graceMs: int('grace', 0),
     heartbeatIntervalMs: int('heartbeatInterval', 1),

@@ -30,9 +30,12 @@ export const nodeOptionsOf = (config: DaemonConfig, log: PinoLogger): ClusterNod
   ...(config.readiness !== undefined ? { readiness: { policy: config.readiness } } : {}),
   ...(config.dataDir !== null ? { dataDir: config.dataDir } : {}),
   ...(config.resume ? { resume: true } : {}),
-  ...(config.admissionNodes.length > 0 || config.admissionWaitMs !== undefined
-    ? { admission: { ...(config.admissionNodes.length > 0 ? { nodes: config.admissionNodes } : {}), ...(config.admissionWaitMs !== undefined ? { waitMs: config.admissionWaitMs } : {}) } }
-    : {}),
+  admission: {
+    ...(config.admissionNodes.length > 0 ? { nodes: config.admissionNodes } : {}),
+    ...(config.admissionWaitMs !== undefined ? { waitMs: config.admissionWaitMs } : {}),
+    ...(config.admissionLeaseMs !== undefined ? { leaseMs: config.admissionLeaseMs } : {}),
+    ...(config.admissionLeaseMarginMs !== undefined ? { leaseMarginMs: config.admissionLeaseMarginMs } : {})
+  },
   log: nodeLogger(log)
 })
 

@@ -41,7 +41,7 @@ export class DaemonMetrics {
     collectDefaultMetrics({ register: registry, prefix: 'dialog_profiles_' })
     this.acquires = new Counter({
       name: 'dialog_profiles_acquires_total',
-      help: 'POST /v1/acquire answers: result admitted or refused, reason limit, no_rights (strict) or not_ready (none when admitted)',
+      help: 'POST /v1/acquire answers: result admitted or refused, reason limit, no_rights or no_quorum (strict) or not_ready (none when admitted)',
       labelNames: ['profile', 'result', 'reason'] as const,
       registers: [registry]
     })

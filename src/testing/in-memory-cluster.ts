@@ -67,6 +67,8 @@ export class InMemoryCluster {
   private readonly announced: number[][] = []
   /** Replicas killed and not restarted: they hear nothing and nothing they write is delivered. */
   private readonly down: boolean[] = []
+  /** Per replica: how far its clock is from the shared clock (see `stepClock`). */
+  private readonly offsets: number[] = []
 
   constructor (private readonly options: InMemoryClusterOptions) {
     const ids = typeof options.nodes === 'number' ? Array.from({ length: options.nodes }, (_, i) => `n${i}`) : [...options.nodes]
@@ -76,7 +78,7 @@ export class InMemoryCluster {
     this.clock = options.clock ?? (() => this.now)
     this.group = ids.map(() => 0)
     ids.forEach((_, i) => {
-      this.incarnations.push(1); this.down.push(false); this.announced.push(ids.map(() => 1))
+      this.incarnations.push(1); this.down.push(false); this.offsets.push(0); this.announced.push(ids.map(() => 1))
       this.stores.push(this.makeStore(i)); this.unsubscribe.push(this.listen(i))
     })
     // once every replica exists, so that their first rows reach every replica
@@ -95,8 +97,23 @@ export class InMemoryCluster {
   /** The manual clock's current time (when no clock was given). */
   get time (): number { return this.now }
 
-  /** Moves the manual clock forward by `ms`. */
-  advance (ms: number): void { this.now += ms }
+  /**
+   * Moves the manual clock forward by `ms`, then lets every running replica's admission renew its
+   * lease and vote (`Admission.tick`), as ClusterNode's timer does.
+   */
+  advance (ms: number): void {
+    this.now += ms
+    this.admissions.forEach((a, i) => { if (this.down[i] !== true) a?.tick() })
+  }
+
+  /** Steps replica `i`'s clock by `ms` (either sign) relative to the shared clock: a clock step or drift. */
+  stepClock (i: number, ms: number): void {
+    this.store(i)
+    this.offsets[i] = (this.offsets[i] ?? 0) + ms
+  }
+
+  /** Replica `i`'s clock. */
+  clockOf (i: number): number { return this.clock() + (this.offsets[i] ?? 0) }
 
   store (i: number): ProfileStore {
     const s = this.stores[i]
@@ -190,18 +207,24 @@ export class InMemoryCluster {
    * Restarts replica `i` as a new incarnation with an empty document (its messages in flight are
    * lost), announces the new incarnation to the replicas it can hear and theirs to it (as the
    * liveness layer's first heartbeats do; this voids the old incarnation there) and exchanges state with them.
+   * With `keepState`, the new store first loads the old one's document, as a node with a data
+   * directory does (the old incarnation's memberships and rows, fenced by the new one).
    * @returns the new store.
    */
-  restart (i: number): ProfileStore {
+  restart (i: number, options: { readonly keepState?: boolean } = {}): ProfileStore {
     this.unsubscribe[i]?.()
     this.admissions[i]?.destroy()
+    const kept = options.keepState === true ? this.store(i).encodeState() : undefined
     this.store(i).destroy()
     this.queue = this.queue.filter(m => m.from !== i && m.to !== i)
     this.incarnations[i] = (this.incarnations[i] ?? 1) + 1
     this.down[i] = false
     this.stores[i] = this.makeStore(i)
+    const admission = this.makeAdmission(i, false)
+    if (kept !== undefined) this.store(i).applyUpdate(kept, ORIGIN)
     this.unsubscribe[i] = this.listen(i)
-    this.admissions[i] = this.makeAdmission(i)
+    this.admissions[i] = admission
+    if (this.options.admission?.start !== false) admission?.start()
     // a new process knows no incarnation but its own
     this.announced[i] = this.stores.map((_, j) => j === i ? this.incarnations[i] as number : 0)
     this.announce()
@@ -280,15 +303,15 @@ export class InMemoryCluster {
       ...this.options.storeOptions,
       nodeId: this.nodeIds[i] as string,
       profiles: this.options.profiles,
-      clock: this.clock,
+      clock: () => this.clockOf(i),
       incarnation: this.incarnations[i] as number,
       clientId: 1 + randomInt(this.random, MAX_CLIENT_ID - 1)
     })
   }
 
-  private makeAdmission (i: number): Admission | undefined {
+  private makeAdmission (i: number, start?: boolean): Admission | undefined {
     if (this.options.admission === undefined) return undefined
-    return new Admission(this.store(i), { nodes: this.nodeIds, ...this.options.admission })
+    return new Admission(this.store(i), { nodes: this.nodeIds, clock: () => this.clockOf(i), ...this.options.admission, ...(start === false ? { start } : {}) })
   }
 
   private listen (i: number): () => void {

@@ -4,16 +4,20 @@
  * Commands: acquires (with retransmissions: dialog ids repeat), releases on any node (double
  * BYEs, BYEs elsewhere), delivery of one message at a time in random order, drops, duplicates,
  * partitions and heals, crashes with restart as a new incarnation, crashes without restart
- * (kill; every killed node restarts at the end). Strict mode reads no clock,
- * so clock steps cannot change what it does (they are not scheduled).
+ * (kill), time passing (leases renew, silent nodes get votes) and clock steps of single nodes
+ * within the assumed drift (every node's clock stays within ±(margin/4 − 1) of real time, so
+ * over any interval two clocks advance by amounts that differ by less than the margin).
  *
- * A global observer checks after every command, per key:
- * - the admitted-and-unreleased calls of the live incarnations never exceed the limit;
+ * A global observer checks after every command, per key, over the live incarnations that no
+ * live node has seen reclaimed:
+ * - a reclaimed incarnation has no valid lease (it cannot admit);
+ * - the admitted-and-unreleased calls never exceed the limit;
  * - every node's ledger equals the calls it holds, and nothing is negative;
- * - rights are never duplicated: Σ rights held by live incarnations ≤ limit;
- * and at the end, after a heal and once delivery quiesces, every node is sealed and
- * Σ rights held == limit: every released right (and every right of a crashed incarnation) is
- * available again, nothing is stranded.
+ * - rights are never duplicated: Σ rights held ≤ limit;
+ * and at the end: with 3 or more nodes, after a heal, lease + margin and quiescence, when the
+ * running unreclaimed nodes are a majority, Σ rights they hold == limit (every right of the dead
+ * and reclaimed nodes is available again); then, every dead or reclaimed node restarted, the
+ * same with every node sealed.
  *
  * Replay a failure: FC_SEED=<seed> npm test -- test/admission/strict.property.test.ts
  */
@@ -25,12 +29,29 @@ import { fcParams } from '../support/fc.js'
 const PROFILES = [{ name: 'trunk', withValue: true, admission: 'strict' as const }]
 const VALUES = ['T1', 'T2']
 
-interface Model { readonly nodes: number, readonly limit: number, readonly down: Set<number> }
+const LEASE_MS = 1000
+const MARGIN_MS = 400
+const MAX_OFFSET = MARGIN_MS / 4 - 1
+
+interface Model { readonly nodes: number, readonly limit: number, readonly down: Set<number>, readonly offsets: number[] }
 interface Real { readonly c: InMemoryCluster }
 type Cmd = fc.Command<Model, Real>
 
+/** Whether some live node has seen node i's current incarnation reclaimed. */
+const reclaimedAnywhere = (c: InMemoryCluster, i: number, down: ReadonlySet<number>): boolean => {
+  const client = c.store(i).clientId
+  for (let j = 0; j < c.size; j++) if (!down.has(j) && c.admission(j).strict.view.get(client)?.reclaimed === true) return true
+  return false
+}
+
 /** The global observer; `down`: killed nodes (dead processes: their calls and rights are gone with them). */
 const observe = (c: InMemoryCluster, limit: number, down: ReadonlySet<number> = new Set()): void => {
+  const counted: number[] = []
+  for (let i = 0; i < c.size; i++) {
+    if (down.has(i)) continue
+    if (reclaimedAnywhere(c, i, down)) expect(c.admission(i).strict.leaseValid(), `n${i} reclaimed yet holding a lease`).toBe(false)
+    else counted.push(i)
+  }
   for (const v of VALUES) {
     let calls = 0
     let held = 0
@@ -38,9 +59,9 @@ const observe = (c: InMemoryCluster, limit: number, down: ReadonlySet<number> = 
       if (down.has(i)) continue
       const local = c.store(i).localSize('trunk', v)
       const k = c.admission(i).strict.snapshot().find(x => x.value === v)
-      const ledger = k?.ledger ?? 0
-      expect(ledger, `n${i} ledger of ${v} vs the calls it holds`).toBe(local)
-      if (k !== undefined) {
+      expect(k?.ledger ?? 0, `n${i} ledger of ${v} vs the calls it holds`).toBe(local)
+      if (!counted.includes(i)) continue
+      if (k !== undefined && !c.admission(i).strict.reclaimed) {
         expect(k.held, `n${i} held ${v}`).toBeGreaterThanOrEqual(0)
         expect(k.available, `n${i} available ${v}`).toBeGreaterThanOrEqual(0)
         held += k.held
@@ -57,7 +78,7 @@ class Acquire implements Cmd {
   check = (m: Readonly<Model>): boolean => this.node < m.nodes && !m.down.has(this.node)
   run (m: Model, r: Real): void {
     const res = r.c.admission(this.node).acquire(`d${this.dialog}`, [{ profile: 'trunk', value: this.value, limit: m.limit }])
-    if (!res.admitted) expect(res.reason).toBe('no-rights')
+    if (!res.admitted) expect(['no-rights', 'no-quorum']).toContain(res.reason)
     observe(r.c, m.limit, m.down)
   }
 
@@ -128,11 +149,33 @@ class Heal implements Cmd {
 class Restart implements Cmd {
   constructor (readonly node: number) {}
   check = (m: Readonly<Model>): boolean => this.node < m.nodes
-  run (m: Model, r: Real): void { r.c.restart(this.node); m.down.delete(this.node); observe(r.c, m.limit, m.down) }
+  // with its data directory: the new incarnation has its predecessor's votes (README: leases assume it)
+  run (m: Model, r: Real): void { r.c.restart(this.node, { keepState: true }); m.down.delete(this.node); observe(r.c, m.limit, m.down) }
   toString = (): string => `crash+restart(n${this.node})`
 }
 
-/** A crash without restart (the process is gone; its rights stay with it until it restarts). */
+/** Time passes: every running node renews its lease and votes against the silent ones. */
+class Advance implements Cmd {
+  constructor (readonly ms: number) {}
+  check = (): boolean => true
+  run (m: Model, r: Real): void { r.c.advance(this.ms); observe(r.c, m.limit, m.down) }
+  toString = (): string => `advance(${this.ms})`
+}
+
+/** One node's clock steps (within the drift bound the margin covers). */
+class StepClock implements Cmd {
+  constructor (readonly node: number, readonly ms: number) {}
+  check = (m: Readonly<Model>): boolean => this.node < m.nodes && Math.abs((m.offsets[this.node] ?? 0) + this.ms) <= MAX_OFFSET
+  run (m: Model, r: Real): void {
+    m.offsets[this.node] = (m.offsets[this.node] ?? 0) + this.ms
+    r.c.stepClock(this.node, this.ms)
+    observe(r.c, m.limit, m.down)
+  }
+
+  toString = (): string => `stepClock(n${this.node}, ${this.ms})`
+}
+
+/** A crash without restart (the process is gone). */
 class Kill implements Cmd {
   constructor (readonly node: number) {}
   check = (m: Readonly<Model>): boolean => this.node < m.nodes && !m.down.has(this.node)
@@ -153,8 +196,63 @@ const commands = [
   fc.array(fc.nat(2), { minLength: 7, maxLength: 7 }).map(g => new Partition(g)),
   fc.constant(new Heal()),
   fc.nat(6).map(n => new Restart(n)),
-  fc.nat(6).map(n => new Kill(n))
+  fc.nat(6).map(n => new Kill(n)),
+  fc.integer({ min: 50, max: 1500 }).map(ms => new Advance(ms)),
+  fc.integer({ min: 50, max: 1500 }).map(ms => new Advance(ms)),
+  fc.tuple(fc.nat(6), fc.integer({ min: -MAX_OFFSET, max: MAX_OFFSET })).map(([n, ms]) => new StepClock(n, ms))
 ]
+
+/** Lets lease + margin (and more) pass with everyone connected, delivering as it goes, then quiesces. */
+const settle = (c: InMemoryCluster): void => {
+  c.heal()
+  for (let t = 0; t < 2 * (LEASE_MS + MARGIN_MS); t += 200) { c.advance(200); c.deliverAll(10_000) }
+  for (let round = 0; round < 50 && c.pending > 0; round++) { c.deliverAll(10_000); c.heal() }
+  expect(c.pending, 'delivery quiesced').toBe(0)
+}
+
+/** Σ rights held and calls of the given nodes, per value, at `limit`. */
+const totals = (c: InMemoryCluster, nodes: readonly number[], limit: number, v: string): { held: number, calls: number } => {
+  let held = 0
+  let calls = 0
+  for (const i of nodes) {
+    const k = c.admission(i).strict.useLimit('trunk', v, limit)
+    held += k.held
+    calls += k.ledger
+  }
+  return { held, calls }
+}
+
+/** The end of a run: the checks after a connected majority settles, then after every dead or reclaimed node restarted. */
+const finish = (c: InMemoryCluster, nodes: number, limit: number, down: Set<number>): void => {
+  const all = Array.from({ length: nodes }, (_, i) => i)
+  if (nodes >= 3 && nodes - down.size > nodes / 2) {
+    // a connected majority of unreclaimed nodes: lease + margin later, every right of the dead is available again
+    settle(c)
+    observe(c, limit, down)
+    // everything delivered and every node heard: a second period reclaims nobody more (no cascade)
+    const before = all.filter(i => !down.has(i) && !c.admission(i).strict.reclaimed)
+    settle(c)
+    for (const i of before) expect(c.admission(i).strict.reclaimed, `n${i} reclaimed while connected`).toBe(false)
+    // (a delivery stall of lease + margin can reclaim live nodes: they admit nothing until restarted)
+    const live = all.filter(i => !down.has(i) && !c.admission(i).strict.reclaimed)
+    if (live.length > nodes / 2) for (const v of VALUES) {
+      const t = totals(c, live, limit, v)
+      expect(t.held, `every right of ${v} is back with the unreclaimed live nodes`).toBe(limit)
+      expect(t.calls, `calls of ${v}`).toBeLessThanOrEqual(limit)
+    }
+  }
+  // dead and reclaimed nodes restart (new incarnations): every right is back, every node sealed
+  for (const i of all) if (down.has(i) || c.admission(i).strict.reclaimed) c.restart(i, { keepState: true })
+  down.clear()
+  settle(c)
+  for (let i = 0; i < nodes; i++) expect(c.admission(i).strict.sealed, `n${i} sealed`).toBe(true)
+  for (const v of VALUES) {
+    const t = totals(c, all, limit, v)
+    expect(t.held, `every right of ${v} is back`).toBe(limit)
+    expect(t.calls, `calls of ${v}`).toBeLessThanOrEqual(limit)
+  }
+  observe(c, limit)
+}
 
 describe('strict admission, model-based', () => {
   it('never admits above the limit, conserves rights, and gives every right back after heal', () => {
@@ -164,29 +262,12 @@ describe('strict admission, model-based', () => {
         fc.integer({ min: 2, max: 7 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 0, max: 3 }), fc.nat(1_000_000),
         fc.commands(commands, { maxCommands: 80, size: 'large' }),
         (nodes, limit, reserve, seed, cmds) => {
-          const c = new InMemoryCluster({ nodes, profiles: PROFILES, admission: { reserve }, seed })
+          const c = new InMemoryCluster({ nodes, profiles: PROFILES, admission: { reserve, leaseMs: LEASE_MS, leaseMarginMs: MARGIN_MS }, seed })
           try {
             c.deliverAll() // the cluster starts connected: every node seals the others
             const down = new Set<number>()
-            fc.modelRun(() => ({ model: { nodes, limit, down }, real: { c } }), cmds)
-            for (const i of down) c.restart(i) // a dead node's rights come back when it restarts
-            // quiescence: a majority is not even needed; everyone connected, everything delivered
-            c.heal()
-            for (let round = 0; round < 50 && c.pending > 0; round++) { c.deliverAll(10_000); c.heal() }
-            expect(c.pending, 'delivery quiesced').toBe(0)
-            for (let i = 0; i < nodes; i++) expect(c.admission(i).strict.sealed, `n${i} sealed`).toBe(true)
-            for (const v of VALUES) {
-              let held = 0
-              let calls = 0
-              for (let i = 0; i < nodes; i++) {
-                const k = c.admission(i).strict.useLimit('trunk', v, limit)
-                held += k.held
-                calls += k.ledger
-              }
-              expect(held, `every right of ${v} is back`).toBe(limit)
-              expect(calls, `calls of ${v}`).toBeLessThanOrEqual(limit)
-            }
-            observe(c, limit)
+            fc.modelRun(() => ({ model: { nodes, limit, down, offsets: Array.from({ length: nodes }, () => 0) }, real: { c } }), cmds)
+            finish(c, nodes, limit, down)
             runs++
           } finally { c.destroy() }
         }

@@ -24,8 +24,8 @@ describe('Admission, strict mode', () => {
   it('splits the limit over the nodes, admits only against own rights, never above the limit', () => {
     const c = new InMemoryCluster({ nodes: 3, profiles, admission: {}, seed: 11 })
     try {
-      // before the peers sealed this incarnation, a node holds no right
-      expect(c.admission(0).acquire('x', [{ profile: 'trunk', value: 'T0', limit: 10 }])).toMatchObject({ admitted: false, reason: 'no-rights' })
+      // before its peers granted its lease (3 nodes) and sealed it, a node admits nothing
+      expect(c.admission(0).acquire('x', [{ profile: 'trunk', value: 'T0', limit: 10 }])).toMatchObject({ admitted: false, reason: 'no-quorum' })
       c.deliverAll()
       expect(c.admission(0).strict.sealed).toBe(true)
       // shares 4 + 3 + 3; nothing delivered in between, so each node admits its own share only
@@ -123,7 +123,7 @@ describe('Admission, strict mode', () => {
       c.deliverAll()
       expect(rights(c, 0).ledger).toBe(7)
       c.restart(0) // a crash: its 7 calls are void, its rights with them
-      expect(c.admission(0).acquire('z', T1(9)).reason).toBe('no-rights') // not sealed yet
+      expect(c.admission(0).acquire('z', T1(9)).reason).toBe('no-quorum') // no lease granted yet, not sealed yet
       c.deliverAll()
       expect(c.admission(0).strict.sealed).toBe(true)
       expect(sum(c, 'held')).toBe(9)

@@ -103,6 +103,14 @@ describe('resolveConfig', () => {
     refused({ flags: { ...secret, nodeId: 'a', admissionWaitMs: 'soon' } }, /admission-wait-ms/)
   })
 
+  it('passes --admission-lease-ms and --admission-lease-margin-ms to the node, and refuses bad ones', () => {
+    const c = resolveConfig({ flags: { ...secret, nodeId: 'a', mode: 'strict', admissionLeaseMs: '1000', admissionLeaseMarginMs: '500' } })
+    expect(nodeOptionsOf(c, pino({ level: 'silent' })).admission).toEqual({ leaseMs: 1000, leaseMarginMs: 500 })
+    expect(nodeOptionsOf(resolveConfig({ flags: { ...secret, nodeId: 'a', admissionLeaseMs: '0' } }), pino({ level: 'silent' })).admission).toEqual({ leaseMs: 0 })
+    refused({ flags: { ...secret, nodeId: 'a', admissionLeaseMs: '-1' } }, /admission-lease-ms/)
+    refused({ flags: { ...secret, nodeId: 'a', admissionLeaseMarginMs: 'x' } }, /admission-lease-margin-ms/)
+  })
+
   it('allows a non-loopback HTTP address with a token', () => {
     const c = resolveConfig({ flags: { ...secret, nodeId: 'a', http: '0.0.0.0:8080', apiToken: 'token-0123456789ab' } })
     expect(c.http).toEqual({ host: '0.0.0.0', port: 8080 })

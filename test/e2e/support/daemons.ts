@@ -20,6 +20,8 @@ export interface ClusterSpec {
   readonly mode?: 'eventual' | 'strict'
   readonly livenessTimeoutMs?: number
   readonly graceMs?: number
+  /** More flags for every daemon. */
+  readonly args?: readonly string[]
 }
 
 /** Starts `spec.size` daemons (`dp-1`...), each dialling those before it; resolves once all are ready. */
@@ -33,7 +35,8 @@ export const startCluster = async (spec: ClusterSpec): Promise<DaemonHandle[]> =
       '--mode', spec.mode ?? 'eventual', '--heartbeat-interval', '200',
       // strict: every daemon names the same node list, over which the limits' rights are split
       ...(spec.mode === 'strict' ? Array.from({ length: spec.size }, (_, k) => ['--admission-node', `dp-${k + 1}`]).flat() : []),
-      '--liveness-timeout', String(spec.livenessTimeoutMs ?? 1000), '--grace', String(spec.graceMs ?? 1000), '--readiness', 'wait'
+      '--liveness-timeout', String(spec.livenessTimeoutMs ?? 1000), '--grace', String(spec.graceMs ?? 1000), '--readiness', 'wait',
+      ...(spec.args ?? [])
     ])
     daemons.push({ nodeId, http: proc.http, proc })
     ws.push(proc.ws)
