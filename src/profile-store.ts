@@ -89,7 +89,7 @@ export interface ProfileStoreOptions {
   readonly sweepGraceMs?: number
   /**
    * Most local writes queued before they are written to the document at once; otherwise they
-   * are written at the end of the current microtask (see `flushWrites`). @defaultValue 1000
+   * are written at the end of the current event-loop turn (see `flushWrites`). @defaultValue 1000
    */
   readonly maxPendingWrites?: number
   /**
@@ -321,8 +321,8 @@ export class ProfileStore {
   /**
    * Writes the pending local changes to the document now. Local writes update the index (and so
    * every read and admission decision) at once, and reach the document, and so the peers, in one
-   * Yjs transaction per burst: at the end of the current microtask, or as soon as
-   * `maxPendingWrites` are waiting. Call this to push them out earlier; it is cheap when nothing
+   * Yjs transaction per burst: at the end of the current event-loop turn (`setImmediate`), or as
+   * soon as `maxPendingWrites` are waiting. Call this to push them out earlier; it is cheap when nothing
    * is pending.
    */
   flushWrites (): void {
