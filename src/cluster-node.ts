@@ -4,7 +4,6 @@
  * (heartbeats, dead owners, purges), gates admission on readiness, and optionally persists the
  * document in a data directory.
  */
-import * as Y from 'yjs'
 import { fail } from './errors.js'
 import { Emitter } from './internal/emitter.js'
 import { LivenessTracker } from './liveness.js'
@@ -83,7 +82,7 @@ export interface ClusterView {
   readonly persistence: PersistenceStatus | null
   readonly peers: PeerView[]
   readonly document: {
-    /** Size of the encoded document state, bytes (computed on call: O(state)). */
+    /** Size of the encoded document state, bytes: an estimate that encodes nothing (see `ProfileStore.stats`). */
     readonly stateBytes: number
     /** Updates applied to the document since start (local and remote): a generation counter. */
     readonly generation: number
@@ -461,8 +460,7 @@ export class ClusterNode {
 
   /**
    * The peers (configured, connected, or in the liveness table) with their connection, sync
-   * state and liveness. O(peers): cheap enough to poll, unlike {@link cluster}, which also
-   * encodes the document to measure it.
+   * state and liveness. O(peers).
    */
   peers (): PeerView[] {
     this.assertOpen()
@@ -495,7 +493,7 @@ export class ClusterNode {
     return peers
   }
 
-  /** This node, its peers (see {@link peers}) and its document (O(state): it encodes the document). */
+  /** This node, its peers (see {@link peers}) and its document. O(peers + Yjs clients): it encodes nothing. */
   cluster (): ClusterView {
     const peers = this.peers()
     this.store.flushWrites()
@@ -512,7 +510,7 @@ export class ClusterNode {
       persistence,
       peers,
       document: {
-        stateBytes: Y.encodeStateAsUpdate(this.store.doc).length,
+        stateBytes: stats.stateBytes,
         generation: this.generation,
         memberships: stats.memberships,
         structs: stats.structs,

@@ -42,7 +42,7 @@ import * as Y from 'yjs'
 import { fail } from './errors.js'
 import { nonNegative, nonNegativeInt, positive, positiveInt } from './internal/checks.js'
 import { Emitter } from './internal/emitter.js'
-import { checkUpdate, clientClock, countStructs, forEachAddedValue, forEachDeletedRange, knowsClient, PartitionResolver } from './internal/partition-doc.js'
+import { checkUpdate, clientClock, countStructs, forEachAddedValue, forEachDeletedRange, knowsClient, PartitionResolver, StateSizeEstimate } from './internal/partition-doc.js'
 import { recount, type RecountResult } from './internal/recount.js'
 import {
   decodeRecord, encodeMembership, encodeRemoval, KIND_DIALOG, KIND_REMOTE, KIND_REMOVAL,
@@ -163,6 +163,8 @@ export class ProfileStore {
   private self: OwnedPartition
   private readonly ownerRegistry: OwnerRegistry
   private readonly queue: WriteQueue
+  /** The document's encoded size, followed transaction by transaction (see `stats().stateBytes`). */
+  private readonly stateSize: StateSizeEstimate
   private readonly notices = new NoticeBook()
   /** Memberships this node holds. */
   private readonly own = new OwnLedger((r, held) => { for (const fn of this.ownListeners) fn(r.dialog, r.profile, r.value, held) })
@@ -195,6 +197,7 @@ export class ProfileStore {
     this.incarnation = incarnation
     this.registry = new ProfileRegistry(options.profiles ?? [])
     this.doc = new Y.Doc({ gc: true })
+    this.stateSize = new StateSizeEstimate(this.doc)
     if (options.clientId !== undefined) {
       if (!Number.isInteger(options.clientId) || options.clientId < 0 || options.clientId > 0xffffffff) {
         throw fail('DP_ERR_INVALID_ARGUMENT', 'clientId must be an unsigned 32-bit integer')
@@ -632,8 +635,14 @@ export class ProfileStore {
       (a.dialog < b.dialog ? -1 : a.dialog > b.dialog ? 1 : 0))
   }
 
-  /** Counters of the replica's size, for metrics. Cheap: no scan of the document, one pass over its clients. */
-  stats (): { memberships: number, ownMemberships: number, partitions: number, expiredWaiting: number, notices: number, structs: number } {
+  /**
+   * Counters of the replica's size, for metrics. Cheap: no scan of the document and no encoding,
+   * one pass over its clients. `stateBytes` estimates the size of the encoded document state
+   * (`Y.encodeStateAsUpdate(doc).length`) from the content of its live items, followed as
+   * transactions add and delete them, and its struct counts; it stays within a few percent of it
+   * in the store's tests.
+   */
+  stats (): { memberships: number, ownMemberships: number, partitions: number, expiredWaiting: number, notices: number, structs: number, stateBytes: number } {
     this.alive()
     this.flushWrites()
     return {
@@ -642,7 +651,8 @@ export class ProfileStore {
       partitions: this.ownerRegistry.size,
       expiredWaiting: this.index.expired.size,
       notices: this.notices.size,
-      structs: countStructs(this.doc)
+      structs: countStructs(this.doc),
+      stateBytes: this.stateSize.bytes()
     }
   }
 
