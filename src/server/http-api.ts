@@ -174,7 +174,8 @@ export class HttpApi {
   constructor (private readonly options: HttpApiOptions = {}) {
     this.maxBodyBytes = options.maxBodyBytes ?? 16_384
     this.#tokenHash = options.apiToken != null ? sha256(options.apiToken.reveal()) : null
-    this.server = createServer({ keepAlive: true }, (req, res) => { this.handle(req, res) })
+    // noDelay: answers leave at once (no Nagle delay); keepAlive: TCP keep-alive probes on idle connections.
+    this.server = createServer({ keepAlive: true, noDelay: true }, (req, res) => { this.handle(req, res) })
     this.server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000
     this.server.headersTimeout = this.server.keepAliveTimeout + 1000
   }
