@@ -424,15 +424,14 @@ export class ClusterNode {
 
   /**
    * The peers (configured, connected, or in the liveness table) with their connection, sync
-   * state and liveness. O(peers): cheap enough to poll, unlike {@link cluster}, which also
-   * encodes the document to measure it.
+   * state and liveness. O(peers).
    */
   peers (): PeerView[] {
     this.assertOpen()
     return peerViews(this.transport.configuredPeers(), this.transport.connections(), this.liveness.entries())
   }
 
-  /** This node, its peers (see {@link peers}) and its document (O(state): it encodes the document). */
+  /** This node, its peers (see {@link peers}) and its document. O(peers + Yjs clients): it encodes nothing. */
   cluster (): ClusterView {
     const peers = this.peers()
     this.store.flushWrites()

@@ -2,7 +2,6 @@
  * The view of a cluster node that `ClusterNode.peers()` and `cluster()` return: plain functions
  * from what the transport, the liveness table, readiness, persistence and the store report.
  */
-import * as Y from 'yjs'
 import type { LivenessEntry, PeerLiveness } from './liveness.js'
 import type { PersistenceStatus } from './persistence/file-persistence.js'
 import type { ProfileStore } from './profile-store.js'
@@ -47,7 +46,7 @@ export interface ClusterView {
   readonly persistence: PersistenceStatus | null
   readonly peers: PeerView[]
   readonly document: {
-    /** Size of the encoded document state, bytes (computed on call: O(state)). */
+    /** Size of the encoded document state, bytes: an estimate that encodes nothing (see `ProfileStore.stats`). */
     readonly stateBytes: number
     /** Updates applied to the document since start (local and remote): a generation counter. */
     readonly generation: number
@@ -113,7 +112,7 @@ export interface ClusterViewSource {
   readonly invalidRecords: number
 }
 
-/** This node, its peers and its document. O(state): it encodes the document to measure it. */
+/** This node, its peers and its document. O(peers + Yjs clients): it encodes nothing. */
 export const clusterView = (s: ClusterViewSource): ClusterView => {
   const stats = s.store.stats()
   const synced = s.isReady || s.timedOut
@@ -127,7 +126,7 @@ export const clusterView = (s: ClusterViewSource): ClusterView => {
     persistence: s.persistence,
     peers: s.peers,
     document: {
-      stateBytes: Y.encodeStateAsUpdate(s.store.doc).length,
+      stateBytes: stats.stateBytes,
       generation: s.generation,
       memberships: stats.memberships,
       structs: stats.structs,

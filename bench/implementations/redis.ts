@@ -23,7 +23,8 @@ export const connectRedis = async (server: RedisServer): Promise<Redis> => {
   return client
 }
 
-const ACQUIRE_LUA = `
+/** The check-and-add script: KEYS[1] the profile's set, ARGV[1] the dialog, ARGV[2] the limit; answers {admitted 0|1, size}. */
+export const ACQUIRE_LUA = `
 local n = redis.call('SCARD', KEYS[1])
 if n >= tonumber(ARGV[2]) then return {0, n} end
 redis.call('SADD', KEYS[1], ARGV[1])

@@ -1,7 +1,9 @@
 /**
  * The write-behind queue of one store: local records and deletions wait here and reach the
- * document in one Yjs transaction per burst (at the end of the current microtask, or once
- * `maxPending` writes wait). A queued record's clock is known when it is queued, because the
+ * document in one Yjs transaction per burst (at the end of the current event-loop turn, in
+ * `setImmediate`, or once `maxPending` writes wait). A turn, not a microtask: the daemon answers
+ * an HTTP request before the transaction is written, and the requests of one turn (several
+ * clients' sockets read together) share one transaction. A queued record's clock is known when it is queued, because the
  * store is the only writer of its client's clocks and the flush appends the queue in order.
  * Another local writer under the same client id (the strict-admission roots) would take those
  * clocks: so the queue is written first thing in any other transaction on the document.
@@ -69,6 +71,6 @@ export class WriteQueue {
     if (++this.count >= this.maxPending) { this.flush(); return }
     if (this.scheduled) return
     this.scheduled = true
-    queueMicrotask(() => { this.scheduled = false; this.flush() })
+    setImmediate(() => { this.scheduled = false; this.flush() })
   }
 }

@@ -54,11 +54,23 @@ export const statusOf = (code: ErrorCode): number => {
 const TEXT = 'text/plain; charset=utf-8'
 const JSON_TYPE = 'application/json'
 
+/** Answers a JSON text already encoded. */
+export const replyJson = (res: ServerResponse, status: number, body: string): void => {
+  res.writeHead(status, { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}
+
+/** Answers one plain-text line (the newline is added). */
+export const replyText = (res: ServerResponse, status: number, line: string): void => {
+  const body = line + '\n'
+  res.writeHead(status, { 'content-type': TEXT, 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}
+
 /** Answers JSON (or `text()` when the client asked for text). */
 export const reply = (req: ApiRequest, res: ServerResponse, status: number, json: unknown, text: () => string): void => {
-  const body = req.text ? text() + '\n' : JSON.stringify(json)
-  res.writeHead(status, { 'content-type': req.text ? TEXT : JSON_TYPE, 'content-length': Buffer.byteLength(body) })
-  res.end(body)
+  if (req.text) replyText(res, status, text())
+  else replyJson(res, status, JSON.stringify(json))
 }
 
 /** Answers 204 No Content. */
@@ -95,7 +107,7 @@ const fieldsOfJson = (text: string): Fields => {
     throw fail('DP_ERR_BAD_REQUEST', `body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`)
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw fail('DP_ERR_BAD_REQUEST', 'a JSON body must be an object')
-  const out: Record<string, string> = {}
+  const out: Record<string, string> = Object.create(null) as Record<string, string>
   for (const [k, v] of Object.entries(doc)) {
     if (v === null) continue
     if (typeof v === 'string') out[k] = v
@@ -105,16 +117,52 @@ const fieldsOfJson = (text: string): Fields => {
   return out
 }
 
+const addField = (out: Record<string, string>, k: string, v: string): void => {
+  if (k in out) throw fail('DP_ERR_BAD_REQUEST', `field "${k}" given twice`)
+  out[k] = v
+}
+
+/**
+ * An `application/x-www-form-urlencoded` body, as URLSearchParams reads it. A body with neither
+ * `%` nor `+` decodes to itself, so it is split by hand (the hot path: `dialog=..&profile=..`).
+ */
 const fieldsOfForm = (text: string): Fields => {
-  const out: Record<string, string> = {}
-  for (const [k, v] of new URLSearchParams(text)) {
-    if (k in out) throw fail('DP_ERR_BAD_REQUEST', `field "${k}" given twice`)
-    out[k] = v
+  const out: Record<string, string> = Object.create(null) as Record<string, string>
+  if (text.includes('%') || text.includes('+')) {
+    for (const [k, v] of new URLSearchParams(text)) addField(out, k, v)
+    return out
+  }
+  let at = 0
+  while (at <= text.length) {
+    let end = text.indexOf('&', at)
+    if (end < 0) end = text.length
+    if (end > at) {
+      const eq = text.indexOf('=', at)
+      if (eq < 0 || eq > end) addField(out, text.slice(at, end), '')
+      else addField(out, text.slice(at, eq), text.slice(eq + 1, end))
+    }
+    at = end + 1
   }
   return out
 }
 
 const EMPTY: Fields = Object.freeze({})
+
+/** The request a handler gets: one object per request, its body read on demand. */
+class Request implements ApiRequest {
+  constructor (
+    readonly method: string,
+    readonly path: string,
+    readonly params: Readonly<Record<string, string>>,
+    readonly query: URLSearchParams,
+    readonly text: boolean,
+    readonly raw: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly api: HttpApi
+  ) {}
+
+  async body (): Promise<Fields> { return await this.api.readBody(this.raw, this.res) }
+}
 
 /** The HTTP server of the daemon. Routes live in `router`. */
 export class HttpApi {
@@ -126,7 +174,8 @@ export class HttpApi {
   constructor (private readonly options: HttpApiOptions = {}) {
     this.maxBodyBytes = options.maxBodyBytes ?? 16_384
     this.#tokenHash = options.apiToken != null ? sha256(options.apiToken.reveal()) : null
-    this.server = createServer({ keepAlive: true }, (req, res) => { this.handle(req, res) })
+    // noDelay: answers leave at once (no Nagle delay); keepAlive: TCP keep-alive probes on idle connections.
+    this.server = createServer({ keepAlive: true, noDelay: true }, (req, res) => { this.handle(req, res) })
     this.server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000
     this.server.headersTimeout = this.server.keepAliveTimeout + 1000
   }
@@ -173,38 +222,36 @@ export class HttpApi {
     const query = q < 0 ? null : new URLSearchParams(url.slice(q + 1))
     const text = wantsText(query, req.headers.accept)
     const method = req.method ?? 'GET'
-    let routeName = 'unmatched'
-    const answered = (status: number): void => { this.options.onAnswer?.(routeName, status) }
     let match
     try {
       match = this.router.match(method, path)
     } catch (err) {
-      answered(this.fail(req, res, text, err))
+      this.answered('unmatched', this.fail(req, res, text, err))
       return
     }
-    if (match.kind === 'none') { answered(replyError(res, text, 'DP_ERR_NOT_FOUND', `no route ${path}`)); return }
+    if (match.kind === 'none') { this.answered('unmatched', replyError(res, text, 'DP_ERR_NOT_FOUND', `no route ${path}`)); return }
     if (match.kind === 'method') {
-      answered(replyError(res, text, 'DP_ERR_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path} (allowed: ${match.allowed.join(', ')})`, { allow: match.allowed.join(', ') }))
+      this.answered('unmatched', replyError(res, text, 'DP_ERR_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path} (allowed: ${match.allowed.join(', ')})`, { allow: match.allowed.join(', ') }))
       return
     }
     const route = match.route
-    routeName = `${route.method} ${route.path}`
     if (!route.public && !this.authorized(req)) {
-      answered(replyError(res, text, 'DP_ERR_UNAUTHORIZED', 'this API needs its token: Authorization: Bearer <token>', { 'www-authenticate': 'Bearer' }))
+      this.answered(route.name, replyError(res, text, 'DP_ERR_UNAUTHORIZED', 'this API needs its token: Authorization: Bearer <token>', { 'www-authenticate': 'Bearer' }))
       return
     }
-    const request: ApiRequest = { method, path, params: match.params, query: query ?? NO_QUERY, text, raw: req, body: async () => await this.readBody(req, res) }
     let result: void | Promise<void>
     try {
-      result = route.handler(request, res)
+      result = route.handler(new Request(method, path, match.params, query ?? NO_QUERY, text, req, res, this), res)
     } catch (err) {
-      answered(this.fail(req, res, text, err))
+      this.answered(route.name, this.fail(req, res, text, err))
       return
     }
     if (result instanceof Promise) {
-      result.then(() => { answered(res.statusCode) }, (err: unknown) => { answered(this.fail(req, res, text, err)) })
-    } else answered(res.statusCode)
+      result.then(() => { this.answered(route.name, res.statusCode) }, (err: unknown) => { this.answered(route.name, this.fail(req, res, text, err)) })
+    } else this.answered(route.name, res.statusCode)
   }
+
+  private answered (route: string, status: number): void { this.options.onAnswer?.(route, status) }
 
   private fail (req: IncomingMessage, res: ServerResponse, text: boolean, err: unknown): number {
     if (err instanceof DialogProfilesError) {
@@ -215,7 +262,8 @@ export class HttpApi {
     return replyError(res, text, 'DP_ERR_INTERNAL', 'internal error')
   }
 
-  private async readBody (req: IncomingMessage, res: ServerResponse): Promise<Fields> {
+  /** Reads and parses a request's body (JSON, urlencoded; no content type is a form); for {@link Request.body}. */
+  async readBody (req: IncomingMessage, res: ServerResponse): Promise<Fields> {
     const declared = req.headers['content-length']
     const tooLarge = (): DialogProfilesError => {
       res.shouldKeepAlive = false // the rest of the body is not read
@@ -227,7 +275,14 @@ export class HttpApi {
     if (!isJson && type !== '' && type !== 'application/x-www-form-urlencoded') {
       throw fail('DP_ERR_BAD_REQUEST', `unsupported content type "${type}": send application/json or application/x-www-form-urlencoded`)
     }
-    const text = await new Promise<string>((resolve, reject) => {
+    const text = await this.streamedBody(req, tooLarge)
+    if (text.trim() === '') return EMPTY
+    return isJson ? fieldsOfJson(text) : fieldsOfForm(text)
+  }
+
+  /** The body of a request, chunk by chunk as it arrives, up to the size limit. */
+  private async streamedBody (req: IncomingMessage, tooLarge: () => DialogProfilesError): Promise<string> {
+    return await new Promise<string>((resolve, reject) => {
       const chunks: Buffer[] = []
       let size = 0
       const onData = (c: Buffer): void => {
@@ -242,7 +297,5 @@ export class HttpApi {
       req.on('end', onEnd)
       req.on('error', onError)
     })
-    if (text.trim() === '') return EMPTY
-    return isJson ? fieldsOfJson(text) : fieldsOfForm(text)
   }
 }

@@ -2,11 +2,17 @@
  * Prometheus metrics of the daemon (prom-client, its own registry). Label cardinality is
  * bounded: profiles are declared; values of a valued profile are exported for the top N by
  * size plus one `__other__` series summing the rest; peers are the cluster's nodes; routes are
- * the route table's patterns. Gauges are read from the node when scraped, never on the hot path.
+ * the route table's patterns. Gauges are read from the node when scraped, never on the hot path;
+ * the per-request counters are plain integers on the hot path, copied into prom-client when scraped.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import type { ClusterNode } from '../cluster-node.js'
 import type { RefusalReason } from './admission.js'
+import { setIfUndefined } from 'lib0/map'
+
+type AcquireOutcome = 'admitted' | RefusalReason
+
+const bump = <K>(m: Map<K, number>, k: K): void => { m.set(k, (m.get(k) ?? 0) + 1) }
 
 /** Label of the series that sums the values beyond the top N. */
 export const OTHER_VALUES = '__other__'
@@ -22,34 +28,42 @@ export interface MetricsOptions {
 /** The daemon's metrics over one node. */
 export class DaemonMetrics {
   readonly registry = new Registry()
-  private readonly acquires: Counter<'profile' | 'result' | 'reason'>
-  private readonly requests: Counter<'route' | 'code'>
-  private readonly acquireChildren = new Map<string, { inc: () => void }>()
-  private readonly requestChildren = new Map<string, { inc: () => void }>()
+  /** Acquire answers by profile, then by outcome (`admitted` or the refusal reason). */
+  private readonly acquireCounts = new Map<string, Map<AcquireOutcome, number>>()
+  /** HTTP answers by route, then by status code. */
+  private readonly requestCounts = new Map<string, Map<number, number>>()
 
   constructor (node: ClusterNode, options: MetricsOptions = {}) {
     const registry = this.registry
     const topValues = options.topValues ?? 10
     const clock = options.clock ?? Date.now
-    // One cluster view per scrape (it encodes the document state), shared by the gauges below.
-    let cached: { at: number; view: ReturnType<ClusterNode['cluster']> } | undefined
-    const view = (): ReturnType<ClusterNode['cluster']> => {
-      const now = Date.now()
-      if (cached === undefined || now - cached.at > 500) cached = { at: now, view: node.cluster() }
-      return cached.view
-    }
+    // Every gauge reads the node's cheap accessors (O(peers), O(Yjs clients)): none encodes the document.
     collectDefaultMetrics({ register: registry, prefix: 'dialog_profiles_' })
-    this.acquires = new Counter({
+    const acquireCounts = this.acquireCounts
+    const requestCounts = this.requestCounts
+    new Counter({
       name: 'dialog_profiles_acquires_total',
       help: 'POST /v1/acquire answers: result admitted or refused, reason limit, no_rights or no_quorum (strict) or not_ready (none when admitted)',
       labelNames: ['profile', 'result', 'reason'] as const,
-      registers: [registry]
+      registers: [registry],
+      collect () {
+        this.reset()
+        for (const [profile, byOutcome] of acquireCounts) {
+          for (const [outcome, n] of byOutcome) {
+            this.inc({ profile, result: outcome === 'admitted' ? 'admitted' : 'refused', reason: outcome === 'admitted' ? 'none' : outcome }, n)
+          }
+        }
+      }
     })
-    this.requests = new Counter({
+    new Counter({
       name: 'dialog_profiles_http_requests_total',
       help: 'HTTP requests answered, by route pattern and status code',
       labelNames: ['route', 'code'] as const,
-      registers: [registry]
+      registers: [registry],
+      collect () {
+        this.reset()
+        for (const [route, byCode] of requestCounts) for (const [code, n] of byCode) this.inc({ route, code: String(code) }, n)
+      }
     })
     new Gauge({
       name: 'dialog_profiles_profile_size',
@@ -85,13 +99,13 @@ export class DaemonMetrics {
       name: 'dialog_profiles_peers_up',
       help: 'Peers with an open, authenticated connection',
       registers: [registry],
-      collect () { this.set(view().peers.filter((p) => p.connected).length) }
+      collect () { this.set(node.peers().filter((p) => p.connected).length) }
     })
     new Gauge({
       name: 'dialog_profiles_peers_synced',
       help: 'Peers whose state exchange over the current connection has completed',
       registers: [registry],
-      collect () { this.set(view().peers.filter((p) => p.synced).length) }
+      collect () { this.set(node.peers().filter((p) => p.synced).length) }
     })
     new Gauge({
       name: 'dialog_profiles_peer_liveness',
@@ -101,7 +115,7 @@ export class DaemonMetrics {
       collect () {
         this.reset()
         const counts: Record<string, number> = { live: 0, suspect: 0, dead: 0 }
-        for (const p of view().peers) if (p.liveness !== null) counts[p.liveness] = (counts[p.liveness] ?? 0) + 1
+        for (const p of node.peers()) if (p.liveness !== null) counts[p.liveness] = (counts[p.liveness] ?? 0) + 1
         for (const [state, n] of Object.entries(counts)) this.set({ state }, n)
       }
     })
@@ -113,7 +127,7 @@ export class DaemonMetrics {
       collect () {
         this.reset()
         const now = clock()
-        for (const p of view().peers) if (p.node !== null && p.lastHeardAt !== null) this.set({ peer: p.node }, Math.max(0, now - p.lastHeardAt) / 1000)
+        for (const p of node.peers()) if (p.node !== null && p.lastHeardAt !== null) this.set({ peer: p.node }, Math.max(0, now - p.lastHeardAt) / 1000)
       }
     })
     new Gauge({
@@ -124,9 +138,9 @@ export class DaemonMetrics {
     })
     new Gauge({
       name: 'dialog_profiles_document_bytes',
-      help: 'Size of the encoded document state, bytes',
+      help: 'Size of the encoded document state, bytes (estimated without encoding it)',
       registers: [registry],
-      collect () { this.set(view().document.stateBytes) }
+      collect () { this.set(node.store.stats().stateBytes) }
     })
     new Gauge({
       name: 'dialog_profiles_document_memberships',
@@ -142,26 +156,14 @@ export class DaemonMetrics {
     })
   }
 
-  /** Counts one acquire answer. */
+  /** Counts one acquire answer (profiles are declared, so the labels stay bounded). */
   acquire (profile: string, admitted: boolean, reason: RefusalReason | undefined): void {
-    const key = `${profile}\u0000${admitted ? 'admitted' : (reason ?? 'limit')}`
-    let c = this.acquireChildren.get(key)
-    if (c === undefined) {
-      c = this.acquires.labels(profile, admitted ? 'admitted' : 'refused', admitted ? 'none' : (reason ?? 'limit'))
-      this.acquireChildren.set(key, c)
-    }
-    c.inc()
+    bump(setIfUndefined(this.acquireCounts, profile, () => new Map<AcquireOutcome, number>()), admitted ? 'admitted' : (reason ?? 'limit'))
   }
 
-  /** Counts one HTTP answer. */
+  /** Counts one HTTP answer (routes are the route table's patterns, or `unmatched`). */
   request (route: string, code: number): void {
-    const key = `${route}\u0000${code}`
-    let c = this.requestChildren.get(key)
-    if (c === undefined) {
-      c = this.requests.labels(route, String(code))
-      this.requestChildren.set(key, c)
-    }
-    c.inc()
+    bump(setIfUndefined(this.requestCounts, route, () => new Map<number, number>()), code)
   }
 
   /** The Prometheus text exposition and its content type. */

@@ -1,7 +1,8 @@
 /**
  * A small router for the daemon's HTTP API: static paths in a map (the hot path
- * `POST /v1/acquire` is one lookup), parameterised paths (`/v1/dialogs/:dialog/profiles`) as
- * segment patterns tried in order. Other modules mount their own routes (the status page at
+ * `POST /v1/acquire` is one lookup that allocates nothing: its match is built once, when the
+ * route is added), parameterised paths (`/v1/dialogs/:dialog/profiles`) as segment patterns
+ * tried in order. Other modules mount their own routes (the status page at
  * `/`) through {@link Router.add}.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -44,6 +45,8 @@ export interface Route {
   readonly path: string
   readonly handler: Handler
   readonly public: boolean
+  /** `METHOD /path/:pattern`, the route's label in metrics. */
+  readonly name: string
 }
 
 /** The result of {@link Router.match}. */
@@ -56,17 +59,20 @@ interface Pattern { readonly segments: readonly string[]; readonly byMethod: Map
 
 const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>
 
+type Found = Extract<Match, { kind: 'found' }>
+
 /** Routes by method and path; `:name` segments capture one path segment. */
 export class Router {
-  private readonly statics = new Map<string, Map<string, Route>>()
+  /** Static paths: by path, then method, the match answered for it (built once). */
+  private readonly statics = new Map<string, Map<string, Found>>()
   private readonly patterns: Pattern[] = []
 
   /** Adds a route; a second route for the same method and path replaces the first. */
   add (method: string, path: string, handler: Handler, options: RouteOptions = {}): void {
-    const route: Route = { method, path, handler, public: options.public ?? false }
+    const route: Route = { method, path, handler, public: options.public ?? false, name: `${method} ${path}` }
     if (!path.includes('/:')) {
-      const m = setIfUndefined(this.statics, path, () => new Map())
-      m.set(method, route)
+      const m = setIfUndefined(this.statics, path, () => new Map<string, Found>())
+      m.set(method, { kind: 'found', route, params: NO_PARAMS })
       return
     }
     const segments = path.split('/')
@@ -77,7 +83,7 @@ export class Router {
 
   /** Every registered route, for listings. */
   routes (): Route[] {
-    return [...[...this.statics.values()].flatMap((m) => [...m.values()]), ...this.patterns.flatMap((p) => [...p.byMethod.values()])]
+    return [...[...this.statics.values()].flatMap((m) => [...m.values()].map((f) => f.route)), ...this.patterns.flatMap((p) => [...p.byMethod.values()])]
   }
 
   /**
@@ -87,8 +93,7 @@ export class Router {
   match (method: string, path: string): Match {
     const s = this.statics.get(path)
     if (s !== undefined) {
-      const route = s.get(method) ?? (method === 'HEAD' ? s.get('GET') : undefined)
-      return route !== undefined ? { kind: 'found', route, params: NO_PARAMS } : { kind: 'method', allowed: [...s.keys()] }
+      return s.get(method) ?? (method === 'HEAD' ? s.get('GET') : undefined) ?? { kind: 'method', allowed: [...s.keys()] }
     }
     const parts = path.split('/')
     for (const p of this.patterns) {
@@ -100,8 +105,10 @@ export class Router {
         const part = parts[i] as string
         if (seg.startsWith(':')) {
           if (part === '') { ok = false; break }
-          let v: string
-          try { v = decodeURIComponent(part) } catch { throw fail('DP_ERR_BAD_REQUEST', `path segment "${part}" is not valid percent-encoding`) }
+          let v = part
+          if (part.includes('%')) {
+            try { v = decodeURIComponent(part) } catch { throw fail('DP_ERR_BAD_REQUEST', `path segment "${part}" is not valid percent-encoding`) }
+          }
           params[seg.slice(1)] = v
         } else if (seg !== part) ok = false
       }

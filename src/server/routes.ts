@@ -9,7 +9,7 @@ import type { ClusterNode } from '../cluster-node.js'
 import { DialogProfilesError, fail } from '../errors.js'
 import type { Member } from '../types.js'
 import type { Admission } from './admission.js'
-import { reply, replyEmpty } from './http-api.js'
+import { reply, replyEmpty, replyJson, replyText } from './http-api.js'
 import type { DaemonMetrics } from './metrics.js'
 import type { ApiRequest, Fields, Router } from './router.js'
 
@@ -81,8 +81,12 @@ export const registerRoutes = (router: Router, deps: RouteDeps): void => {
       throw err
     }
     metrics.acquire(profile, r.admitted, r.reason)
-    const body = { admitted: r.admitted, size: r.size, limit: r.limit }
-    reply(req, res, r.admitted ? 200 : 429, body, () => `${r.admitted ? 'admitted' : 'refused'} ${r.size} ${r.limit}`)
+    if (req.text) {
+      replyText(res, r.admitted ? 200 : 429, `${r.admitted ? 'admitted' : 'refused'} ${r.size} ${r.limit}`)
+      return
+    }
+    // JSON.stringify({ admitted, size, limit }) of a boolean and two integers, without the object
+    replyJson(res, r.admitted ? 200 : 429, `{"admitted":${String(r.admitted)},"size":${r.size},"limit":${r.limit}}`)
   })
 
   router.add('POST', '/v1/dialogs/:dialog/profiles', async (req, res) => {

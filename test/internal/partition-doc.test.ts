@@ -2,6 +2,7 @@ import * as fc from 'fast-check'
 import * as Y from 'yjs'
 import { describe, expect, it } from 'vitest'
 import { isKnownUpdate } from '../../src/internal/partition-doc.js'
+import { ProfileStore } from '../../src/profile-store.js'
 import { fcParams } from '../support/fc.js'
 
 const fingerprint = (doc: Y.Doc): string => Buffer.from(Y.encodeSnapshot(Y.snapshot(doc))).toString('hex')
@@ -49,5 +50,34 @@ describe('isKnownUpdate', () => {
       reader.destroy()
     }), fcParams(150))
     expect(runs).toBeGreaterThanOrEqual(Math.min(150, Number(process.env['FC_RUNS'] ?? 150)))
+  })
+})
+
+describe('StateSizeEstimate (ProfileStore.stats().stateBytes)', () => {
+  it('stays close to the encoded size of the state through adds, ends by any node and syncs (property)', () => {
+    const act = fc.oneof(
+      fc.record({ kind: fc.constant('add' as const), who: fc.nat(2), dialog: fc.nat(40), valued: fc.boolean() }),
+      fc.record({ kind: fc.constant('end' as const), who: fc.nat(2), dialog: fc.nat(40) }),
+      fc.record({ kind: fc.constant('sync' as const), from: fc.nat(2), to: fc.nat(2) })
+    )
+    fc.assert(fc.property(fc.array(act, { minLength: 1, maxLength: 120 }), (acts) => {
+      const stores = ['a', 'b', 'c'].map((nodeId) => new ProfileStore({ nodeId, profiles: [{ name: 'total' }, { name: 'caller', withValue: true }] }))
+      const id = (n: number): string => `call-${n}-0123456789abcdef@proxy.example.com`
+      for (const a of acts) {
+        if (a.kind === 'add') stores[a.who]!.add(id(a.dialog), a.valued ? 'caller' : 'total', a.valued ? `user${a.dialog % 7}` : undefined)
+        else if (a.kind === 'end') stores[a.who]!.removeDialog(id(a.dialog))
+        else if (a.from !== a.to) {
+          const [s, t] = [stores[a.from]!, stores[a.to]!]
+          s.flushWrites(); t.flushWrites()
+          t.applyUpdate(Y.encodeStateAsUpdate(s.doc, Y.encodeStateVector(t.doc)), 'sync')
+        }
+      }
+      for (const s of stores) {
+        const estimate = s.stats().stateBytes
+        const real = Y.encodeStateAsUpdate(s.doc).length
+        expect(Math.abs(estimate - real)).toBeLessThanOrEqual(Math.max(40, real * 0.1))
+        s.destroy()
+      }
+    }), fcParams(100))
   })
 })
