@@ -28,7 +28,7 @@ export type { ClusterNodeOptions } from './options.js'
 
 /** Events of a cluster node, a discriminated union on `type`. */
 export type ClusterEvent =
-  | Exclude<TransportEvent, { type: 'heartbeat' | 'self' }>
+  | Exclude<TransportEvent, { type: 'heartbeat' | 'self' | 'update-refused' }>
   | LivenessEvent
   /** The connection to a peer whose state exchange had completed was lost (it resyncs on reconnect). */
   | { readonly type: 'not-synced'; readonly node: string; readonly reason: string }
@@ -89,8 +89,17 @@ export interface ClusterView {
     readonly generation: number
     readonly memberships: number
     readonly structs: number
-    /** Records ignored since start (they do not decode or contradict the declarations); each writer and reason is logged once at warn. */
+    /**
+     * Records ignored since start (they do not decode or contradict the declarations; each writer
+     * and reason is logged once at warn), plus, with per-node keys, signed messages refused whole
+     * (each logged at warn with its signer and the peer it came from).
+     */
     readonly invalidRecords: number
+    /**
+     * With per-node keys: bytes of other writers' signed updates this node keeps for its state
+     * answers (bounded by each writer's checkpoints); 0 without keys.
+     */
+    readonly retainedBytes: number
   }
 }
 
@@ -283,6 +292,10 @@ export class ClusterNode {
     switch (e.type) {
       case 'heartbeat':
         this.liveness.heard(e.node, e.incarnation)
+        return
+      case 'update-refused':
+        this.invalidRecords++
+        this.#options.log('warn', `${e.error.message} (the connection to ${e.via} is closed)`)
         return
       case 'peer-up':
         // With per-node keys the handshake proves only the secret: the node's first signed
@@ -516,7 +529,8 @@ export class ClusterNode {
         generation: this.generation,
         memberships: stats.memberships,
         structs: stats.structs,
-        invalidRecords: this.invalidRecords
+        invalidRecords: this.invalidRecords,
+        retainedBytes: this.transport.retainedBytes()
       }
     }
   }
