@@ -20,12 +20,17 @@
  *   messages of that writer it applied (from the writer, relays or state answers), and answers a
  *   state request with the retained messages of each writer whose structs the asker misses,
  *   then its own partitions' missing structs and its whole delete set, signed by itself.
- * - Bound: a writer sends a checkpoint (its partitions' structs, signed, flagged) once the bytes
- *   it signed since the last one exceed that checkpoint's size (at least
- *   {@link CHECKPOINT_MIN_BYTES}); a checkpoint replaces the writer's retained messages. So a
- *   writer's retained log stays within about twice its partitions' state plus the floor; a log
- *   past {@link RETAINED_FACTOR} times that (a writer that never checkpoints) is dropped until the
- *   writer's next checkpoint, and that writer's structs then come only from the writer itself.
+ * - Bound: a writer sends a checkpoint (its partitions' structs and the delete set, signed,
+ *   flagged) once the messages it signed since the last one exceed that checkpoint in bytes (at
+ *   least {@link CHECKPOINT_MIN_BYTES}); a checkpoint replaces the writer's retained messages. So
+ *   a writer's retained log stays within about twice its checkpoint plus the floor; a log past
+ *   {@link RETAINED_FACTOR} times max(checkpoint, floor) plus the floor (a writer that never
+ *   checkpoints) is dropped until the writer's next checkpoint, and that writer's structs then
+ *   come only from the writer itself.
+ * Why not the simpler rule "accept from a peer only its own partitions, and fetch each writer's
+ * from the writer": in a partial mesh a node would then never get what a relay forwarded while
+ * its link was down, and a joiner that does not reach every writer would miss live writers'
+ * state; retained signed messages give both, within the bound above.
  * What is not retained: structs loaded from the data directory (signatures are not persisted)
  * and structs applied before a node learnt their client's partition. A node therefore forwards,
  * in its state answers, only what it received signed since it started, and its own partitions.
@@ -40,7 +45,7 @@ import type { SignedUpdates } from './wire.js'
 
 /** A writer sends a checkpoint once it signed more than max(this, its last checkpoint's size) bytes since the last one. */
 export const CHECKPOINT_MIN_BYTES = 64 * 1024
-/** A writer's retained messages past this many times max(its checkpoint size, CHECKPOINT_MIN_BYTES) are dropped. */
+/** A writer's retained messages past this many times max(its checkpoint size, CHECKPOINT_MIN_BYTES), plus CHECKPOINT_MIN_BYTES, are dropped. */
 export const RETAINED_FACTOR = 4
 /** Room left in a message for its framing and signature. */
 const ENVELOPE_BYTES = 1024
@@ -71,8 +76,6 @@ interface WriterLog {
   /** Per client: the end clock up to which the retained messages hold every struct from clock 0. */
   readonly covered: Map<number, number>
 }
-
-const bytesOf = (updates: readonly Uint8Array[]): number => updates.reduce((n, u) => n + u.length, 0)
 
 export class SignedUpdateLog {
   private readonly owners: ClientOwners
@@ -126,17 +129,20 @@ export class SignedUpdateLog {
         this.log('warn', `this node's partitions (${cp.length} bytes) exceed maxMessageBytes: no checkpoint sent, so peers may drop this node's retained updates`)
         this.sinceCheckpoint = 0
       } else {
-        out.push(this.sealOwn([cp], SIGNED_CHECKPOINT))
+        const msg = this.sealOwn([cp], SIGNED_CHECKPOINT)
+        out.push(msg)
         this.sinceCheckpoint = 0
-        this.lastCheckpoint = cp.length
+        this.lastCheckpoint = msg.length
       }
     }
     return out
   }
 
+  /** Signs and encodes own updates; the bytes count towards the next checkpoint (as receivers retain them). */
   private sealOwn (updates: readonly Uint8Array[], flags: number): Uint8Array {
-    this.sinceCheckpoint += bytesOf(updates)
-    return encodeSignedUpdates({ flags, signer: this.nodeId, updates, signature: signUpdates(this.#privateKey, this.nodeId, flags, updates) })
+    const msg = encodeSignedUpdates({ flags, signer: this.nodeId, updates, signature: signUpdates(this.#privateKey, this.nodeId, flags, updates) })
+    this.sinceCheckpoint += msg.length
+    return msg
   }
 
   /** Structs of this node's partitions that a peer with state vector `remote` misses, with the whole delete set, as one update. */
