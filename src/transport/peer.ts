@@ -110,6 +110,8 @@ export interface PeerHost {
     check(conn: PeerConnection, s: SignedUpdates, known: boolean): SignedVerdict
     applied(conn: PeerConnection, s: SignedUpdates, ranges: ReadonlyMap<number, readonly [number, number]>): void
     stateAnswer(stateVector: Map<number, number>): Uint8Array[]
+    /** The state vector to ask with (sync step 1): lowered to what this node can forward signed. */
+    stateVector(): Uint8Array
   }
 }
 
@@ -587,7 +589,7 @@ export class PeerConnection {
   sendStep1 (): void {
     if (this.state !== 'open') return
     this.awaitingStep2 = true
-    this.send(encodeSync(SYNC_STEP1, Y.encodeStateVector(this.host.doc)))
+    this.send(encodeSync(SYNC_STEP1, this.host.signed?.stateVector() ?? Y.encodeStateVector(this.host.doc)))
   }
 
   /** Queues a document update for this peer (sent in the next batch). */

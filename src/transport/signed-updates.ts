@@ -19,7 +19,9 @@
  *   a diff carries no writer's signature. So each node retains, per other writer, the signed
  *   messages of that writer it applied (from the writer, relays or state answers), and answers a
  *   state request with the retained messages of each writer whose structs the asker misses,
- *   then its own partitions' missing structs and its whole delete set, signed by itself.
+ *   then its own partitions' missing structs and its whole delete set, signed by itself. It
+ *   asks (sync step 1, digests) with a state vector lowered to what it can forward, so that
+ *   what it holds unsigned (loaded from its data directory) comes again signed.
  * - Bound: a writer sends a checkpoint (its partitions' structs and the delete set, signed,
  *   flagged) once the messages it signed since the last one exceed that checkpoint in bytes (at
  *   least {@link CHECKPOINT_MIN_BYTES}); a checkpoint replaces the writer's retained messages. So
@@ -32,8 +34,10 @@
  * its link was down, and a joiner that does not reach every writer would miss live writers'
  * state; retained signed messages give both, within the bound above.
  * What is not retained: structs loaded from the data directory (signatures are not persisted)
- * and structs applied before a node learnt their client's partition. A node therefore forwards,
- * in its state answers, only what it received signed since it started, and its own partitions.
+ * until a neighbour sends them again signed, and a writer's structs that no neighbour can send
+ * signed (none retained them: the writer itself is then the only source). A node therefore
+ * forwards, in its state answers, only what it received signed since it started, and its own
+ * partitions.
  */
 import * as Y from 'yjs'
 import type { KeyObject } from 'node:crypto'
@@ -158,14 +162,15 @@ export class SignedUpdateLog {
 
   /**
    * Checks a received signed message before anything of it is applied. `known`: every update is
-   * already in the document. A known message is a duplicate, unless it is a checkpoint not yet
-   * retained: a checkpoint repeats what its receivers mostly hold, and is kept to bound their logs.
+   * already in the document. A known message is a duplicate, unless it gives this node what it
+   * holds but cannot forward yet: a checkpoint not yet retained, or structs that extend what it
+   * retained of the signer from clock 0 (for example structs it loaded from its data directory).
    */
   check (s: SignedUpdates, known: boolean): SignedVerdict {
-    if (known && ((s.flags & SIGNED_CHECKPOINT) === 0 || this.retainedCheckpoint(s))) return { kind: 'duplicate' }
+    const checkpoint = (s.flags & SIGNED_CHECKPOINT) !== 0
+    if (known && checkpoint && this.retainedCheckpoint(s)) return { kind: 'duplicate' }
     const key = this.#trusted.get(s.signer)
     if (key === undefined) return { kind: 'refuse', reason: `signer ${s.signer} is not in the trust list` }
-    if (!updatesSigned(key, s)) return { kind: 'refuse', reason: `bad signature of ${s.signer}` }
     const ranges = new Map<number, readonly [number, number]>()
     for (const u of s.updates) {
       const c = this.owners.checkWriter(u, s.signer)
@@ -176,7 +181,39 @@ export class SignedUpdateLog {
         ranges.set(client, r === undefined ? [from, to] : [Math.min(r[0], from), Math.max(r[1], to)])
       }
     }
+    if (known && !checkpoint && !this.extendsCoverage(s.signer, ranges)) return { kind: 'duplicate' }
+    if (!updatesSigned(key, s)) return { kind: 'refuse', reason: `bad signature of ${s.signer}` }
     return { kind: 'apply', ranges }
+  }
+
+  /** Whether retaining a message of `signer` with these struct ranges would extend what this node can forward of it. */
+  private extendsCoverage (signer: string, ranges: ReadonlyMap<number, readonly [number, number]>): boolean {
+    if (signer === this.nodeId) return false
+    const log = this.logs.get(signer)
+    if (log?.dropped === true) return false
+    for (const [client, [from, to]] of ranges) {
+      const have = log?.covered.get(client) ?? 0
+      if (from <= have && to > have) return true
+    }
+    return false
+  }
+
+  /**
+   * The state vector this node asks with: for other writers' clients, only as far as it can
+   * forward their structs (what it retained from clock 0), so that structs it holds but cannot
+   * forward (loaded from its data directory, say) come again, signed, and are retained.
+   */
+  stateVector (): Uint8Array {
+    const sv = Y.decodeStateVector(Y.encodeStateVector(this.doc))
+    for (const [client, clock] of sv) {
+      const owner = this.owners.ownerOf(client)
+      // Only where a signed copy would be retained: else the answers would never make progress.
+      if (owner === undefined || owner === this.nodeId || this.logs.get(owner)?.dropped === true) continue
+      const cov = this.logs.get(owner)?.covered.get(client) ?? 0
+      if (cov === 0) sv.delete(client)
+      else if (cov < clock) sv.set(client, cov)
+    }
+    return Y.encodeStateVector(sv)
   }
 
   private retainedCheckpoint (s: SignedUpdates): boolean {

@@ -313,7 +313,8 @@ export class Transport {
         signed: {
           check: (c: PeerConnection, s: SignedUpdates, known: boolean) => self.checkSigned(c, s, known),
           applied: (c: PeerConnection, s: SignedUpdates, ranges: ReadonlyMap<number, readonly [number, number]>) => { self.relaySigned(c, s, signed.retain(s, ranges)) },
-          stateAnswer: (sv: Map<number, number>) => signed.stateAnswer(sv)
+          stateAnswer: (sv: Map<number, number>) => signed.stateAnswer(sv),
+          stateVector: () => signed.stateVector()
         }
       })
     }
@@ -578,7 +579,8 @@ export class Transport {
 
   private digest (): Digest {
     const busy = this.syncing !== undefined || this.syncWaiting.length > 0 || this.ticks <= this.busyUntilTick
-    return { flags: busy ? DIGEST_SYNCING : 0, stateVector: Y.encodeStateVector(this.opts.doc), neighbours: this.healthyNeighbours() }
+    // With per-node keys, the state vector says what this node can forward signed (see SignedUpdateLog.stateVector).
+    return { flags: busy ? DIGEST_SYNCING : 0, stateVector: this.signed?.stateVector() ?? Y.encodeStateVector(this.opts.doc), neighbours: this.healthyNeighbours() }
   }
 
   private broadcastDigest (): void {

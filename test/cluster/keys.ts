@@ -1,4 +1,4 @@
-/** Ed25519 key pairs for the per-node-keys tests: nodes a, b, c, d and a hostile but trusted m. */
+/** Ed25519 key pairs for the per-node-keys tests: nodes a to e and a hostile but trusted m. */
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 
@@ -7,7 +7,7 @@ const keyPair = (): { privateKey: string; publicKey: string } => {
   return { privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, publicKey: publicKey.export({ type: 'spki', format: 'pem' }) as string }
 }
 
-export const keys = Object.fromEntries(['a', 'b', 'c', 'd', 'm'].map((id) => [id, keyPair()]))
+export const keys = Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'm'].map((id) => [id, keyPair()]))
 export const trustedNodes = Object.fromEntries(Object.entries(keys).map(([id, k]) => [id, k.publicKey]))
 
 /** The `identity` and `trustedNodes` options of node `id`. */

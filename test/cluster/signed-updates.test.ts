@@ -3,8 +3,11 @@
  * tries to write into another node's partitions, directly, as a relay and in a state answer;
  * honest traffic still converges across a partial mesh and to a late joiner.
  */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import * as Y from 'yjs'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import type { ClusterNode } from '../../src/cluster-node.js'
 import { appendRecords } from '../../src/internal/partition-doc.js'
 import { KIND_DIALOG, encodeMembership, partitionName } from '../../src/internal/records.js'
@@ -19,6 +22,9 @@ import { SECRET, nodeFactory, sleep, stillServing, waitFor } from './support.js'
 
 const nodes = nodeFactory()
 afterEach(async () => { await nodes.closeAll() })
+const dirs: string[] = []
+const tempDir = (): string => { const d = mkdtempSync(join(tmpdir(), 'dp-signed-')); dirs.push(d); return d }
+afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }) })
 
 const SLOW = { livenessTimeoutMs: 60_000, graceMs: 1000 }
 
@@ -210,5 +216,36 @@ describe('per-node keys: honest traffic converges', () => {
     await d.ready
     await waitFor(() => d.store.size('total') === 40 && d.store.has(id(3999), 'total') && !d.store.has(id(0), 'total'), 'd gets a\'s live calls from b')
     expect(d.store.recount().ok).toBe(true)
+  })
+
+  it('after a whole keyed cluster restarts from its data directories, a joiner reaching only the middle node gets every writer\'s remote memberships', async () => {
+    const dirs = { a: tempDir(), b: tempDir(), c: tempDir() }
+    const line = async (): Promise<ClusterNode[]> => {
+      const a = await nodes.start('a', [], { ...SLOW, ...withKeys('a'), dataDir: dirs.a })
+      const b = await nodes.start('b', [a.url()!], { ...SLOW, ...withKeys('b'), dataDir: dirs.b })
+      const c = await nodes.start('c', [b.url()!], { ...SLOW, ...withKeys('c'), dataDir: dirs.c })
+      await c.ready
+      return [a, b, c]
+    }
+    const [a, , c] = await line()
+    a!.store.addRemote('remote-a', 'total', null, Date.now() + 600_000)
+    c!.store.addRemote('remote-c', 'total', null, Date.now() + 600_000)
+    await waitFor(() => a!.store.size('total') === 2 && c!.store.size('total') === 2, 'a and c hold both remote memberships')
+    await nodes.closeAll()
+    const [a2, b2, c2] = await line()
+    // Nothing was written since the restart: b holds a's and c's memberships only from its data directory.
+    const d = await nodes.start('d', [b2!.url()!], { ...SLOW, ...withKeys('d') })
+    await d.ready
+    await waitFor(() => d.store.size('total') === 2, 'd gets a\'s and c\'s remote memberships through b')
+    // b alone restarts from its data directory; a writes on; a joiner through b gets all of it.
+    await d.close()
+    await b2!.close()
+    // (on a new port: it dials a and c)
+    const b3 = await nodes.start('b', [a2!.url()!, c2!.url()!], { ...SLOW, ...withKeys('b'), dataDir: dirs.b })
+    await b3.ready
+    a2!.store.addRemote('remote-a2', 'total', null, Date.now() + 600_000)
+    const e = await nodes.start('e', [b3.url()!], { ...SLOW, ...withKeys('e') })
+    await e.ready
+    await waitFor(() => e.store.size('total') === 3, 'e gets every remote membership through the restarted b')
   })
 })
