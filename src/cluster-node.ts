@@ -28,7 +28,7 @@ export type { ClusterNodeOptions } from './options.js'
 
 /** Events of a cluster node, a discriminated union on `type`. */
 export type ClusterEvent =
-  | Exclude<TransportEvent, { type: 'heartbeat' | 'self' }>
+  | Exclude<TransportEvent, { type: 'heartbeat' | 'self' | 'update-refused' }>
   | LivenessEvent
   /** The connection to a peer whose state exchange had completed was lost (it resyncs on reconnect). */
   | { readonly type: 'not-synced'; readonly node: string; readonly reason: string }
@@ -235,6 +235,10 @@ export class ClusterNode {
     switch (e.type) {
       case 'heartbeat':
         this.liveness.heard(e.node, e.incarnation)
+        return
+      case 'update-refused':
+        this.invalidRecords++
+        this.#options.log('warn', `${e.error.message} (the connection to ${e.via} is closed)`)
         return
       case 'peer-up':
         // With per-node keys the handshake proves only the secret: the node's first signed
@@ -443,7 +447,8 @@ export class ClusterNode {
       persistence: this.persistence?.status() ?? null,
       peers,
       generation: this.generation,
-      invalidRecords: this.invalidRecords
+      invalidRecords: this.invalidRecords,
+      retainedBytes: this.transport.retainedBytes()
     })
   }
 

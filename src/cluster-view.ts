@@ -54,6 +54,11 @@ export interface ClusterView {
     readonly structs: number
     /** Records ignored since start (they do not decode or contradict the declarations); each writer and reason is logged once at warn. */
     readonly invalidRecords: number
+    /**
+     * With per-node keys: bytes of other writers' signed updates this node keeps for its state
+     * answers (bounded by each writer's checkpoints); 0 without keys.
+     */
+    readonly retainedBytes: number
   }
 }
 
@@ -110,6 +115,7 @@ export interface ClusterViewSource {
   readonly peers: PeerView[]
   readonly generation: number
   readonly invalidRecords: number
+  readonly retainedBytes: number
 }
 
 /** This node, its peers and its document. O(peers + Yjs clients): it encodes nothing. */
@@ -130,7 +136,8 @@ export const clusterView = (s: ClusterViewSource): ClusterView => {
       generation: s.generation,
       memberships: stats.memberships,
       structs: stats.structs,
-      invalidRecords: s.invalidRecords
+      invalidRecords: s.invalidRecords,
+      retainedBytes: s.retainedBytes
     }
   }
 }

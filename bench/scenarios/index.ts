@@ -9,8 +9,9 @@ import { cluster } from './cluster.js'
 import { httpAcquire } from './http-acquire.js'
 import { lateJoin } from './late-join.js'
 import { memory } from './memory.js'
+import { nodeKeys } from './node-keys.js'
 import { redisToday } from './redis-today.js'
 import { statusPage } from './status-page.js'
 import { strictAdmission } from './strict-admission.js'
 
-export const scenarios: readonly Scenario[] = [churn, admission, memory, lateJoin, redisToday, cluster, httpAcquire, statusPage, strictAdmission]
+export const scenarios: readonly Scenario[] = [churn, admission, memory, lateJoin, redisToday, cluster, nodeKeys, httpAcquire, statusPage, strictAdmission]

@@ -62,16 +62,19 @@ export const rootNameOf = (doc: Y.Doc, type: Y.AbstractType<any>): string | null
   return null
 }
 
-/** Resolves which partition a type is (null for any other type), caching per type object. */
+/**
+ * Resolves which partition a type is (null for any other type), caching per type object.
+ * `parse` says which root names count: partitions (`dp:`, the default) or any writable root.
+ */
 export class PartitionResolver {
   private readonly cache = new WeakMap<Y.AbstractType<any>, PartitionName | null>()
-  constructor (private readonly doc: Y.Doc) {}
+  constructor (private readonly doc: Y.Doc, private readonly parse: (name: string) => PartitionName | null = parsePartitionName) {}
 
   resolve (type: Y.AbstractType<any>): PartitionName | null {
     const cached = this.cache.get(type)
     if (cached !== undefined) return cached
     const name = rootNameOf(this.doc, type)
-    const found = name === null ? null : parsePartitionName(name)
+    const found = name === null ? null : this.parse(name)
     this.cache.set(type, found)
     return found
   }
@@ -329,5 +332,73 @@ export class StateSizeEstimate {
     for (const s of this.doc.store.clients.values()) { structs += s.length; clients++ }
     const live = Math.min(this.liveItems, structs)
     return 2 + clients * CLIENT_HEADER_BYTES + this.liveBytes + live * ITEM_HEADER_BYTES + (structs - live) * DELETED_STRUCT_BYTES
+  }
+}
+
+/** What `checkWriter` found. */
+export type WriterCheck =
+  /** Every struct is in a partition of the writer; `ranges` per client: [first clock, end clock). */
+  | { readonly kind: 'ok'; readonly ranges: ReadonlyMap<number, readonly [number, number]> }
+  /** A struct of a client whose partition is not known yet (its first item is neither here nor in the update). */
+  | { readonly kind: 'unknown'; readonly client: number }
+  /** A struct in another node's partition, or an update that does not decode. */
+  | { readonly kind: 'refused'; readonly reason: string }
+
+/**
+ * Which node each Yjs client writes for, as the document says: the node named by the root
+ * (`dp:` or `dpa:`) holding the client's first item (clock 0). `checkUpdate` makes every item of
+ * a client land in roots named for that client, so all of a client's structs belong to that node.
+ */
+export class ClientOwners {
+  private readonly resolver: PartitionResolver
+  constructor (private readonly doc: Y.Doc) { this.resolver = new PartitionResolver(doc, parseRootName) }
+
+  /** The node whose partition holds `client`'s first item, or undefined when the document has none. */
+  ownerOf (client: number): string | undefined {
+    const first = this.doc.store.clients.get(client)?.[0]
+    if (!(first instanceof Y.Item) || first.id.clock !== 0 || !(first.parent instanceof Y.AbstractType)) return undefined
+    return this.resolver.resolve(first.parent)?.node
+  }
+
+  /** Clients of the document whose partitions are named for `node`. */
+  clientsOf (node: string): number[] {
+    const out: number[] = []
+    for (const client of this.doc.store.clients.keys()) if (this.ownerOf(client) === node) out.push(client)
+    return out
+  }
+
+  /**
+   * Whether every struct (item or tombstone) of `update` lies in a partition of `node`: each
+   * struct's client must own, in the document or by its first item in this very update, a root
+   * named for `node`, and every root the update's items name must be `node`'s. Delete sets may
+   * name anything (deleting is how owners remove and how others purge). Never throws.
+   */
+  checkWriter (update: Uint8Array, node: string): WriterCheck {
+    let decoded: { structs: Array<Y.Item | Y.GC | Y.Skip> }
+    try {
+      decoded = Y.decodeUpdate(update) as unknown as typeof decoded
+    } catch (err) {
+      return { kind: 'refused', reason: `does not decode: ${err instanceof Error ? err.message : String(err)}` }
+    }
+    const ranges = new Map<number, [number, number]>()
+    const named = new Map<number, string>()
+    for (const s of decoded.structs) {
+      if (s instanceof Y.Skip) continue
+      const { client, clock } = s.id
+      const r = ranges.get(client)
+      if (r === undefined) ranges.set(client, [clock, clock + s.length])
+      else { r[0] = Math.min(r[0], clock); r[1] = Math.max(r[1], clock + s.length) }
+      if (!(s instanceof Y.Item) || typeof s.parent !== 'string') continue
+      const pn = parseRootName(s.parent)
+      if (pn === null) continue // checkUpdate refuses it
+      if (pn.node !== node) return { kind: 'refused', reason: `item in a partition of ${pn.node}` }
+      if (clock === 0) named.set(client, pn.node)
+    }
+    for (const client of ranges.keys()) {
+      const owner = this.ownerOf(client) ?? named.get(client)
+      if (owner === undefined) return { kind: 'unknown', client }
+      if (owner !== node) return { kind: 'refused', reason: `struct of Yjs client ${client}, which writes for ${owner}` }
+    }
+    return { kind: 'ok', ranges }
   }
 }

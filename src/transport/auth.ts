@@ -13,12 +13,14 @@
  *
  * With per-node keys, each node also signs every heartbeat it originates with its Ed25519
  * private key; peers check the signature against the trust list (node id to public key), so a
- * heartbeat speaks for the node it names, wherever it was relayed from.
+ * heartbeat speaks for the node it names, wherever it was relayed from. It signs the document
+ * updates it writes the same way (`signUpdates`): see `signed-updates.ts`.
  */
 import { createHmac, randomBytes, sign, timingSafeEqual, verify } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { MAC_BYTES, NONCE_BYTES, SIGNATURE_BYTES } from './wire.js'
-import type { Heartbeat, Role } from './wire.js'
+import { SIGNED_CHECKPOINT } from './wire.js'
+import type { Heartbeat, Role, SignedUpdates } from './wire.js'
 
 const LABEL = 'dialog-profiles/1'
 
@@ -71,3 +73,22 @@ export const signHeartbeat = (privateKey: KeyObject, hb: Heartbeat): Uint8Array 
 /** Whether `signature` is `publicKey`'s signature of `hb`. */
 export const heartbeatSigned = (publicKey: KeyObject, hb: Heartbeat, signature: Uint8Array): boolean =>
   signature.length === SIGNATURE_BYTES && verify(null, heartbeatBytes(hb), publicKey, signature)
+
+/** What a signature of updates covers: a domain label, the signer, the signed flags and every update, each length-framed. */
+const updatesBytes = (signer: string, flags: number, updates: readonly Uint8Array[]): Buffer => {
+  const parts: Uint8Array[] = [frame(`${LABEL}/updates`), frame(signer), Uint8Array.of(flags & SIGNED_CHECKPOINT)]
+  for (const u of updates) {
+    const len = Buffer.alloc(4)
+    len.writeUInt32BE(u.length)
+    parts.push(len, u)
+  }
+  return Buffer.concat(parts)
+}
+
+/** Ed25519 signature, by `signer`'s key, of updates it sends (one signature for the whole batch). */
+export const signUpdates = (privateKey: KeyObject, signer: string, flags: number, updates: readonly Uint8Array[]): Uint8Array =>
+  new Uint8Array(sign(null, updatesBytes(signer, flags, updates), privateKey))
+
+/** Whether `s.signature` is `publicKey`'s signature of `s` (its signer, signed flags and updates). */
+export const updatesSigned = (publicKey: KeyObject, s: SignedUpdates): boolean =>
+  s.signature.length === SIGNATURE_BYTES && verify(null, updatesBytes(s.signer, s.flags, s.updates), publicKey, s.signature)

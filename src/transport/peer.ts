@@ -16,6 +16,9 @@
  * time, later requests replacing earlier waiting ones, after the current event-loop task; its
  * bytes are charged to a per-connection budget, and a large answer goes one writing client per
  * task, waiting for the socket to drain between them.
+ *
+ * Per-node keys (`host.signed`): document updates and state answers travel only as signed
+ * messages (see `signed-updates.ts`); a plain sync update or step 2 closes the connection.
  */
 import * as Y from 'yjs'
 import type { Socket } from 'node:net'
@@ -23,11 +26,12 @@ import type { WebSocket } from 'ws'
 import { computeProof, makeNonce, proofMatches } from './auth.js'
 import { RateLimiter } from './rate-limiter.js'
 import {
-  DIGEST_SYNCING, PROTOCOL_VERSION, SYNC_STEP1, SYNC_STEP2, SYNC_UPDATE, WireError,
+  DIGEST_SYNCING, PROTOCOL_VERSION, SIGNED_STATE_END, SYNC_STEP1, SYNC_STEP2, SYNC_UPDATE, WireError,
   decodeFrame, encodeDigest, encodeHeartbeat, encodeHello, encodeProof, encodeSync
 } from './wire.js'
 import type { HelloIdentity } from './auth.js'
-import type { Digest, Heartbeat, Hello, Role, WireMessage } from './wire.js'
+import type { SignedVerdict } from './signed-updates.js'
+import type { Digest, Heartbeat, Hello, Role, SignedUpdates, WireMessage } from './wire.js'
 
 /** Most bytes read from a connection before it authenticates (a hello and a proof take about 150). */
 export const MAX_HANDSHAKE_BYTES = 16 * 1024
@@ -117,6 +121,19 @@ export interface PeerHost {
   onDigest(conn: PeerConnection, digest: Digest, stateVector: Map<number, number>): void
   onClosed(conn: PeerConnection, code: number, reason: string): void
   log(level: 'debug' | 'info' | 'warn', msg: string): void
+  /**
+   * Per-node keys: checks a signed message before it is applied (a `refuse` verdict: the host
+   * has counted it and closed the connection), is told once it was applied, and answers state
+   * requests with signed messages. Undefined without keys (plain y-protocols sync).
+   */
+  readonly signed?: {
+    /** `known`: every update of `s` is already in the document. */
+    check(conn: PeerConnection, s: SignedUpdates, known: boolean): SignedVerdict
+    applied(conn: PeerConnection, s: SignedUpdates, ranges: ReadonlyMap<number, readonly [number, number]>): void
+    stateAnswer(stateVector: Map<number, number>): Uint8Array[]
+    /** The state vector to ask with (sync step 1): lowered to what this node can forward signed. */
+    stateVector(): Uint8Array
+  }
 }
 
 export type ConnectionState = 'handshake' | 'open' | 'closed'
@@ -144,6 +161,8 @@ export const emptyStats = (): ConnectionStats => ({ bytesIn: 0, bytesOut: 0, fra
 type InboxMessage = Exclude<WireMessage, { type: 'heartbeat' | 'signature' | 'digest' | 'hello' | 'proof' }>
 
 let nextConnId = 1
+
+const signedBytes = (s: SignedUpdates): number => s.updates.reduce((n, u) => n + u.length, 0)
 
 export class PeerConnection {
   readonly id = nextConnId++
@@ -287,7 +306,13 @@ export class PeerConnection {
         case 'digest':
           this.onDigest(m.digest)
           break
+        case 'signed-updates':
+          if (this.host.signed === undefined) { this.protocolError('signed updates, but this node has no per-node keys'); return }
+          this.inbox.push(m)
+          this.inboxBytes += signedBytes(m.signed)
+          break
         default:
+          if (this.host.signed !== undefined && m.type !== 'sync-step1') { this.protocolError('unsigned document update: this cluster uses per-node keys'); return }
           this.inbox.push(m)
           this.inboxBytes += m.type === 'sync-step1' ? m.stateVector.length : m.update.length
       }
@@ -360,6 +385,11 @@ export class PeerConnection {
         if (!applyBatch()) return
         this.onStep1(m.stateVector)
         if (this.state !== 'open') return
+      } else if (m.type === 'signed-updates') {
+        this.inboxBytes -= signedBytes(m.signed)
+        bytes += signedBytes(m.signed)
+        if (!applyBatch()) return
+        if (!this.applySigned(m.signed)) return
       } else {
         this.inboxBytes -= m.update.length
         bytes += m.update.length
@@ -376,6 +406,26 @@ export class PeerConnection {
     this.inboxHead = 0
     this.inboxBytes = 0
     if (this.ws.isPaused) this.ws.resume()
+  }
+
+  /** Checks, applies and hands on one signed message; false once the connection is closed. */
+  private applySigned (s: SignedUpdates): boolean {
+    const verdict = this.host.signed!.check(this, s, s.updates.every((u) => this.host.isKnownUpdate(u)))
+    if (verdict.kind === 'duplicate') {
+      this.stats.duplicatesIn++
+    } else if (verdict.kind === 'refuse') {
+      return false
+    } else if (verdict.kind === 'drop') {
+      this.host.log('debug', `connection ${this.describe()}: skipped a signed update: ${verdict.reason}`)
+    } else {
+      if (!this.applyRemote(s.updates)) return false
+      this.host.signed!.applied(this, s, verdict.ranges)
+    }
+    if ((s.flags & SIGNED_STATE_END) !== 0) {
+      this.awaitingStep2 = false
+      if (!this.synced) { this.synced = true; this.host.onSynced(this) }
+    }
+    return this.state === 'open'
   }
 
   private onStep1 (sv: Uint8Array): void {
@@ -423,6 +473,7 @@ export class PeerConnection {
   private answerState (svBytes: Uint8Array, done: () => void): void {
     const doc = this.host.doc
     const remote = Y.decodeStateVector(svBytes)
+    if (this.host.signed !== undefined) { this.answerSigned(this.host.signed.stateAnswer(remote), done); return }
     const local = Y.decodeStateVector(Y.encodeStateVector(doc))
     const missing: Array<[number, number]> = []
     let gap = 0
@@ -458,17 +509,43 @@ export class PeerConnection {
         done()
         return
       }
-      this.stats.updatesOut++
       this.sendStateMessage(SYNC_UPDATE, part)
       setImmediate(next)
     }
     next()
   }
 
+  /** Sends the signed messages of a state answer (the last one ends it), a few per task, each once the socket has drained. */
+  private answerSigned (parts: readonly Uint8Array[], done: () => void): void {
+    let i = 0
+    const next = (): void => {
+      if (this.state !== 'open') { done(); return }
+      if (this.ws.bufferedAmount > SEND_HIGH_WATER_BYTES) { setTimeout(next, 5); return }
+      let bytes = 0
+      while (i < parts.length && bytes < MAX_UPDATE_BYTES_PER_TASK) {
+        const msg = parts[i++]!
+        bytes += msg.length
+        if (msg.length > this.host.limits.maxMessageBytes) {
+          this.close(CloseCode.tooLarge, `a signed state answer of ${msg.length} bytes exceeds maxMessageBytes`)
+          done()
+          return
+        }
+        this.sendStateBytes(msg, i === parts.length)
+      }
+      if (i < parts.length) setImmediate(next)
+      else done()
+    }
+    next()
+  }
+
   private sendStateMessage (step: typeof SYNC_STEP2 | typeof SYNC_UPDATE, payload: Uint8Array): void {
-    const msg = encodeSync(step, payload)
+    this.sendStateBytes(encodeSync(step, payload), step === SYNC_STEP2)
+  }
+
+  private sendStateBytes (msg: Uint8Array, last: boolean): void {
     this.stateBudget.charge(msg.length / STATE_BYTES_PER_MESSAGE)
-    if (step === SYNC_STEP2) this.stats.stateAnswers++
+    if (last) this.stats.stateAnswers++
+    else this.stats.updatesOut++
     this.stats.stateBytesOut += msg.length
     this.send(msg)
   }
@@ -522,7 +599,7 @@ export class PeerConnection {
   sendStep1 (): void {
     if (this.state !== 'open') return
     this.awaitingStep2 = true
-    this.send(encodeSync(SYNC_STEP1, Y.encodeStateVector(this.host.doc)))
+    this.send(encodeSync(SYNC_STEP1, this.host.signed?.stateVector() ?? Y.encodeStateVector(this.host.doc)))
   }
 
   /** Queues a document update for this peer (sent in the next batch). */

@@ -34,6 +34,13 @@
  * (`knownIncarnation`): a relay keeps a known incarnation alive, it never announces a new one.
  * A handshake claiming an incarnation beyond the skew is refused, and so is a second connection
  * claiming a connected node's id with another incarnation, until the first one ends.
+ *
+ * Per-node keys: document updates travel as messages signed by their writer (`SignedUpdateLog`,
+ * see `signed-updates.ts` for the rules and the choice): a node signs what it writes, relays
+ * forward the signed messages they applied (not their own re-encoding of the document's update),
+ * state answers and repairs send each writer's retained signed messages, and a message with a
+ * bad signature or a struct in a partition that is not its signer's is refused whole, counted
+ * (`update-refused`) and closes the connection it came on.
  */
 import { createServer as createHttpServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
@@ -51,8 +58,9 @@ import type { Logger, NodeKeys, TlsOptions } from '../options.js'
 import { heartbeatSigned, signHeartbeat } from './auth.js'
 import { CLOSE_MESSAGE_TOO_BIG, CLOSE_TIMEOUT_MS, CloseCode, PeerConnection, emptyStats } from './peer.js'
 import type { ConnectionLimits, ConnectionStats, PeerHost } from './peer.js'
+import { SignedUpdateLog } from './signed-updates.js'
 import { DIGEST_SYNCING, SYNC_UPDATE, encodeSignature, encodeSync } from './wire.js'
-import type { Digest, Heartbeat } from './wire.js'
+import type { Digest, Heartbeat, SignedUpdates } from './wire.js'
 
 export type { LogLevel, Logger, TlsOptions } from '../options.js'
 
@@ -138,6 +146,12 @@ export type TransportEvent =
    * WebSocket close code (1006 when the socket never opened, for example a TLS failure).
    */
   | { readonly type: 'rejected'; readonly remote: string; readonly reason: string; readonly code: number; readonly kind: 'auth-failed' | 'tls' | 'protocol'; readonly error: DialogProfilesError }
+  /**
+   * Per-node keys: a signed message refused whole (bad signature, unknown signer, or a struct in
+   * a partition of another node than `node`, its claimed signer), received from `via`; that
+   * connection is closed. `error.code` is `DP_ERR_BAD_UPDATE`.
+   */
+  | { readonly type: 'update-refused'; readonly node: string; readonly via: string; readonly reason: string; readonly error: DialogProfilesError }
 
 /** Public view of one connection. */
 export interface ConnectionInfo {
@@ -237,6 +251,9 @@ export class Transport {
   private readonly unsigned = new WeakMap<PeerConnection, Heartbeat>()
   /** Per-node keys: connections whose node has not yet signed a heartbeat of its own, with their deadline. */
   private readonly unproven = new Map<PeerConnection, NodeJS.Timeout>()
+  /** Per-node keys: signing of own updates, checks and retained messages of the others'. */
+  private readonly signed: SignedUpdateLog | undefined
+  private signScheduled = false
   private readonly opts: Omit<TransportOptions, 'secret'>
   /** Connections that completed the handshake (to tell failed attempts from lost connections). */
   private readonly authenticated = new WeakSet<PeerConnection>()
@@ -270,17 +287,30 @@ export class Transport {
       onPeerActive: (c) => {
         // Its data proves the direct peer alive while its heartbeats wait behind that data.
         const p = c.peer
-        if (p !== undefined && self.byNode.get(p.nodeId) === c) self.events.emit({ type: 'heartbeat', node: p.nodeId, incarnation: p.incarnation, clientId: p.clientId, via: p.nodeId })
+        if (p !== undefined && self.speaksFor(p.nodeId) === c) self.events.emit({ type: 'heartbeat', node: p.nodeId, incarnation: p.incarnation, clientId: p.clientId, via: p.nodeId })
       },
       onDigest: (c, _g, sv) => { self.onDigest(c, sv) },
       onClosed: (c, code, reason) => { self.onClosed(c, code, reason) },
       log: opts.log
+    }
+    if (keys !== undefined) {
+      const signed = new SignedUpdateLog(opts.doc, opts.nodeId, keys, opts.limits.maxMessageBytes, opts.log)
+      this.signed = signed
+      Object.assign(host, {
+        signed: {
+          check: (c: PeerConnection, s: SignedUpdates, known: boolean) => self.checkSigned(c, s, known),
+          applied: (c: PeerConnection, s: SignedUpdates, ranges: ReadonlyMap<number, readonly [number, number]>) => { self.relaySigned(c, s, signed.retain(s, ranges)) },
+          stateAnswer: (sv: Map<number, number>) => signed.stateAnswer(sv),
+          stateVector: () => signed.stateVector()
+        }
+      })
     }
     // The secret is reachable only through a non-enumerable getter over a private field: no
     // inspect, JSON or log line of the transport or its connections can print it.
     Object.defineProperty(host, 'secret', { get: () => self.#secret, enumerable: false })
     this.host = host as PeerHost
     const onUpdate = (update: Uint8Array, origin: unknown): void => {
+      if (this.signed !== undefined) { this.queueSigned(update, origin); return }
       // Encoded once for every peer it goes to.
       let msg: Uint8Array | undefined
       for (const c of this.relayTargets(origin)) {
@@ -290,6 +320,38 @@ export class Transport {
     }
     opts.doc.on('update', onUpdate)
     this.offUpdate = () => { opts.doc.off('update', onUpdate) }
+  }
+
+  /**
+   * Per-node keys: an update of the document. Updates applied from a connection were relayed as
+   * their signed messages; this node's own are signed in one batch at the end of the turn.
+   */
+  private queueSigned (update: Uint8Array, origin: unknown): void {
+    if (origin instanceof PeerConnection) return
+    this.signed!.queueOwn(update)
+    if (this.signScheduled) return
+    this.signScheduled = true
+    setImmediate(() => {
+      this.signScheduled = false
+      if (this.closed) return
+      for (const msg of this.signed!.takeOwn()) for (const c of this.byNode.values()) c.sendEncodedUpdate(msg, msg.length)
+    })
+  }
+
+  /** Per-node keys: the verdict on a received signed message; a refused one is counted and closes its connection. */
+  private checkSigned (from: PeerConnection, s: SignedUpdates, known: boolean): ReturnType<SignedUpdateLog['check']> {
+    const verdict = this.signed!.check(s, known)
+    if (verdict.kind === 'refuse') {
+      const error = fail('DP_ERR_BAD_UPDATE', `refused updates signed by ${s.signer}, received from ${from.peerNodeId}: ${verdict.reason}`)
+      this.events.emit({ type: 'update-refused', node: s.signer, via: from.peerNodeId, reason: verdict.reason, error })
+      from.close(CloseCode.protocol, `refused signed update: ${verdict.reason}`)
+    }
+    return verdict
+  }
+
+  /** Per-node keys: an applied signed message goes on along the relay rule, never back to its signer. */
+  private relaySigned (from: PeerConnection, s: SignedUpdates, msg: Uint8Array): void {
+    for (const c of this.relayTargets(from)) if (c.peerNodeId !== s.signer) c.sendEncodedUpdate(msg, msg.length)
   }
 
   /** Starts listening (if configured), dialling and heartbeating. Resolves once listening. */
@@ -510,7 +572,8 @@ export class Transport {
 
   private digest (): Digest {
     const busy = this.syncing !== undefined || this.syncWaiting.length > 0 || this.rounds <= this.busyUntilRound
-    return { flags: busy ? DIGEST_SYNCING : 0, stateVector: Y.encodeStateVector(this.opts.doc), neighbours: this.healthyNeighbours() }
+    // With per-node keys, the state vector says what this node can forward signed (see SignedUpdateLog.stateVector).
+    return { flags: busy ? DIGEST_SYNCING : 0, stateVector: this.signed?.stateVector() ?? Y.encodeStateVector(this.opts.doc), neighbours: this.healthyNeighbours() }
   }
 
   private broadcastDigest (): void {
@@ -534,7 +597,9 @@ export class Transport {
     const opened = this.openedAt.get(c)
     if (prev.length < REPAIR_AFTER_ROUNDS || old === undefined || opened === undefined || this.svHistory.length < REPAIR_AFTER_ROUNDS || opened > this.rounds - REPAIR_AFTER_ROUNDS) return
     if (c.peerSyncing || c.stateAnswerPending || c.awaitingStep2 || c.ws.bufferedAmount > 0) return
-    for (const [client, clock] of old) {
+    for (const [client, ours] of old) {
+      // With per-node keys, only what this node can send signed (its retained messages) counts.
+      const clock = this.signed !== undefined ? Math.min(ours, this.signed.coverage(client)) : ours
       const theirs = sv.get(client) ?? 0
       if (theirs < clock && prev.every((p) => (p.get(client) ?? 0) === theirs)) {
         this.repairs++
@@ -671,7 +736,7 @@ export class Transport {
       // Relayed: v's own connection, when up, is the only authority about v; otherwise, without
       // v's signature, a relay may only keep alive the incarnation of v this node already
       // knows, never announce one.
-      if (this.byNode.has(hb.nodeId)) return
+      if (this.speaksFor(hb.nodeId) !== undefined) return
       if (hb.incarnation > this.opts.clock() + (this.opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS)) return
       if (signature === undefined && this.opts.knownIncarnation !== undefined && this.opts.knownIncarnation(hb.nodeId) !== hb.incarnation) return
       if (!this.isFresh(hb, signature !== undefined)) return
@@ -768,8 +833,17 @@ export class Transport {
     }))
   }
 
-  /** Incarnation bound by the handshake of the open connection to `node`, if any. */
-  connectedIncarnation (node: string): number | undefined { return this.byNode.get(node)?.peer?.incarnation }
+  /** Incarnation bound by the handshake of the open connection to `node`, if any (with per-node keys, once the node signed a heartbeat over it). */
+  connectedIncarnation (node: string): number | undefined { return this.speaksFor(node)?.peer?.incarnation }
+
+  /**
+   * The open connection to `node` that speaks for it: with per-node keys, only once the node
+   * signed a heartbeat over it (the handshake proves the shared secret, not the node id).
+   */
+  private speaksFor (node: string): PeerConnection | undefined {
+    const c = this.byNode.get(node)
+    return c !== undefined && !this.unproven.has(c) ? c : undefined
+  }
 
   /** Whether an open connection to `node` exists and has completed its initial sync. */
   isSyncedWith (node: string): boolean { return this.byNode.get(node)?.synced === true }
@@ -781,6 +855,9 @@ export class Transport {
   configuredPeers (): Array<{ url: string; node: string | null; self: boolean; lastError: PeerError | null; handshakeError: PeerError | null }> {
     return this.diallers.map((d) => ({ url: d.url, node: d.nodeId ?? null, self: d.self, lastError: d.lastError ?? null, handshakeError: d.handshakeError ?? null }))
   }
+
+  /** Per-node keys: bytes of other writers' signed messages retained for state answers (0 without keys). */
+  retainedBytes (): number { return this.signed?.retainedBytes() ?? 0 }
 
   /** Forgets the heartbeat sequence of `node` (it left the liveness table). */
   forget (node: string): void { this.seen.delete(node) }

@@ -5,8 +5,9 @@
  * `[type: varUint][body]` in lib0 encoding. Type 0 is y-protocols sync exactly as `y-websocket`
  * writes it (`[0][step: varUint][payload: varUint8Array]`), so the first message of a frame is
  * readable by a standard Yjs client. The other types are ours: a handshake (hello, proof) that
- * authenticates both ends with a shared secret before any document data, heartbeats, and a
- * digest (state vector and neighbour list) that drives relaying and anti-entropy.
+ * authenticates both ends with a shared secret before any document data, heartbeats, a
+ * digest (state vector and neighbour list) that drives relaying and anti-entropy, and (per-node
+ * keys only) signed document updates, which replace type 0's updates and state answers.
  *
  * Nothing read from the wire is trusted: every length is checked against what is left of the
  * frame and against a fixed bound before anything is allocated or copied.
@@ -18,9 +19,9 @@ import { NODE_ID_PATTERN } from '../internal/records.js'
 /**
  * Version of this wire protocol, sent in the hello; a peer with another version is refused at
  * the handshake. 2: heartbeat signatures (type 103) and digests (type 104), which version 1
- * nodes would refuse mid-stream as unknown messages.
+ * nodes would refuse mid-stream as unknown messages. 3: signed document updates (type 105).
  */
-export const PROTOCOL_VERSION = 2
+export const PROTOCOL_VERSION = 3
 
 /** Message types (the first varUint of every message). */
 export const MSG_SYNC = 0
@@ -30,6 +31,8 @@ export const MSG_HEARTBEAT = 102
 /** Ed25519 signature of the heartbeat just before it (per-node keys only). */
 export const MSG_SIGNATURE = 103
 export const MSG_DIGEST = 104
+/** Document updates signed by the node that wrote them (per-node keys only). */
+export const MSG_SIGNED_UPDATES = 105
 
 /** y-protocols sync steps. */
 export const SYNC_STEP1 = 0
@@ -50,6 +53,12 @@ export const MAX_NEIGHBOURS = 4096
 export const MAX_DIGEST_STATE_VECTOR_BYTES = 256 * 1024
 /** Digest flag: the sender has an initial state exchange in progress (do not repair it yet). */
 export const DIGEST_SYNCING = 1
+/** Most updates in one signed message. */
+export const MAX_SIGNED_UPDATES = 4096
+/** Signed-updates flag (covered by the signature): the writer's checkpoint, all its partitions' structs. */
+export const SIGNED_CHECKPOINT = 1
+/** Signed-updates flag (set by the sender, not signed): the last message of a state answer (as sync step 2). */
+export const SIGNED_STATE_END = 2
 
 export interface Hello {
   readonly version: number
@@ -79,6 +88,18 @@ export interface Digest {
   readonly neighbours: readonly string[]
 }
 
+/**
+ * Document updates that node `signer` wrote (or, in a state answer of `signer`'s own, its
+ * partitions' structs and any delete set), with `signer`'s Ed25519 signature over the
+ * signed flags and the updates (see `auth.ts`). Relays forward it unchanged.
+ */
+export interface SignedUpdates {
+  readonly flags: number
+  readonly signer: string
+  readonly updates: readonly Uint8Array[]
+  readonly signature: Uint8Array
+}
+
 /** One decoded protocol message. */
 export type WireMessage =
   | { readonly type: 'hello'; readonly hello: Hello }
@@ -86,6 +107,7 @@ export type WireMessage =
   | { readonly type: 'heartbeat'; readonly heartbeat: Heartbeat }
   | { readonly type: 'signature'; readonly signature: Uint8Array }
   | { readonly type: 'digest'; readonly digest: Digest }
+  | { readonly type: 'signed-updates'; readonly signed: SignedUpdates }
   | { readonly type: 'sync-step1'; readonly stateVector: Uint8Array }
   | { readonly type: 'sync-step2'; readonly update: Uint8Array }
   | { readonly type: 'sync-update'; readonly update: Uint8Array }
@@ -197,6 +219,18 @@ export const decodeFrame = (frame: Uint8Array, maxMessages: number): WireMessage
         out.push({ type: 'digest', digest: { flags, stateVector, neighbours } })
         break
       }
+      case MSG_SIGNED_UPDATES: {
+        const flags = readBoundedUint(d, SIGNED_CHECKPOINT | SIGNED_STATE_END, 'signed-updates flags')
+        const signer = readNodeId(d)
+        const count = readBoundedUint(d, MAX_SIGNED_UPDATES, 'signed update count')
+        if (count === 0) throw bad('signed message without updates')
+        const updates: Uint8Array[] = []
+        for (let i = 0; i < count; i++) updates.push(readBoundedBytes(d, own.length, 'signed update'))
+        const signature = readBoundedBytes(d, SIGNATURE_BYTES, 'signature')
+        if (signature.length !== SIGNATURE_BYTES) throw bad('short signature')
+        out.push({ type: 'signed-updates', signed: { flags, signer, updates, signature } })
+        break
+      }
       default:
         throw bad(`unknown message type ${type}`)
     }
@@ -247,6 +281,17 @@ export const encodeDigest = (g: Digest): Uint8Array => {
   encoding.writeVarUint8Array(e, g.stateVector)
   encoding.writeVarUint(e, g.neighbours.length)
   for (const n of g.neighbours) encoding.writeVarString(e, n)
+  return encoding.toUint8Array(e)
+}
+
+export const encodeSignedUpdates = (s: SignedUpdates): Uint8Array => {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, MSG_SIGNED_UPDATES)
+  encoding.writeVarUint(e, s.flags)
+  encoding.writeVarString(e, s.signer)
+  encoding.writeVarUint(e, s.updates.length)
+  for (const u of s.updates) encoding.writeVarUint8Array(e, u)
+  encoding.writeVarUint8Array(e, s.signature)
   return encoding.toUint8Array(e)
 }
 

@@ -1,22 +1,15 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { inspect } from 'node:util'
 import { afterEach, describe, expect, it } from 'vitest'
 import { signHeartbeat } from '../../src/transport/auth.js'
 import { CloseCode } from '../../src/transport/peer.js'
 import { encodeHeartbeat, encodeSignature } from '../../src/transport/wire.js'
+import { keys, privateKeyOf, withKeys } from './keys.js'
 import { closedWithin, rawClient } from './raw-client.js'
 import { SECRET, nodeFactory, sleep, waitFor } from './support.js'
 
 const nodes = nodeFactory()
 afterEach(async () => { await nodes.closeAll() })
-
-const keyPair = (): { privateKey: string; publicKey: string } => {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
-  return { privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, publicKey: publicKey.export({ type: 'spki', format: 'pem' }) as string }
-}
-const keys = Object.fromEntries(['a', 'b', 'c', 'm'].map((id) => [id, keyPair()]))
-const trustedNodes = Object.fromEntries(Object.entries(keys).map(([id, k]) => [id, k.publicKey]))
-const withKeys = (id: string): { identity: { privateKey: string }; trustedNodes: Record<string, string> } => ({ identity: { privateKey: keys[id]!.privateKey }, trustedNodes })
 
 describe('per-node keys (Ed25519 trust list)', () => {
   it('a relayed signed heartbeat announces a restart at once across a partial mesh; the private key is never printed', async () => {
@@ -51,8 +44,7 @@ describe('per-node keys (Ed25519 trust list)', () => {
     b.store.add('b-call', 'total')
     await waitFor(() => a.store.size('total') === 1, 'a counts b')
     const m = await rawClient(a.url()!, SECRET, 'm')
-    const { createPrivateKey } = await import('node:crypto')
-    const mKey = createPrivateKey(keys['m']!.privateKey)
+    const mKey = privateKeyOf('m')
     const signed = (hb: { nodeId: string; incarnation: number; clientId: number; seq: number }): Buffer =>
       Buffer.concat([encodeHeartbeat(hb), encodeSignature(signHeartbeat(mKey, hb))])
     const own = { nodeId: 'm', incarnation: 1, clientId: 12345, seq: 1 }
@@ -84,5 +76,14 @@ describe('signature messages on the wire', () => {
     const sig = randomBytes(64)
     expect(decodeFrame(encodeSignature(sig), 10)).toEqual([{ type: 'signature', signature: new Uint8Array(sig) }])
     expect(() => decodeFrame(Uint8Array.from([MSG_SIGNATURE, 3, 1, 2, 3]), 10)).toThrow(/short signature/)
+  })
+
+  it('signed updates round-trip; no updates, a short signature or unknown flags are protocol errors', async () => {
+    const { decodeFrame, encodeSignedUpdates, SIGNED_CHECKPOINT } = await import('../../src/transport/wire.js')
+    const signed = { flags: SIGNED_CHECKPOINT, signer: 'node-a', updates: [new Uint8Array([1, 2]), new Uint8Array([3])], signature: new Uint8Array(randomBytes(64)) }
+    expect(decodeFrame(encodeSignedUpdates(signed), 10)).toEqual([{ type: 'signed-updates', signed }])
+    expect(() => decodeFrame(encodeSignedUpdates({ ...signed, updates: [] }), 10)).toThrow(/without updates/)
+    expect(() => decodeFrame(encodeSignedUpdates({ ...signed, signature: new Uint8Array(63) }), 10)).toThrow(/short signature/)
+    expect(() => decodeFrame(encodeSignedUpdates({ ...signed, flags: 4 }), 10)).toThrow(/flags out of range/)
   })
 })
