@@ -224,7 +224,12 @@ export class ClusterNode {
         maxAwarenessStates: 2 * o.maxTrackedNodes + 1,
         reconnectMaxMs: o.reconnectMaxMs,
         log: o.log,
-        onHeard: (node, incarnation) => { this.liveness.heard(node, incarnation) },
+        // Awareness states are not authenticated (any client of a hub can publish one), so, like
+        // a relayed heartbeat in the mesh, one keeps a known incarnation alive and never
+        // announces a new one: an incarnation is known once its partition is in the document.
+        onHeard: (node, incarnation) => {
+          if (this.liveness.incarnationOf(node) === incarnation || this.store.owners().some((w) => w.node === node && w.incarnation === incarnation)) this.liveness.heard(node, incarnation)
+        },
         onEvent: (e) => {
           this.events.emit(e)
           this.checkReady()

@@ -98,7 +98,7 @@ describe('hub topology', () => {
     // A node ends another node's call: the removal reaches all.
     ns[1]!.release('n1-10')
     await waitFor(() => allEqual(ns, 41), `41 memberships everywhere (${sizes(ns).join(',')})`, 20_000)
-    for (const n of ns) expect(n.cluster().hubs.map((h) => h.synced)).toEqual([true, true])
+    await waitFor(() => ns.every((n) => n.cluster().hubs.every((h) => h.synced)), `every node synced with both hubs (${JSON.stringify(ns.map((n) => n.cluster().hubs))})`, 20_000)
     expect(ns[0]!.traffic().bytesIn).toBeGreaterThan(0)
 
     await kill(a.child)
@@ -116,13 +116,14 @@ describe('hub topology', () => {
     const ns = await Promise.all(['s1', 's2'].map((id) => startNode(id, [hub.url])))
     await Promise.all(ns.map((n) => n.ready))
     ns[0]!.store.add('own-1', 'caller', 'v0')
+    ns[1]!.store.add('own-2', 'caller', 'v0')
     const { child } = await spawnChild<{ added: number }>('child-node.ts', { DP_NODE_ID: 'doomed', DP_HUBS: hub.url, DP_HUB_TOKEN: TOKEN, DP_COUNT: '30' })
-    await waitFor(() => allEqual(ns, 31), `31 memberships on the survivors (${sizes(ns).join(',')})`, 20_000)
+    await waitFor(() => allEqual(ns, 32), `32 memberships on the survivors (${sizes(ns).join(',')})`, 20_000)
     await waitFor(() => ns.every((n) => n.peers().some((p) => p.node === 'doomed' && p.liveness === 'live')), 'doomed live everywhere', 20_000)
     const dead: string[] = []
     for (const n of ns) n.on('owner-dead', (e) => { dead.push(`${n.store.nodeId}:${e.node}`) })
     await kill(child)
-    await waitFor(() => allEqual(ns, 1), `only s1's membership counted (${sizes(ns).join(',')})`, 20_000)
+    await waitFor(() => allEqual(ns, 2), `only the survivors' memberships counted (${sizes(ns).join(',')})`, 20_000)
     expect(dead.sort()).toEqual(['s1:doomed', 's2:doomed'])
     for (const n of ns) expect(n.peers().find((p) => p.node === (n === ns[0] ? 's2' : 's1'))?.liveness).toBe('live')
   }, 90_000)
@@ -132,14 +133,48 @@ describe('hub topology', () => {
     const good = await startNode('g1', [hub.url])
     await good.ready
     good.store.add('g-1', 'caller', 'v0')
-    const bad = await startNode('b1', [], { hubs: [{ url: hub.url, token: 'not-the-token' }], readiness: { policy: 'reject', timeoutMs: 20_000 } })
+    const bad = await startNode('b1', [], { hubs: [{ url: hub.url, token: 'not-the-token' }], readiness: { policy: 'reject', timeoutMs: 3000, afterTimeout: 'allow' } })
+    const notReady = bad.ready.then(() => null, (err: unknown) => err as { code: string, cause?: { code?: string } })
     bad.store.add('b-1', 'caller', 'v0')
     await waitFor(() => bad.cluster().hubs[0]!.refused, 'the hub refused the token', 20_000)
+    // the readiness timeout passes: afterTimeout 'allow' does not apply while the hub refuses the token
+    const err = await notReady
+    expect(err?.code).toBe('DP_ERR_NOT_READY')
+    expect(err?.cause?.code).toBe('DP_ERR_AUTH')
+    expect(await bad.acquire('b-2', [{ profile: 'caller', value: 'v0', limit: 10 }])).toMatchObject({ admitted: false, reason: 'not-ready' })
     expect(bad.isReady).toBe(false)
     expect(bad.cluster().hubs[0]!.synced).toBe(false)
     expect(bad.store.size('caller')).toBe(1)
     expect(good.store.size('caller')).toBe(1)
     expect(good.peers().map((p) => p.node)).not.toContain('b1')
+  }, 60_000)
+
+  it('an awareness state is a heartbeat only for an incarnation whose partition is in the document', async () => {
+    const hub = await spawnHub()
+    const ns = await Promise.all(['w1', 'w2'].map((id) => startNode(id, [hub.url])))
+    await Promise.all(ns.map((n) => n.ready))
+    ns[0]!.store.add('w1-1', 'caller', 'v0')
+    await waitFor(() => ns[1]!.peers().some((p) => p.node === 'w1' && p.liveness === 'live'), 'w1 live on w2')
+    const w1 = ns[0]!.cluster()
+    // A hub client with the token claims a newer incarnation of w1, and a node that never wrote.
+    const doc = new Y.Doc()
+    const liar = new WebsocketProvider(hub.url, 'dialog-profiles', doc, { params: { token: TOKEN }, WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket, disableBc: true })
+    providers.push(liar)
+    liar.awareness.setLocalState({ nodeId: 'w1', incarnation: w1.incarnation + 1, clientId: doc.clientID })
+    await waitFor(() => liar.synced, 'the liar synced with the hub', 20_000)
+    const other = new Y.Doc()
+    const ghost = new WebsocketProvider(hub.url, 'dialog-profiles', other, { params: { token: TOKEN }, WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket, disableBc: true })
+    providers.push(ghost)
+    ghost.awareness.setLocalState({ nodeId: 'ghost', incarnation: 1, clientId: other.clientID })
+    await waitFor(() => ghost.synced, 'the ghost synced with the hub', 20_000)
+    // w2 received both states (its awareness holds them) and adopted neither
+    await waitFor(() => ns[1]!.cluster().hubs[0]!.messagesIn > 0 && [...ns.map((n) => n.peers())].flat().length > 0, 'traffic')
+    for (let i = 0; i < 5; i++) { ns[1]!.checkLiveness(); await new Promise((resolve) => { setTimeout(resolve, 100) }) }
+    const seen = ns[1]!.peers().find((p) => p.node === 'w1')
+    expect(seen?.incarnation).toBe(w1.incarnation)
+    expect(seen?.liveness).toBe('live')
+    expect(ns[1]!.peers().map((p) => p.node)).not.toContain('ghost')
+    expect(ns[1]!.store.size('caller')).toBe(1)
   }, 60_000)
 
   it('a hostile hub client writing a forged record into a node\'s partition: every node refuses it, nothing is counted', async () => {
