@@ -493,6 +493,7 @@ export class ClusterNode {
       t.bytesOut += h.bytesOut
       t.framesIn += h.messagesIn
       t.framesOut += h.messagesOut
+      t.updatesIn += h.updatesIn
     }
     return t
   }

@@ -60,6 +60,8 @@ export interface HubView {
   readonly bytesOut: number
   readonly messagesIn: number
   readonly messagesOut: number
+  /** Sync updates and state answers received from this hub (refused ones included). */
+  readonly updatesIn: number
   /** Updates received from this hub and refused by the store's checks. */
   readonly refusedUpdates: number
 }
@@ -89,7 +91,7 @@ interface Link {
   readonly room: string
   readonly provider: WebsocketProvider
   readonly awareness: awarenessProtocol.Awareness
-  readonly stats: { bytesIn: number, bytesOut: number, messagesIn: number, messagesOut: number, refusedUpdates: number }
+  readonly stats: { bytesIn: number, bytesOut: number, messagesIn: number, messagesOut: number, updatesIn: number, refusedUpdates: number }
   lastError: string | null
   refused: boolean
 }
@@ -118,7 +120,7 @@ export class HubLinks {
   }
 
   private link (h: Required<HubOptions>): Link {
-    const stats = { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, refusedUpdates: 0 }
+    const stats = { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, updatesIn: 0, refusedUpdates: 0 }
     const maxPayload = this.opts.maxMessageBytes
     // The provider constructs its sockets with (url, protocols): this class adds the frame bound
     // and the traffic counters.
@@ -215,6 +217,7 @@ export class HubLinks {
       return
     }
     if (step !== SYNC_STEP2 && step !== SYNC_UPDATE) throw new Error(`unknown sync step ${step}`)
+    link.stats.updatesIn++
     try {
       this.store.applyUpdate(payload, provider)
     } catch (err) {
@@ -303,7 +306,7 @@ export class HubLinks {
 
   views (): HubView[] {
     if (this.#links.length === 0) {
-      return this.#hubs.map((h) => ({ url: h.url, room: h.room, connected: false, synced: false, lastError: null, refused: false, bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, refusedUpdates: 0 }))
+      return this.#hubs.map((h) => ({ url: h.url, room: h.room, connected: false, synced: false, lastError: null, refused: false, bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, updatesIn: 0, refusedUpdates: 0 }))
     }
     return this.#links.map((l) => ({
       url: l.url,
