@@ -11,6 +11,9 @@ import type { LivenessEvent } from './liveness.js'
 import { resolveOptions } from './options.js'
 import type { ClusterNodeOptions, ResolvedOptions } from './options.js'
 import { nextIncarnation, resumeIncarnation } from './persistence/incarnation.js'
+import { HubLinks } from './hub-links.js'
+import type { HubEvent } from './hub-links.js'
+import { ObserverEndpoint } from './observer-endpoint.js'
 import { FilePersistence } from './persistence/file-persistence.js'
 import type { LoadReport, PersistenceEvent } from './persistence/file-persistence.js'
 import { ProfileStore } from './profile-store.js'
@@ -30,6 +33,8 @@ export type { ClusterNodeOptions } from './options.js'
 export type ClusterEvent =
   | Exclude<TransportEvent, { type: 'heartbeat' | 'self' | 'update-refused' }>
   | LivenessEvent
+  /** Hub topology: a hub connection opened, completed its state exchange, or closed. */
+  | HubEvent
   /** The connection to a peer whose state exchange had completed was lost (it resyncs on reconnect). */
   | { readonly type: 'not-synced'; readonly node: string; readonly reason: string }
   /** The initial sync completed (once per node). */
@@ -66,6 +71,9 @@ export class ClusterNode {
   private readonly readiness: Readiness
   private readonly events = new Emitter<ClusterEvent>()
   private readonly persistence: FilePersistence | undefined
+  /** Hub topology (`hubs` option), else undefined. */
+  private readonly hubs: HubLinks | undefined
+  private readonly observer: ObserverEndpoint | undefined
   private timers: NodeJS.Timeout[] = []
   private generation = 0
   private invalidRecords = 0
@@ -155,6 +163,29 @@ export class ClusterNode {
         clock: o.clock
       }, (e) => { this.events.emit(e) }, (m) => { o.log('warn', m) })
       : undefined
+    this.hubs = o.hubs.length > 0
+      ? new HubLinks(this.store, o.hubs, {
+        heartbeatIntervalMs: o.heartbeatIntervalMs,
+        maxMessageBytes: o.maxMessageBytes,
+        // every tracked node and as many other awareness clients (dashboards, observers)
+        maxAwarenessStates: 2 * o.maxTrackedNodes + 1,
+        reconnectMaxMs: o.reconnectMaxMs,
+        log: o.log,
+        // Awareness states are not authenticated (any client of a hub can publish one), so, like
+        // a relayed heartbeat in the mesh, one keeps a known incarnation alive and never
+        // announces a new one: an incarnation is known once its partition is in the document.
+        onHeard: (node, incarnation) => {
+          if (this.liveness.incarnationOf(node) === incarnation || this.store.owners().some((w) => w.node === node && w.incarnation === incarnation)) this.liveness.heard(node, incarnation)
+        },
+        onEvent: (e) => {
+          this.events.emit(e)
+          this.checkReady()
+        }
+      })
+      : undefined
+    this.observer = o.observe !== undefined
+      ? new ObserverEndpoint(this.store, { ...o.observe, tls: o.tls, maxBufferedBytes: o.maxBufferedBytes, clock: o.clock, log: o.log })
+      : undefined
     this.store.onUpdate(() => { this.generation++ })
     this.store.on('invalid-record', (e) => {
       this.invalidRecords++
@@ -165,6 +196,7 @@ export class ClusterNode {
     })
     this.store.on('client-id-collision', (e) => {
       o.log('error', `Yjs client id ${e.oldClientId} was used by another writer (${e.reason}): this node moved to client id ${e.newClientId}`)
+      this.hubs?.clientIdChanged()
     })
     this.transport.events.onAny((e) => { this.onTransportEvent(e) })
   }
@@ -191,6 +223,7 @@ export class ClusterNode {
     this.admission.start()
     try {
       await this.transport.start()
+      await this.observer?.start()
     } catch (err) {
       await this.close()
       throw err
@@ -198,7 +231,8 @@ export class ClusterNode {
     this.timers.push(setInterval(() => { this.runLiveness() }, Math.min(this.#options.heartbeatIntervalMs, 1000)))
     this.timers.push(setInterval(() => { this.sweep() }, this.#options.sweepIntervalMs))
     if (this.#options.admission.leaseMs > 0) this.timers.push(setInterval(() => { this.tickAdmission() }, Math.max(10, this.#options.admission.leaseMs / 8)))
-    if (this.transport.configuredPeers().length === 0) this.markReady()
+    this.hubs?.start()
+    if (this.hubs === undefined && this.transport.configuredPeers().length === 0) this.markReady()
     else {
       this.readiness.start((reason) => { this.events.emit({ type: 'not-ready', reason }) }, () => this.notReadyReason())
       this.checkReady()
@@ -211,12 +245,19 @@ export class ClusterNode {
    * unless this node would admit alone although a cluster it cannot join exists.
    */
   private mayAdmitAfterTimeout (): boolean {
+    if (this.hubs !== undefined) return !this.hubs.refusedWhileUnsynced()
     const peers = this.transport.configuredPeers().filter((p) => !p.self)
     if (!peers.some((p) => p.handshakeError !== null)) return true
     return peers.some((p) => p.node !== null && this.transport.isSyncedWith(p.node))
   }
 
   private notReadyReason (): NotReadyReason {
+    if (this.hubs !== undefined) {
+      const views = this.hubs.views()
+      const reason = `no hub synced: ${views.map((h) => `${h.url} room ${h.room}: ${h.connected ? 'connected, state exchange not completed' : 'not connected'}${h.lastError !== null ? ` (${h.lastError})` : ''}`).join('; ')}`
+      const refused = views.find((h) => h.refused)
+      return refused !== undefined ? { reason, cause: fail('DP_ERR_AUTH', `${refused.url}: the hub refused this node's token`) } : { reason }
+    }
     const peers = this.transport.configuredPeers().filter((p) => !p.self)
     const failed = peers.filter((p) => p.handshakeError !== null)
     if (failed.length > 0) {
@@ -267,6 +308,11 @@ export class ClusterNode {
 
   private checkReady (): void {
     if (this.readiness.isReady) return
+    if (this.hubs !== undefined) {
+      const synced = this.hubs.syncedCount()
+      if (this.#options.readiness.peers === 'any' ? synced > 0 : synced === this.hubs.size) this.markReady()
+      return
+    }
     const peers = this.transport.configuredPeers().filter((p) => !p.self)
     if (peers.length === 0) { if (this.started) this.markReady(); return }
     const synced = peers.filter((p) => p.node !== null && this.transport.isSyncedWith(p.node))
@@ -387,6 +433,12 @@ export class ClusterNode {
     return this.transport.address()
   }
 
+  /** The address of the read-only y-websocket endpoint (with `observe`), once listening. */
+  observerAddress (): { host: string; port: number } | undefined {
+    this.assertOpen()
+    return this.observer?.address()
+  }
+
   /** The url peers can dial to reach this node. */
   url (): string | undefined {
     const a = this.address()
@@ -398,7 +450,15 @@ export class ClusterNode {
   /** Traffic totals over every connection ever made (bytes, frames, updates). */
   traffic (): ReturnType<Transport['totals']> {
     this.assertOpen()
-    return this.transport.totals()
+    const t = this.transport.totals()
+    for (const h of this.hubs?.views() ?? []) {
+      t.bytesIn += h.bytesIn
+      t.bytesOut += h.bytesOut
+      t.framesIn += h.messagesIn
+      t.framesOut += h.messagesOut
+      t.updatesIn += h.updatesIn
+    }
+    return t
   }
 
   /**
@@ -407,6 +467,7 @@ export class ClusterNode {
    */
   addPeer (url: string): void {
     this.assertOpen()
+    if (this.hubs !== undefined) throw fail('DP_ERR_INVALID_ARGUMENT', 'a node that joins through hubs has no mesh peers')
     this.transport.addPeer(url)
   }
 
@@ -414,6 +475,7 @@ export class ClusterNode {
   reconnect (): void {
     this.assertOpen()
     this.transport.disconnectAll('reconnect requested')
+    this.hubs?.reconnect()
   }
 
   /**
@@ -448,7 +510,9 @@ export class ClusterNode {
       peers,
       generation: this.generation,
       invalidRecords: this.invalidRecords,
-      retainedBytes: this.transport.retainedBytes()
+      retainedBytes: this.transport.retainedBytes(),
+      hubs: this.hubs?.views() ?? [],
+      observe: this.observerAddress() !== undefined ? { ...this.observerAddress()!, observers: this.observer!.count } : null
     })
   }
 
@@ -461,6 +525,8 @@ export class ClusterNode {
     for (const t of this.timers) clearInterval(t)
     this.timers = []
     this.readiness.close()
+    this.hubs?.close()
+    await this.observer?.close()
     await this.transport.close()
     this.persistence?.close()
     this.events.clear()

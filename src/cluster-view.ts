@@ -2,6 +2,7 @@
  * The view of a cluster node that `ClusterNode.peers()` and `cluster()` return: plain functions
  * from what the transport, the liveness table, readiness, persistence and the store report.
  */
+import type { HubView } from './hub-links.js'
 import type { LivenessEntry, PeerLiveness } from './liveness.js'
 import type { PersistenceStatus } from './persistence/file-persistence.js'
 import type { ProfileStore } from './profile-store.js'
@@ -45,6 +46,10 @@ export interface ClusterView {
   /** The data directory's state (failing writes, what was loaded), or null without `dataDir`. */
   readonly persistence: PersistenceStatus | null
   readonly peers: PeerView[]
+  /** Hub topology: each hub with its connection, sync state and traffic; empty in mesh mode. */
+  readonly hubs: HubView[]
+  /** The read-only y-websocket endpoint: its address and connected observers, or null. */
+  readonly observe: { readonly host: string; readonly port: number; readonly observers: number } | null
   readonly document: {
     /** Size of the encoded document state, bytes: an estimate that encodes nothing (see `ProfileStore.stats`). */
     readonly stateBytes: number
@@ -116,6 +121,8 @@ export interface ClusterViewSource {
   readonly generation: number
   readonly invalidRecords: number
   readonly retainedBytes: number
+  readonly hubs: HubView[]
+  readonly observe: ClusterView['observe']
 }
 
 /** This node, its peers and its document. O(peers + Yjs clients): it encodes nothing. */
@@ -131,6 +138,8 @@ export const clusterView = (s: ClusterViewSource): ClusterView => {
     readyState: synced && s.persistence?.state === 'failing' ? 'degraded' : s.isReady ? 'ready' : s.timedOut ? 'timed-out' : 'syncing',
     persistence: s.persistence,
     peers: s.peers,
+    hubs: s.hubs,
+    observe: s.observe,
     document: {
       stateBytes: stats.stateBytes,
       generation: s.generation,

@@ -25,9 +25,13 @@ export {
   DEFAULT_SWEEP_INTERVAL_MS, DEFAULT_MAX_LOCAL_MEMBERSHIPS, DEFAULT_MAX_TRACKED_NODES, DEFAULT_MAX_CLOCK_SKEW_MS,
   DEFAULT_READINESS_POLICY, DEFAULT_READINESS_TIMEOUT_MS, DEFAULT_READINESS_WAIT_MS, DEFAULT_READINESS_PEERS,
   DEFAULT_READINESS_AFTER_TIMEOUT, DEFAULT_FSYNC_INTERVAL_MS, DEFAULT_SNAPSHOT_INTERVAL_MS, DEFAULT_SNAPSHOT_LOG_BYTES,
-  MIN_SECRET_LENGTH, PEER_ERROR_LOG_INTERVAL_MS, MAX_TIMER_MS
+  MIN_SECRET_LENGTH, PEER_ERROR_LOG_INTERVAL_MS, MAX_TIMER_MS,
+  DEFAULT_HUB_ROOM, MAX_HUBS, MAX_TOKEN_LENGTH, DEFAULT_MAX_OBSERVERS, DEFAULT_OBSERVE_MAX_MESSAGE_BYTES,
+  DEFAULT_OBSERVE_MAX_MESSAGES_PER_SECOND
 } from './options.js'
-export type { ClusterNodeOptions } from './options.js'
+export type { ClusterNodeOptions, HubOptions, ObserveOptions } from './options.js'
+export type { HubEvent, HubView } from './hub-links.js'
+export { CLOSE_READ_ONLY } from './observer-endpoint.js'
 export type { PeerError, PeerErrorKind } from './transport/transport.js'
 export type { ReadinessOptions, ReadinessPolicy } from './readiness.js'
 export type { LivenessEvent, LivenessEntry, PeerLiveness } from './liveness.js'

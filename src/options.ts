@@ -72,6 +72,18 @@ export const DEFAULT_PERSISTENCE_RETRY_MS = 1000
 export const MIN_SECRET_LENGTH = 8
 /** A failing peer is logged at `warn` at most once per this interval (and on every change of error kind), ms. */
 export const PEER_ERROR_LOG_INTERVAL_MS = 30_000
+/** Room (document name) on the hubs. */
+export const DEFAULT_HUB_ROOM = 'dialog-profiles'
+/** Most hubs one node joins through. */
+export const MAX_HUBS = 16
+/** Longest hub or observer token, characters. */
+export const MAX_TOKEN_LENGTH = 1024
+/** Most observers connected at once to the read-only endpoint. */
+export const DEFAULT_MAX_OBSERVERS = 16
+/** Largest WebSocket message accepted from an observer, bytes (1 MiB). */
+export const DEFAULT_OBSERVE_MAX_MESSAGE_BYTES = 1024 * 1024
+/** WebSocket messages per second accepted from one observer (burst of one second). */
+export const DEFAULT_OBSERVE_MAX_MESSAGES_PER_SECOND = 20
 /** Longest timer Node.js supports, ms (about 24.8 days); longer ones would fire at once. */
 export const MAX_TIMER_MS = 2 ** 31 - 1
 
@@ -93,6 +105,35 @@ export interface TlsOptions {
 export interface NodeKeys {
   readonly privateKey: KeyObject
   readonly trusted: ReadonlyMap<string, KeyObject>
+}
+
+/**
+ * One y-websocket hub to join the cluster through: `url` is the server url (`ws://host:port` or
+ * `wss://host:port`, optionally with a path), `room` the document name on it, `token` the
+ * credential the hub checks, sent as the url parameter `token` (at least 8 characters).
+ */
+export interface HubOptions {
+  readonly url: string
+  /** @defaultValue 'dialog-profiles' */
+  readonly room?: string
+  readonly token: string
+}
+
+/**
+ * The read-only y-websocket endpoint: where it listens (its own port; 0 picks a free one, see
+ * `observerAddress()`), the token an observer must send as the url parameter `token`, and its
+ * bounds.
+ */
+export interface ObserveOptions {
+  readonly listen: { readonly host: string; readonly port: number }
+  /** At least 8 characters. Never a property, never logged. */
+  readonly token: string
+  /** Most observers connected at once; more are refused (HTTP 503). @defaultValue 16 */
+  readonly maxObservers?: number
+  /** Largest WebSocket message accepted from an observer, bytes (past it the connection is closed). @defaultValue 1048576 */
+  readonly maxMessageBytes?: number
+  /** Messages per second accepted from one observer (burst of one second); past it the connection is closed. @defaultValue 20 */
+  readonly maxMessagesPerSecond?: number
 }
 
 /**
@@ -122,8 +163,21 @@ export interface ClusterNodeOptions {
    * is harmless. @defaultValue []
    */
   readonly peers?: readonly string[]
-  /** Shared secret of the cluster (HMAC challenge-response; never sent, never logged). Required, at least 8 characters. */
-  readonly secret: string
+  /**
+   * Shared secret of the mesh (HMAC challenge-response; never sent, never logged), at least 8
+   * characters. Required unless `hubs` is given (a hub node has no mesh).
+   */
+  readonly secret?: string
+  /**
+   * Join the cluster through these y-websocket servers instead of a mesh: one `y-websocket`
+   * provider per hub on the node's document, so the node stays in the cluster while any one hub
+   * is up. Updates received from a hub go through the store's checks; liveness runs over the
+   * awareness protocol. Cannot be combined with `peers`, `listen` (the mesh) or per-node keys
+   * (`identity`, `trustedNodes`). @defaultValue undefined (mesh)
+   */
+  readonly hubs?: readonly HubOptions[]
+  /** Serve the read-only y-websocket endpoint. @defaultValue undefined (none) */
+  readonly observe?: ObserveOptions
   /** Serve and dial `wss` with this certificate and key. @defaultValue undefined (plain ws) */
   readonly tls?: TlsOptions
   /** Time source, ms: liveness, expiry, rate limits of log lines. @defaultValue Date.now */
@@ -275,6 +329,10 @@ export interface ResolvedOptions {
     readonly nodes: readonly string[], readonly reserve: number, readonly waitMs: number,
     readonly leaseMs: number, readonly leaseMarginMs: number
   }
+  /** Hubs (with their tokens), empty in mesh mode. Keep private. */
+  readonly hubs: ReadonlyArray<Required<HubOptions>>
+  /** The read-only endpoint (with its token), or undefined. Keep private. */
+  readonly observe: Required<ObserveOptions> | undefined
 }
 
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof ClusterNodeOptions>([
@@ -282,8 +340,13 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof ClusterNodeOptions>([
   'maxLocalMemberships', 'heartbeatIntervalMs', 'livenessTimeoutMs', 'graceMs', 'purgeDelayMs', 'maxTrackedNodes',
   'maxClockSkewMs', 'maxMessageBytes', 'maxMessagesPerSecond', 'maxMessagesPerFrame', 'maxBufferedBytes',
   'authTimeoutMs', 'reconnectInitialMs', 'reconnectMaxMs', 'sweepIntervalMs', 'readiness', 'dataDir',
-  'fsyncIntervalMs', 'snapshotIntervalMs', 'resume', 'persistenceRetryMs', 'fileSystem', 'log', 'identity', 'trustedNodes', 'admission'
+  'fsyncIntervalMs', 'snapshotIntervalMs', 'resume', 'persistenceRetryMs', 'fileSystem', 'log', 'identity', 'trustedNodes', 'admission',
+  'hubs', 'observe'
 ])
+const KNOWN_HUB: ReadonlySet<string> = new Set<keyof HubOptions>(['url', 'room', 'token'])
+const KNOWN_OBSERVE: ReadonlySet<string> = new Set<keyof ObserveOptions>(['listen', 'token', 'maxObservers', 'maxMessageBytes', 'maxMessagesPerSecond'])
+// A room name: url-path safe characters.
+const ROOM_PATTERN = /^[A-Za-z0-9._~-]{1,128}$/
 const KNOWN_READINESS: ReadonlySet<string> = new Set<keyof ReadinessOptions>(['policy', 'timeoutMs', 'waitMs', 'peers', 'afterTimeout'])
 
 const invalid = (msg: string): Error => fail('DP_ERR_INVALID_ARGUMENT', msg)
@@ -383,6 +446,48 @@ const checkKeys = (nodeId: string, identity: unknown, trustedNodes: unknown): No
   return { privateKey, trusted }
 }
 
+const checkToken = (v: unknown, what: string): string => {
+  if (typeof v !== 'string' || v.length < MIN_SECRET_LENGTH || v.length > MAX_TOKEN_LENGTH) throw invalid(`${what} must be a string of ${MIN_SECRET_LENGTH} to ${MAX_TOKEN_LENGTH} characters`)
+  return v
+}
+
+const checkHubs = (v: unknown): Array<Required<HubOptions>> => {
+  if (v === undefined) return []
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_HUBS) throw invalid(`hubs must be an array of 1 to ${MAX_HUBS} { url, room?, token }`)
+  const seen = new Map<string, number>()
+  return v.map((h: unknown, i) => {
+    if (typeof h !== 'object' || h === null) throw invalid(`hubs[${i}] must be { url, room?, token }`)
+    for (const k of Object.keys(h)) if (!KNOWN_HUB.has(k)) throw invalid(`unknown option hubs[${i}].${k}`)
+    const { url, room, token } = h as HubOptions
+    checkPeerUrl(url, `hubs[${i}].url`)
+    const r = room ?? DEFAULT_HUB_ROOM
+    if (typeof r !== 'string' || !ROOM_PATTERN.test(r)) throw invalid(`hubs[${i}].room must match ${String(ROOM_PATTERN)}`)
+    const key = `${peerKey(url)} ${r}`
+    const first = seen.get(key)
+    if (first !== undefined) throw invalid(`hubs[${i}] repeats hubs[${first}]`)
+    seen.set(key, i)
+    return { url, room: r, token: checkToken(token, `hubs[${i}].token`) }
+  })
+}
+
+const checkObserve = (v: unknown): Required<ObserveOptions> | undefined => {
+  if (v === undefined) return undefined
+  if (typeof v !== 'object' || v === null) throw invalid('observe must be { listen, token, maxObservers?, maxMessageBytes?, maxMessagesPerSecond? }')
+  for (const k of Object.keys(v)) if (!KNOWN_OBSERVE.has(k)) throw invalid(`unknown option observe.${k}`)
+  const o = v as ObserveOptions
+  const listen = checkListen(o.listen)
+  if (listen === undefined) throw invalid('observe.listen must be { host, port }')
+  const maxMessageBytes = positiveInt(o.maxMessageBytes ?? DEFAULT_OBSERVE_MAX_MESSAGE_BYTES, 'observe.maxMessageBytes')
+  if (maxMessageBytes < MIN_MAX_MESSAGE_BYTES) throw invalid(`observe.maxMessageBytes must be at least ${MIN_MAX_MESSAGE_BYTES}`)
+  return {
+    listen,
+    token: checkToken(o.token, 'observe.token'),
+    maxObservers: positiveInt(o.maxObservers ?? DEFAULT_MAX_OBSERVERS, 'observe.maxObservers'),
+    maxMessageBytes,
+    maxMessagesPerSecond: positiveInt(o.maxMessagesPerSecond ?? DEFAULT_OBSERVE_MAX_MESSAGES_PER_SECOND, 'observe.maxMessagesPerSecond')
+  }
+}
+
 const checkReadiness = (v: unknown): Required<ReadinessOptions> => {
   if (v !== undefined && (typeof v !== 'object' || v === null)) throw invalid('readiness must be an object')
   const r = (v ?? {}) as ReadinessOptions
@@ -423,7 +528,16 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
   for (const k of Object.keys(options)) if (!KNOWN_OPTIONS.has(k)) throw invalid(`unknown option ${k}`)
   const o = options as { readonly [K in keyof ClusterNodeOptions]: unknown }
   if (typeof o.nodeId !== 'string' || !NODE_ID_PATTERN.test(o.nodeId)) throw invalid(`nodeId must match ${String(NODE_ID_PATTERN)}`)
-  if (typeof o.secret !== 'string' || o.secret.length < MIN_SECRET_LENGTH) throw invalid(`secret must be a string of at least ${MIN_SECRET_LENGTH} characters`)
+  const hubs = checkHubs(o.hubs)
+  if (hubs.length > 0) {
+    // A node joins either a mesh or hubs: combining them would relay every update between the
+    // two and leave liveness with two sources of different strength (signed or not).
+    if (o.peers !== undefined) throw invalid('hubs cannot be combined with peers: a node joins either a mesh or hubs')
+    if (o.listen !== undefined) throw invalid('hubs cannot be combined with listen: a hub node accepts no mesh peers (observers use observe.listen)')
+    if (o.identity !== undefined || o.trustedNodes !== undefined) throw invalid('hubs cannot be combined with per-node keys (identity, trustedNodes): awareness states are not signed')
+  }
+  const secretNeeded = o.secret !== undefined || hubs.length === 0
+  if (secretNeeded && (typeof o.secret !== 'string' || o.secret.length < MIN_SECRET_LENGTH)) throw invalid(`secret must be a string of at least ${MIN_SECRET_LENGTH} characters`)
   if (o.profiles !== undefined && !Array.isArray(o.profiles)) throw invalid('profiles must be an array of declarations')
   const clock = fn<Clock>(o.clock ?? Date.now, 'clock')
   const random = fn<() => number>(o.random ?? Math.random, 'random')
@@ -467,7 +581,8 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
     profiles: (o.profiles ?? []) as readonly ProfileDeclaration[],
     listen: checkListen(o.listen),
     peers,
-    secret: o.secret,
+    // Never used without a mesh: a hub node's transport neither listens nor dials.
+    secret: (o.secret as string | undefined) ?? '',
     tls: checkTls(o.tls),
     clock,
     random,
@@ -497,7 +612,9 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
     fileSystem: o.fileSystem as FileSystem | undefined,
     log,
     keys,
-    admission
+    admission,
+    hubs,
+    observe: checkObserve(o.observe)
   }
 }
 
@@ -506,7 +623,7 @@ const checkAdmission = (o: ClusterNodeOptions): ResolvedOptions['admission'] => 
   const a = o.admission ?? {}
   if (typeof a !== 'object' || a === null) throw invalid('admission must be an object')
   const strict = (o.profiles ?? []).some(p => p?.admission === 'strict')
-  if (a.nodes === undefined && strict && (o.peers?.length ?? 0) > 0) throw invalid('a strict profile needs admission.nodes: every node id of the cluster')
+  if (a.nodes === undefined && strict && ((o.peers?.length ?? 0) > 0 || o.hubs !== undefined)) throw invalid('a strict profile needs admission.nodes: every node id of the cluster')
   if (strict && o.resume === true) throw invalid('strict admission needs a new incarnation per start: it cannot be combined with resume')
   const nodes = a.nodes ?? [o.nodeId]
   if (!Array.isArray(nodes) || nodes.length === 0 || !nodes.every(n => typeof n === 'string' && NODE_ID_PATTERN.test(n))) throw invalid('admission.nodes must be a non-empty array of node ids')

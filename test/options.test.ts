@@ -7,7 +7,8 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGES_PER_FRAME, DEFAULT_MAX_MESSAGES_PER_SECOND, DEFAULT_MAX_TRACKED_NODES,
   DEFAULT_PURGE_DELAY_MS, DEFAULT_READINESS_AFTER_TIMEOUT, DEFAULT_READINESS_PEERS, DEFAULT_READINESS_POLICY,
   DEFAULT_READINESS_TIMEOUT_MS, DEFAULT_READINESS_WAIT_MS, DEFAULT_RECONNECT_INITIAL_MS, DEFAULT_RECONNECT_MAX_MS,
-  DEFAULT_SNAPSHOT_INTERVAL_MS, DEFAULT_SWEEP_INTERVAL_MS
+  DEFAULT_SNAPSHOT_INTERVAL_MS, DEFAULT_SWEEP_INTERVAL_MS, DEFAULT_HUB_ROOM, DEFAULT_MAX_OBSERVERS,
+  DEFAULT_OBSERVE_MAX_MESSAGE_BYTES, DEFAULT_OBSERVE_MAX_MESSAGES_PER_SECOND
 } from '../src/index.js'
 import type { ClusterNodeOptions } from '../src/index.js'
 import { checkPeerUrl, resolveOptions } from '../src/options.js'
@@ -99,6 +100,24 @@ const bad: Array<[string, Record<string, unknown>, string]> = [
   ['trustedNodes with an unreadable key', { identity: { privateKey: mine.privateKey }, trustedNodes: { a: mine.publicKey, b: 'garbage' } }, 'trustedNodes.b'],
   ['trustedNodes without this node', { identity: { privateKey: mine.privateKey }, trustedNodes: { b: other.publicKey } }, 'trustedNodes.a'],
   ['trustedNodes with another key for this node', { identity: { privateKey: mine.privateKey }, trustedNodes: { a: other.publicKey } }, 'trustedNodes.a'],
+  ['hubs empty', { hubs: [] }, 'hubs'],
+  ['hubs not an array', { hubs: 'ws://hub:1234' }, 'hubs'],
+  ['hubs[0].url without a port', { hubs: [{ url: 'ws://hub', token: 'hub-token-1' }] }, 'hubs[0].url'],
+  ['hubs[0].url http', { hubs: [{ url: 'http://hub:1234', token: 'hub-token-1' }] }, 'hubs[0].url'],
+  ['hubs[0].token short', { hubs: [{ url: 'ws://hub:1234', token: 'short' }] }, 'hubs[0].token'],
+  ['hubs[0].token missing', { hubs: [{ url: 'ws://hub:1234' }] }, 'hubs[0].token'],
+  ['hubs[0].room with a slash', { hubs: [{ url: 'ws://hub:1234', room: 'a/b', token: 'hub-token-1' }] }, 'hubs[0].room'],
+  ['hubs[0] with an unknown key', { hubs: [{ url: 'ws://hub:1234', token: 'hub-token-1', secret: 'x' }] }, 'hubs[0].secret'],
+  ['hubs[1] repeating hubs[0]', { hubs: [{ url: 'ws://hub:1234', token: 'hub-token-1' }, { url: 'ws://HUB:1234', token: 'hub-token-2' }] }, 'hubs[1] repeats hubs[0]'],
+  ['hubs with peers', { hubs: [{ url: 'ws://hub:1234', token: 'hub-token-1' }], peers: ['ws://b:7400'] }, 'peers'],
+  ['hubs with listen', { hubs: [{ url: 'ws://hub:1234', token: 'hub-token-1' }], listen: { host: '127.0.0.1', port: 0 } }, 'listen'],
+  ['hubs with per-node keys', { hubs: [{ url: 'ws://hub:1234', token: 'hub-token-1' }], identity: { privateKey: mine.privateKey }, trustedNodes: { a: mine.publicKey } }, 'per-node keys'],
+  ['hubs with a strict profile and no node list', { hubs: [{ url: 'ws://hub:1234', token: 'hub-token-1' }], profiles: [{ name: 't', admission: 'strict' }] }, 'admission.nodes'],
+  ['observe without listen', { observe: { token: 'observer-token' } }, 'observe.listen'],
+  ['observe.token short', { observe: { listen: { host: '127.0.0.1', port: 0 }, token: 'short' } }, 'observe.token'],
+  ['observe.maxObservers 0', { observe: { listen: { host: '127.0.0.1', port: 0 }, token: 'observer-token', maxObservers: 0 } }, 'observe.maxObservers'],
+  ['observe.maxMessageBytes 100', { observe: { listen: { host: '127.0.0.1', port: 0 }, token: 'observer-token', maxMessageBytes: 100 } }, 'observe.maxMessageBytes'],
+  ['observe with an unknown key', { observe: { listen: { host: '127.0.0.1', port: 0 }, token: 'observer-token', path: '/yjs' } }, 'observe.path'],
   ['maxTrackedNodes below the trusted nodes', { maxTrackedNodes: 1, identity: { privateKey: mine.privateKey }, trustedNodes: { a: mine.publicKey, b: other.publicKey, c: other.publicKey } }, 'maxTrackedNodes']
 ]
 
@@ -167,6 +186,25 @@ describe('resolveOptions', () => {
     })
     expect(ok.peers).toHaveLength(3)
     expect(resolveOptions({ ...base, listen: { host: '127.0.0.1', port: 0 } }).listen).toEqual({ host: '127.0.0.1', port: 0 })
+  })
+
+  it('hubs: resolved with the default room, the secret optional; observe with its defaults', () => {
+    const r = resolveOptions({ nodeId: 'a', hubs: [{ url: 'ws://hub-1:1234', token: 'hub-token-1' }, { url: 'wss://hub-2:443/yjs', room: 'r.1', token: 'hub-token-2' }], log: () => {} })
+    expect(r.hubs).toEqual([{ url: 'ws://hub-1:1234', room: DEFAULT_HUB_ROOM, token: 'hub-token-1' }, { url: 'wss://hub-2:443/yjs', room: 'r.1', token: 'hub-token-2' }])
+    expect(r.peers).toEqual([])
+    expect(resolveOptions(base).hubs).toEqual([])
+    expect(resolveOptions({ ...base, observe: { listen: { host: '127.0.0.1', port: 0 }, token: 'observer-token' } }).observe).toEqual({
+      listen: { host: '127.0.0.1', port: 0 }, token: 'observer-token', maxObservers: DEFAULT_MAX_OBSERVERS, maxMessageBytes: DEFAULT_OBSERVE_MAX_MESSAGE_BYTES, maxMessagesPerSecond: DEFAULT_OBSERVE_MAX_MESSAGES_PER_SECOND
+    })
+    expect([DEFAULT_HUB_ROOM, DEFAULT_MAX_OBSERVERS, DEFAULT_OBSERVE_MAX_MESSAGE_BYTES, DEFAULT_OBSERVE_MAX_MESSAGES_PER_SECOND]).toEqual(['dialog-profiles', 16, 1024 * 1024, 20])
+    // a mesh node still needs its secret
+    expect(outcome(() => resolveOptions({ nodeId: 'a', log: () => {} }))?.message).toContain('secret')
+    // a hub node cannot add mesh peers later
+    const node = new ClusterNode({ nodeId: 'a', hubs: [{ url: 'ws://127.0.0.1:9', token: 'hub-token-1' }], log: () => {} })
+    expect(outcome(() => { node.addPeer('ws://127.0.0.1:7400') })?.code).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(inspect(node, { depth: 8, showHidden: true, getters: false })).not.toContain('hub-token-1')
+    const observed = new ClusterNode({ ...base, observe: { listen: { host: '127.0.0.1', port: 0 }, token: 'observer-token-1' } })
+    expect(inspect(observed, { depth: 8, showHidden: true, getters: false })).not.toContain('observer-token-1')
   })
 
   it('checkPeerUrl accepts ws and wss with a host and an explicit port, including the scheme default port', () => {

@@ -3,8 +3,15 @@
  * over the Node IPC channel. Every request carries an id; the worker answers with the same id.
  */
 
-/** What a node process runs: a ClusterNode in a full mesh, or a flat Y.Map synced through a y-websocket hub. */
-export type ClusterImpl = 'dialog-profiles' | 'ymap-hub'
+/**
+ * What a node process runs: a ClusterNode in a full mesh (`dialog-profiles`), a ClusterNode
+ * joining through one y-websocket hub (`dialog-profiles-hub`, the hub topology), or a flat
+ * Y.Map synced through a y-websocket hub (`ymap-hub`, the baseline).
+ */
+export type ClusterImpl = 'dialog-profiles' | 'dialog-profiles-hub' | 'ymap-hub'
+
+/** Whether an implementation runs through a hub process. */
+export const usesHub = (impl: ClusterImpl): boolean => impl !== 'dialog-profiles'
 
 /**
  * How the load writes: `batched` issues what is due in one loop turn together (the store

@@ -6,6 +6,7 @@
  * DP_BENCH_PEERS (JSON array of urls: the mesh peers, or the hub), DP_BENCH_CLIENT_ID.
  *
  * `dialog-profiles`: a ClusterNode dialling the nodes started before it (a full mesh).
+ * `dialog-profiles-hub`: a ClusterNode joining through the hub (`hubs` option, the hub topology).
  * `ymap-hub`: the baseline a user would build from Yjs's own packages: a flat `Y.Map` of live
  * calls (dialog id -> 1) synced through one `@y/websocket-server` hub with the `y-websocket` 3
  * provider (`WebSocketPolyfill` from `ws`, `disableBc`, no `resyncInterval`).
@@ -46,12 +47,12 @@ interface Replica {
 }
 
 const clusterReplica = async (): Promise<Replica> => {
+  const throughHub = impl === 'dialog-profiles-hub'
   const node = new ClusterNode({
     nodeId,
     profiles: [{ name: PROFILE }],
-    listen: { host: '127.0.0.1', port: 0 },
-    peers,
-    secret: 'bench-cluster-secret',
+    // The bench's hub checks no token; a node sends one all the same.
+    ...(throughHub ? { hubs: peers.map((url) => ({ url, token: 'bench-hub-token' })) } : { listen: { host: '127.0.0.1', port: 0 }, peers, secret: 'bench-cluster-secret' }),
     clientId,
     incarnation: 1,
     readiness: { policy: 'allow', timeoutMs: 10_000 },
@@ -60,7 +61,7 @@ const clusterReplica = async (): Promise<Replica> => {
   let drops = 0
   node.on('peer-down', () => { drops++ })
   await node.start()
-  const url = node.url()
+  const url = throughHub ? peers[0] : node.url()
   if (url === undefined) throw new Error('no url')
   const add = (d: string): void => { node.store.add(d, PROFILE) }
   const remove = (d: string): void => { node.store.remove(d, PROFILE) }
@@ -71,7 +72,7 @@ const clusterReplica = async (): Promise<Replica> => {
     has: (d) => node.store.has(d, PROFILE),
     size: () => node.store.size(PROFILE),
     members: () => node.store.members(PROFILE).map((m) => m.dialog),
-    connected: () => node.cluster().peers.filter((p) => p.connected && p.synced).length,
+    connected: () => throughHub ? node.cluster().hubs.filter((h) => h.synced).length : node.cluster().peers.filter((p) => p.connected && p.synced).length,
     ready: () => node.isReady,
     traffic: () => {
       const t = node.traffic()

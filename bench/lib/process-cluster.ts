@@ -10,6 +10,7 @@ import type { ChildProcess } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ClusterImpl, WorkerEvent, WorkerReply, WorkerRequest } from './cluster-protocol.js'
+import { usesHub } from './cluster-protocol.js'
 import { dialogId } from './prng.js'
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'cluster-worker.ts')
@@ -83,7 +84,7 @@ export class NodeProcess {
 }
 
 const spawnNode = async (id: string, peers: readonly string[], clientId: number, impl: ClusterImpl): Promise<NodeProcess> => {
-  const child = fork(impl === 'ymap-hub' && id === 'hub' ? HUB : WORKER, [], {
+  const child = fork(usesHub(impl) && id === 'hub' ? HUB : WORKER, [], {
     execArgv: ['--import', 'tsx'],
     env: { ...process.env, DP_BENCH_IMPL: impl, DP_BENCH_NODE: id, DP_BENCH_PEERS: JSON.stringify(peers), DP_BENCH_CLIENT_ID: String(clientId) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
@@ -115,7 +116,7 @@ export class ProcessCluster {
    */
   static async start (n: number, seed: number, impl: ClusterImpl = 'dialog-profiles'): Promise<ProcessCluster> {
     const nodes: NodeProcess[] = []
-    const hub = impl === 'ymap-hub' ? await spawnNode('hub', [], 0, impl) : undefined
+    const hub = usesHub(impl) ? await spawnNode('hub', [], 0, impl) : undefined
     const c = new ProcessCluster(nodes, hub)
     try {
       for (let i = 0; i < n; i++) {

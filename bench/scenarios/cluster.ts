@@ -73,7 +73,7 @@ const traffic = async (c: ProcessCluster): Promise<{ updatesIn: number, bytesIn:
   return { updatesIn, bytesIn, stateBytesOut, ops }
 }
 
-const step = async (ctx: BenchContext, c: ProcessCluster, label: string, mode: WriteMode, callsPerSecond: number, durationMs: number, seed: number): Promise<{ achieved: number, p50: number, p99: number, bytesPerOp: number }> => {
+const step = async (ctx: BenchContext, c: ProcessCluster, label: string, mode: WriteMode, callsPerSecond: number, durationMs: number, seed: number): Promise<{ achieved: number, p50: number, p99: number, bytesPerOp: number, msgsPerOp: number }> => {
   const rng = createRng(seed)
   const before = await traffic(c)
   const n = c.nodes.length
@@ -116,13 +116,19 @@ const step = async (ctx: BenchContext, c: ProcessCluster, label: string, mode: W
   // batched; more means duplicate deliveries (relays), fewer means batching. Probes,
   // heartbeats and digests (or awareness) add a little.
   const allOps = after.ops - before.ops
-  const r = { achieved: ops / seconds, p50: p(lat, 50), p99: p(lat, 99), bytesPerOp: allOps > 0 ? (after.bytesIn - before.bytesIn) / allOps / n : Number.NaN }
+  const r = {
+    achieved: ops / seconds,
+    p50: p(lat, 50),
+    p99: p(lat, 99),
+    bytesPerOp: allOps > 0 ? (after.bytesIn - before.bytesIn) / allOps / n : Number.NaN,
+    msgsPerOp: allOps > 0 ? (after.updatesIn - before.updatesIn) / allOps / n : Number.NaN
+  }
   ctx.report(label, `ops/s issued @target ${target}`, r.achieved, 'ops/s')
   ctx.report(label, `convergence p50 @${target} ops/s`, r.p50, 'ms')
   ctx.report(label, `convergence p99 @${target} ops/s`, r.p99, 'ms')
   ctx.report(label, `probes @${target} ops/s`, lat.length, 'probes')
   if (allOps > 0) {
-    ctx.report(label, `update messages received per op per node @${target} ops/s`, (after.updatesIn - before.updatesIn) / allOps / n, 'msgs/op')
+    ctx.report(label, `update messages received per op per node @${target} ops/s`, r.msgsPerOp, 'msgs/op')
     ctx.report(label, `bytes received per op per node @${target} ops/s`, r.bytesPerOp, 'bytes/op')
     ctx.report(label, `bytes of state answers sent per op @${target} ops/s`, (after.stateBytesOut - before.stateBytesOut) / allOps, 'bytes/op')
   }
@@ -134,10 +140,11 @@ const IMPLS: ReadonlyArray<{ impl: ClusterImpl, name: string }> = [
   { impl: 'ymap-hub', name: 'flat Y.Map + y-websocket hub' }
 ]
 
-interface Outcome { best: number, bytesPerOp: number }
+/** Sustained rate; bytes and update messages received per op per node at the lowest rate. */
+export interface Outcome { best: number, bytesPerOp: number, msgsPerOp: number }
 
 /** One implementation, one write mode, one size: idle probes, then rate steps until saturated. */
-const measure = async (ctx: BenchContext, impl: ClusterImpl, name: string, mode: WriteMode, n: number, rates: readonly number[], durationMs: number): Promise<Outcome> => {
+export const measure = async (ctx: BenchContext, impl: ClusterImpl, name: string, mode: WriteMode, n: number, rates: readonly number[], durationMs: number): Promise<Outcome> => {
   const label = `${name}, ${mode}, ${n} nodes`
   const seed = subSeed(ctx.seed, `cluster/${n}`)
   const c = await ProcessCluster.start(n, seed, impl)
@@ -145,11 +152,12 @@ const measure = async (ctx: BenchContext, impl: ClusterImpl, name: string, mode:
     await idle(ctx, c, ctx.quick ? 20 : 100, label)
     let best = 0
     let bytesPerOp = Number.NaN
+    let msgsPerOp = Number.NaN
     for (const rate of rates) {
       ctx.checkBudget()
       const r = await step(ctx, c, label, mode, rate / 2, durationMs, subSeed(seed, `rate${rate}`))
       // Bytes per op at the lowest rate: the least batching, the figure that shows duplicates.
-      if (Number.isNaN(bytesPerOp)) bytesPerOp = r.bytesPerOp
+      if (Number.isNaN(bytesPerOp)) { bytesPerOp = r.bytesPerOp; msgsPerOp = r.msgsPerOp }
       const sustained = r.p99 < LAG_LIMIT_MS && r.achieved >= 0.9 * rate
       if (sustained) best = Math.max(best, r.achieved)
       if (!sustained) break // saturated: higher rates only take longer
@@ -157,7 +165,7 @@ const measure = async (ctx: BenchContext, impl: ClusterImpl, name: string, mode:
     ctx.report(label, `sustained ops/s with p99 lag < ${LAG_LIMIT_MS} ms`, best, 'ops/s')
     const states = await Promise.all(c.nodes.map(async (x) => await x.call({ type: 'state' }, 5000)))
     ctx.report(label, 'connection drops', states.reduce((s, x) => s + (x.type === 'state' ? x.drops : 0), 0), 'drops')
-    return { best, bytesPerOp }
+    return { best, bytesPerOp, msgsPerOp }
   } finally {
     await c.close()
   }

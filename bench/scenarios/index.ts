@@ -7,6 +7,7 @@ import { admission } from './admission.js'
 import { churn } from './churn.js'
 import { cluster } from './cluster.js'
 import { httpAcquire } from './http-acquire.js'
+import { hubTopology } from './hub-topology.js'
 import { lateJoin } from './late-join.js'
 import { memory } from './memory.js'
 import { nodeKeys } from './node-keys.js'
@@ -14,4 +15,4 @@ import { redisToday } from './redis-today.js'
 import { statusPage } from './status-page.js'
 import { strictAdmission } from './strict-admission.js'
 
-export const scenarios: readonly Scenario[] = [churn, admission, memory, lateJoin, redisToday, cluster, nodeKeys, httpAcquire, statusPage, strictAdmission]
+export const scenarios: readonly Scenario[] = [churn, admission, memory, lateJoin, redisToday, cluster, nodeKeys, hubTopology, httpAcquire, statusPage, strictAdmission]
