@@ -88,6 +88,22 @@ export class PartitionResolver {
  */
 export const forEachAddedValue = <P>(tr: Y.Transaction, resolver: { resolve (type: Y.AbstractType<any>): P | null },
   fn: (partition: P, writer: number, clock: number, value: unknown) => void): void => {
+  forEachNewLiveItem(tr, (s, client, before, after) => {
+    if (s.parentSub !== null) return
+    const pn = resolver.resolve(s.parent as Y.AbstractType<any>)
+    if (pn === null) return
+    const values = s.content.getContent()
+    const from = Math.max(0, before - s.id.clock)
+    const to = Math.min(values.length, after - s.id.clock)
+    for (let k = from; k < to; k++) fn(pn, client, s.id.clock + k, values[k])
+  })
+}
+
+/**
+ * Calls `fn` for every live (not deleted) item a transaction added, with its writer and the
+ * transaction's clock range [before, after) of that writer (an item may start before it).
+ */
+const forEachNewLiveItem = (tr: Y.Transaction, fn: (item: Y.Item, client: number, before: number, after: number) => void): void => {
   const store = tr.doc.store
   tr.afterState.forEach((after, client) => {
     const before = tr.beforeState.get(client) ?? 0
@@ -97,13 +113,7 @@ export const forEachAddedValue = <P>(tr: Y.Transaction, resolver: { resolve (typ
     for (let i = Y.findIndexSS(structs, before); i < structs.length; i++) {
       const s = structs[i] as Y.Item | Y.GC
       if (s.id.clock >= after) break
-      if (!(s instanceof Y.Item) || s.deleted || s.parentSub !== null) continue
-      const pn = resolver.resolve(s.parent as Y.AbstractType<any>)
-      if (pn === null) continue
-      const values = s.content.getContent()
-      const from = Math.max(0, before - s.id.clock)
-      const to = Math.min(values.length, after - s.id.clock)
-      for (let k = from; k < to; k++) fn(pn, client, s.id.clock + k, values[k])
+      if (s instanceof Y.Item && !s.deleted) fn(s, client, before, after)
     }
   })
 }
@@ -304,18 +314,7 @@ export class StateSizeEstimate {
   }
 
   private follow (tr: Y.Transaction): void {
-    const store = tr.doc.store
-    tr.afterState.forEach((after, client) => {
-      const before = tr.beforeState.get(client) ?? 0
-      if (after <= before) return
-      const structs = store.clients.get(client)
-      if (structs === undefined) return
-      for (let i = Y.findIndexSS(structs, before); i < structs.length; i++) {
-        const s = structs[i] as Y.Item | Y.GC
-        if (s.id.clock >= after) break
-        if (s instanceof Y.Item && !s.deleted) { this.liveItems++; this.liveBytes += itemBytes(s) }
-      }
-    })
+    forEachNewLiveItem(tr, (s) => { this.liveItems++; this.liveBytes += itemBytes(s) })
     // Items deleted by this transaction that an earlier one added (their content is still there:
     // afterTransaction comes before Yjs collects it).
     Y.iterateDeletedStructs(tr, tr.deleteSet, (s) => {
