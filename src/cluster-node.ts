@@ -230,7 +230,7 @@ export class ClusterNode {
     }
     this.timers.push(setInterval(() => { this.runLiveness() }, Math.min(this.#options.heartbeatIntervalMs, 1000)))
     this.timers.push(setInterval(() => { this.sweep() }, this.#options.sweepIntervalMs))
-    if (this.#options.admission.leaseMs > 0) this.timers.push(setInterval(() => { this.tickAdmission() }, Math.max(10, this.#options.admission.leaseMs / 8)))
+    if (this.#options.admission.leaseMs > 0) this.timers.push(setInterval(() => { this.renewLeases() }, Math.max(10, this.#options.admission.leaseMs / 8)))
     this.hubs?.start()
     if (this.hubs === undefined && this.transport.configuredPeers().length === 0) this.markReady()
     else {
@@ -413,9 +413,9 @@ export class ClusterNode {
 
   private reclaimLogged = false
 
-  private tickAdmission (): void {
+  private renewLeases (): void {
     if (this.closed) return
-    try { this.admission.tick() } catch (err) { this.#options.log('warn', `strict lease renewal failed: ${err instanceof Error ? err.message : String(err)}`) }
+    try { this.admission.renewLeases() } catch (err) { this.#options.log('warn', `strict lease renewal failed: ${err instanceof Error ? err.message : String(err)}`) }
     if (!this.reclaimLogged && this.admission.strict.reclaimed) {
       this.reclaimLogged = true
       this.#options.log('error', 'a majority of admission.nodes reclaimed this node\'s strict rights (it was cut off for longer than admission.leaseMs + leaseMarginMs): it refuses strict calls (no-quorum) until it restarts')

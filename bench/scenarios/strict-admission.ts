@@ -49,7 +49,7 @@ const makeNet = (n: number, delayMs: number, seed: number): Net => {
     get now () { return time.now },
     set now (v: number) { time.now = v },
     step () {
-      for (const a of adm) a.tick()
+      for (const a of adm) a.renewLeases()
       for (const s of stores) s.flushWrites()
       let k = 0
       while (k < queue.length && (queue[k] as { at: number }).at <= net.now) k++

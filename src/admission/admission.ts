@@ -88,8 +88,8 @@ export class Admission {
   /** Starts strict admission when constructed with `start: false` (idempotent). */
   start (): void { this.strict.start() }
 
-  /** Renews the strict lease and votes against silent nodes (see StrictRights.tick); call it every leaseMs/4 or more often. */
-  tick (): void { this.strict.tick() }
+  /** Renews the strict lease and votes against silent nodes (see StrictRights.renewLeases); call it every leaseMs/4 or more often. */
+  renewLeases (): void { this.strict.renewLeases() }
 
   /**
    * Admits `dialog` under every key, or under none. Per key: eventual mode admits when the

@@ -119,7 +119,7 @@ export class StrictRights {
     }
     this.checkSealed()
     this.writer.write([encodeHello()])
-    this.tick(true)
+    this.renewLeases(true)
   }
 
   /**
@@ -127,7 +127,7 @@ export class StrictRights {
    * the incarnations silent past leaseMs + marginMs. Call it periodically (ClusterNode does;
    * the in-memory cluster does on `advance`). No-op without leases.
    */
-  tick (force = false): void {
+  renewLeases (force = false): void {
     if (!this.started || !this.leases.enabled) return
     const now = this.clock()
     // a reclaimed node asks for no lease (it may never admit again) but still votes

@@ -103,7 +103,7 @@ export class InMemoryCluster {
    */
   advance (ms: number): void {
     this.now += ms
-    this.admissions.forEach((a, i) => { if (this.down[i] !== true) a?.tick() })
+    this.admissions.forEach((a, i) => { if (this.down[i] !== true) a?.renewLeases() })
   }
 
   /** Steps replica `i`'s clock by `ms` (either sign) relative to the shared clock: a clock step or drift. */
