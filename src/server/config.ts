@@ -10,7 +10,7 @@ import { hostname } from 'node:os'
 import { parse as parseYaml } from 'yaml'
 import { fail } from '../errors.js'
 import {
-  DEFAULT_GRACE_MS, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_LIVENESS_TIMEOUT_MS, DEFAULT_PURGE_DELAY_MS,
+  DEFAULT_GRACE_MS, DEFAULT_HUB_ROOM, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_LIVENESS_TIMEOUT_MS, DEFAULT_PURGE_DELAY_MS,
   DEFAULT_READINESS_POLICY, MIN_SECRET_LENGTH
 } from '../options.js'
 import type { ProfileDeclaration } from '../types.js'
@@ -54,12 +54,23 @@ export class Secret {
 /** The resolved configuration of one daemon. */
 export interface DaemonConfig {
   readonly nodeId: string
-  /** Cluster WebSocket address. @defaultValue 127.0.0.1:7400 */
-  readonly listen: HostPort
+  /** Cluster WebSocket address; null for a hub node (it accepts no mesh peers). @defaultValue 127.0.0.1:7400 */
+  readonly listen: HostPort | null
   /** HTTP API address. @defaultValue 127.0.0.1:7480 */
   readonly http: HostPort
   readonly peers: readonly string[]
-  readonly secret: Secret
+  /** The mesh secret; null only for a hub node without one. */
+  readonly secret: Secret | null
+  /** y-websocket hubs to join through instead of a mesh (urls). @defaultValue [] (mesh) */
+  readonly hubs: readonly string[]
+  /** Token the hubs check (required with hubs). @defaultValue null */
+  readonly hubToken: Secret | null
+  /** Room on the hubs. @defaultValue 'dialog-profiles' */
+  readonly hubRoom: string
+  /** The read-only y-websocket endpoint and the token observers send. @defaultValue null (none) */
+  readonly observe: { readonly listen: HostPort; readonly token: Secret } | null
+  /** Per-node keys: this node's PEM Ed25519 private key and the trusted nodes' PEM public keys. @defaultValue null (shared secret only) */
+  readonly keys: { readonly privateKey: Secret; readonly trustedNodes: Readonly<Record<string, string>> } | null
   /** Bearer token required by the HTTP API; required to bind it to a non-loopback address. @defaultValue null */
   readonly apiToken: Secret | null
   readonly profiles: readonly ProfileDeclaration[]
@@ -119,6 +130,15 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'peers', flag: '--peer <url>', env: ['DP_PEERS', 'DP_PEER'], kind: 'list', description: 'ws://HOST:PORT of a peer to dial (repeatable; env: comma-separated)', defaultText: 'none' },
   { key: 'secret', flag: '--secret <s>', env: ['DP_SECRET'], kind: 'string', description: 'shared cluster secret, at least 8 characters (required, or --secret-file)' },
   { key: 'secretFile', flag: '--secret-file <file>', env: ['DP_SECRET_FILE'], kind: 'string', description: 'read the secret from this file (surrounding white space dropped)' },
+  { key: 'identityFile', flag: '--identity-file <file>', env: ['DP_IDENTITY_FILE'], kind: 'string', description: 'per-node keys: this node\'s PEM Ed25519 private key; needs --trusted-node for every node, this one included', defaultText: 'none' },
+  { key: 'trustedNodes', flag: '--trusted-node <id=file>', env: ['DP_TRUSTED_NODES'], kind: 'list', description: 'per-node keys: a node id and the file of its PEM Ed25519 public key (repeatable; env: comma-separated)', defaultText: 'none' },
+  { key: 'hubs', flag: '--hub <url>', env: ['DP_HUBS', 'DP_HUB'], kind: 'list', description: 'join through this y-websocket server instead of a mesh (repeatable; env: comma-separated); excludes --listen, --peer and per-node keys', defaultText: 'none (mesh)' },
+  { key: 'hubToken', flag: '--hub-token <token>', env: ['DP_HUB_TOKEN'], kind: 'string', description: 'token the hubs check, sent as the url parameter token (required with --hub)' },
+  { key: 'hubTokenFile', flag: '--hub-token-file <file>', env: ['DP_HUB_TOKEN_FILE'], kind: 'string', description: 'read the hub token from this file' },
+  { key: 'hubRoom', flag: '--hub-room <room>', env: ['DP_HUB_ROOM'], kind: 'string', description: 'room (document name) on the hubs', defaultText: DEFAULT_HUB_ROOM },
+  { key: 'observe', flag: '--observe <host:port>', env: ['DP_OBSERVE'], kind: 'string', description: 'serve the read-only y-websocket endpoint here (needs --observe-token)', defaultText: 'none' },
+  { key: 'observeToken', flag: '--observe-token <token>', env: ['DP_OBSERVE_TOKEN'], kind: 'string', description: 'token an observer sends as the url parameter token' },
+  { key: 'observeTokenFile', flag: '--observe-token-file <file>', env: ['DP_OBSERVE_TOKEN_FILE'], kind: 'string', description: 'read the observer token from this file' },
   { key: 'profiles', flag: '--profile <name[:value]>', env: ['DP_PROFILES', 'DP_PROFILE'], kind: 'list', description: 'declare a profile: NAME plain, NAME:value with values (repeatable; env: comma-separated)', defaultText: 'none' },
   { key: 'mode', flag: '--mode <mode>', env: ['DP_MODE'], kind: 'string', description: 'admission mode of the declared profiles: eventual or strict', defaultText: 'eventual' },
   { key: 'admissionWaitMs', flag: '--admission-wait-ms <ms>', env: ['DP_ADMISSION_WAIT_MS'], kind: 'int', description: 'strict mode: how long an acquire without a spare right waits for the rights this node asked its peers for, before it is refused with no_rights (the SIP worker waits that long)', defaultText: '0' },
@@ -215,6 +235,28 @@ const parseProfile = (text: unknown, where: string): ProfileDeclaration => {
   return { name: text.slice(0, i), withValue: true }
 }
 
+const readKeyFile = (path: string, what: string): string => {
+  try { return readFileSync(path, 'utf8') } catch (err) {
+    throw bad(`cannot read ${what} ${path}: ${err instanceof Error ? err.message : String(err)}`)
+  }
+}
+
+/** Per-node keys from `--identity-file` and `--trusted-node ID=FILE` (contents checked by the node). */
+const nodeKeysOf = (identityFile: string | undefined, trusted: unknown[]): DaemonConfig['keys'] => {
+  if (identityFile === undefined && trusted.length === 0) return null
+  if (identityFile === undefined || trusted.length === 0) throw bad('per-node keys need both --identity-file and --trusted-node (one per node, this one included)')
+  const trustedNodes: Record<string, string> = {}
+  for (const t of trusted) {
+    const m = typeof t === 'string' ? /^([^=]+)=(.+)$/.exec(t) : null
+    if (m === null) throw bad(`a trusted node is ID=FILE (its PEM Ed25519 public key), got ${JSON.stringify(t)}`)
+    const id = m[1] as string
+    if (!NODE_ID_PATTERN.test(id)) throw bad(`a trusted node id must match [A-Za-z0-9._-]{1,64}, got "${id}"`)
+    if (Object.hasOwn(trustedNodes, id)) throw bad(`trusted node "${id}" given twice`)
+    trustedNodes[id] = readKeyFile(m[2] as string, `the public key file of ${id}`)
+  }
+  return { privateKey: new Secret(readKeyFile(identityFile, 'the identity file')), trustedNodes }
+}
+
 /** The merged raw value of one setting and where it came from. */
 interface Picked { value: unknown; source: Source }
 
@@ -291,15 +333,33 @@ export const resolveConfig = (sources: { flags?: RawSettings; env?: RawSettings;
 
   const nodeId = str('nodeId') ?? hostname()
   if (!NODE_ID_PATTERN.test(nodeId)) throw bad(`node id must match [A-Za-z0-9._-]{1,64}, got "${nodeId}" (set --node-id)`)
-  const listen = parseHostPort(str('listen') ?? DEFAULT_LISTEN, 'listen address')
-  const http = parseHostPort(str('http') ?? DEFAULT_HTTP, 'HTTP address')
-  const peers = list('peers').map((u) => {
-    if (typeof u !== 'string' || !/^wss?:\/\/[^\s/]+(\/\S*)?$/.test(u)) throw bad(`a peer must be ws://HOST:PORT or wss://HOST:PORT, got ${JSON.stringify(u)}`)
+  const wsUrl = (u: unknown, what: string): string => {
+    if (typeof u !== 'string' || !/^wss?:\/\/[^\s/]+(\/\S*)?$/.test(u)) throw bad(`${what} must be ws://HOST:PORT or wss://HOST:PORT, got ${JSON.stringify(u)}`)
     return u
-  })
+  }
+  const peers = list('peers').map((u) => wsUrl(u, 'a peer'))
+  const hubs = list('hubs').map((u) => wsUrl(u, 'a hub'))
+  const hubToken = secretOf('hubToken', 'hubTokenFile')
+  const hubRoom = str('hubRoom') ?? DEFAULT_HUB_ROOM
+  if (hubs.length > 0) {
+    // A hub node has no mesh: no cluster port, no peers, no per-node keys (awareness is not signed).
+    if (pick('listen') !== undefined) throw bad('--hub cannot be combined with --listen: a hub node accepts no mesh peers')
+    if (peers.length > 0) throw bad('--hub cannot be combined with --peer: a node joins either a mesh or hubs')
+    if (pick('identityFile') !== undefined || pick('trustedNodes') !== undefined) throw bad('--hub cannot be combined with per-node keys (--identity-file, --trusted-node)')
+    if (hubToken === null) throw bad('--hub needs a hub token: --hub-token, --hub-token-file, DP_HUB_TOKEN or "hubToken" in the config file')
+  } else if (hubToken !== null || pick('hubRoom') !== undefined) {
+    throw bad('a hub token or room without --hub: give the hubs to join (--hub)')
+  }
+  const listen = hubs.length > 0 ? null : parseHostPort(str('listen') ?? DEFAULT_LISTEN, 'listen address')
+  const http = parseHostPort(str('http') ?? DEFAULT_HTTP, 'HTTP address')
   const secret = secretOf('secret', 'secretFile')
-  if (secret === null) throw bad('a cluster secret is required: --secret, --secret-file, DP_SECRET or "secret" in the config file')
-  if (secret.reveal().length < MIN_SECRET_LENGTH) throw bad(`the cluster secret must be at least ${MIN_SECRET_LENGTH} characters`)
+  if (secret === null && hubs.length === 0) throw bad('a cluster secret is required: --secret, --secret-file, DP_SECRET or "secret" in the config file')
+  if (secret !== null && secret.reveal().length < MIN_SECRET_LENGTH) throw bad(`the cluster secret must be at least ${MIN_SECRET_LENGTH} characters`)
+  const observeAt = str('observe')
+  const observeToken = secretOf('observeToken', 'observeTokenFile')
+  if ((observeAt === undefined) !== (observeToken === null)) throw bad('--observe and --observe-token go together (the read-only endpoint needs its token)')
+  const observe = observeAt !== undefined && observeToken !== null ? { listen: parseHostPort(observeAt, 'observe address'), token: observeToken } : null
+  const keys = nodeKeysOf(str('identityFile'), list('trustedNodes'))
   const apiToken = secretOf('apiToken', 'apiTokenFile')
   if (apiToken !== null && apiToken.reveal().length < 16) throw bad('the API token must be at least 16 characters')
   if (!isLoopback(http.host) && apiToken === null) {
@@ -331,6 +391,11 @@ export const resolveConfig = (sources: { flags?: RawSettings; env?: RawSettings;
     http,
     peers,
     secret,
+    hubs,
+    hubToken,
+    hubRoom,
+    observe,
+    keys,
     apiToken,
     profiles,
     mode,

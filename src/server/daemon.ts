@@ -7,7 +7,7 @@ import { ClusterNode } from '../cluster-node.js'
 import type { ClusterNodeOptions } from '../cluster-node.js'
 import { createAdmission } from './admission.js'
 import type { Admission } from './admission.js'
-import type { DaemonConfig } from './config.js'
+import type { DaemonConfig, Secret } from './config.js'
 import { HttpApi } from './http-api.js'
 import { createLogger, logNodeEvents, nodeLogger } from './logging.js'
 import type { PinoLogger } from './logging.js'
@@ -20,9 +20,14 @@ import { mountStatusPage } from './status-page.js'
 export const nodeOptionsOf = (config: DaemonConfig, log: PinoLogger): ClusterNodeOptions => ({
   nodeId: config.nodeId,
   profiles: config.profiles,
-  listen: config.listen,
-  peers: config.peers,
-  secret: config.secret.reveal(),
+  ...(config.listen !== null ? { listen: config.listen } : {}),
+  ...(config.hubs.length === 0 ? { peers: config.peers } : {}),
+  ...(config.secret !== null ? { secret: config.secret.reveal() } : {}),
+  ...(config.hubs.length > 0 && config.hubToken !== null
+    ? { hubs: config.hubs.map((url) => ({ url, room: config.hubRoom, token: (config.hubToken as Secret).reveal() })) }
+    : {}),
+  ...(config.observe !== null ? { observe: { listen: config.observe.listen, token: config.observe.token.reveal() } } : {}),
+  ...(config.keys !== null ? { identity: { privateKey: config.keys.privateKey.reveal() }, trustedNodes: config.keys.trustedNodes } : {}),
   ...(config.livenessTimeoutMs !== undefined ? { livenessTimeoutMs: config.livenessTimeoutMs } : {}),
   ...(config.graceMs !== undefined ? { graceMs: config.graceMs } : {}),
   ...(config.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: config.heartbeatIntervalMs } : {}),
@@ -89,7 +94,7 @@ export class Daemon {
       await daemon.stop()
       throw err
     }
-    log.info({ event: 'started', http: daemon.httpUrl(), ws: node.url(), peers: config.peers, profiles: config.profiles, mode: config.mode, dataDir: config.dataDir, resume: config.resume, maxCallDurationMs: config.maxCallDurationMs }, 'daemon started')
+    log.info({ event: 'started', http: daemon.httpUrl(), ws: node.url(), peers: config.peers, hubs: config.hubs, observe: node.observerAddress(), profiles: config.profiles, mode: config.mode, dataDir: config.dataDir, resume: config.resume, maxCallDurationMs: config.maxCallDurationMs }, 'daemon started')
     return daemon
   }
 

@@ -24,8 +24,10 @@ export interface DaemonProcess {
   readonly child: ChildProcess
   /** HTTP base url, e.g. http://127.0.0.1:41234 */
   readonly http: string
-  /** Cluster WebSocket url. */
+  /** Cluster WebSocket url (undefined for a hub node). */
   readonly ws: string
+  /** The `started` log line. */
+  readonly started: LogLine
   readonly logs: LogLine[]
   stderr (): string
   /** Resolves with the exit code (or the signal name) once the process exited. */
@@ -90,8 +92,12 @@ const waitFor = async <T>(check: () => T | undefined, ms: number, what: string, 
 }
 
 /** Starts `dialog-profiles serve` with `args` (plus a secret, loopback ports 0) and waits for "daemon started". */
-export const startDaemon = async (args: readonly string[], env: Record<string, string> = {}): Promise<DaemonProcess> => {
-  const p = spawnCli(['serve', '--secret', SECRET, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', ...args], env)
+export const startDaemon = async (args: readonly string[], env: Record<string, string> = {}): Promise<DaemonProcess> =>
+  await startServe(['--secret', SECRET, '--listen', '127.0.0.1:0', ...args], env)
+
+/** Starts `dialog-profiles serve` with `args` only (plus an HTTP API on a free loopback port) and waits for "daemon started". */
+export const startServe = async (args: readonly string[], env: Record<string, string> = {}): Promise<DaemonProcess> => {
+  const p = spawnCli(['serve', '--http', '127.0.0.1:0', ...args], env)
   let exitCode: number | string | undefined
   void p.exited.then((c) => { exitCode = c })
   const started = await waitFor(() => p.logs.find((l) => l.event === 'started'), 30_000, 'daemon start',
@@ -102,6 +108,7 @@ export const startDaemon = async (args: readonly string[], env: Record<string, s
     child: p.child,
     http: started['http'] as string,
     ws: started['ws'] as string,
+    started,
     logs: p.logs,
     stderr: p.stderr,
     exited: p.exited,

@@ -18,6 +18,7 @@ import { pino } from 'pino'
 
 const dir = mkdtempSync(join(tmpdir(), 'dp-config-'))
 afterAll(() => { rmSync(dir, { recursive: true, force: true }) })
+for (const [name, text] of [['hub-token', 'hub-token-from-file\n'], ['a.key', 'PRIVATE-A'], ['a.pub', 'PUBLIC-A'], ['b.pub', 'PUBLIC-B']]) writeFileSync(join(dir, name as string), text as string)
 const secret = { secret: 'secret-0123456789' }
 
 const refused = (sources: { flags?: RawSettings, env?: RawSettings, file?: RawSettings }, message: RegExp): void => {
@@ -51,14 +52,14 @@ describe('resolveConfig', () => {
     expect(c.graceMs).toBe(100)
     expect(c.livenessTimeoutMs).toBe(300)
     expect(c.peers).toEqual(['ws://a:1', 'ws://b:2'])
-    expect(c.secret.reveal()).toBe('env-secret-123')
+    expect(c.secret?.reveal()).toBe('env-secret-123')
     expect(c.profiles).toEqual([{ name: 'total', admission: 'eventual' }])
   })
 
   it('takes a secret file at a higher level over an inline secret at a lower one', () => {
     const f = join(dir, 'secret')
     writeFileSync(f, '  from-the-file-123\n')
-    expect(resolveConfig({ flags: { nodeId: 'a', secretFile: f }, env: { secret: 'env-secret-123' } }).secret.reveal()).toBe('from-the-file-123')
+    expect(resolveConfig({ flags: { nodeId: 'a', secretFile: f }, env: { secret: 'env-secret-123' } }).secret?.reveal()).toBe('from-the-file-123')
   })
 
   it.each<[string, { flags?: RawSettings, env?: RawSettings, file?: RawSettings }, RegExp]>([
@@ -109,6 +110,47 @@ describe('resolveConfig', () => {
     expect(nodeOptionsOf(resolveConfig({ flags: { ...secret, nodeId: 'a', admissionLeaseMs: '0' } }), pino({ level: 'silent' })).admission).toEqual({ leaseMs: 0 })
     refused({ flags: { ...secret, nodeId: 'a', admissionLeaseMs: '-1' } }, /admission-lease-ms/)
     refused({ flags: { ...secret, nodeId: 'a', admissionLeaseMarginMs: 'x' } }, /admission-lease-margin-ms/)
+  })
+
+  it('joins through hubs without a cluster port or secret, and passes hubs and observe to the node', () => {
+    const c = resolveConfig({ flags: { nodeId: 'a', hubs: ['ws://h1:1234', 'wss://h2:443/yjs'], hubTokenFile: join(dir, 'hub-token'), observe: '127.0.0.1:0' }, env: { observeToken: 'observer-token-1' } })
+    expect(c.listen).toBeNull()
+    expect(c.secret).toBeNull()
+    expect(c.hubRoom).toBe('dialog-profiles')
+    expect(String(c.hubToken)).toBe('[redacted]')
+    const o = nodeOptionsOf(c, pino({ level: 'silent' }))
+    expect(o.hubs).toEqual([{ url: 'ws://h1:1234', room: 'dialog-profiles', token: 'hub-token-from-file' }, { url: 'wss://h2:443/yjs', room: 'dialog-profiles', token: 'hub-token-from-file' }])
+    expect(o.observe).toEqual({ listen: { host: '127.0.0.1', port: 0 }, token: 'observer-token-1' })
+    expect(o.listen).toBeUndefined()
+    expect(o.peers).toBeUndefined()
+    expect(o.secret).toBeUndefined()
+    expect(JSON.stringify(c)).not.toContain('hub-token-from-file')
+    expect(JSON.stringify(c)).not.toContain('observer-token-1')
+    expect(nodeOptionsOf(resolveConfig({ flags: { nodeId: 'a', hubs: ['ws://h:1'], hubToken: 'hub-token-x', hubRoom: 'r1' } }), pino({ level: 'silent' })).hubs).toEqual([{ url: 'ws://h:1', room: 'r1', token: 'hub-token-x' }])
+  })
+
+  it.each<[string, { flags?: RawSettings, env?: RawSettings, file?: RawSettings }, RegExp]>([
+    ['hubs without a token', { flags: { nodeId: 'a', hubs: ['ws://h:1'] } }, /needs a hub token/],
+    ['hubs with listen', { flags: { nodeId: 'a', hubs: ['ws://h:1'], hubToken: 'hub-token-x' }, file: { listen: '127.0.0.1:7400' } }, /cannot be combined with --listen/],
+    ['hubs with peers', { flags: { nodeId: 'a', hubs: ['ws://h:1'], hubToken: 'hub-token-x', peers: ['ws://b:1'] } }, /cannot be combined with --peer/],
+    ['hubs with keys', { flags: { nodeId: 'a', hubs: ['ws://h:1'], hubToken: 'hub-token-x', identityFile: '/x' } }, /per-node keys/],
+    ['a hub that is not ws', { flags: { nodeId: 'a', hubs: ['http://h:1'], hubToken: 'hub-token-x' } }, /a hub must be ws:\/\/HOST:PORT/],
+    ['a hub room without hubs', { flags: { ...secret, nodeId: 'a', hubRoom: 'r' } }, /without --hub/],
+    ['observe without a token', { flags: { ...secret, nodeId: 'a', observe: '127.0.0.1:0' } }, /go together/],
+    ['an observe token without observe', { flags: { ...secret, nodeId: 'a', observeToken: 'observer-token-1' } }, /go together/],
+    ['a bad observe address', { flags: { ...secret, nodeId: 'a', observe: 'x', observeToken: 'observer-token-1' } }, /observe address must be HOST:PORT/],
+    ['an identity without trusted nodes', { flags: { ...secret, nodeId: 'a', identityFile: '/x' } }, /need both/],
+    ['a trusted node without =', { flags: { ...secret, nodeId: 'a', identityFile: '/x', trustedNodes: ['a'] } }, /ID=FILE/],
+    ['a bad trusted node id', { flags: { ...secret, nodeId: 'a', identityFile: '/x', trustedNodes: ['a b=/y'] } }, /trusted node id/],
+    ['an unreadable key file', { flags: { ...secret, nodeId: 'a', identityFile: '/x', trustedNodes: ['a=/nonexistent/key.pub'] } }, /cannot read the public key file of a/]
+  ])('refuses %s', (_name, sources, message) => { refused(sources, message) })
+
+  it('reads per-node keys from files and passes them to the node', () => {
+    const c = resolveConfig({ flags: { ...secret, nodeId: 'a', identityFile: join(dir, 'a.key'), trustedNodes: [`a=${join(dir, 'a.pub')}`, `b=${join(dir, 'b.pub')}`] } })
+    const o = nodeOptionsOf(c, pino({ level: 'silent' }))
+    expect(o.identity).toEqual({ privateKey: 'PRIVATE-A' })
+    expect(o.trustedNodes).toEqual({ a: 'PUBLIC-A', b: 'PUBLIC-B' })
+    expect(JSON.stringify(c)).not.toContain('PRIVATE-A')
   })
 
   it('allows a non-loopback HTTP address with a token', () => {
