@@ -44,6 +44,10 @@ const MAX_HANDLED_TYPE = 127
 const MAX_WRITERS_SPLIT = 4096
 /** WebSocket close code sent to a hub that broke the protocol (the provider reconnects). */
 const CLOSE_PROTOCOL = 4002
+/** Most updates from one hub applied in one Yjs transaction. */
+const MAX_BATCH_UPDATES = 1024
+/** Most bytes of updates from one hub applied in one Yjs transaction (a bigger single update goes alone). */
+const MAX_BATCH_BYTES = 64 * 1024
 
 /** One hub's state, as `cluster()` shows it (no token). */
 export interface HubView {
@@ -94,6 +98,10 @@ interface Link {
   readonly stats: { bytesIn: number, bytesOut: number, messagesIn: number, messagesOut: number, updatesIn: number, refusedUpdates: number }
   lastError: string | null
   refused: boolean
+  /** Updates received from the hub and not applied yet, in arrival order (see {@link HubLinks.queue}). */
+  pending: Uint8Array[]
+  /** Whether a drain of `pending` is scheduled. */
+  draining: boolean
 }
 
 type Handler = (encoder: encoding.Encoder, decoder: decoding.Decoder, provider: WebsocketProvider, emitSynced: boolean, messageType: number) => void
@@ -145,7 +153,7 @@ export class HubLinks {
       disableBc: true,
       maxBackoffTime: this.opts.reconnectMaxMs
     })
-    const link: Link = { url: h.url, room: h.room, provider, awareness, stats, lastError: null, refused: false }
+    const link: Link = { url: h.url, room: h.room, provider, awareness, stats, lastError: null, refused: false, pending: [], draining: false }
     const handlers = provider.messageHandlers as Handler[]
     handlers[MSG_SYNC] = (encoder, decoder, p, emitSynced) => { this.onSync(link, encoder, decoder, p, emitSynced) }
     const applyAwareness = handlers[MSG_AWARENESS]!
@@ -218,21 +226,75 @@ export class HubLinks {
     }
     if (step !== SYNC_STEP2 && step !== SYNC_UPDATE) throw new Error(`unknown sync step ${step}`)
     link.stats.updatesIn++
+    if (step === SYNC_UPDATE) { this.queue(link, payload); return }
+    // A state answer applies after the updates that arrived before it. A hub keeps whatever its
+    // clients wrote, refused or not, and answers a sync step 1 with all of it in one update: one
+    // hostile writer would keep every later joiner from syncing through that hub. So a refused
+    // state answer is applied again writer by writer.
+    this.drain(link, Infinity)
+    if (!this.apply(link, [payload], step) && !this.applyByWriter(payload, provider)) return
+    if (emitSynced && !provider.synced) provider.synced = true
+  }
+
+  /**
+   * Updates from a hub arrive one per message (a hub forwards each writer's update as it came).
+   * Applying each in its own Yjs transaction costs a transaction, an index pass and an update
+   * event per message, so they are queued and applied together once per event-loop turn, in
+   * arrival order, at most MAX_BATCH_UPDATES / MAX_BATCH_BYTES per transaction, yielding between
+   * transactions so a burst never holds the event loop for long.
+   */
+  private queue (link: Link, update: Uint8Array): void {
+    link.pending.push(update)
+    if (link.draining) return
+    link.draining = true
+    setImmediate(() => { this.drainLater(link) })
+  }
+
+  /** A scheduled drain: outside the provider's guarded handlers, so an error drops the connection here. */
+  private drainLater (link: Link): void {
     try {
-      this.store.applyUpdate(payload, provider)
+      this.drain(link, 1)
+    } catch (err) {
+      link.pending.length = 0
+      link.draining = false
+      if (!this.closed) this.dropConnection(link, `applying the hub's updates failed: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  }
+
+  /** Applies up to `batches` batches of `link.pending`; schedules the rest for the next turn. */
+  private drain (link: Link, batches: number): void {
+    for (let b = 0; b < batches && link.pending.length > 0 && !this.closed; b++) {
+      let end = 0
+      let bytes = 0
+      while (end < link.pending.length && end < MAX_BATCH_UPDATES && (end === 0 || bytes + link.pending[end]!.length <= MAX_BATCH_BYTES)) bytes += link.pending[end++]!.length
+      const batch = link.pending.splice(0, end)
+      // All or nothing per transaction: a batch with a refused update is applied one by one, so
+      // only the refused ones are dropped.
+      if (!this.apply(link, batch, SYNC_UPDATE, false)) for (const u of batch) this.apply(link, [u], SYNC_UPDATE)
+    }
+    if (this.closed) link.pending.length = 0
+    link.draining = link.pending.length > 0
+    if (link.draining) setImmediate(() => { this.drainLater(link) })
+  }
+
+  /**
+   * Applies `updates` in one transaction through the store's checks. A refusal (with `count`,
+   * counted and logged) applies nothing. @returns whether they applied.
+   */
+  private apply (link: Link, updates: Uint8Array[], step: number, count = true): boolean {
+    try {
+      this.store.applyUpdates(updates, link.provider)
+      return true
     } catch (err) {
       if ((err as { code?: unknown }).code !== 'DP_ERR_BAD_UPDATE') throw err
+      if (!count) return false
       link.stats.refusedUpdates++
       link.lastError = (err as Error).message
       if (link.stats.refusedUpdates === 1 || link.stats.refusedUpdates % 1000 === 0) {
         this.opts.log('warn', `hub ${link.url} room ${link.room}: refused ${step === SYNC_STEP2 ? 'a state answer' : 'an update'} (${link.stats.refusedUpdates} so far): ${(err as Error).message}`)
       }
-      // A hub keeps whatever its clients wrote, refused or not, and answers a sync step 1 with
-      // all of it in one update: one hostile writer would keep every later joiner from syncing
-      // through that hub. So a refused state answer is applied again writer by writer.
-      if (step !== SYNC_STEP2 || !this.applyByWriter(payload, provider)) return
+      return false
     }
-    if (step === SYNC_STEP2 && emitSynced && !provider.synced) provider.synced = true
   }
 
   /**

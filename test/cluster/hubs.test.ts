@@ -208,3 +208,61 @@ describe('hub topology', () => {
     expect(Y.decodeStateVector(late.store.stateVector()).has(doc.clientID)).toBe(false)
   }, 60_000)
 })
+
+describe('hub topology: updates applied together', () => {
+  it('a burst of updates from a hub is applied in few transactions, and a refused update among them drops only itself', async () => {
+    const hub = await spawnHub()
+    const ns = await Promise.all(['b1', 'b2'].map((id) => startNode(id, [hub.url])))
+    await Promise.all(ns.map((n) => n.ready))
+    const b1 = ns[0]!.cluster()
+    const connect = async (): Promise<Y.Doc> => {
+      const doc = new Y.Doc()
+      const p = new WebsocketProvider(hub.url, 'dialog-profiles', doc, { params: { token: TOKEN }, WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket, disableBc: true })
+      providers.push(p)
+      await waitFor(() => p.synced, 'a hub client synced', 20_000)
+      return doc
+    }
+    // A hub client writes valid records into a partition of its own, one transaction (so one hub
+    // message) per record. Records are embed items (a Y.Text embed is one), as ClusterNode
+    // writes them.
+    const writer = await connect()
+    const own = writer.getText(`dp:ghost:${Date.now() - 1000}:${writer.clientID}`)
+    const clockOf = (sv: Uint8Array, client: number): number | undefined => Y.decodeStateVector(sv).get(client)
+    const everywhere = async (what: string): Promise<void> => {
+      const clock = clockOf(Y.encodeStateVector(writer), writer.clientID)
+      await waitFor(() => ns.every((n) => clockOf(n.store.stateVector(), writer.clientID) === clock), what, 20_000)
+    }
+    const remoteTransactions = ns.map((n) => { let count = 0; n.store.onUpdate((_u, origin) => { if (origin !== n.store) count++ }); return () => count })
+    // 1. A burst: the writes go out while this process's event loop is held, so the hub's 400
+    // forwarded messages wait in each node's socket and arrive together.
+    const WRITES = 400
+    for (let i = 0; i < WRITES; i++) own.insertEmbed(i, [0, `ghost-${i}`, 'caller', 'v0', null])
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000)
+    await everywhere('the burst at both nodes')
+    for (const count of remoteTransactions) expect(count()).toBeLessThan(WRITES / 10)
+    // 2. Hostile hub clients forge records into b1's partition between valid writes; each forged
+    // update is its own writer (a fresh client id, chained to nothing it owns), so each is refused.
+    const hostile = await connect()
+    const forged = hostile.getText(`dp:b1:${b1.incarnation}:${b1.clientId}`)
+    const forgers: number[] = []
+    const hostileId = hostile.clientID
+    const FORGED = 4
+    for (let i = 0; i < 100; i++) {
+      own.insertEmbed(WRITES + i, [0, `ghost-${WRITES + i}`, 'caller', 'v0', null])
+      if (i % 25 === 12) {
+        hostile.clientID = 1 + Math.floor(Math.random() * 0xfffffff0)
+        forgers.push(hostile.clientID)
+        forged.insertEmbed(0, [0, `forged-${i}`, 'caller', 'v0', null])
+      }
+    }
+    hostile.clientID = hostileId // its provider's awareness state is under the first one
+    await everywhere('every valid record at both nodes')
+    await waitFor(() => ns.every((n) => n.cluster().hubs[0]!.refusedUpdates >= FORGED), 'every forged update refused', 20_000)
+    for (const n of ns) {
+      expect(n.cluster().hubs[0]!.refusedUpdates).toBe(FORGED)
+      const sv = Y.decodeStateVector(n.store.stateVector())
+      expect(forgers.some((c) => sv.has(c))).toBe(false)
+      expect(n.store.has('forged-12', 'caller', 'v0')).toBe(false)
+    }
+  }, 60_000)
+})
