@@ -42,6 +42,8 @@ export interface RequestEntry {
   limit: number
   urgent: boolean
   clock: number
+  /** Rights offered to the requester (by anyone, as read here) when this node read the request. */
+  offeredBefore: number
 }
 
 /** The share of `node` in a limit split over the sorted `nodes`. */
@@ -57,6 +59,8 @@ export class KeyRights {
   readonly offers = new Map<string, OfferEntry>()
   /** Peers' current requests, by writer client. */
   readonly requests = new Map<number, RequestEntry>()
+  /** Rights offered to each incarnation (client) by anyone, as read here: the sum of the offer totals to it. */
+  readonly offeredTo = new Map<number, number>()
   /** The request seq answered per peer client. */
   readonly answered = new Map<number, number>()
   /** Rights of this node's share that each sealer (client) held from predecessors when it sealed. */
@@ -95,8 +99,13 @@ export class KeyRights {
   offer (writer: Incarnation, to: number, toNode: string, origin: string, total: number, clock: number): boolean {
     const k = `${writer.clientId}|${to}|${origin}`
     const e = this.offers.get(k)
-    if (e === undefined) { this.offers.set(k, { writer, to, toNode, origin, total, clock }); return true }
+    if (e === undefined) {
+      this.offers.set(k, { writer, to, toNode, origin, total, clock })
+      this.offeredTo.set(to, (this.offeredTo.get(to) ?? 0) + total)
+      return true
+    }
     if (total <= e.total) return false
+    this.offeredTo.set(to, (this.offeredTo.get(to) ?? 0) + total - e.total)
     e.total = total
     e.clock = clock
     return true

@@ -442,7 +442,7 @@ export class StrictRights {
     const k = this.key(row.profile, row.value)
     const cur = k.requests.get(w.clientId)
     if (cur !== undefined && cur.seq >= row.seq) return
-    k.requests.set(w.clientId, { writer: w, seq: row.seq, want: row.want, limit: row.limit, urgent: row.urgent, clock })
+    k.requests.set(w.clientId, { writer: w, seq: row.seq, want: row.want, limit: row.limit, urgent: row.urgent, clock, offeredBefore: k.offeredTo.get(w.clientId) ?? 0 })
     this.requestRows.set(`${w.clientId}|${clock}`, keyOf(row.profile, row.value))
     if (k.limit === null) k.limit = row.limit
     touched.add(k)
@@ -459,6 +459,9 @@ export class StrictRights {
     for (const r of k.requests.values()) {
       if ((k.answered.get(r.writer.clientId) ?? -1) >= r.seq) continue
       if (r.writer.fenced) continue
+      // a waiting call needs one right: once some peer's offer reached the requester (as read
+      // here), another one would sit idle there while calls wait elsewhere
+      if (r.urgent && (k.offeredTo.get(r.writer.clientId) ?? 0) - r.offeredBefore >= 1) { k.answered.set(r.writer.clientId, r.seq); continue }
       // a call waits: every peer with a spare right sends one (the first to arrive admits it)
       if (!this.answer(k, r.writer, r.urgent ? 1 : r.want, r.urgent)) { pending = true; continue }
       k.answered.set(r.writer.clientId, r.seq)

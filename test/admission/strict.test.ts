@@ -54,6 +54,29 @@ describe('Admission, strict mode', () => {
     } finally { c.destroy() }
   })
 
+  it('a waiting call gets one right: a peer that read another peer\'s offer to the waiting node sends none', () => {
+    const c = new InMemoryCluster({ nodes: 3, profiles, admission: { reserve: 0, leaseMs: 0 }, seed: 18 })
+    try {
+      c.deliverAll()
+      expect(fill(c, 2, 'c', 6, 2)).toBe(2) // n2 spends its share; n1 keeps its 2 spare
+      c.deliverAll()
+      c.partition([[0, 2], [1]])
+      expect(fill(c, 0, 'a', 6)).toBe(2)
+      expect(c.admission(0).acquire('w', T1(6)).reason).toBe('no-rights') // a call waits: urgent request
+      c.deliverAll() // n2 reads it, with nothing to give
+      c.partition([[1, 2], [0]])
+      c.syncAll() // n1 reads the request (from n2) and offers a right to n0 ...
+      c.deliverAll() // ... which n2 reads, while n0 does not yet
+      expect(rights(c, 1).available).toBe(1)
+      c.admission(2).release('c0')
+      expect(rights(c, 2).available).toBe(1) // n2 keeps its freed right: n0's call has one coming
+      c.heal()
+      c.deliverAll()
+      expect(c.admission(0).acquire('w', T1(6)).admitted).toBe(true)
+      expect(sum(c, 'held')).toBe(6)
+    } finally { c.destroy() }
+  })
+
   it('a call ends wherever its BYE arrives: the right returns to its owner once', () => {
     const c = new InMemoryCluster({ nodes: 2, profiles, admission: {}, seed: 13 })
     try {
