@@ -11,6 +11,7 @@
  */
 import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
 import { MAX_CLIENT_ID, parsePartitionName, parseRootName, type PartitionName } from './records.js'
 
 /**
@@ -157,6 +158,19 @@ export type UpdateCheck = { readonly ok: false, readonly reason: string } | {
   readonly roots: Map<number, PartitionName>
 }
 
+/** Struct kinds of an update's info byte (its low 5 bits), as Yjs numbers them. */
+const STRUCT_GC = 0
+const CONTENT_DELETED = 1
+const CONTENT_EMBED = 5
+const STRUCT_SKIP = 10
+/** Info byte flags (Yjs `binary.BIT6..BIT8`): the item has a map key, a right origin, an origin. */
+const INFO_PARENT_SUB = 0x20
+const INFO_RIGHT_ORIGIN = 0x40
+const INFO_ORIGIN = 0x80
+
+/** A check failure while reading an update's bytes. */
+class Malformed extends Error {}
+
 /**
  * Checks a remote update against the document's schema before any of it is applied, so that
  * Yjs cannot fail halfway through applying it. Accepted: structs that are tombstones (GC),
@@ -165,50 +179,153 @@ export type UpdateCheck = { readonly ok: false, readonly reason: string } | {
  * no nested type), or chains to an earlier item of its own client (origin and right origin of
  * its own client, at earlier clocks), so by induction every item of a client lands in a root
  * named for that client. Delete ranges must be non-empty and bounded. Never throws.
+ *
+ * Reads the update's bytes (format v1, as `Y.decodeUpdate` does) without building Yjs struct
+ * objects: a 100k-struct state answer is checked without allocating 100k items.
  */
 export const checkUpdate = (update: Uint8Array): UpdateCheck => {
-  let decoded: { structs: Array<Y.Item | Y.GC | Y.Skip>, ds: { clients: Map<number, Array<{ clock: number, len: number }>> } }
   try {
-    decoded = Y.decodeUpdate(update) as unknown as typeof decoded
+    return checkUpdateBytes(update)
   } catch (err) {
+    if (err instanceof Malformed) return { ok: false, reason: err.message }
     return { ok: false, reason: `does not decode: ${err instanceof Error ? err.message : String(err)}` }
+  }
+}
+
+const checkUpdateBytes = (update: Uint8Array): UpdateCheck => {
+  const d = decoding.createDecoder(update)
+  const end = update.length
+  const uint = (): number => decoding.readVarUint(d)
+  const string = (): string => {
+    const v = decoding.readVarString(d)
+    if (d.pos > end) throw new Malformed('does not decode: string past the end')
+    return v
   }
   const ends = new Map<number, number>()
   const roots = new Map<number, PartitionName>()
-  for (const s of decoded.structs) {
-    const { client, clock } = s.id
-    if (!Number.isSafeInteger(clock) || !Number.isSafeInteger(s.length) || s.length < 1 || clock + s.length > MAX_CLOCK) return { ok: false, reason: 'struct clock out of range' }
-    if (!(client >= 0 && client <= MAX_CLIENT_ID)) return { ok: false, reason: 'bad client id' }
-    const end = clock + s.length
-    if (end > (ends.get(client) ?? 0)) ends.set(client, end)
-    if (s instanceof Y.GC || s instanceof Y.Skip) continue
-    if (!(s instanceof Y.Item)) return { ok: false, reason: 'unknown struct' }
-    if (!(s.content instanceof Y.ContentEmbed) && !(s.content instanceof Y.ContentDeleted)) return { ok: false, reason: 'item content is neither an embed nor deleted' }
-    if (s.content instanceof Y.ContentEmbed && s.length !== 1) return { ok: false, reason: 'embed item of wrong length' }
-    if (s.parentSub !== null) return { ok: false, reason: 'item with a map key' }
-    const { origin, rightOrigin } = s
-    if ((origin !== null && (origin.client !== client || !(origin.clock < clock))) ||
-      (rightOrigin !== null && (rightOrigin.client !== client || !(rightOrigin.clock < clock)))) {
-      return { ok: false, reason: 'item chained to another client or to a later clock' }
+  const clients = uint()
+  for (let c = 0; c < clients; c++) {
+    const count = uint()
+    const client = uint()
+    let clock = uint()
+    if (!(client >= 0 && client <= MAX_CLIENT_ID)) throw new Malformed('bad client id')
+    for (let i = 0; i < count; i++) {
+      if (d.pos >= end) throw new Malformed('does not decode: truncated structs')
+      const info = decoding.readUint8(d)
+      const kind = info & 0x1f
+      let length: number
+      if (kind === STRUCT_GC || kind === STRUCT_SKIP) {
+        length = uint()
+      } else if (kind === CONTENT_DELETED || kind === CONTENT_EMBED) {
+        const hasOrigin = (info & INFO_ORIGIN) !== 0
+        const hasRight = (info & INFO_RIGHT_ORIGIN) !== 0
+        let chained = true
+        if (hasOrigin) { const oc = uint(); const ok = uint(); chained &&= oc === client && ok < clock }
+        if (hasRight) { const rc = uint(); const rk = uint(); chained &&= rc === client && rk < clock }
+        if (!chained) throw new Malformed('item chained to another client or to a later clock')
+        if (!hasOrigin && !hasRight) {
+          // Yjs reads the parent here: a root's name (parent info 1) or a nested type's ID.
+          if (uint() !== 1) throw new Malformed('item in a nested type')
+          const pn = parseRootName(string())
+          if (pn === null) throw new Malformed('item in a root that is not a partition')
+          if (pn.clientId !== client) throw new Malformed('item written into another client\'s partition')
+          if ((info & INFO_PARENT_SUB) !== 0) throw new Malformed('item with a map key')
+          roots.set(client, pn)
+        }
+        if (kind === CONTENT_DELETED) {
+          length = uint()
+        } else {
+          // Parsed as Yjs will (JSON), so that applying it cannot throw halfway.
+          JSON.parse(string())
+          length = 1
+        }
+      } else if (kind <= STRUCT_SKIP) {
+        throw new Malformed('item content is neither an embed nor deleted')
+      } else {
+        throw new Malformed('unknown struct')
+      }
+      if (!Number.isSafeInteger(clock) || !Number.isSafeInteger(length) || length < 1 || clock + length > MAX_CLOCK) throw new Malformed('struct clock out of range')
+      clock += length
     }
-    if (origin === null && rightOrigin === null) {
-      const parent: unknown = s.parent
-      if (typeof parent !== 'string') return { ok: false, reason: 'item in a nested type' }
-      const pn = parseRootName(parent)
-      if (pn === null) return { ok: false, reason: 'item in a root that is not a partition' }
-      if (pn.clientId !== client) return { ok: false, reason: 'item written into another client\'s partition' }
-      roots.set(client, pn)
-    } else if (s.parent !== null) {
-      return { ok: false, reason: 'item with both an origin and a parent' }
-    }
+    if (count > 0 && clock > (ends.get(client) ?? 0)) ends.set(client, clock)
   }
-  for (const [client, ranges] of decoded.ds.clients) {
-    if (!(client >= 0 && client <= MAX_CLIENT_ID)) return { ok: false, reason: 'bad client id in delete set' }
-    for (const r of ranges) {
-      if (!Number.isSafeInteger(r.clock) || !Number.isSafeInteger(r.len) || r.clock < 0 || r.len < 1 || r.clock + r.len > MAX_CLOCK) return { ok: false, reason: 'delete range out of range' }
+  const dsClients = uint()
+  for (let c = 0; c < dsClients; c++) {
+    const client = uint()
+    if (!(client >= 0 && client <= MAX_CLIENT_ID)) throw new Malformed('bad client id in delete set')
+    const ranges = uint()
+    for (let i = 0; i < ranges; i++) {
+      const clock = uint()
+      const len = uint()
+      if (!Number.isSafeInteger(clock) || !Number.isSafeInteger(len) || clock < 0 || len < 1 || clock + len > MAX_CLOCK) throw new Malformed('delete range out of range')
     }
   }
   return { ok: true, ends, roots }
+}
+
+/**
+ * Cuts an update holding the structs of one client (as `Y.encodeStateAsUpdate(doc, sv)` writes
+ * it when `sv` lacks a single client) into updates of consecutive structs of at most about
+ * `maxBytes` each (a single larger struct goes alone), each a valid update on its own, in clock
+ * order, with an empty delete set: the caller sends the delete set separately. Lazy: each chunk
+ * is cut when asked for, so a sender can yield between them. Structs of a kind this document
+ * never holds (content other than embeds and deleted) end the cutting: the rest goes as one
+ * update, delete set included. Throws on a malformed update (this node's own encoding).
+ */
+export function * splitClientUpdate (update: Uint8Array, maxBytes: number): Generator<Uint8Array> {
+  const d = decoding.createDecoder(update)
+  const clients = decoding.readVarUint(d)
+  if (clients === 0) return
+  if (clients !== 1) throw new Error(`splitClientUpdate: an update of ${clients} clients`)
+  const count = decoding.readVarUint(d)
+  const client = decoding.readVarUint(d)
+  let clock = decoding.readVarUint(d)
+  let start = d.pos
+  let startClock = clock
+  let n = 0
+  const chunk = (end: number, structs: number, withTail: boolean): Uint8Array => {
+    const e = encoding.createEncoder()
+    encoding.writeVarUint(e, 1)
+    encoding.writeVarUint(e, structs)
+    encoding.writeVarUint(e, client)
+    encoding.writeVarUint(e, startClock)
+    encoding.writeUint8Array(e, update.subarray(start, end))
+    if (!withTail) encoding.writeVarUint(e, 0)
+    return encoding.toUint8Array(e)
+  }
+  for (let i = 0; i < count; i++) {
+    const at = d.pos
+    const info = decoding.readUint8(d)
+    const kind = info & 0x1f
+    let length: number
+    if (kind === STRUCT_GC || kind === STRUCT_SKIP) {
+      length = decoding.readVarUint(d)
+    } else if (kind === CONTENT_DELETED || kind === CONTENT_EMBED) {
+      if ((info & INFO_ORIGIN) !== 0) { decoding.readVarUint(d); decoding.readVarUint(d) }
+      if ((info & INFO_RIGHT_ORIGIN) !== 0) { decoding.readVarUint(d); decoding.readVarUint(d) }
+      if ((info & (INFO_ORIGIN | INFO_RIGHT_ORIGIN)) === 0) {
+        if (decoding.readVarUint(d) === 1) decoding.readVarString(d)
+        else { decoding.readVarUint(d); decoding.readVarUint(d) }
+        if ((info & INFO_PARENT_SUB) !== 0) decoding.readVarString(d)
+      }
+      if (kind === CONTENT_DELETED) length = decoding.readVarUint(d)
+      else { decoding.readVarString(d); length = 1 }
+    } else {
+      // Unknown to this cutter: what is cut so far, then the rest (and the delete set) whole.
+      if (n > 0) { yield chunk(at, n, false); start = at; startClock = clock }
+      yield chunk(update.length, count - i, true)
+      return
+    }
+    if (n > 0 && d.pos - start > maxBytes) {
+      yield chunk(at, n, false)
+      start = at
+      startClock = clock
+      n = 0
+    }
+    n++
+    clock += length
+  }
+  if (n > 0) yield chunk(d.pos, n, false)
 }
 
 /** Calls `fn` for every range of IDs (client, clock, len) a transaction deleted. */

@@ -14,13 +14,15 @@
  * (consecutive updates applied together, in one transaction); reading pauses while the inbox is
  * full. Heartbeats (with their signatures) and digests skip the inbox. A state request (step 1) is answered one at a
  * time, later requests replacing earlier waiting ones, after the current event-loop task; its
- * bytes are charged to a per-connection budget, and a large answer goes one writing client per
- * task, waiting for the socket to drain between them.
+ * bytes are charged to a per-connection budget, and a large answer goes in chunks of at most
+ * {@link STATE_CHUNK_BYTES} (one writer's structs each), one per task, waiting for the socket to
+ * drain between them.
  *
  * Per-node keys (`host.signed`): document updates and state answers travel only as signed
  * messages (see `signed-updates.ts`); a plain sync update or step 2 closes the connection.
  */
 import * as Y from 'yjs'
+import { splitClientUpdate } from '../internal/partition-doc.js'
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import { computeProof, makeNonce, proofMatches } from './auth.js'
@@ -43,8 +45,10 @@ export const MAX_MESSAGES_PER_TASK = 256
 export const MAX_UPDATE_BYTES_PER_TASK = 1024 * 1024
 /** Reading from a connection pauses while this many bytes of received messages wait. */
 export const MAX_INBOX_BYTES = 8 * 1024 * 1024
-/** A state answer missing more than this many struct clocks goes one writing client per task. */
+/** A state answer missing at most this many struct clocks may go as one step 2 (if it fits in {@link STATE_CHUNK_BYTES}). */
 const STATE_CHUNK_CLOCKS = 4096
+/** Most bytes of one chunk of a state answer (one writer's consecutive structs), one chunk per event-loop task. */
+export const STATE_CHUNK_BYTES = 256 * 1024
 /** Room left in `maxMessageBytes` for the framing of a sync message around its update (type, step, length). */
 const SYNC_FRAMING_BYTES = 16
 /** A state answer waits between chunks while more than this is queued in the socket. */
@@ -466,9 +470,12 @@ export class PeerConnection {
   }
 
   /**
-   * Sends what the peer misses (step 2). A large answer goes as one update per writing client,
-   * one per event-loop task, each sent once the socket has drained, followed by a step 2
-   * carrying the delete set; `maxMessageBytes` then bounds one writer's share of the state.
+   * Sends what the peer misses (step 2). A small answer goes as one step 2. A larger one goes
+   * as chunks of at most {@link STATE_CHUNK_BYTES} (or `maxMessageBytes`), each made of
+   * consecutive structs of one writing client and so a valid update on its own, one chunk per
+   * event-loop task, each sent once the socket has drained, followed by a step 2 carrying the
+   * delete set and whatever was written meanwhile. Only what the peer's state vector lacks is
+   * sent: a joiner that got a writer's structs from another member is not sent them again.
    */
   private answerState (svBytes: Uint8Array, done: () => void): void {
     const doc = this.host.doc
@@ -481,35 +488,40 @@ export class PeerConnection {
       const have = remote.get(client) ?? 0
       if (clock > have) { missing.push([client, have]); gap += clock - have }
     }
-    const budget = this.host.limits.maxMessageBytes - SYNC_FRAMING_BYTES
-    if (missing.length <= 1 || gap <= STATE_CHUNK_CLOCKS) {
+    const chunkBytes = Math.min(STATE_CHUNK_BYTES, this.host.limits.maxMessageBytes - SYNC_FRAMING_BYTES)
+    if (gap <= STATE_CHUNK_CLOCKS) {
       const full = Y.encodeStateAsUpdate(doc, svBytes)
-      if (full.length <= budget || missing.length <= 1) {
+      if (full.length <= chunkBytes) {
         this.sendStateMessage(SYNC_STEP2, full)
         done()
         return
       }
     }
     let i = 0
+    let chunks: Iterator<Uint8Array> | undefined
     const next = (): void => {
       if (this.state !== 'open') { done(); return }
       if (this.ws.bufferedAmount > SEND_HIGH_WATER_BYTES) { setTimeout(next, 5); return }
-      const m = missing[i++]
-      if (m === undefined) {
-        this.sendStateMessage(SYNC_STEP2, Y.encodeStateAsUpdate(doc, Y.encodeStateVector(local)))
+      if (chunks === undefined) {
+        const m = missing[i++]
+        if (m === undefined) {
+          this.sendStateMessage(SYNC_STEP2, Y.encodeStateAsUpdate(doc, Y.encodeStateVector(local)))
+          done()
+          return
+        }
+        // Pretend the peer has everything but this client's missing structs (up to `local`).
+        const target = new Map(local)
+        target.set(m[0], m[1])
+        chunks = splitClientUpdate(Y.encodeStateAsUpdate(doc, Y.encodeStateVector(target)), chunkBytes)
+      }
+      const r = chunks.next()
+      if (r.done === true) { chunks = undefined; next(); return }
+      if (r.value.length > this.host.limits.maxMessageBytes - SYNC_FRAMING_BYTES) {
+        this.close(CloseCode.tooLarge, `a struct of ${r.value.length} bytes in a state answer exceeds maxMessageBytes`)
         done()
         return
       }
-      // Pretend the peer has everything but this client's missing structs.
-      const target = new Map(local)
-      target.set(m[0], m[1])
-      const part = Y.encodeStateAsUpdate(doc, Y.encodeStateVector(target))
-      if (part.length > budget) {
-        this.close(CloseCode.tooLarge, `the state of client ${m[0]} (${part.length} bytes) exceeds maxMessageBytes`)
-        done()
-        return
-      }
-      this.sendStateMessage(SYNC_UPDATE, part)
+      this.sendStateMessage(SYNC_UPDATE, r.value)
       setImmediate(next)
     }
     next()

@@ -1,9 +1,18 @@
 import * as fc from 'fast-check'
 import * as Y from 'yjs'
+import * as encoding from 'lib0/encoding'
 import { describe, expect, it } from 'vitest'
-import { isKnownUpdate } from '../../src/internal/partition-doc.js'
+import { checkUpdate, isKnownUpdate, splitClientUpdate } from '../../src/internal/partition-doc.js'
 import { ProfileStore } from '../../src/profile-store.js'
 import { fcParams } from '../support/fc.js'
+
+/** A state vector from a map of client clocks (as `Y.encodeStateVector` writes it). */
+const encodeSv = (m: Map<number, number>): Uint8Array => {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, m.size)
+  for (const [client, clock] of m) { encoding.writeVarUint(e, client); encoding.writeVarUint(e, clock) }
+  return encoding.toUint8Array(e)
+}
 
 const fingerprint = (doc: Y.Doc): string => Buffer.from(Y.encodeSnapshot(Y.snapshot(doc))).toString('hex')
 
@@ -79,5 +88,46 @@ describe('StateSizeEstimate (ProfileStore.stats().stateBytes)', () => {
         s.destroy()
       }
     }), fcParams(100))
+  })
+})
+
+describe('splitClientUpdate (chunks of a state answer)', () => {
+  it('cuts one writer\'s structs into valid updates of bounded size, in clock order, that rebuild the same state (property)', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 300 }), fc.array(fc.nat(299), { maxLength: 150 }), fc.integer({ min: 1, max: 3000 }), fc.nat(299),
+      (adds, ends, maxBytes, from) => {
+        const writer = new ProfileStore({ nodeId: 'w', profiles: [{ name: 'caller', withValue: true }] })
+        const id = (n: number): string => `call-${n}-0123456789abcdef@proxy.example.com`
+        for (let i = 0; i < adds; i++) writer.add(id(i), 'caller', `user${i % 7}`)
+        writer.flushWrites()
+        for (const e of ends) writer.removeDialog(id(e % adds))
+        writer.flushWrites()
+        const client = writer.doc.clientID
+        const end = Y.getState(writer.doc.store, client)
+        const sv = (clock: number): Uint8Array => encodeSv(new Map([[client, clock]]))
+        for (const start of [0, Math.min(from, end - 1)]) {
+          // What a peer holding `start` clocks of this writer misses, as the transport asks for it.
+          const chunks = [...splitClientUpdate(Y.encodeStateAsUpdate(writer.doc, sv(start)), maxBytes)]
+          let clock = start
+          for (const c of chunks) {
+            expect(checkUpdate(c).ok).toBe(true)
+            const meta = Y.parseUpdateMeta(c)
+            expect([...meta.from.keys()]).toEqual([client])
+            expect(meta.from.get(client)).toBe(clock)
+            clock = meta.to.get(client)!
+            // At most maxBytes of structs (plus a header), or a single struct.
+            expect(c.length <= maxBytes + 32 || Y.decodeUpdate(c).structs.length === 1).toBe(true)
+          }
+          expect(clock).toBe(end)
+          if (start > 0) continue
+          // In order, then the delete set (sent apart), they rebuild the writer's document.
+          const reader = new ProfileStore({ nodeId: 'r', profiles: [{ name: 'caller', withValue: true }] })
+          for (const c of chunks) reader.applyUpdate(c, 'sync')
+          reader.applyUpdate(Y.encodeStateAsUpdate(writer.doc, Y.encodeStateVector(writer.doc)), 'sync')
+          expect(reader.members('caller').map((m) => m.dialog).sort()).toEqual(writer.members('caller').map((m) => m.dialog).sort())
+          expect(Y.encodeStateVector(reader.doc)).toEqual(Y.encodeStateVector(writer.doc))
+          reader.destroy()
+        }
+        writer.destroy()
+      }), fcParams(60))
   })
 })
