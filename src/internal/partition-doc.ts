@@ -264,68 +264,83 @@ const checkUpdateBytes = (update: Uint8Array): UpdateCheck => {
 }
 
 /**
- * Cuts an update holding the structs of one client (as `Y.encodeStateAsUpdate(doc, sv)` writes
- * it when `sv` lacks a single client) into updates of consecutive structs of at most about
- * `maxBytes` each (a single larger struct goes alone), each a valid update on its own, in clock
- * order, with an empty delete set: the caller sends the delete set separately. Lazy: each chunk
- * is cut when asked for, so a sender can yield between them. Structs of a kind this document
- * never holds (content other than embeds and deleted) end the cutting: the rest goes as one
- * update, delete set included. Throws on a malformed update (this node's own encoding).
+ * Cuts the structs of `client` in an update (format v1, as `Y.encodeStateAsUpdate` writes it)
+ * into updates of consecutive structs of at most about `maxBytes` each (a single larger struct
+ * goes alone), each a valid update on its own, in clock order, with an empty delete set: the
+ * caller sends the delete set separately. Other clients' structs are left out. Lazy: each chunk
+ * is cut when asked for, so a sender can yield between them. Throws on structs of a kind this
+ * document never holds (content other than embeds and deleted) and on a malformed update: the
+ * caller then sends the update whole.
  */
-export function * splitClientUpdate (update: Uint8Array, maxBytes: number): Generator<Uint8Array> {
+export function * splitUpdate (update: Uint8Array, maxBytes: number, client: number): Generator<Uint8Array> {
   const d = decoding.createDecoder(update)
-  const clients = decoding.readVarUint(d)
-  if (clients === 0) return
-  if (clients !== 1) throw new Error(`splitClientUpdate: an update of ${clients} clients`)
-  const count = decoding.readVarUint(d)
-  const client = decoding.readVarUint(d)
-  let clock = decoding.readVarUint(d)
-  let start = d.pos
-  let startClock = clock
-  let n = 0
-  const chunk = (end: number, structs: number, withTail: boolean): Uint8Array => {
-    const e = encoding.createEncoder()
-    encoding.writeVarUint(e, 1)
-    encoding.writeVarUint(e, structs)
-    encoding.writeVarUint(e, client)
-    encoding.writeVarUint(e, startClock)
-    encoding.writeUint8Array(e, update.subarray(start, end))
-    if (!withTail) encoding.writeVarUint(e, 0)
-    return encoding.toUint8Array(e)
-  }
-  for (let i = 0; i < count; i++) {
-    const at = d.pos
-    const info = decoding.readUint8(d)
-    const kind = info & 0x1f
-    let length: number
-    if (kind === STRUCT_GC || kind === STRUCT_SKIP) {
-      length = decoding.readVarUint(d)
-    } else if (kind === CONTENT_DELETED || kind === CONTENT_EMBED) {
-      if ((info & INFO_ORIGIN) !== 0) { decoding.readVarUint(d); decoding.readVarUint(d) }
-      if ((info & INFO_RIGHT_ORIGIN) !== 0) { decoding.readVarUint(d); decoding.readVarUint(d) }
-      if ((info & (INFO_ORIGIN | INFO_RIGHT_ORIGIN)) === 0) {
-        if (decoding.readVarUint(d) === 1) decoding.readVarString(d)
-        else { decoding.readVarUint(d); decoding.readVarUint(d) }
-        if ((info & INFO_PARENT_SUB) !== 0) decoding.readVarString(d)
+  const sections = decoding.readVarUint(d)
+  for (let c = 0; c < sections; c++) {
+    const count = decoding.readVarUint(d)
+    const section = decoding.readVarUint(d)
+    let clock = decoding.readVarUint(d)
+    const wanted = section === client
+    let start = d.pos
+    let startClock = clock
+    let n = 0
+    const chunk = (end: number): Uint8Array => {
+      const e = encoding.createEncoder()
+      encoding.writeVarUint(e, 1)
+      encoding.writeVarUint(e, n)
+      encoding.writeVarUint(e, client)
+      encoding.writeVarUint(e, startClock)
+      encoding.writeUint8Array(e, update.subarray(start, end))
+      encoding.writeVarUint(e, 0)
+      return encoding.toUint8Array(e)
+    }
+    for (let i = 0; i < count; i++) {
+      const at = d.pos
+      if (at >= update.length) throw new Error('splitUpdate: truncated update')
+      const info = decoding.readUint8(d)
+      const kind = info & 0x1f
+      let length: number
+      if (kind === STRUCT_GC || kind === STRUCT_SKIP) {
+        length = decoding.readVarUint(d)
+      } else if (kind === CONTENT_DELETED || kind === CONTENT_EMBED) {
+        if ((info & INFO_ORIGIN) !== 0) { decoding.readVarUint(d); decoding.readVarUint(d) }
+        if ((info & INFO_RIGHT_ORIGIN) !== 0) { decoding.readVarUint(d); decoding.readVarUint(d) }
+        if ((info & (INFO_ORIGIN | INFO_RIGHT_ORIGIN)) === 0) {
+          if (decoding.readVarUint(d) === 1) decoding.readVarString(d)
+          else { decoding.readVarUint(d); decoding.readVarUint(d) }
+          if ((info & INFO_PARENT_SUB) !== 0) decoding.readVarString(d)
+        }
+        if (kind === CONTENT_DELETED) length = decoding.readVarUint(d)
+        else { decoding.readVarString(d); length = 1 }
+      } else {
+        throw new Error(`splitUpdate: a struct of kind ${kind}`)
       }
-      if (kind === CONTENT_DELETED) length = decoding.readVarUint(d)
-      else { decoding.readVarString(d); length = 1 }
-    } else {
-      // Unknown to this cutter: what is cut so far, then the rest (and the delete set) whole.
-      if (n > 0) { yield chunk(at, n, false); start = at; startClock = clock }
-      yield chunk(update.length, count - i, true)
+      if (wanted && n > 0 && d.pos - start > maxBytes) {
+        yield chunk(at)
+        start = at
+        startClock = clock
+        n = 0
+      }
+      n++
+      clock += length
+    }
+    if (wanted) {
+      if (n > 0) yield chunk(d.pos)
       return
     }
-    if (n > 0 && d.pos - start > maxBytes) {
-      yield chunk(at, n, false)
-      start = at
-      startClock = clock
-      n = 0
-    }
-    n++
-    clock += length
   }
-  if (n > 0) yield chunk(d.pos, n, false)
+}
+
+/**
+ * Whether a peer known to hold `known` (clocks per client, from its state vectors) already has
+ * everything transaction `tr` changed: every struct it added, and it deleted nothing (a state
+ * vector says nothing of deletions).
+ */
+export const holdsTransaction = (known: ReadonlyMap<number, number>, tr: Y.Transaction): boolean => {
+  if (tr.deleteSet.clients.size > 0) return false
+  for (const [client, clock] of tr.afterState) {
+    if (clock > (tr.beforeState.get(client) ?? 0) && (known.get(client) ?? 0) < clock) return false
+  }
+  return true
 }
 
 /** Calls `fn` for every range of IDs (client, clock, len) a transaction deleted. */

@@ -22,7 +22,7 @@
  * messages (see `signed-updates.ts`); a plain sync update or step 2 closes the connection.
  */
 import * as Y from 'yjs'
-import { splitClientUpdate } from '../internal/partition-doc.js'
+import { splitUpdate } from '../internal/partition-doc.js'
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import { computeProof, makeNonce, proofMatches } from './auth.js'
@@ -186,6 +186,11 @@ export class PeerConnection {
   neighbours: ReadonlySet<string> = new Set()
   /** The peer said, in its latest digest, that it has an initial state exchange in progress. */
   peerSyncing = false
+  /**
+   * Clocks per Yjs client that the peer is known to hold, from its digests and state requests
+   * (it holds at least that much: a relay of structs below them would be a duplicate).
+   */
+  readonly knownState = new Map<number, number>()
   /** Digests received on this connection. */
   digestsIn = 0
   /** Our sync step 1 went out and its step 2 has not arrived yet. */
@@ -343,6 +348,7 @@ export class PeerConnection {
       return
     }
     this.neighbours = new Set(g.neighbours)
+    this.learnState(sv)
     this.peerSyncing = (g.flags & DIGEST_SYNCING) !== 0
     this.digestsIn++
     this.host.onDigest(this, g, sv)
@@ -433,13 +439,20 @@ export class PeerConnection {
   }
 
   private onStep1 (sv: Uint8Array): void {
+    let decoded: Map<number, number>
     try {
-      Y.decodeStateVector(sv)
+      decoded = Y.decodeStateVector(sv)
     } catch {
       this.protocolError('malformed state vector')
       return
     }
+    this.learnState(decoded)
     this.requestState(sv)
+  }
+
+  /** Raises `knownState` to a state vector the peer sent (it holds at least that much). */
+  private learnState (sv: Map<number, number>): void {
+    for (const [client, clock] of sv) if (clock > (this.knownState.get(client) ?? 0)) this.knownState.set(client, clock)
   }
 
   /**
@@ -498,6 +511,8 @@ export class PeerConnection {
       }
     }
     let i = 0
+    let client = 0
+    let part: Uint8Array | undefined
     let chunks: Iterator<Uint8Array> | undefined
     const next = (): void => {
       if (this.state !== 'open') { done(); return }
@@ -512,16 +527,27 @@ export class PeerConnection {
         // Pretend the peer has everything but this client's missing structs (up to `local`).
         const target = new Map(local)
         target.set(m[0], m[1])
-        chunks = splitClientUpdate(Y.encodeStateAsUpdate(doc, Y.encodeStateVector(target)), chunkBytes)
+        client = m[0]
+        part = Y.encodeStateAsUpdate(doc, Y.encodeStateVector(target))
+        chunks = splitUpdate(part, chunkBytes, client)
       }
-      const r = chunks.next()
-      if (r.done === true) { chunks = undefined; next(); return }
-      if (r.value.length > this.host.limits.maxMessageBytes - SYNC_FRAMING_BYTES) {
-        this.close(CloseCode.tooLarge, `a struct of ${r.value.length} bytes in a state answer exceeds maxMessageBytes`)
+      let chunk: Uint8Array | undefined
+      try {
+        const r = chunks.next()
+        chunk = r.done === true ? undefined : r.value
+      } catch (err) {
+        // Not cut (a struct kind this node never writes): the client's structs whole.
+        this.host.log('debug', `connection ${this.describe()}: state of client ${client} sent whole: ${err instanceof Error ? err.message : String(err)}`)
+        chunk = part
+        chunks = [].values()
+      }
+      if (chunk === undefined) { chunks = undefined; part = undefined; next(); return }
+      if (chunk.length > this.host.limits.maxMessageBytes - SYNC_FRAMING_BYTES) {
+        this.close(CloseCode.tooLarge, `the state of client ${client} (a part of ${chunk.length} bytes) exceeds maxMessageBytes`)
         done()
         return
       }
-      this.sendStateMessage(SYNC_UPDATE, r.value)
+      this.sendStateMessage(SYNC_UPDATE, chunk)
       setImmediate(next)
     }
     next()

@@ -52,7 +52,7 @@ import { fail } from '../errors.js'
 import type { DialogProfilesError } from '../errors.js'
 import { backoffDelay } from './backoff.js'
 import { Emitter } from '../internal/emitter.js'
-import { isKnownUpdate } from '../internal/partition-doc.js'
+import { holdsTransaction, isKnownUpdate } from '../internal/partition-doc.js'
 import { DEFAULT_MAX_CLOCK_SKEW_MS, PEER_ERROR_LOG_INTERVAL_MS, checkPeerUrl } from '../options.js'
 import type { Logger, NodeKeys, TlsOptions } from '../options.js'
 import { heartbeatSigned, signHeartbeat } from './auth.js'
@@ -309,11 +309,14 @@ export class Transport {
     // inspect, JSON or log line of the transport or its connections can print it.
     Object.defineProperty(host, 'secret', { get: () => self.#secret, enumerable: false })
     this.host = host as PeerHost
-    const onUpdate = (update: Uint8Array, origin: unknown): void => {
+    const onUpdate = (update: Uint8Array, origin: unknown, _doc: Y.Doc, tr: Y.Transaction): void => {
       if (this.signed !== undefined) { this.queueSigned(update, origin); return }
       // Encoded once for every peer it goes to.
       let msg: Uint8Array | undefined
+      const relayed = origin instanceof PeerConnection
       for (const c of this.relayTargets(origin)) {
+        // Never relay what a peer said it holds (a joiner's state answer, members already have).
+        if (relayed && holdsTransaction(c.knownState, tr)) continue
         msg ??= encodeSync(SYNC_UPDATE, update)
         c.sendEncodedUpdate(msg, update.length)
       }

@@ -2,7 +2,7 @@ import * as fc from 'fast-check'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import { describe, expect, it } from 'vitest'
-import { checkUpdate, isKnownUpdate, splitClientUpdate } from '../../src/internal/partition-doc.js'
+import { checkUpdate, isKnownUpdate, splitUpdate } from '../../src/internal/partition-doc.js'
 import { ProfileStore } from '../../src/profile-store.js'
 import { fcParams } from '../support/fc.js'
 
@@ -91,7 +91,7 @@ describe('StateSizeEstimate (ProfileStore.stats().stateBytes)', () => {
   })
 })
 
-describe('splitClientUpdate (chunks of a state answer)', () => {
+describe('splitUpdate (chunks of a state answer)', () => {
   it('cuts one writer\'s structs into valid updates of bounded size, in clock order, that rebuild the same state (property)', () => {
     fc.assert(fc.property(fc.integer({ min: 1, max: 300 }), fc.array(fc.nat(299), { maxLength: 150 }), fc.integer({ min: 1, max: 3000 }), fc.nat(299),
       (adds, ends, maxBytes, from) => {
@@ -101,12 +101,17 @@ describe('splitClientUpdate (chunks of a state answer)', () => {
         writer.flushWrites()
         for (const e of ends) writer.removeDialog(id(e % adds))
         writer.flushWrites()
+        // Another writer's structs in the same updates: left out of the chunks.
+        const other = new ProfileStore({ nodeId: 'o', profiles: [{ name: 'caller', withValue: true }] })
+        for (let i = 0; i < 5; i++) other.add(`other-${i}`, 'caller', 'x')
+        other.flushWrites()
+        writer.applyUpdate(Y.encodeStateAsUpdate(other.doc), 'sync')
         const client = writer.doc.clientID
         const end = Y.getState(writer.doc.store, client)
         const sv = (clock: number): Uint8Array => encodeSv(new Map([[client, clock]]))
         for (const start of [0, Math.min(from, end - 1)]) {
           // What a peer holding `start` clocks of this writer misses, as the transport asks for it.
-          const chunks = [...splitClientUpdate(Y.encodeStateAsUpdate(writer.doc, sv(start)), maxBytes)]
+          const chunks = [...splitUpdate(Y.encodeStateAsUpdate(writer.doc, sv(start)), maxBytes, client)]
           let clock = start
           for (const c of chunks) {
             expect(checkUpdate(c).ok).toBe(true)
@@ -121,6 +126,7 @@ describe('splitClientUpdate (chunks of a state answer)', () => {
           if (start > 0) continue
           // In order, then the delete set (sent apart), they rebuild the writer's document.
           const reader = new ProfileStore({ nodeId: 'r', profiles: [{ name: 'caller', withValue: true }] })
+          reader.applyUpdate(Y.encodeStateAsUpdate(other.doc), 'sync')
           for (const c of chunks) reader.applyUpdate(c, 'sync')
           reader.applyUpdate(Y.encodeStateAsUpdate(writer.doc, Y.encodeStateVector(writer.doc)), 'sync')
           expect(reader.members('caller').map((m) => m.dialog).sort()).toEqual(writer.members('caller').map((m) => m.dialog).sort())
@@ -128,6 +134,7 @@ describe('splitClientUpdate (chunks of a state answer)', () => {
           reader.destroy()
         }
         writer.destroy()
+        other.destroy()
       }), fcParams(60))
   })
 })
