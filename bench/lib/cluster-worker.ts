@@ -158,8 +158,8 @@ const joinerMain = (): void => {
         const ok = await waitUntil(() => r.ready() && r.size() === req.expect, req.timeoutMs)
         const ms = performance.now() - t0
         const maxRssKb = process.resourceUsage().maxRSS
-        const bytesIn = r.traffic().bytesIn
-        return { id: req.id, type: 'joined', ok, size: r.size(), ms, maxRssKb, bytesIn, stateBytes: r.stateBytes() }
+        const { bytesIn, bytesOut } = r.traffic()
+        return { id: req.id, type: 'joined', ok, size: r.size(), ms, maxRssKb, bytesIn, bytesOut, stateBytes: r.stateBytes() }
       }
       case 'close':
         setImmediate(() => { void shutdownWith(replica)(0) })
