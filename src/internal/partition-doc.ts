@@ -264,70 +264,40 @@ const checkUpdateBytes = (update: Uint8Array): UpdateCheck => {
 }
 
 /**
- * Cuts the structs of `client` in an update (format v1, as `Y.encodeStateAsUpdate` writes it)
- * into updates of consecutive structs of at most about `maxBytes` each (a single larger struct
- * goes alone), each a valid update on its own, in clock order, with an empty delete set: the
- * caller sends the delete set separately. Other clients' structs are left out. Lazy: each chunk
- * is cut when asked for, so a sender can yield between them. Throws on structs of a kind this
- * document never holds (content other than embeds and deleted) and on a malformed update: the
- * caller then sends the update whole.
+ * The structs of `client` from clock `from` (below `to`) as one update of at most about
+ * `maxBytes` (at least one struct; a struct reaching past `to` goes whole), with an empty delete
+ * set: consecutive structs of one writer, valid on their own. Written straight from the struct
+ * store, as `Y.encodeStateAsUpdate` writes a client's structs, so a state answer is encoded one
+ * chunk at a time rather than one writer's whole share at once (and without a delete set per
+ * chunk). Returns undefined when the document holds nothing of `client` in [from, to); `next`
+ * is the clock the next chunk starts at.
  */
-export function * splitUpdate (update: Uint8Array, maxBytes: number, client: number): Generator<Uint8Array> {
-  const d = decoding.createDecoder(update)
-  const sections = decoding.readVarUint(d)
-  for (let c = 0; c < sections; c++) {
-    const count = decoding.readVarUint(d)
-    const section = decoding.readVarUint(d)
-    let clock = decoding.readVarUint(d)
-    const wanted = section === client
-    let start = d.pos
-    let startClock = clock
-    let n = 0
-    const chunk = (end: number): Uint8Array => {
-      const e = encoding.createEncoder()
-      encoding.writeVarUint(e, 1)
-      encoding.writeVarUint(e, n)
-      encoding.writeVarUint(e, client)
-      encoding.writeVarUint(e, startClock)
-      encoding.writeUint8Array(e, update.subarray(start, end))
-      encoding.writeVarUint(e, 0)
-      return encoding.toUint8Array(e)
-    }
-    for (let i = 0; i < count; i++) {
-      const at = d.pos
-      if (at >= update.length) throw new Error('splitUpdate: truncated update')
-      const info = decoding.readUint8(d)
-      const kind = info & 0x1f
-      let length: number
-      if (kind === STRUCT_GC || kind === STRUCT_SKIP) {
-        length = decoding.readVarUint(d)
-      } else if (kind === CONTENT_DELETED || kind === CONTENT_EMBED) {
-        if ((info & INFO_ORIGIN) !== 0) { decoding.readVarUint(d); decoding.readVarUint(d) }
-        if ((info & INFO_RIGHT_ORIGIN) !== 0) { decoding.readVarUint(d); decoding.readVarUint(d) }
-        if ((info & (INFO_ORIGIN | INFO_RIGHT_ORIGIN)) === 0) {
-          if (decoding.readVarUint(d) === 1) decoding.readVarString(d)
-          else { decoding.readVarUint(d); decoding.readVarUint(d) }
-          if ((info & INFO_PARENT_SUB) !== 0) decoding.readVarString(d)
-        }
-        if (kind === CONTENT_DELETED) length = decoding.readVarUint(d)
-        else { decoding.readVarString(d); length = 1 }
-      } else {
-        throw new Error(`splitUpdate: a struct of kind ${kind}`)
-      }
-      if (wanted && n > 0 && d.pos - start > maxBytes) {
-        yield chunk(at)
-        start = at
-        startClock = clock
-        n = 0
-      }
-      n++
-      clock += length
-    }
-    if (wanted) {
-      if (n > 0) yield chunk(d.pos)
-      return
-    }
+export const encodeClientChunk = (doc: Y.Doc, client: number, from: number, to: number, maxBytes: number): { readonly update: Uint8Array, readonly next: number } | undefined => {
+  const structs = doc.store.clients.get(client)
+  if (structs === undefined || structs.length === 0 || from >= to || from >= Y.getState(doc.store, client)) return undefined
+  const start = Math.max(from, structs[0]!.id.clock)
+  const body = new Y.UpdateEncoderV1()
+  let clock = start
+  let n = 0
+  let bytes = 0
+  for (let i = Y.findIndexSS(structs, start); i < structs.length && clock < to; i++) {
+    const s = structs[i]!
+    s.write(body, clock - s.id.clock)
+    const after = encoding.length(body.restEncoder)
+    // Over the bound: this struct goes in the next chunk (unless it is the first).
+    if (after > maxBytes && n > 0) break
+    bytes = after
+    clock = s.id.clock + s.length
+    n++
   }
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, 1)
+  encoding.writeVarUint(e, n)
+  encoding.writeVarUint(e, client)
+  encoding.writeVarUint(e, start)
+  encoding.writeUint8Array(e, body.toUint8Array().subarray(0, bytes))
+  encoding.writeVarUint(e, 0)
+  return { update: encoding.toUint8Array(e), next: clock }
 }
 
 /**

@@ -22,7 +22,7 @@
  * messages (see `signed-updates.ts`); a plain sync update or step 2 closes the connection.
  */
 import * as Y from 'yjs'
-import { splitUpdate } from '../internal/partition-doc.js'
+import { encodeClientChunk } from '../internal/partition-doc.js'
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import { computeProof, makeNonce, proofMatches } from './auth.js'
@@ -511,43 +511,27 @@ export class PeerConnection {
       }
     }
     let i = 0
-    let client = 0
-    let part: Uint8Array | undefined
-    let chunks: Iterator<Uint8Array> | undefined
+    let from = -1
     const next = (): void => {
       if (this.state !== 'open') { done(); return }
       if (this.ws.bufferedAmount > SEND_HIGH_WATER_BYTES) { setTimeout(next, 5); return }
-      if (chunks === undefined) {
-        const m = missing[i++]
-        if (m === undefined) {
-          this.sendStateMessage(SYNC_STEP2, Y.encodeStateAsUpdate(doc, Y.encodeStateVector(local)))
-          done()
-          return
-        }
-        // Pretend the peer has everything but this client's missing structs (up to `local`).
-        const target = new Map(local)
-        target.set(m[0], m[1])
-        client = m[0]
-        part = Y.encodeStateAsUpdate(doc, Y.encodeStateVector(target))
-        chunks = splitUpdate(part, chunkBytes, client)
-      }
-      let chunk: Uint8Array | undefined
-      try {
-        const r = chunks.next()
-        chunk = r.done === true ? undefined : r.value
-      } catch (err) {
-        // Not cut (a struct kind this node never writes): the client's structs whole.
-        this.host.log('debug', `connection ${this.describe()}: state of client ${client} sent whole: ${err instanceof Error ? err.message : String(err)}`)
-        chunk = part
-        chunks = [].values()
-      }
-      if (chunk === undefined) { chunks = undefined; part = undefined; next(); return }
-      if (chunk.length > this.host.limits.maxMessageBytes - SYNC_FRAMING_BYTES) {
-        this.close(CloseCode.tooLarge, `the state of client ${client} (a part of ${chunk.length} bytes) exceeds maxMessageBytes`)
+      const m = missing[i]
+      if (m === undefined) {
+        this.sendStateMessage(SYNC_STEP2, Y.encodeStateAsUpdate(doc, Y.encodeStateVector(local)))
         done()
         return
       }
-      this.sendStateMessage(SYNC_UPDATE, chunk)
+      if (from < 0) from = m[1]
+      // The next chunk of this client's structs the peer lacks, up to what it held at the start.
+      const chunk = encodeClientChunk(doc, m[0], from, local.get(m[0]) ?? 0, chunkBytes)
+      if (chunk === undefined) { i++; from = -1; next(); return }
+      from = chunk.next
+      if (chunk.update.length > this.host.limits.maxMessageBytes - SYNC_FRAMING_BYTES) {
+        this.close(CloseCode.tooLarge, `a struct of client ${m[0]} (${chunk.update.length} bytes) exceeds maxMessageBytes`)
+        done()
+        return
+      }
+      this.sendStateMessage(SYNC_UPDATE, chunk.update)
       setImmediate(next)
     }
     next()

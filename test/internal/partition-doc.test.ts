@@ -1,18 +1,9 @@
 import * as fc from 'fast-check'
 import * as Y from 'yjs'
-import * as encoding from 'lib0/encoding'
 import { describe, expect, it } from 'vitest'
-import { checkUpdate, isKnownUpdate, splitUpdate } from '../../src/internal/partition-doc.js'
+import { checkUpdate, encodeClientChunk, isKnownUpdate } from '../../src/internal/partition-doc.js'
 import { ProfileStore } from '../../src/profile-store.js'
 import { fcParams } from '../support/fc.js'
-
-/** A state vector from a map of client clocks (as `Y.encodeStateVector` writes it). */
-const encodeSv = (m: Map<number, number>): Uint8Array => {
-  const e = encoding.createEncoder()
-  encoding.writeVarUint(e, m.size)
-  for (const [client, clock] of m) { encoding.writeVarUint(e, client); encoding.writeVarUint(e, clock) }
-  return encoding.toUint8Array(e)
-}
 
 const fingerprint = (doc: Y.Doc): string => Buffer.from(Y.encodeSnapshot(Y.snapshot(doc))).toString('hex')
 
@@ -91,8 +82,8 @@ describe('StateSizeEstimate (ProfileStore.stats().stateBytes)', () => {
   })
 })
 
-describe('splitUpdate (chunks of a state answer)', () => {
-  it('cuts one writer\'s structs into valid updates of bounded size, in clock order, that rebuild the same state (property)', () => {
+describe('encodeClientChunk (chunks of a state answer)', () => {
+  it('writes one writer\'s structs as valid updates of bounded size, in clock order, that rebuild the same state (property)', () => {
     fc.assert(fc.property(fc.integer({ min: 1, max: 300 }), fc.array(fc.nat(299), { maxLength: 150 }), fc.integer({ min: 1, max: 3000 }), fc.nat(299),
       (adds, ends, maxBytes, from) => {
         const writer = new ProfileStore({ nodeId: 'w', profiles: [{ name: 'caller', withValue: true }] })
@@ -101,17 +92,23 @@ describe('splitUpdate (chunks of a state answer)', () => {
         writer.flushWrites()
         for (const e of ends) writer.removeDialog(id(e % adds))
         writer.flushWrites()
-        // Another writer's structs in the same updates: left out of the chunks.
+        // Another writer's structs in the same document: never in the chunks.
         const other = new ProfileStore({ nodeId: 'o', profiles: [{ name: 'caller', withValue: true }] })
         for (let i = 0; i < 5; i++) other.add(`other-${i}`, 'caller', 'x')
         other.flushWrites()
         writer.applyUpdate(Y.encodeStateAsUpdate(other.doc), 'sync')
         const client = writer.doc.clientID
         const end = Y.getState(writer.doc.store, client)
-        const sv = (clock: number): Uint8Array => encodeSv(new Map([[client, clock]]))
         for (const start of [0, Math.min(from, end - 1)]) {
-          // What a peer holding `start` clocks of this writer misses, as the transport asks for it.
-          const chunks = [...splitUpdate(Y.encodeStateAsUpdate(writer.doc, sv(start)), maxBytes, client)]
+          // What a peer holding `start` clocks of this writer misses, one chunk after the other.
+          const chunks: Uint8Array[] = []
+          for (let at = start, k = 0; k < 10_000; k++) {
+            const c = encodeClientChunk(writer.doc, client, at, end, maxBytes)
+            if (c === undefined) break
+            expect(c.next).toBeGreaterThan(at)
+            chunks.push(c.update)
+            at = c.next
+          }
           let clock = start
           for (const c of chunks) {
             expect(checkUpdate(c).ok).toBe(true)
