@@ -7,9 +7,12 @@
  * connected to and has heard from lately. An update applied from connection C goes on to every other open connection
  * except those whose node is C's neighbour too: C gave it to them itself (by induction back to
  * the writer, who sends to all its neighbours). In a full mesh nothing is relayed; in a partial
- * mesh an update crosses the graph about once per node. Yjs emits nothing for content it
- * already has, so duplicates stop where they arrive. Heartbeats follow the same rule,
- * deduplicated by (node, incarnation, seq).
+ * mesh an update crosses the graph about once per node. Nor does it go to a connection whose
+ * peer's state vectors (its digests and state requests) say it holds every struct the update
+ * added, when the update deleted nothing: a joiner passes none of a member's state answer on to
+ * members that had it, even when a busy member's digest named no neighbours. Yjs emits nothing
+ * for content it already has, so duplicates stop where they arrive. Heartbeats follow the same
+ * rule (without the state vectors), deduplicated by (node, incarnation, seq).
  *
  * Repair: the digest also carries the sender's state vector, every heartbeat interval; a node
  * that had, three intervals ago, something a neighbour still misses and made no progress on
@@ -17,8 +20,9 @@
  * neighbours for what it misses (sync step 1), so a mesh healing from a partition converges.
  *
  * Join: a node sends sync step 1 to one new connection at a time, the next only once the
- * previous answered (or stopped making progress), so a joiner gets each missing struct about
- * once rather than once per member.
+ * previous answered (or stopped making progress), each with its state vector as it then is, so
+ * a joiner gets each missing struct about once rather than once per member. Large answers come
+ * in chunks of one writer's structs (see `peer.ts`).
  *
  * Reconnect: a dialler retries with exponential backoff and jitter (injected random); every
  * (re)connect starts with a state exchange (sync step 1 / step 2). Every failed attempt is
