@@ -18,8 +18,9 @@ import { subSeed } from '../lib/prng.js'
 import { ProcessCluster } from '../lib/process-cluster.js'
 
 const MEMBERS = 3
-const FILL_TIMEOUT_MS = 120_000
-const JOIN_TIMEOUT_MS = 60_000
+/** Bounds per 100k calls (a loaded 2-core machine applies 15k to 50k memberships a second). */
+const FILL_TIMEOUT_MS_PER_100K = 120_000
+const JOIN_TIMEOUT_MS_PER_100K = 60_000
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
 interface JoinFigures { readonly ms: number, readonly rssMb: number, readonly bytesIn: number, readonly bytesOut: number, readonly stateBytes: number }
@@ -27,16 +28,18 @@ interface JoinFigures { readonly ms: number, readonly rssMb: number, readonly by
 /** Fills a cluster of `impl` with `n` calls, joins a fresh process and returns its figures. */
 const measure = async (ctx: BenchContext, impl: ClusterImpl, label: string, n: number): Promise<JoinFigures> => {
   const seed = subSeed(ctx.seed, `late-join-net/${n}`)
+  const fillTimeoutMs = Math.ceil(n / 100_000) * FILL_TIMEOUT_MS_PER_100K
+  const joinTimeoutMs = Math.ceil(n / 100_000) * JOIN_TIMEOUT_MS_PER_100K
   const c = await ProcessCluster.start(MEMBERS, seed, impl)
   try {
     const per = Math.ceil(n / MEMBERS)
-    await Promise.all(c.nodes.map(async (x, j) => await x.call({ type: 'fill', count: Math.min(per, n - j * per), tag: `lj${j}` }, FILL_TIMEOUT_MS)))
+    await Promise.all(c.nodes.map(async (x, j) => await x.call({ type: 'fill', count: Math.min(per, n - j * per), tag: `lj${j}` }, fillTimeoutMs)))
     // Every member holds every call before the joiner starts.
-    const end = performance.now() + FILL_TIMEOUT_MS
+    const end = performance.now() + fillTimeoutMs
     let sizes: number[] = []
     for (let k = 0; k < 100_000 && performance.now() < end; k++) {
       ctx.checkBudget()
-      const r = await Promise.all(c.nodes.map(async (x) => await x.call({ type: 'count' }, FILL_TIMEOUT_MS)))
+      const r = await Promise.all(c.nodes.map(async (x) => await x.call({ type: 'count' }, fillTimeoutMs)))
       sizes = r.map((m) => m.type === 'count' ? m.size : -1)
       if (sizes.every((s) => s === n)) break
       await sleep(100)
@@ -44,8 +47,8 @@ const measure = async (ctx: BenchContext, impl: ClusterImpl, label: string, n: n
     ctx.verify(sizes.every((s) => s === n), `${label}: members count ${sizes.join('/')}, expected ${n}`)
     const joiner = await c.spawnJoiner('joiner', ((seed + 104729) % 0x7ffffffe) + 1, impl)
     try {
-      const r = await joiner.call({ type: 'join', expect: n, timeoutMs: JOIN_TIMEOUT_MS }, JOIN_TIMEOUT_MS + 30_000)
-      ctx.verify(r.type === 'joined' && r.ok, `${label}: the joiner counts ${r.type === 'joined' ? r.size : '?'} after ${JOIN_TIMEOUT_MS} ms, expected ${n}`)
+      const r = await joiner.call({ type: 'join', expect: n, timeoutMs: joinTimeoutMs }, joinTimeoutMs + 30_000)
+      ctx.verify(r.type === 'joined' && r.ok, `${label}: the joiner counts ${r.type === 'joined' ? r.size : '?'} after ${joinTimeoutMs} ms, expected ${n}`)
       return { ms: r.ms, rssMb: r.maxRssKb / 1024, bytesIn: r.bytesIn, bytesOut: r.bytesOut, stateBytes: r.stateBytes }
     } finally {
       await joiner.stop()
@@ -59,7 +62,7 @@ const measure = async (ctx: BenchContext, impl: ClusterImpl, label: string, n: n
 export const lateJoinNet: Scenario = {
   name: 'late-join-net',
   description: 'a fresh node process joins 3 members holding 100k (full: also 500k) live calls over loopback WebSockets: time to ready, peak RSS, bytes in',
-  budgetSeconds: { full: 900, quick: 150 },
+  budgetSeconds: { full: 1500, quick: 150 },
   run: async (ctx: BenchContext) => {
     const sizes = ctx.quick ? [100_000] : [100_000, 500_000]
     for (const n of sizes) {
