@@ -29,6 +29,12 @@ export type WorkerRequest =
   | { readonly id: number, readonly type: 'end-all' }
   | { readonly id: number, readonly type: 'state' }
   | { readonly id: number, readonly type: 'close' }
+  /** Adds `count` live calls of this node (ids tagged `tag`), a few thousand per loop turn. */
+  | { readonly id: number, readonly type: 'fill', readonly count: number, readonly tag: string }
+  /** How many live calls this replica holds. */
+  | { readonly id: number, readonly type: 'count' }
+  /** A deferred joiner (DP_BENCH_DEFER=1) starts its replica now and waits until it is ready and holds `expect` calls. */
+  | { readonly id: number, readonly type: 'join', readonly expect: number, readonly timeoutMs: number }
 
 export type WorkerReply =
   | { readonly id: number, readonly type: 'ok' }
@@ -38,6 +44,12 @@ export type WorkerReply =
   | { readonly id: number, readonly type: 'loaded', readonly ops: number, readonly seconds: number, readonly live: readonly string[] }
   | { readonly id: number, readonly type: 'state', readonly size: number, readonly members: readonly string[], readonly drops: number, readonly traffic: Traffic }
   | { readonly id: number, readonly type: 'error', readonly message: string }
+  | { readonly id: number, readonly type: 'count', readonly size: number }
+  /**
+   * A joiner's figures: ms from starting its replica until ready and complete, peak RSS of the
+   * process (KB), bytes received and sent, encoded bytes of its state once joined.
+   */
+  | { readonly id: number, readonly type: 'joined', readonly ok: boolean, readonly size: number, readonly ms: number, readonly maxRssKb: number, readonly bytesIn: number, readonly bytesOut: number, readonly stateBytes: number }
 
 /** A node's transport totals since it started. */
 export interface Traffic {

@@ -18,6 +18,7 @@ import { ClusterNode } from '../../src/index.js'
 import type { ClusterImpl, WorkerEvent, WorkerReply, WorkerRequest } from './cluster-protocol.js'
 import { wallNow } from './cluster-protocol.js'
 import { LoadGenerator, PROFILE, waitUntil } from './load-generator.js'
+import { dialogId } from './prng.js'
 import type { Writer } from './load-generator.js'
 
 const HARD_LIMIT_MS = 30 * 60 * 1000
@@ -27,6 +28,10 @@ const impl = (process.env['DP_BENCH_IMPL'] ?? 'dialog-profiles') as ClusterImpl
 const nodeId = process.env['DP_BENCH_NODE'] ?? 'w'
 const peers = JSON.parse(process.env['DP_BENCH_PEERS'] ?? '[]') as string[]
 const clientId = Number(process.env['DP_BENCH_CLIENT_ID'] ?? '1')
+/** A late joiner: its replica starts only on a `join` request (the late-join-net scenario). */
+const deferred = process.env['DP_BENCH_DEFER'] === '1'
+/** Calls written per loop turn by a `fill` request. */
+const FILL_CHUNK = 2000
 
 /** What the scenario needs of one replica, whatever the implementation. */
 interface Replica {
@@ -43,6 +48,8 @@ interface Replica {
   traffic (): { updatesIn: number, updatesOut: number, bytesIn: number, bytesOut: number, stateBytesOut: number }
   onChange (fn: () => void): void
   drops (): number
+  /** Encoded bytes of the replica's whole state. */
+  stateBytes (): number
   close (): Promise<void>
 }
 
@@ -80,6 +87,7 @@ const clusterReplica = async (): Promise<Replica> => {
     },
     onChange: (fn) => { node.store.onUpdate(fn) },
     drops: () => drops,
+    stateBytes: () => node.store.encodeState().length,
     close: async () => { await node.close() }
   }
 }
@@ -124,6 +132,7 @@ const hubReplica = async (): Promise<Replica> => {
     traffic: () => ({ updatesIn, updatesOut, bytesIn, bytesOut, stateBytesOut: 0 }),
     onChange: (fn) => { doc.on('update', fn) },
     drops: () => drops,
+    stateBytes: () => Y.encodeStateAsUpdate(doc).length,
     close: async () => { provider.destroy(); doc.destroy(); await Promise.resolve() }
   }
 }
@@ -132,8 +141,45 @@ const shutdownWith = (replica: Replica | undefined) => async (code: number): Pro
   try { await replica?.close() } finally { process.exit(code) }
 }
 
+const newReplica = async (): Promise<Replica> => impl === 'ymap-hub' ? await hubReplica() : await clusterReplica()
+
+/**
+ * A late joiner: up at once with no replica; on `join` it starts one, connects and measures the
+ * time until it is ready and holds every call, then its peak RSS and the bytes it received.
+ */
+const joinerMain = (): void => {
+  let replica: Replica | undefined
+  const handle = async (req: WorkerRequest): Promise<WorkerReply> => {
+    switch (req.type) {
+      case 'join': {
+        if (replica !== undefined) throw new Error('joined already')
+        const t0 = performance.now()
+        const r = replica = await newReplica()
+        const ok = await waitUntil(() => r.ready() && r.size() === req.expect, req.timeoutMs)
+        const ms = performance.now() - t0
+        const maxRssKb = process.resourceUsage().maxRSS
+        const { bytesIn, bytesOut } = r.traffic()
+        return { id: req.id, type: 'joined', ok, size: r.size(), ms, maxRssKb, bytesIn, bytesOut, stateBytes: r.stateBytes() }
+      }
+      case 'close':
+        setImmediate(() => { void shutdownWith(replica)(0) })
+        return { id: req.id, type: 'ok' }
+      default:
+        throw new Error(`a deferred joiner answers only join and close, not ${req.type}`)
+    }
+  }
+  process.on('message', (raw: unknown) => {
+    const req = raw as WorkerRequest
+    handle(req).then(send, (err: unknown) => { send({ id: req.id, type: 'error', message: err instanceof Error ? err.message : String(err) }) })
+  })
+  process.on('disconnect', () => { void shutdownWith(replica)(0) })
+  setTimeout(() => { void shutdownWith(replica)(3) }, HARD_LIMIT_MS).unref()
+  send({ type: 'up', url: '' })
+}
+
 const main = async (): Promise<void> => {
-  const replica = impl === 'ymap-hub' ? await hubReplica() : await clusterReplica()
+  if (deferred) { joinerMain(); return }
+  const replica = await newReplica()
   const shutdown = shutdownWith(replica)
   const watched = new Set<string>()
   replica.onChange(() => {
@@ -181,6 +227,18 @@ const main = async (): Promise<void> => {
         const traffic = { ...replica.traffic(), opsIssued: gen?.totalOps ?? 0 }
         return { id: req.id, type: 'state', size: replica.size(), members: replica.members(), drops: replica.drops(), traffic }
       }
+      case 'fill': {
+        for (let i = 0; i < req.count; i += FILL_CHUNK) {
+          const end = Math.min(req.count, i + FILL_CHUNK)
+          replica.batched.batch(() => { for (let k = i; k < end; k++) replica.batched.add(dialogId(k, req.tag)) })
+          await new Promise((resolve) => setImmediate(resolve))
+        }
+        return { id: req.id, type: 'ok' }
+      }
+      case 'count':
+        return { id: req.id, type: 'count', size: replica.size() }
+      case 'join':
+        throw new Error('join is for a deferred joiner (DP_BENCH_DEFER=1)')
       case 'close':
         setImmediate(() => { void shutdown(0) })
         return { id: req.id, type: 'ok' }

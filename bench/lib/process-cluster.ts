@@ -83,10 +83,10 @@ export class NodeProcess {
   }
 }
 
-const spawnNode = async (id: string, peers: readonly string[], clientId: number, impl: ClusterImpl): Promise<NodeProcess> => {
+const spawnNode = async (id: string, peers: readonly string[], clientId: number, impl: ClusterImpl, deferred = false): Promise<NodeProcess> => {
   const child = fork(usesHub(impl) && id === 'hub' ? HUB : WORKER, [], {
     execArgv: ['--import', 'tsx'],
-    env: { ...process.env, DP_BENCH_IMPL: impl, DP_BENCH_NODE: id, DP_BENCH_PEERS: JSON.stringify(peers), DP_BENCH_CLIENT_ID: String(clientId) },
+    env: { ...process.env, DP_BENCH_IMPL: impl, DP_BENCH_NODE: id, DP_BENCH_PEERS: JSON.stringify(peers), DP_BENCH_CLIENT_ID: String(clientId), DP_BENCH_DEFER: deferred ? '1' : '0' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
   hookExit()
@@ -164,6 +164,15 @@ export class ProcessCluster {
     } finally {
       for (const off of offs) off()
     }
+  }
+
+  /**
+   * Starts a late joiner process whose replica waits for a `join` request: it will dial every
+   * node of the mesh, or the hub. The caller stops it.
+   */
+  async spawnJoiner (id: string, clientId: number, impl: ClusterImpl): Promise<NodeProcess> {
+    const peers = this.hub !== undefined ? [this.hub.url] : this.nodes.map((x) => x.url)
+    return await spawnNode(id, peers, clientId, impl, true)
   }
 
   /** Stops every node process (by IPC, then by pid), then the hub. */

@@ -9,10 +9,11 @@ import { cluster } from './cluster.js'
 import { httpAcquire } from './http-acquire.js'
 import { hubTopology } from './hub-topology.js'
 import { lateJoin } from './late-join.js'
+import { lateJoinNet } from './late-join-net.js'
 import { memory } from './memory.js'
 import { nodeKeys } from './node-keys.js'
 import { redisToday } from './redis-today.js'
 import { statusPage } from './status-page.js'
 import { strictAdmission } from './strict-admission.js'
 
-export const scenarios: readonly Scenario[] = [churn, admission, memory, lateJoin, redisToday, cluster, nodeKeys, hubTopology, httpAcquire, statusPage, strictAdmission]
+export const scenarios: readonly Scenario[] = [churn, admission, memory, lateJoin, lateJoinNet, redisToday, cluster, nodeKeys, hubTopology, httpAcquire, statusPage, strictAdmission]

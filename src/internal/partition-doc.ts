@@ -11,6 +11,7 @@
  */
 import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
 import { MAX_CLIENT_ID, parsePartitionName, parseRootName, type PartitionName } from './records.js'
 
 /**
@@ -157,6 +158,19 @@ export type UpdateCheck = { readonly ok: false, readonly reason: string } | {
   readonly roots: Map<number, PartitionName>
 }
 
+/** Struct kinds of an update's info byte (its low 5 bits), as Yjs numbers them. */
+const STRUCT_GC = 0
+const CONTENT_DELETED = 1
+const CONTENT_EMBED = 5
+const STRUCT_SKIP = 10
+/** Info byte flags (Yjs `binary.BIT6..BIT8`): the item has a map key, a right origin, an origin. */
+const INFO_PARENT_SUB = 0x20
+const INFO_RIGHT_ORIGIN = 0x40
+const INFO_ORIGIN = 0x80
+
+/** A check failure while reading an update's bytes. */
+class Malformed extends Error {}
+
 /**
  * Checks a remote update against the document's schema before any of it is applied, so that
  * Yjs cannot fail halfway through applying it. Accepted: structs that are tombstones (GC),
@@ -165,50 +179,138 @@ export type UpdateCheck = { readonly ok: false, readonly reason: string } | {
  * no nested type), or chains to an earlier item of its own client (origin and right origin of
  * its own client, at earlier clocks), so by induction every item of a client lands in a root
  * named for that client. Delete ranges must be non-empty and bounded. Never throws.
+ *
+ * Reads the update's bytes (format v1, as `Y.decodeUpdate` does) without building Yjs struct
+ * objects: a 100k-struct state answer is checked without allocating 100k items.
  */
 export const checkUpdate = (update: Uint8Array): UpdateCheck => {
-  let decoded: { structs: Array<Y.Item | Y.GC | Y.Skip>, ds: { clients: Map<number, Array<{ clock: number, len: number }>> } }
   try {
-    decoded = Y.decodeUpdate(update) as unknown as typeof decoded
+    return checkUpdateBytes(update)
   } catch (err) {
+    if (err instanceof Malformed) return { ok: false, reason: err.message }
     return { ok: false, reason: `does not decode: ${err instanceof Error ? err.message : String(err)}` }
+  }
+}
+
+const checkUpdateBytes = (update: Uint8Array): UpdateCheck => {
+  const d = decoding.createDecoder(update)
+  const end = update.length
+  const uint = (): number => decoding.readVarUint(d)
+  const string = (): string => {
+    const v = decoding.readVarString(d)
+    if (d.pos > end) throw new Malformed('does not decode: string past the end')
+    return v
   }
   const ends = new Map<number, number>()
   const roots = new Map<number, PartitionName>()
-  for (const s of decoded.structs) {
-    const { client, clock } = s.id
-    if (!Number.isSafeInteger(clock) || !Number.isSafeInteger(s.length) || s.length < 1 || clock + s.length > MAX_CLOCK) return { ok: false, reason: 'struct clock out of range' }
-    if (!(client >= 0 && client <= MAX_CLIENT_ID)) return { ok: false, reason: 'bad client id' }
-    const end = clock + s.length
-    if (end > (ends.get(client) ?? 0)) ends.set(client, end)
-    if (s instanceof Y.GC || s instanceof Y.Skip) continue
-    if (!(s instanceof Y.Item)) return { ok: false, reason: 'unknown struct' }
-    if (!(s.content instanceof Y.ContentEmbed) && !(s.content instanceof Y.ContentDeleted)) return { ok: false, reason: 'item content is neither an embed nor deleted' }
-    if (s.content instanceof Y.ContentEmbed && s.length !== 1) return { ok: false, reason: 'embed item of wrong length' }
-    if (s.parentSub !== null) return { ok: false, reason: 'item with a map key' }
-    const { origin, rightOrigin } = s
-    if ((origin !== null && (origin.client !== client || !(origin.clock < clock))) ||
-      (rightOrigin !== null && (rightOrigin.client !== client || !(rightOrigin.clock < clock)))) {
-      return { ok: false, reason: 'item chained to another client or to a later clock' }
+  const clients = uint()
+  for (let c = 0; c < clients; c++) {
+    const count = uint()
+    const client = uint()
+    let clock = uint()
+    if (!(client >= 0 && client <= MAX_CLIENT_ID)) throw new Malformed('bad client id')
+    for (let i = 0; i < count; i++) {
+      if (d.pos >= end) throw new Malformed('does not decode: truncated structs')
+      const info = decoding.readUint8(d)
+      const kind = info & 0x1f
+      let length: number
+      if (kind === STRUCT_GC || kind === STRUCT_SKIP) {
+        length = uint()
+      } else if (kind === CONTENT_DELETED || kind === CONTENT_EMBED) {
+        const hasOrigin = (info & INFO_ORIGIN) !== 0
+        const hasRight = (info & INFO_RIGHT_ORIGIN) !== 0
+        let chained = true
+        if (hasOrigin) { const oc = uint(); const ok = uint(); chained &&= oc === client && ok < clock }
+        if (hasRight) { const rc = uint(); const rk = uint(); chained &&= rc === client && rk < clock }
+        if (!chained) throw new Malformed('item chained to another client or to a later clock')
+        if (!hasOrigin && !hasRight) {
+          // Yjs reads the parent here: a root's name (parent info 1) or a nested type's ID.
+          if (uint() !== 1) throw new Malformed('item in a nested type')
+          const pn = parseRootName(string())
+          if (pn === null) throw new Malformed('item in a root that is not a partition')
+          if (pn.clientId !== client) throw new Malformed('item written into another client\'s partition')
+          if ((info & INFO_PARENT_SUB) !== 0) throw new Malformed('item with a map key')
+          roots.set(client, pn)
+        }
+        if (kind === CONTENT_DELETED) {
+          length = uint()
+        } else {
+          // Parsed as Yjs will (JSON), so that applying it cannot throw halfway.
+          JSON.parse(string())
+          length = 1
+        }
+      } else if (kind <= STRUCT_SKIP) {
+        throw new Malformed('item content is neither an embed nor deleted')
+      } else {
+        throw new Malformed('unknown struct')
+      }
+      if (!Number.isSafeInteger(clock) || !Number.isSafeInteger(length) || length < 1 || clock + length > MAX_CLOCK) throw new Malformed('struct clock out of range')
+      clock += length
     }
-    if (origin === null && rightOrigin === null) {
-      const parent: unknown = s.parent
-      if (typeof parent !== 'string') return { ok: false, reason: 'item in a nested type' }
-      const pn = parseRootName(parent)
-      if (pn === null) return { ok: false, reason: 'item in a root that is not a partition' }
-      if (pn.clientId !== client) return { ok: false, reason: 'item written into another client\'s partition' }
-      roots.set(client, pn)
-    } else if (s.parent !== null) {
-      return { ok: false, reason: 'item with both an origin and a parent' }
-    }
+    if (count > 0 && clock > (ends.get(client) ?? 0)) ends.set(client, clock)
   }
-  for (const [client, ranges] of decoded.ds.clients) {
-    if (!(client >= 0 && client <= MAX_CLIENT_ID)) return { ok: false, reason: 'bad client id in delete set' }
-    for (const r of ranges) {
-      if (!Number.isSafeInteger(r.clock) || !Number.isSafeInteger(r.len) || r.clock < 0 || r.len < 1 || r.clock + r.len > MAX_CLOCK) return { ok: false, reason: 'delete range out of range' }
+  const dsClients = uint()
+  for (let c = 0; c < dsClients; c++) {
+    const client = uint()
+    if (!(client >= 0 && client <= MAX_CLIENT_ID)) throw new Malformed('bad client id in delete set')
+    const ranges = uint()
+    for (let i = 0; i < ranges; i++) {
+      const clock = uint()
+      const len = uint()
+      if (!Number.isSafeInteger(clock) || !Number.isSafeInteger(len) || clock < 0 || len < 1 || clock + len > MAX_CLOCK) throw new Malformed('delete range out of range')
     }
   }
   return { ok: true, ends, roots }
+}
+
+/**
+ * The structs of `client` from clock `from` (below `to`) as one update of at most about
+ * `maxBytes` (at least one struct; a struct reaching past `to` goes whole), with an empty delete
+ * set: consecutive structs of one writer, valid on their own. Written straight from the struct
+ * store, as `Y.encodeStateAsUpdate` writes a client's structs, so a state answer is encoded one
+ * chunk at a time rather than one writer's whole share at once (and without a delete set per
+ * chunk). Returns undefined when the document holds nothing of `client` in [from, to); `next`
+ * is the clock the next chunk starts at.
+ */
+export const encodeClientChunk = (doc: Y.Doc, client: number, from: number, to: number, maxBytes: number): { readonly update: Uint8Array, readonly next: number } | undefined => {
+  const structs = doc.store.clients.get(client)
+  if (structs === undefined || structs.length === 0 || from >= to || from >= Y.getState(doc.store, client)) return undefined
+  const start = Math.max(from, structs[0]!.id.clock)
+  const body = new Y.UpdateEncoderV1()
+  let clock = start
+  let n = 0
+  let bytes = 0
+  for (let i = Y.findIndexSS(structs, start); i < structs.length && clock < to; i++) {
+    const s = structs[i]!
+    s.write(body, clock - s.id.clock)
+    const after = encoding.length(body.restEncoder)
+    // Over the bound: this struct goes in the next chunk (unless it is the first).
+    if (after > maxBytes && n > 0) break
+    bytes = after
+    clock = s.id.clock + s.length
+    n++
+  }
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, 1)
+  encoding.writeVarUint(e, n)
+  encoding.writeVarUint(e, client)
+  encoding.writeVarUint(e, start)
+  encoding.writeUint8Array(e, body.toUint8Array().subarray(0, bytes))
+  encoding.writeVarUint(e, 0)
+  return { update: encoding.toUint8Array(e), next: clock }
+}
+
+/**
+ * Whether a peer known to hold `known` (clocks per client, from its state vectors) already has
+ * everything transaction `tr` changed: every struct it added, and it deleted nothing (a state
+ * vector says nothing of deletions).
+ */
+export const holdsTransaction = (known: ReadonlyMap<number, number>, tr: Y.Transaction): boolean => {
+  if (tr.deleteSet.clients.size > 0) return false
+  for (const [client, clock] of tr.afterState) {
+    if (clock > (tr.beforeState.get(client) ?? 0) && (known.get(client) ?? 0) < clock) return false
+  }
+  return true
 }
 
 /** Calls `fn` for every range of IDs (client, clock, len) a transaction deleted. */

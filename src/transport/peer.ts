@@ -14,13 +14,15 @@
  * (consecutive updates applied together, in one transaction); reading pauses while the inbox is
  * full. Heartbeats (with their signatures) and digests skip the inbox. A state request (step 1) is answered one at a
  * time, later requests replacing earlier waiting ones, after the current event-loop task; its
- * bytes are charged to a per-connection budget, and a large answer goes one writing client per
- * task, waiting for the socket to drain between them.
+ * bytes are charged to a per-connection budget, and a large answer goes in chunks of at most
+ * {@link STATE_CHUNK_BYTES} (one writer's structs each), one per task, waiting for the socket to
+ * drain between them.
  *
  * Per-node keys (`host.signed`): document updates and state answers travel only as signed
  * messages (see `signed-updates.ts`); a plain sync update or step 2 closes the connection.
  */
 import * as Y from 'yjs'
+import { encodeClientChunk } from '../internal/partition-doc.js'
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import { computeProof, makeNonce, proofMatches } from './auth.js'
@@ -43,8 +45,10 @@ export const MAX_MESSAGES_PER_TASK = 256
 export const MAX_UPDATE_BYTES_PER_TASK = 1024 * 1024
 /** Reading from a connection pauses while this many bytes of received messages wait. */
 export const MAX_INBOX_BYTES = 8 * 1024 * 1024
-/** A state answer missing more than this many struct clocks goes one writing client per task. */
+/** A state answer missing at most this many struct clocks may go as one step 2 (if it fits in {@link STATE_CHUNK_BYTES}). */
 const STATE_CHUNK_CLOCKS = 4096
+/** Most bytes of one chunk of a state answer (one writer's consecutive structs), one chunk per event-loop task. */
+export const STATE_CHUNK_BYTES = 256 * 1024
 /** Room left in `maxMessageBytes` for the framing of a sync message around its update (type, step, length). */
 const SYNC_FRAMING_BYTES = 16
 /** A state answer waits between chunks while more than this is queued in the socket. */
@@ -182,6 +186,11 @@ export class PeerConnection {
   neighbours: ReadonlySet<string> = new Set()
   /** The peer said, in its latest digest, that it has an initial state exchange in progress. */
   peerSyncing = false
+  /**
+   * Clocks per Yjs client that the peer is known to hold, from its digests and state requests
+   * (it holds at least that much: a relay of structs below them would be a duplicate).
+   */
+  readonly knownState = new Map<number, number>()
   /** Digests received on this connection. */
   digestsIn = 0
   /** Our sync step 1 went out and its step 2 has not arrived yet. */
@@ -339,6 +348,7 @@ export class PeerConnection {
       return
     }
     this.neighbours = new Set(g.neighbours)
+    this.learnState(sv)
     this.peerSyncing = (g.flags & DIGEST_SYNCING) !== 0
     this.digestsIn++
     this.host.onDigest(this, g, sv)
@@ -429,13 +439,20 @@ export class PeerConnection {
   }
 
   private onStep1 (sv: Uint8Array): void {
+    let decoded: Map<number, number>
     try {
-      Y.decodeStateVector(sv)
+      decoded = Y.decodeStateVector(sv)
     } catch {
       this.protocolError('malformed state vector')
       return
     }
+    this.learnState(decoded)
     this.requestState(sv)
+  }
+
+  /** Raises `knownState` to a state vector the peer sent (it holds at least that much). */
+  private learnState (sv: Map<number, number>): void {
+    for (const [client, clock] of sv) if (clock > (this.knownState.get(client) ?? 0)) this.knownState.set(client, clock)
   }
 
   /**
@@ -466,9 +483,12 @@ export class PeerConnection {
   }
 
   /**
-   * Sends what the peer misses (step 2). A large answer goes as one update per writing client,
-   * one per event-loop task, each sent once the socket has drained, followed by a step 2
-   * carrying the delete set; `maxMessageBytes` then bounds one writer's share of the state.
+   * Sends what the peer misses (step 2). A small answer goes as one step 2. A larger one goes
+   * as chunks of at most {@link STATE_CHUNK_BYTES} (or `maxMessageBytes`), each made of
+   * consecutive structs of one writing client and so a valid update on its own, one chunk per
+   * event-loop task, each sent once the socket has drained, followed by a step 2 carrying the
+   * delete set and whatever was written meanwhile. Only what the peer's state vector lacks is
+   * sent: a joiner that got a writer's structs from another member is not sent them again.
    */
   private answerState (svBytes: Uint8Array, done: () => void): void {
     const doc = this.host.doc
@@ -481,35 +501,37 @@ export class PeerConnection {
       const have = remote.get(client) ?? 0
       if (clock > have) { missing.push([client, have]); gap += clock - have }
     }
-    const budget = this.host.limits.maxMessageBytes - SYNC_FRAMING_BYTES
-    if (missing.length <= 1 || gap <= STATE_CHUNK_CLOCKS) {
+    const chunkBytes = Math.min(STATE_CHUNK_BYTES, this.host.limits.maxMessageBytes - SYNC_FRAMING_BYTES)
+    if (gap <= STATE_CHUNK_CLOCKS) {
       const full = Y.encodeStateAsUpdate(doc, svBytes)
-      if (full.length <= budget || missing.length <= 1) {
+      if (full.length <= chunkBytes) {
         this.sendStateMessage(SYNC_STEP2, full)
         done()
         return
       }
     }
     let i = 0
+    let from = -1
     const next = (): void => {
       if (this.state !== 'open') { done(); return }
       if (this.ws.bufferedAmount > SEND_HIGH_WATER_BYTES) { setTimeout(next, 5); return }
-      const m = missing[i++]
+      const m = missing[i]
       if (m === undefined) {
         this.sendStateMessage(SYNC_STEP2, Y.encodeStateAsUpdate(doc, Y.encodeStateVector(local)))
         done()
         return
       }
-      // Pretend the peer has everything but this client's missing structs.
-      const target = new Map(local)
-      target.set(m[0], m[1])
-      const part = Y.encodeStateAsUpdate(doc, Y.encodeStateVector(target))
-      if (part.length > budget) {
-        this.close(CloseCode.tooLarge, `the state of client ${m[0]} (${part.length} bytes) exceeds maxMessageBytes`)
+      if (from < 0) from = m[1]
+      // The next chunk of this client's structs the peer lacks, up to what it held at the start.
+      const chunk = encodeClientChunk(doc, m[0], from, local.get(m[0]) ?? 0, chunkBytes)
+      if (chunk === undefined) { i++; from = -1; next(); return }
+      from = chunk.next
+      if (chunk.update.length > this.host.limits.maxMessageBytes - SYNC_FRAMING_BYTES) {
+        this.close(CloseCode.tooLarge, `a struct of client ${m[0]} (${chunk.update.length} bytes) exceeds maxMessageBytes`)
         done()
         return
       }
-      this.sendStateMessage(SYNC_UPDATE, part)
+      this.sendStateMessage(SYNC_UPDATE, chunk.update)
       setImmediate(next)
     }
     next()

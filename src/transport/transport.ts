@@ -7,9 +7,12 @@
  * connected to and has heard from lately. An update applied from connection C goes on to every other open connection
  * except those whose node is C's neighbour too: C gave it to them itself (by induction back to
  * the writer, who sends to all its neighbours). In a full mesh nothing is relayed; in a partial
- * mesh an update crosses the graph about once per node. Yjs emits nothing for content it
- * already has, so duplicates stop where they arrive. Heartbeats follow the same rule,
- * deduplicated by (node, incarnation, seq).
+ * mesh an update crosses the graph about once per node. Nor does it go to a connection whose
+ * peer's state vectors (its digests and state requests) say it holds every struct the update
+ * added, when the update deleted nothing: a joiner passes none of a member's state answer on to
+ * members that had it, even when a busy member's digest named no neighbours. Yjs emits nothing
+ * for content it already has, so duplicates stop where they arrive. Heartbeats follow the same
+ * rule (without the state vectors), deduplicated by (node, incarnation, seq).
  *
  * Repair: the digest also carries the sender's state vector, every heartbeat interval; a node
  * that had, three intervals ago, something a neighbour still misses and made no progress on
@@ -17,8 +20,9 @@
  * neighbours for what it misses (sync step 1), so a mesh healing from a partition converges.
  *
  * Join: a node sends sync step 1 to one new connection at a time, the next only once the
- * previous answered (or stopped making progress), so a joiner gets each missing struct about
- * once rather than once per member.
+ * previous answered (or stopped making progress), each with its state vector as it then is, so
+ * a joiner gets each missing struct about once rather than once per member. Large answers come
+ * in chunks of one writer's structs (see `peer.ts`).
  *
  * Reconnect: a dialler retries with exponential backoff and jitter (injected random); every
  * (re)connect starts with a state exchange (sync step 1 / step 2). Every failed attempt is
@@ -52,7 +56,7 @@ import { fail } from '../errors.js'
 import type { DialogProfilesError } from '../errors.js'
 import { backoffDelay } from './backoff.js'
 import { Emitter } from '../internal/emitter.js'
-import { isKnownUpdate } from '../internal/partition-doc.js'
+import { holdsTransaction, isKnownUpdate } from '../internal/partition-doc.js'
 import { DEFAULT_MAX_CLOCK_SKEW_MS, PEER_ERROR_LOG_INTERVAL_MS, checkPeerUrl } from '../options.js'
 import type { Logger, NodeKeys, TlsOptions } from '../options.js'
 import { heartbeatSigned, signHeartbeat } from './auth.js'
@@ -309,11 +313,14 @@ export class Transport {
     // inspect, JSON or log line of the transport or its connections can print it.
     Object.defineProperty(host, 'secret', { get: () => self.#secret, enumerable: false })
     this.host = host as PeerHost
-    const onUpdate = (update: Uint8Array, origin: unknown): void => {
+    const onUpdate = (update: Uint8Array, origin: unknown, _doc: Y.Doc, tr: Y.Transaction): void => {
       if (this.signed !== undefined) { this.queueSigned(update, origin); return }
       // Encoded once for every peer it goes to.
       let msg: Uint8Array | undefined
+      const relayed = origin instanceof PeerConnection
       for (const c of this.relayTargets(origin)) {
+        // Never relay what a peer said it holds (a joiner's state answer, members already have).
+        if (relayed && holdsTransaction(c.knownState, tr)) continue
         msg ??= encodeSync(SYNC_UPDATE, update)
         c.sendEncodedUpdate(msg, update.length)
       }

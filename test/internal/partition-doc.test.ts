@@ -1,7 +1,7 @@
 import * as fc from 'fast-check'
 import * as Y from 'yjs'
 import { describe, expect, it } from 'vitest'
-import { isKnownUpdate } from '../../src/internal/partition-doc.js'
+import { checkUpdate, encodeClientChunk, isKnownUpdate } from '../../src/internal/partition-doc.js'
 import { ProfileStore } from '../../src/profile-store.js'
 import { fcParams } from '../support/fc.js'
 
@@ -79,5 +79,59 @@ describe('StateSizeEstimate (ProfileStore.stats().stateBytes)', () => {
         s.destroy()
       }
     }), fcParams(100))
+  })
+})
+
+describe('encodeClientChunk (chunks of a state answer)', () => {
+  it('writes one writer\'s structs as valid updates of bounded size, in clock order, that rebuild the same state (property)', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 300 }), fc.array(fc.nat(299), { maxLength: 150 }), fc.integer({ min: 1, max: 3000 }), fc.nat(299),
+      (adds, ends, maxBytes, from) => {
+        const writer = new ProfileStore({ nodeId: 'w', profiles: [{ name: 'caller', withValue: true }] })
+        const id = (n: number): string => `call-${n}-0123456789abcdef@proxy.example.com`
+        for (let i = 0; i < adds; i++) writer.add(id(i), 'caller', `user${i % 7}`)
+        writer.flushWrites()
+        for (const e of ends) writer.removeDialog(id(e % adds))
+        writer.flushWrites()
+        // Another writer's structs in the same document: never in the chunks.
+        const other = new ProfileStore({ nodeId: 'o', profiles: [{ name: 'caller', withValue: true }] })
+        for (let i = 0; i < 5; i++) other.add(`other-${i}`, 'caller', 'x')
+        other.flushWrites()
+        writer.applyUpdate(Y.encodeStateAsUpdate(other.doc), 'sync')
+        const client = writer.doc.clientID
+        const end = Y.getState(writer.doc.store, client)
+        for (const start of [0, Math.min(from, end - 1)]) {
+          // What a peer holding `start` clocks of this writer misses, one chunk after the other.
+          const chunks: Uint8Array[] = []
+          for (let at = start, k = 0; k < 10_000; k++) {
+            const c = encodeClientChunk(writer.doc, client, at, end, maxBytes)
+            if (c === undefined) break
+            expect(c.next).toBeGreaterThan(at)
+            chunks.push(c.update)
+            at = c.next
+          }
+          let clock = start
+          for (const c of chunks) {
+            expect(checkUpdate(c).ok).toBe(true)
+            const meta = Y.parseUpdateMeta(c)
+            expect([...meta.from.keys()]).toEqual([client])
+            expect(meta.from.get(client)).toBe(clock)
+            clock = meta.to.get(client)!
+            // At most maxBytes of structs (plus a header), or a single struct.
+            expect(c.length <= maxBytes + 32 || Y.decodeUpdate(c).structs.length === 1).toBe(true)
+          }
+          expect(clock).toBe(end)
+          if (start > 0) continue
+          // In order, then the delete set (sent apart), they rebuild the writer's document.
+          const reader = new ProfileStore({ nodeId: 'r', profiles: [{ name: 'caller', withValue: true }] })
+          reader.applyUpdate(Y.encodeStateAsUpdate(other.doc), 'sync')
+          for (const c of chunks) reader.applyUpdate(c, 'sync')
+          reader.applyUpdate(Y.encodeStateAsUpdate(writer.doc, Y.encodeStateVector(writer.doc)), 'sync')
+          expect(reader.members('caller').map((m) => m.dialog).sort()).toEqual(writer.members('caller').map((m) => m.dialog).sort())
+          expect(Y.encodeStateVector(reader.doc)).toEqual(Y.encodeStateVector(writer.doc))
+          reader.destroy()
+        }
+        writer.destroy()
+        other.destroy()
+      }), fcParams(60))
   })
 })
