@@ -96,6 +96,7 @@ export class ClusterNode {
       clock: o.clock,
       profiles: o.profiles,
       maxLocalMemberships: o.maxLocalMemberships,
+      writeDelayMs: o.writeDelayMs,
       maxClockSkewMs: o.maxClockSkewMs,
       ...(incarnation !== undefined ? { incarnation } : {}),
       ...(o.resume ? { resume: true } : {}),

@@ -42,6 +42,10 @@ export const DEFAULT_RECONNECT_MAX_MS = 5000
 export const DEFAULT_SWEEP_INTERVAL_MS = 1000
 /** Most memberships one node may own. */
 export const DEFAULT_MAX_LOCAL_MEMBERSHIPS = 1_000_000
+/** How long local writes wait for others to share a transaction, ms (0: the end of the event-loop turn). */
+export const DEFAULT_WRITE_DELAY_MS = 0
+/** Largest `writeDelayMs`. */
+export const MAX_WRITE_DELAY_MS = 1000
 /** Most other nodes the liveness table holds. */
 export const DEFAULT_MAX_TRACKED_NODES = 1000
 /** How far ahead of this node's clock another node's incarnation may be, ms. */
@@ -195,6 +199,14 @@ export interface ClusterNodeOptions {
   readonly clientId?: number
   /** Most memberships this node may own. @defaultValue 1000000 */
   readonly maxLocalMemberships?: number
+  /**
+   * How long local writes may wait for others to share one Yjs transaction (one update to the
+   * peers and the data directory), ms, 0..1000: 0 writes them at the end of the current
+   * event-loop turn. A node answering one request per turn (the daemon under light load) pays a
+   * transaction per request at 0. Local reads never wait; peers see a write at most this much
+   * later. @defaultValue 0
+   */
+  readonly writeDelayMs?: number
   /** Interval of heartbeats to peers, ms; at most `livenessTimeoutMs / 2`. @defaultValue 1000 */
   readonly heartbeatIntervalMs?: number
   /** A node not heard of for this long is suspect (still counted), ms. @defaultValue 5000 */
@@ -301,6 +313,7 @@ export interface ResolvedOptions {
   readonly incarnation: number | undefined
   readonly clientId: number | undefined
   readonly maxLocalMemberships: number
+  readonly writeDelayMs: number
   readonly heartbeatIntervalMs: number
   readonly livenessTimeoutMs: number
   readonly graceMs: number
@@ -337,7 +350,7 @@ export interface ResolvedOptions {
 
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof ClusterNodeOptions>([
   'nodeId', 'profiles', 'listen', 'peers', 'secret', 'tls', 'clock', 'random', 'incarnation', 'clientId',
-  'maxLocalMemberships', 'heartbeatIntervalMs', 'livenessTimeoutMs', 'graceMs', 'purgeDelayMs', 'maxTrackedNodes',
+  'maxLocalMemberships', 'writeDelayMs', 'heartbeatIntervalMs', 'livenessTimeoutMs', 'graceMs', 'purgeDelayMs', 'maxTrackedNodes',
   'maxClockSkewMs', 'maxMessageBytes', 'maxMessagesPerSecond', 'maxMessagesPerFrame', 'maxBufferedBytes',
   'authTimeoutMs', 'reconnectInitialMs', 'reconnectMaxMs', 'sweepIntervalMs', 'readiness', 'dataDir',
   'fsyncIntervalMs', 'snapshotIntervalMs', 'resume', 'persistenceRetryMs', 'fileSystem', 'log', 'identity', 'trustedNodes', 'admission',
@@ -515,6 +528,12 @@ const checkPeers = (v: unknown): string[] => {
   })
 }
 
+const writeDelay = (v: unknown): number => {
+  const ms = nonNegative(v ?? DEFAULT_WRITE_DELAY_MS, 'writeDelayMs')
+  if (ms > MAX_WRITE_DELAY_MS) throw fail('DP_ERR_INVALID_ARGUMENT', `writeDelayMs must be at most ${MAX_WRITE_DELAY_MS}, got ${ms}`)
+  return ms
+}
+
 /**
  * Resolves every option to its value (defaults from the `DEFAULT_*` constants) and checks each
  * one and the relations between them: `heartbeatIntervalMs <= livenessTimeoutMs / 2`,
@@ -589,6 +608,7 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
     incarnation,
     clientId,
     maxLocalMemberships: positiveInt(o.maxLocalMemberships ?? DEFAULT_MAX_LOCAL_MEMBERSHIPS, 'maxLocalMemberships'),
+    writeDelayMs: writeDelay(o.writeDelayMs),
     heartbeatIntervalMs,
     livenessTimeoutMs,
     graceMs: delay(o.graceMs ?? DEFAULT_GRACE_MS, 'graceMs'),

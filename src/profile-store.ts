@@ -73,6 +73,14 @@ export interface ProfileStoreOptions {
    */
   readonly maxPendingWrites?: number
   /**
+   * How long local writes may wait for others to share their Yjs transaction, ms: 0 writes them
+   * at the end of the current event-loop turn; above 0, that long after the first of them (or
+   * earlier: `maxPendingWrites`, `flushWrites`, any other transaction). Reads here are never
+   * delayed (the index changes at once); replication and persistence of a write wait at most
+   * this long more. At most 1000. @defaultValue 0
+   */
+  readonly writeDelayMs?: number
+  /**
    * How far ahead of this store's clock a partition's incarnation may be. An update that brings a
    * partition named with a later incarnation is refused whole (`DP_ERR_BAD_UPDATE`): a newer
    * incarnation voids a node's older ones, so without this bound one record in a partition named
@@ -168,6 +176,8 @@ export class ProfileStore {
     if (options.resume !== undefined && typeof options.resume !== 'boolean') throw fail('DP_ERR_INVALID_ARGUMENT', 'resume must be a boolean')
     this.resume = options.resume === true
     const maxPendingWrites = positiveInt(options.maxPendingWrites ?? 1000, 'maxPendingWrites')
+    const writeDelayMs = nonNegative(options.writeDelayMs ?? 0, 'writeDelayMs')
+    if (writeDelayMs > 1000) throw fail('DP_ERR_INVALID_ARGUMENT', 'writeDelayMs must be at most 1000')
     const incarnation = options.incarnation ?? Math.floor(this.clock())
     nonNegativeInt(incarnation, 'incarnation')
     this.nodeId = options.nodeId
@@ -192,7 +202,7 @@ export class ProfileStore {
     })
     const name: PartitionName = { node: this.nodeId, incarnation, clientId: this.doc.clientID }
     this.self = this.ownerRegistry.register(name, true)
-    this.queue = new WriteQueue(this.doc, this.doc.getArray(partitionName(name)), this, maxPendingWrites)
+    this.queue = new WriteQueue(this.doc, this.doc.getArray(partitionName(name)), this, maxPendingWrites, writeDelayMs)
     this.follower = this.followerOf()
     this.doc.on('afterTransaction', (tr: Y.Transaction) => {
       if (this.destroyed || tr.origin === this) return // local writes are indexed as they are made

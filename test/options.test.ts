@@ -3,7 +3,7 @@ import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import {
   ClusterNode, DEFAULT_AUTH_TIMEOUT_MS, DEFAULT_FSYNC_INTERVAL_MS, DEFAULT_GRACE_MS, DEFAULT_HEARTBEAT_INTERVAL_MS,
-  DEFAULT_LIVENESS_TIMEOUT_MS, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CLOCK_SKEW_MS, DEFAULT_MAX_LOCAL_MEMBERSHIPS,
+  DEFAULT_LIVENESS_TIMEOUT_MS, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CLOCK_SKEW_MS, DEFAULT_MAX_LOCAL_MEMBERSHIPS, DEFAULT_WRITE_DELAY_MS,
   DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGES_PER_FRAME, DEFAULT_MAX_MESSAGES_PER_SECOND, DEFAULT_MAX_TRACKED_NODES,
   DEFAULT_PURGE_DELAY_MS, DEFAULT_READINESS_AFTER_TIMEOUT, DEFAULT_READINESS_PEERS, DEFAULT_READINESS_POLICY,
   DEFAULT_READINESS_TIMEOUT_MS, DEFAULT_READINESS_WAIT_MS, DEFAULT_RECONNECT_INITIAL_MS, DEFAULT_RECONNECT_MAX_MS,
@@ -59,6 +59,8 @@ const bad: Array<[string, Record<string, unknown>, string]> = [
   ['incarnation from the future', { clock: () => 1000, incarnation: 1000 + DEFAULT_MAX_CLOCK_SKEW_MS + 1 }, 'incarnation'],
   ['clientId above 32 bits', { clientId: 2 ** 32 }, 'clientId'],
   ['maxLocalMemberships 0', { maxLocalMemberships: 0 }, 'maxLocalMemberships'],
+  ['writeDelayMs negative', { writeDelayMs: -1 }, 'writeDelayMs'],
+  ['writeDelayMs above 1000', { writeDelayMs: 1001 }, 'writeDelayMs'],
   ['heartbeatIntervalMs 0', { heartbeatIntervalMs: 0 }, 'heartbeatIntervalMs'],
   ['heartbeatIntervalMs >= livenessTimeoutMs', { heartbeatIntervalMs: 6000, livenessTimeoutMs: 5000 }, 'heartbeatIntervalMs'],
   ['heartbeatIntervalMs above half the timeout', { heartbeatIntervalMs: 3000, livenessTimeoutMs: 5000 }, 'livenessTimeoutMs / 2'],
@@ -135,6 +137,7 @@ describe('resolveOptions', () => {
     expect(r).toMatchObject({
       profiles: [], peers: [], listen: undefined, tls: undefined, incarnation: undefined, clientId: undefined, dataDir: undefined, keys: undefined,
       maxLocalMemberships: DEFAULT_MAX_LOCAL_MEMBERSHIPS,
+      writeDelayMs: DEFAULT_WRITE_DELAY_MS,
       heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
       livenessTimeoutMs: DEFAULT_LIVENESS_TIMEOUT_MS,
       graceMs: DEFAULT_GRACE_MS,
@@ -182,6 +185,7 @@ describe('resolveOptions', () => {
       clientId: 0xffffffff,
       incarnation: 0,
       maxClockSkewMs: 0,
+      writeDelayMs: 1000,
       tls: { cert: 'c', key: 'k', ca: ['a', Buffer.from('b')], rejectUnauthorized: false }
     })
     expect(ok.peers).toHaveLength(3)

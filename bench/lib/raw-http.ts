@@ -11,14 +11,16 @@ import type { Socket } from 'node:net'
 /** One keep-alive connection. */
 export class RawHttpConnection {
   private buf = ''
+  /** Why the connection is unusable (closed or failed); a request then rejects at once instead of waiting forever. */
+  private dead: Error | null = null
   private waiting: { resolve: (r: { status: number, body: string }) => void, reject: (e: Error) => void } | null = null
 
   private constructor (private readonly socket: Socket, private readonly host: string) {
     socket.setNoDelay(true)
     socket.setEncoding('latin1')
     socket.on('data', (s: string) => { this.buf += s; this.parse() })
-    socket.on('error', (e) => { this.waiting?.reject(e); this.waiting = null })
-    socket.on('close', () => { this.waiting?.reject(new Error('connection closed')); this.waiting = null })
+    socket.on('error', (e) => { this.dead ??= e; this.waiting?.reject(e); this.waiting = null })
+    socket.on('close', () => { this.dead ??= new Error('connection closed'); this.waiting?.reject(this.dead); this.waiting = null })
   }
 
   static async open (host: string, port: number): Promise<RawHttpConnection> {
@@ -46,6 +48,7 @@ export class RawHttpConnection {
   /** Sends one request with a form body (or none) and resolves with the status and body. */
   async request (method: string, path: string, form?: string): Promise<{ status: number, body: string }> {
     return await new Promise((resolve, reject) => {
+      if (this.dead !== null) { reject(this.dead); return }
       this.waiting = { resolve, reject }
       const body = form ?? ''
       this.socket.write(`${method} ${path} HTTP/1.1\r\nHost: ${this.host}\r\n` +

@@ -32,14 +32,16 @@ const scalar = (buf: string, at: number): { value: number | string | null, next:
 /** One connection to a Redis server. */
 export class RawRedisConnection {
   private buf = ''
+  /** Why the connection is unusable (closed or failed); a request then rejects at once instead of waiting forever. */
+  private dead: Error | null = null
   private waiting: { resolve: (r: RespReply) => void, reject: (e: Error) => void } | null = null
 
   private constructor (private readonly socket: Socket) {
     socket.setNoDelay(true)
     socket.setEncoding('latin1')
     socket.on('data', (s: string) => { this.buf += s; this.parse() })
-    socket.on('error', (e) => { this.waiting?.reject(e); this.waiting = null })
-    socket.on('close', () => { this.waiting?.reject(new Error('connection closed')); this.waiting = null })
+    socket.on('error', (e) => { this.dead ??= e; this.waiting?.reject(e); this.waiting = null })
+    socket.on('close', () => { this.dead ??= new Error('connection closed'); this.waiting?.reject(this.dead); this.waiting = null })
   }
 
   static async open (host: string, port: number): Promise<RawRedisConnection> {
@@ -88,6 +90,7 @@ export class RawRedisConnection {
   /** Sends one command (as a RESP array of bulk strings) and resolves with its reply. */
   async command (...args: ReadonlyArray<string | number>): Promise<RespReply> {
     return await new Promise((resolve, reject) => {
+      if (this.dead !== null) { reject(this.dead); return }
       this.waiting = { resolve, reject }
       let out = `*${args.length}\r\n`
       for (const a of args) {

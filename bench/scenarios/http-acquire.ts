@@ -12,14 +12,17 @@
  * Checks: every acquire was admitted, and at the end both the daemon and Redis hold nothing.
  * Goal: HTTP acquire p50 within 2x of the Redis check-and-add p50.
  */
-import { spawn } from 'node:child_process'
+import { fork, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { BenchContext, Scenario } from '../lib/types.js'
 import { LatencyRecorder, nowNs } from '../lib/stats.js'
 import { ACQUIRE_LUA } from '../implementations/redis.js'
 import { RawHttpConnection } from '../lib/raw-http.js'
 import { RawRedisConnection } from '../lib/raw-redis.js'
 import { buildPackage } from '../lib/package-build.js'
+import { CpuMeter } from '../lib/process-cpu.js'
 
 const LIMIT = 1_000_000
 const CHUNK = 250
@@ -49,11 +52,25 @@ const startDaemon = async (bin: string): Promise<Daemon> => {
   })
 }
 
-const stopDaemon = async (d: Daemon): Promise<void> => {
-  if (d.child.exitCode !== null || d.child.signalCode !== null) return
-  const exited = new Promise<void>((resolve) => { d.child.once('exit', () => { resolve() }) })
-  d.child.kill('SIGTERM')
-  const t = setTimeout(() => { d.child.kill('SIGKILL') }, 5000)
+const FLOOR = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib', 'floor-http-server.ts')
+
+/** Starts the floor server (bench/lib/floor-http-server.ts) in its own process. */
+const startFloor = async (): Promise<{ child: ChildProcess, port: number }> => {
+  const child = fork(FLOOR, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error('floor server did not start in 20 s')) }, 20_000)
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`floor server exited with ${String(code)}`)) })
+    child.on('message', (m: { type?: string, port?: number }) => {
+      if (m.type === 'up' && typeof m.port === 'number') { clearTimeout(timer); resolve({ child, port: m.port }) }
+    })
+  })
+}
+
+const stopChild = async (child: ChildProcess): Promise<void> => {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => { child.once('exit', () => { resolve() }) })
+  child.kill('SIGTERM')
+  const t = setTimeout(() => { child.kill('SIGKILL') }, 5000)
   await exited
   clearTimeout(t)
 }
@@ -75,7 +92,7 @@ const runChunk = async (clients: number, count: number, first: number, tag: stri
 
 export const httpAcquire: Scenario = {
   name: 'http-acquire',
-  description: 'daemon HTTP acquire+end round trip vs Redis Lua check-and-add, 1 and 8 clients',
+  description: 'daemon HTTP acquire+end round trip vs Redis Lua check-and-add and a bare node:http floor, 1 and 8 clients',
   budgetSeconds: { full: 300, quick: 150 },
   async run (ctx: BenchContext) {
     const server = await ctx.redis()
@@ -86,23 +103,28 @@ export const httpAcquire: Scenario = {
     const warmup = ctx.quick ? 3000 : 5000
     const build = await buildPackage()
     let daemon: Daemon | undefined
+    let floor: ChildProcess | undefined
     const conns: RawHttpConnection[] = []
+    const floorConns: RawHttpConnection[] = []
     const redisConns: RawRedisConnection[] = []
     const key = 'bench:http-acquire:total'
     try {
       daemon = await startDaemon(build.bin)
+      const f = await startFloor()
+      floor = f.child
       // One keep-alive connection per client on each side, as each SIP worker of a proxy holds its own.
       const url = new URL(daemon.base)
       for (let i = 0; i < 8; i++) {
         conns.push(await RawHttpConnection.open(url.hostname, Number(url.port)))
+        floorConns.push(await RawHttpConnection.open('127.0.0.1', f.port))
         redisConns.push(await RawRedisConnection.open(server.host, server.port))
       }
       const redis0 = redisConns[0] as RawRedisConnection
       const sha = String(await redis0.command('SCRIPT', 'LOAD', ACQUIRE_LUA))
       await redis0.command('DEL', key)
       let refused = 0
-      const httpOne: OneCall = async (client, id, rec) => {
-        const c = conns[client] as RawHttpConnection
+      const httpCall = (to: readonly RawHttpConnection[]): OneCall => async (client, id, rec) => {
+        const c = to[client] as RawHttpConnection
         const t0 = nowNs()
         const a = await c.request('POST', '/v1/acquire', `dialog=${id}&profile=total&limit=${LIMIT}`)
         const t1 = nowNs()
@@ -111,6 +133,8 @@ export const httpAcquire: Scenario = {
         if (a.status !== 200 || e.status !== 204) refused++
         rec?.acquire.record(t1 - t0); rec?.pair.record(t2 - t0)
       }
+      const httpOne = httpCall(conns)
+      const floorOne = httpCall(floorConns)
       const redisOne: OneCall = async (client, id, rec) => {
         const c = redisConns[client] as RawRedisConnection
         const t0 = nowNs()
@@ -123,17 +147,26 @@ export const httpAcquire: Scenario = {
       }
       let seq = 0
       await runChunk(8, warmup, seq, 'warm', httpOne, null); seq += warmup
+      await runChunk(8, warmup, seq, 'warm', floorOne, null); seq += warmup
       await runChunk(8, warmup, seq, 'warm', redisOne, null); seq += warmup
       for (const clients of [1, 8]) {
         const h = recorders(perConfig)
+        const fl = recorders(perConfig)
         const r = recorders(perConfig)
-        const bar = ctx.progress(`${clients} client${clients > 1 ? 's' : ''}`, 2 * perConfig)
+        const cpu = { daemon: new CpuMeter(daemon.child.pid ?? -1), floor: new CpuMeter(floor.pid ?? -1), redis: new CpuMeter(server.pid) }
+        const measured = async (meter: CpuMeter, n: number, tag: string, one: OneCall, rec: Recorders): Promise<void> => {
+          meter.start()
+          await runChunk(clients, n, seq, tag, one, rec); seq += n
+          meter.stop()
+        }
+        const bar = ctx.progress(`${clients} client${clients > 1 ? 's' : ''}`, 3 * perConfig)
         for (let done = 0; done < perConfig; done += CHUNK) {
           ctx.checkBudget()
           const n = Math.min(CHUNK, perConfig - done)
-          await runChunk(clients, n, seq, 'h', httpOne, h); seq += n
-          await runChunk(clients, n, seq, 'r', redisOne, r); seq += n
-          bar.update(2 * (done + n))
+          await measured(cpu.daemon, n, 'h', httpOne, h)
+          await measured(cpu.floor, n, 'f', floorOne, fl)
+          await measured(cpu.redis, n, 'r', redisOne, r)
+          bar.update(3 * (done + n))
         }
         bar.done()
         ctx.verify(refused === 0, `${refused} acquires refused below the limit (or ends not answered 204 / not removing the dialog)`)
@@ -141,19 +174,29 @@ export const httpAcquire: Scenario = {
         ctx.verify(size.size === 0, `daemon holds ${size.size} memberships after every call ended`)
         ctx.verify(await redis0.command('SCARD', key) === 0, 'redis set not empty after every call ended')
         const label = `${clients} client${clients > 1 ? 's' : ''}`
-        for (const [impl, rec] of [['daemon HTTP', h], ['Redis Lua', r]] as const) {
+        for (const [impl, rec, meter] of [['daemon HTTP', h, cpu.daemon], ['floor HTTP', fl, cpu.floor], ['Redis Lua', r, cpu.redis]] as const) {
           ctx.report(impl, `${label}: acquire p50`, rec.acquire.percentile(50) / 1000, 'us')
           ctx.report(impl, `${label}: acquire p99`, rec.acquire.percentile(99) / 1000, 'us')
           ctx.report(impl, `${label}: acquire+end p50`, rec.pair.percentile(50) / 1000, 'us')
           ctx.report(impl, `${label}: acquire+end p99`, rec.pair.percentile(99) / 1000, 'us')
+          if (meter.us !== null) ctx.report(impl, `${label}: server CPU per acquire+end`, meter.us / perConfig, 'us')
         }
         ctx.goal('HTTP/Redis', `${label}: acquire p50 ratio`, h.acquire.percentile(50) / r.acquire.percentile(50), 'x', '<=', 2, 'issue 10 item 3')
         ctx.report('HTTP/Redis', `${label}: acquire+end p50 ratio`, h.pair.percentile(50) / r.pair.percentile(50), 'x')
         ctx.report('HTTP/Redis', `${label}: acquire p99 ratio`, h.acquire.percentile(99) / r.acquire.percentile(99), 'x')
+        ctx.report('floor/Redis', `${label}: acquire p50 ratio`, fl.acquire.percentile(50) / r.acquire.percentile(50), 'x')
+        ctx.report('floor/Redis', `${label}: acquire+end p50 ratio`, fl.pair.percentile(50) / r.pair.percentile(50), 'x')
+        ctx.report('HTTP/floor', `${label}: acquire p50 ratio`, h.acquire.percentile(50) / fl.acquire.percentile(50), 'x')
+        ctx.report('HTTP/floor', `${label}: acquire+end p50 ratio`, h.pair.percentile(50) / fl.pair.percentile(50), 'x')
+        if (cpu.daemon.us !== null && cpu.floor.us !== null && cpu.redis.us !== null) {
+          ctx.report('HTTP/floor', `${label}: server CPU per acquire+end ratio`, cpu.daemon.us / cpu.floor.us, 'x')
+          ctx.report('floor/Redis', `${label}: server CPU per acquire+end ratio`, cpu.floor.us / cpu.redis.us, 'x')
+        }
       }
     } finally {
-      for (const c of [...conns, ...redisConns]) c.close()
-      if (daemon !== undefined) await stopDaemon(daemon)
+      for (const c of [...conns, ...floorConns, ...redisConns]) c.close()
+      if (daemon !== undefined) await stopChild(daemon.child)
+      if (floor !== undefined) await stopChild(floor)
       build.remove()
     }
   }

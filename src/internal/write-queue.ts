@@ -1,7 +1,10 @@
 /**
  * The write-behind queue of one store: local records and deletions wait here and reach the
  * document in one Yjs transaction per burst (at the end of the current event-loop turn, in
- * `setImmediate`, or once `maxPending` writes wait). A turn, not a microtask: the daemon answers
+ * `setImmediate`; or `delayMs` after the first write of the burst when it is above 0; or once
+ * `maxPending` writes wait). A delay lets the writes of several turns share one transaction:
+ * a daemon answering one request per turn would otherwise pay a transaction (and an update to
+ * every peer) per request. A turn, not a microtask: the daemon answers
  * an HTTP request before the transaction is written, and the requests of one turn (several
  * clients' sockets read together) share one transaction. A queued record's clock is known when it is queued, because the
  * store is the only writer of its client's clocks and the flush appends the queue in order.
@@ -26,7 +29,9 @@ export class WriteQueue {
     private partition: Y.AbstractType<any>,
     /** Origin of the flush transactions. */
     private readonly origin: unknown,
-    private readonly maxPending: number
+    private readonly maxPending: number,
+    /** Wait after the first queued write before writing, ms; 0: at the end of the current turn. */
+    private readonly delayMs = 0
   ) {
     // Inside another transaction, `flush` joins it: the queued records keep their clocks.
     doc.on('beforeTransaction', (tr: Y.Transaction) => { if (tr.origin !== origin) this.flush() })
@@ -67,10 +72,13 @@ export class WriteQueue {
     }, this.origin)
   }
 
+  private readonly onDue = (): void => { this.scheduled = false; this.flush() }
+
   private schedule (): void {
     if (++this.count >= this.maxPending) { this.flush(); return }
     if (this.scheduled) return
     this.scheduled = true
-    setImmediate(() => { this.scheduled = false; this.flush() })
+    if (this.delayMs === 0) setImmediate(this.onDue)
+    else setTimeout(this.onDue, this.delayMs)
   }
 }

@@ -6,6 +6,7 @@
  * lost while the daemon was down cannot hold capacity forever.
  */
 import type { ClusterNode } from '../cluster-node.js'
+import type { AdmissionResult as NodeAdmissionResult } from '../admission/types.js'
 import { fail } from '../errors.js'
 import type { AdmissionMode } from './config.js'
 
@@ -26,9 +27,11 @@ export interface Admission {
   readonly mode: AdmissionMode
   /**
    * Checks the limit and adds, atomically on this node. `expiresInMs` is capped at the maximum
-   * call duration. @throws DialogProfilesError `DP_ERR_NOT_READY` when the readiness policy refuses
+   * call duration. Answers at once (no promise) when the node is ready and the profile eventual,
+   * the hot path; a promise otherwise (readiness wait, a strict wait for rights).
+   * @throws DialogProfilesError `DP_ERR_NOT_READY` when the readiness policy refuses
    */
-  acquire (dialog: string, profile: string, value: string | undefined, limit: number, expiresInMs: number | undefined): Promise<AdmissionResult>
+  acquire (dialog: string, profile: string, value: string | undefined, limit: number, expiresInMs: number | undefined): AdmissionResult | Promise<AdmissionResult>
   /** Adds a membership (`set_dlg_profile`); refused on strict profiles (they are joined by acquire). */
   add (dialog: string, profile: string, value: string | undefined, expiresInMs: number | undefined): void
   /** Removes a membership (`unset_dlg_profile`); a valued profile without value: every value. */
@@ -54,13 +57,18 @@ export const createAdmission = (node: ClusterNode, options: AdmissionOptions): A
   const max = options.maxCallDurationMs
   const ttl = (expiresInMs: number | undefined): { ttlMs: number } => ({ ttlMs: expiresInMs === undefined ? max : Math.min(expiresInMs, max) })
   const strict = new Set(node.store.profiles().filter((p) => p.admission === 'strict').map((p) => p.name))
+  const resultOf = (r: NodeAdmissionResult): AdmissionResult => {
+    if (r.admitted) return { admitted: true, size: r.size, limit: r.limit }
+    if (r.reason === 'not-ready') throw fail('DP_ERR_NOT_READY', 'the initial sync with the cluster is not done and the readiness policy refuses')
+    return { admitted: false, size: r.size, limit: r.limit, reason: r.reason === 'no-rights' ? 'no_rights' : r.reason === 'no-quorum' ? 'no_quorum' : 'limit' }
+  }
   return {
     mode: options.mode,
-    async acquire (dialog, profile, value, limit, expiresInMs) {
-      const r = await node.acquire(dialog, [{ profile, value, limit }], ttl(expiresInMs))
-      if (r.admitted) return { admitted: true, size: r.size, limit: r.limit }
-      if (r.reason === 'not-ready') throw fail('DP_ERR_NOT_READY', 'the initial sync with the cluster is not done and the readiness policy refuses')
-      return { admitted: false, size: r.size, limit: r.limit, reason: r.reason === 'no-rights' ? 'no_rights' : r.reason === 'no-quorum' ? 'no_quorum' : 'limit' }
+    acquire (dialog, profile, value, limit, expiresInMs) {
+      const keys = [{ profile, value, limit }]
+      // Ready and eventual: ClusterNode.acquire would decide at once, as node.admission does, without its promise.
+      if (node.isReady && !strict.has(profile)) return resultOf(node.admission.acquire(dialog, keys, ttl(expiresInMs)))
+      return node.acquire(dialog, keys, ttl(expiresInMs)).then(resultOf)
     },
     add (dialog, profile, value, expiresInMs) {
       if (strict.has(profile)) throw fail('DP_ERR_INVALID_ARGUMENT', `profile "${profile}" is strict: calls join it through POST /v1/acquire`)

@@ -11,7 +11,7 @@ import { parse as parseYaml } from 'yaml'
 import { fail } from '../errors.js'
 import {
   DEFAULT_GRACE_MS, DEFAULT_HUB_ROOM, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_LIVENESS_TIMEOUT_MS, DEFAULT_PURGE_DELAY_MS,
-  DEFAULT_READINESS_POLICY, MIN_SECRET_LENGTH
+  DEFAULT_READINESS_POLICY, MAX_WRITE_DELAY_MS, MIN_SECRET_LENGTH
 } from '../options.js'
 import type { ProfileDeclaration } from '../types.js'
 import { NODE_ID_PATTERN } from '../internal/records.js'
@@ -26,6 +26,12 @@ export const DEFAULT_MAX_CALL_DURATION_S = 43_200
 export const DEFAULT_MAX_BODY_BYTES = 16_384
 /** Default number of values per valued profile exported as their own metric series. */
 export const DEFAULT_METRICS_TOP_VALUES = 10
+/**
+ * Default wait of the daemon's local writes for others to share one Yjs transaction, ms: one
+ * transaction (and one update to each peer) per millisecond at most instead of one per request
+ * when requests come one per event-loop turn (a few SIP workers each waiting for its answer).
+ */
+export const DEFAULT_DAEMON_WRITE_DELAY_MS = 1
 /** Default log level. */
 export const DEFAULT_LOG_LEVEL = 'info'
 
@@ -89,6 +95,8 @@ export interface DaemonConfig {
   readonly graceMs: number | undefined
   readonly heartbeatIntervalMs: number | undefined
   readonly purgeDelayMs: number | undefined
+  /** How long local writes wait to share a Yjs transaction (ClusterNode `writeDelayMs`), ms. @defaultValue 1 */
+  readonly writeDelayMs: number
   readonly readiness: 'reject' | 'allow' | 'wait' | undefined
   readonly dataDir: string | null
   /**
@@ -149,6 +157,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'grace', flag: '--grace <ms>', env: ['DP_GRACE'], kind: 'ms', description: 'then this long more: dead, its calls stop counting', defaultText: String(DEFAULT_GRACE_MS) },
   { key: 'heartbeatInterval', flag: '--heartbeat-interval <ms>', env: ['DP_HEARTBEAT_INTERVAL'], kind: 'ms', description: 'heartbeat to every peer', defaultText: String(DEFAULT_HEARTBEAT_INTERVAL_MS) },
   { key: 'purgeDelay', flag: '--purge-delay <ms>', env: ['DP_PURGE_DELAY'], kind: 'ms', description: 'then this long more: a dead node\'s calls are deleted', defaultText: String(DEFAULT_PURGE_DELAY_MS) },
+  { key: 'writeDelay', flag: '--write-delay <ms>', env: ['DP_WRITE_DELAY'], kind: 'ms', description: `how long this node's writes wait for others to share one transaction and one update to the peers, 0..${MAX_WRITE_DELAY_MS} (0: the end of the event-loop turn, one transaction per request under light load); peers see a call at most this much later`, defaultText: String(DEFAULT_DAEMON_WRITE_DELAY_MS) },
   { key: 'readiness', flag: '--readiness <policy>', env: ['DP_READINESS'], kind: 'string', description: 'admission before the initial sync: reject, allow or wait', defaultText: DEFAULT_READINESS_POLICY },
   { key: 'dataDir', flag: '--data-dir <dir>', env: ['DP_DATA_DIR'], kind: 'string', description: 'persist the document here (append log + snapshots)', defaultText: 'none (memory only)' },
   { key: 'resume', flag: '--resume <bool>', env: ['DP_RESUME'], kind: 'bool', description: 'with --data-dir, a restart resumes this node\'s own memberships instead of voiding them (true or false)', defaultText: 'true with --data-dir' },
@@ -385,6 +394,8 @@ export const resolveConfig = (sources: { flags?: RawSettings; env?: RawSettings;
   })
   if (mode === 'strict' && peers.length > 0 && admissionNodes.length === 0) throw bad('--mode strict with peers needs --admission-node for every node id of the cluster (the same list on every node)')
   if (admissionNodes.length > 0 && !admissionNodes.includes(nodeId)) throw bad(`the admission nodes must include this node (${nodeId})`)
+  const writeDelayMs = int('writeDelay', 0) ?? DEFAULT_DAEMON_WRITE_DELAY_MS
+  if (writeDelayMs > MAX_WRITE_DELAY_MS) throw bad(`--write-delay must be at most ${MAX_WRITE_DELAY_MS} ms, got ${writeDelayMs}`)
   return {
     nodeId,
     listen,
@@ -407,6 +418,7 @@ export const resolveConfig = (sources: { flags?: RawSettings; env?: RawSettings;
     graceMs: int('grace', 0),
     heartbeatIntervalMs: int('heartbeatInterval', 1),
     purgeDelayMs: int('purgeDelay', 0),
+    writeDelayMs,
     readiness: oneOf('readiness', READINESS_POLICIES),
     dataDir,
     resume,

@@ -148,6 +148,34 @@ const fieldsOfForm = (text: string): Fields => {
 
 const EMPTY: Fields = Object.freeze({})
 
+/**
+ * The headers the API reads, taken from `req.rawHeaders` in one pass: reading `req.headers`
+ * would build an object of every header (names lowercased, duplicates joined) on each request.
+ * A header given twice counts by its first value, as node:http does for these names.
+ */
+interface Head {
+  accept: string | undefined
+  contentType: string | undefined
+  contentLength: string | undefined
+  authorization: string | undefined
+}
+
+const headOf = (raw: readonly string[]): Head => {
+  const h: Head = { accept: undefined, contentType: undefined, contentLength: undefined, authorization: undefined }
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] as string
+    switch (name.length) {
+      case 6: if (h.accept === undefined && name.toLowerCase() === 'accept') h.accept = raw[i + 1]; break
+      case 12: if (h.contentType === undefined && name.toLowerCase() === 'content-type') h.contentType = raw[i + 1]; break
+      case 13: if (h.authorization === undefined && name.toLowerCase() === 'authorization') h.authorization = raw[i + 1]; break
+      case 14: if (h.contentLength === undefined && name.toLowerCase() === 'content-length') h.contentLength = raw[i + 1]; break
+    }
+  }
+  return h
+}
+
+const FORM = 'application/x-www-form-urlencoded'
+
 /** The request a handler gets: one object per request, its body read on demand. */
 class Request implements ApiRequest {
   constructor (
@@ -157,11 +185,12 @@ class Request implements ApiRequest {
     readonly query: URLSearchParams,
     readonly text: boolean,
     readonly raw: IncomingMessage,
+    private readonly head: Head,
     private readonly res: ServerResponse,
     private readonly api: HttpApi
   ) {}
 
-  async body (): Promise<Fields> { return await this.api.readBody(this.raw, this.res) }
+  body (): Promise<Fields> { return this.api.readBody(this.raw, this.res, this.head) }
 }
 
 /** The HTTP server of the daemon. Routes live in `router`. */
@@ -207,10 +236,9 @@ export class HttpApi {
     clearTimeout(t)
   }
 
-  private authorized (req: IncomingMessage): boolean {
+  private authorized (h: string | undefined): boolean {
     const expected = this.#tokenHash
     if (expected === null) return true
-    const h = req.headers.authorization
     if (h === undefined || !/^Bearer /i.test(h)) return false
     return timingSafeEqual(sha256(h.slice(7).trim()), expected)
   }
@@ -220,7 +248,8 @@ export class HttpApi {
     const q = url.indexOf('?')
     const path = q < 0 ? url : url.slice(0, q)
     const query = q < 0 ? null : new URLSearchParams(url.slice(q + 1))
-    const text = wantsText(query, req.headers.accept)
+    const head = headOf(req.rawHeaders)
+    const text = wantsText(query, head.accept)
     const method = req.method ?? 'GET'
     let match
     try {
@@ -235,13 +264,13 @@ export class HttpApi {
       return
     }
     const route = match.route
-    if (!route.public && !this.authorized(req)) {
+    if (!route.public && !this.authorized(head.authorization)) {
       this.answered(route.name, replyError(res, text, 'DP_ERR_UNAUTHORIZED', 'this API needs its token: Authorization: Bearer <token>', { 'www-authenticate': 'Bearer' }))
       return
     }
     let result: void | Promise<void>
     try {
-      result = route.handler(new Request(method, path, match.params, query ?? NO_QUERY, text, req, res, this), res)
+      result = route.handler(new Request(method, path, match.params, query ?? NO_QUERY, text, req, head, res, this), res)
     } catch (err) {
       this.answered(route.name, this.fail(req, res, text, err))
       return
@@ -262,35 +291,41 @@ export class HttpApi {
     return replyError(res, text, 'DP_ERR_INTERNAL', 'internal error')
   }
 
-  /** Reads and parses a request's body (JSON, urlencoded; no content type is a form); for {@link Request.body}. */
-  async readBody (req: IncomingMessage, res: ServerResponse): Promise<Fields> {
-    const declared = req.headers['content-length']
+  /**
+   * Reads and parses a request's body (JSON, urlencoded; no content type is a form); for
+   * {@link Request.body}. One promise per body: settled from the stream's events, parsed there.
+   */
+  readBody (req: IncomingMessage, res: ServerResponse, head: Head = headOf(req.rawHeaders)): Promise<Fields> {
+    const max = this.maxBodyBytes
     const tooLarge = (): DialogProfilesError => {
       res.shouldKeepAlive = false // the rest of the body is not read
-      return fail('DP_ERR_BAD_REQUEST', `body larger than ${this.maxBodyBytes} bytes`)
+      return fail('DP_ERR_BAD_REQUEST', `body larger than ${max} bytes`)
     }
-    if (declared !== undefined && Number(declared) > this.maxBodyBytes) throw tooLarge()
-    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
+    if (head.contentLength !== undefined && Number(head.contentLength) > max) return Promise.reject(tooLarge())
+    const raw = head.contentType
+    // the hot path's type (what SIP proxies send), then anything else by its media type
+    const type = raw === undefined ? '' : raw === FORM ? FORM : (raw.split(';')[0] as string).trim().toLowerCase()
     const isJson = type === 'application/json' || type.endsWith('+json')
-    if (!isJson && type !== '' && type !== 'application/x-www-form-urlencoded') {
-      throw fail('DP_ERR_BAD_REQUEST', `unsupported content type "${type}": send application/json or application/x-www-form-urlencoded`)
+    if (!isJson && type !== '' && type !== FORM) {
+      return Promise.reject(fail('DP_ERR_BAD_REQUEST', `unsupported content type "${type}": send application/json or application/x-www-form-urlencoded`))
     }
-    const text = await this.streamedBody(req, tooLarge)
-    if (text.trim() === '') return EMPTY
-    return isJson ? fieldsOfJson(text) : fieldsOfForm(text)
-  }
-
-  /** The body of a request, chunk by chunk as it arrives, up to the size limit. */
-  private async streamedBody (req: IncomingMessage, tooLarge: () => DialogProfilesError): Promise<string> {
-    return await new Promise<string>((resolve, reject) => {
-      const chunks: Buffer[] = []
+    return new Promise<Fields>((resolve, reject) => {
+      let first: Buffer | undefined
+      let more: Buffer[] | undefined
       let size = 0
       const onData = (c: Buffer): void => {
         size += c.length
-        if (size > this.maxBodyBytes) { cleanup(); req.pause(); reject(tooLarge()); return }
-        chunks.push(c)
+        if (size > max) { cleanup(); req.pause(); reject(tooLarge()); return }
+        if (first === undefined) first = c
+        else (more ??= [first]).push(c)
       }
-      const onEnd = (): void => { cleanup(); resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8')) }
+      const onEnd = (): void => {
+        cleanup()
+        const text = more !== undefined ? Buffer.concat(more).toString('utf8') : first !== undefined ? first.toString('utf8') : ''
+        try {
+          resolve(text.trim() === '' ? EMPTY : isJson ? fieldsOfJson(text) : fieldsOfForm(text))
+        } catch (err) { reject(err) }
+      }
       const onError = (err: Error): void => { cleanup(); reject(fail('DP_ERR_BAD_REQUEST', `body could not be read: ${err.message}`)) }
       const cleanup = (): void => { req.off('data', onData); req.off('end', onEnd); req.off('error', onError) }
       req.on('data', onData)

@@ -75,7 +75,8 @@ export const registerRoutes = (router: Router, deps: RouteDeps): void => {
     const expires = integerField(f, 'expires', 1, true)
     let r
     try {
-      r = await admission.acquire(dialog, profile, value, limit, seconds(expires))
+      const decided = admission.acquire(dialog, profile, value, limit, seconds(expires))
+      r = decided instanceof Promise ? await decided : decided
     } catch (err) {
       if (err instanceof DialogProfilesError && err.code === 'DP_ERR_NOT_READY') metrics.acquire(profile, false, 'not_ready')
       throw err

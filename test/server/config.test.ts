@@ -73,8 +73,15 @@ describe('resolveConfig', () => {
     ['fractional integer', { flags: { ...secret, nodeId: 'a', maxCallDuration: '1.5' } }, /--max-call-duration must be an integer >= 1/],
     ['list that is not a list', { flags: { ...secret, nodeId: 'a' }, file: { peers: 7 } }, /must be a list/],
     ['unknown mode', { flags: { ...secret, nodeId: 'a' }, env: { mode: 'fast' } }, /DP_MODE must be one of eventual, strict/],
-    ['non-string value', { flags: { ...secret, nodeId: 'a' }, file: { dataDir: 5 } }, /must be a non-empty string/]
+    ['non-string value', { flags: { ...secret, nodeId: 'a' }, file: { dataDir: 5 } }, /must be a non-empty string/],
+    ['write delay above 1000 ms', { flags: { ...secret, nodeId: 'a', writeDelay: '1001' } }, /--write-delay must be at most 1000/]
   ])('refuses %s', (_name, sources, message) => { refused(sources, message) })
+
+  it('batches writes for 1 ms by default; --write-delay 0 writes at the end of each turn', () => {
+    expect(resolveConfig({ flags: { ...secret, nodeId: 'a' } }).writeDelayMs).toBe(1)
+    expect(resolveConfig({ flags: { ...secret, nodeId: 'a', writeDelay: '0' } }).writeDelayMs).toBe(0)
+    expect(resolveConfig({ flags: { ...secret, nodeId: 'a' }, env: { writeDelay: '1000' } }).writeDelayMs).toBe(1000)
+  })
 
   it('resumes by default with a data directory, never without one', () => {
     expect(resolveConfig({ flags: { ...secret, nodeId: 'a', dataDir: '/tmp/x' } }).resume).toBe(true)
