@@ -357,7 +357,7 @@ export class ProfileStore {
     const q = this.registry.valueForQuery(profile, value)
     this.expire()
     const c = this.index.counter(q.profile.name, q.value)
-    return c === undefined ? [] : [...c.members].map(toMember)
+    return c === undefined ? [] : [...c.members].map(a => toMember(this.index.membershipOf(a)))
   }
 
   /** Values of a valued profile with their sizes (values with no counted membership omitted). */
@@ -763,9 +763,10 @@ export class ProfileStore {
 
   /** Queues an own membership record (a new add, a re-assert or a move) and indexes it. */
   private appendMembership (own: OwnMembership): void {
-    const clock = this.queue.record(encodeMembership(own.record))
+    const stored = encodeMembership(own.record)
+    const clock = this.queue.record(stored)
     this.own.carry(own, this.self.clientId, clock)
-    this.index.insert(this.self, clock, own.record, this.clock())
+    this.index.insert(this.self, clock, stored, this.clock())
   }
 
   /**
@@ -805,7 +806,7 @@ export class ProfileStore {
     const rec = p.held.get(clock)
     if (rec === undefined || this.notices.names(p.clientId, clock) || this.registry.find(rec.profile) === undefined) return
     p.held.delete(clock)
-    this.index.insert(p, clock, rec, now)
+    this.index.insert(p, clock, encodeMembership(rec), now)
   }
 
   /** Registers a present notice: the records it names stop counting at once. */
@@ -925,9 +926,9 @@ export class ProfileStore {
 
 const recordOf = (t: Add): MembershipRecord => ({
   kind: t.remote ? KIND_REMOTE : KIND_DIALOG,
-  dialog: t.membership.dialog,
-  profile: t.membership.profile,
-  value: t.membership.value,
+  dialog: t.dialog,
+  profile: t.profile,
+  value: t.value,
   expiresAt: t.expiresAt === Infinity ? null : t.expiresAt
 })
 

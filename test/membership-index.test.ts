@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { MembershipIndex } from '../src/membership-index.js'
 import { newPartition } from '../src/internal/partitions.js'
+import { encodeMembership } from '../src/internal/records.js'
 import type { OwnerStatus } from '../src/types.js'
 
 const partition = (node: string, clientId: number): ReturnType<typeof newPartition> => newPartition({ node, incarnation: 1, clientId }, false)
@@ -12,9 +13,10 @@ describe('MembershipIndex', () => {
     const a = partition('a', 1)
     const b = partition('b', 2)
     const rec = { kind: 0 as const, dialog: 'd1', profile: 'caller', value: 'alice', expiresAt: null }
-    const t1 = idx.insert(a, 0, rec, 0)
-    idx.insert(b, 0, rec, 0)
-    idx.insert(b, 1, { ...rec, dialog: 'd2', profile: 'keep', value: null, expiresAt: 100 }, 0)
+    const stored = encodeMembership(rec)
+    const t1 = idx.insert(a, 0, stored, 0)
+    idx.insert(b, 0, stored, 0)
+    idx.insert(b, 1, encodeMembership({ ...rec, dialog: 'd2', profile: 'keep', value: null, expiresAt: 100 }), 0)
     expect(idx.counter('caller', undefined)?.size).toBe(1)
     expect(idx.counter('caller', 'alice')?.size).toBe(1)
     expect(Object.fromEntries(idx.counter('caller', 'alice')?.byNode ?? [])).toEqual({ a: 1, b: 1 })

@@ -10,8 +10,7 @@
  * all (a present notice names it, or its profile is not declared here) is *held* instead.
  */
 import type { HeapEntry } from './expiry-heap.js'
-import type { MembershipRecord, PartitionName } from './records.js'
-import type { Membership } from '../membership-index.js'
+import { KIND_REMOTE, type MembershipRecord, type PartitionName, type StoredMembership } from './records.js'
 
 /** One partition: its name, whether it is this store's own, its adds, held records and notices. */
 export interface Partition extends PartitionName {
@@ -25,17 +24,51 @@ export interface Partition extends PartitionName {
   readonly notices: Map<number, RemovalNotice>
 }
 
-/** One add of a membership: a present membership record at (clientId, clock) in its owner's partition. */
-export interface Add extends HeapEntry {
-  readonly partition: Partition
-  readonly clock: number
-  readonly membership: Membership
-  readonly remote: boolean
+/**
+ * One add of a membership: a present membership record at (clientId, clock) in its owner's
+ * partition. It keeps the record's stored array (the very array the Yjs item holds, so nothing
+ * of the record is copied) and packs its state in one small integer: an add costs one object
+ * of five fields, and a membership (the adds of a dialog with the same profile and value, see
+ * `membership-index.ts`) costs no object of its own.
+ */
+export class Add implements HeapEntry {
+  /** Position in the expiry heap, -1 when not in it. Owned by the heap. */
+  heapIndex = -1
+  private state: number
+
+  constructor (
+    readonly partition: Partition,
+    readonly clock: number,
+    /** The record as stored in the document (checked by `decodeRecord`), shared with the Yjs item. */
+    readonly stored: StoredMembership,
+    now: number
+  ) {
+    this.state = this.expiresAt <= now ? EXPIRED : 0
+  }
+
+  get dialog (): string { return this.stored[1] }
+  get profile (): string { return this.stored[2] }
+  get value (): string | null { return this.stored[3] }
   /** Absolute expiry, Infinity for none. */
-  readonly expiresAt: number
-  expired: boolean
-  effective: boolean
+  get expiresAt (): number { return this.stored[4] ?? Infinity }
+  get remote (): boolean { return this.stored[0] === KIND_REMOTE }
+  get expired (): boolean { return (this.state & EXPIRED) !== 0 }
+  set expired (on: boolean) { this.state = on ? this.state | EXPIRED : this.state & ~EXPIRED }
+  get effective (): boolean { return (this.state & EFFECTIVE) !== 0 }
+  set effective (on: boolean) { this.state = on ? this.state | EFFECTIVE : this.state & ~EFFECTIVE }
+
+  /** Whether this add is of the membership (dialog, profile, value). */
+  of (dialog: string, profile: string, value: string | null): boolean {
+    const s = this.stored
+    return s[1] === dialog && s[2] === profile && s[3] === value
+  }
+
+  /** Whether two adds are of the same membership. */
+  sameAs (other: Add): boolean { return this.of(other.stored[1], other.stored[2], other.stored[3]) }
 }
+
+const EXPIRED = 1
+const EFFECTIVE = 2
 
 /** "I removed these adds of yours": a notice at (writer, clock) naming records of `targetClient`. */
 export interface RemovalNotice {

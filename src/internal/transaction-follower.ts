@@ -38,7 +38,7 @@ import type { NoticeBook } from './notice-book.js'
 import { OwnLedger, type OwnMembership } from './own-ledger.js'
 import { forEachAddedValue, forEachDeletedRange, type PartitionResolver } from './partition-doc.js'
 import type { Partition, RemovalNotice } from './partitions.js'
-import { decodeRecord, KIND_REMOVAL, type MembershipRecord, type PartitionName } from './records.js'
+import { decodeRecord, KIND_REMOVAL, type MembershipRecord, type PartitionName, type StoredMembership } from './records.js'
 import type { MembershipIndex } from '../membership-index.js'
 import type { OwnerRegistry } from '../owner-registry.js'
 import { UNDECLARED, type ProfileRegistry } from '../profile-registry.js'
@@ -121,7 +121,7 @@ export class TransactionFollower {
         this.invalid(writer, misfit)
         if (misfit !== UNDECLARED) return // never counts; an undeclared profile's record waits for a declare()
       }
-      this.admit(p, clock, rec, now)
+      this.admit(p, clock, rec, raw as StoredMembership, now) // decodeRecord checked it
       if (p.self && p !== h.self) this.adoptOwn(p, clock, rec)
     })
 
@@ -175,9 +175,9 @@ export class TransactionFollower {
   }
 
   /** Indexes a present membership record, or holds it when a notice names it or its profile is not declared here. */
-  private admit (p: Partition, clock: number, rec: MembershipRecord, now: number): void {
+  private admit (p: Partition, clock: number, rec: MembershipRecord, stored: StoredMembership, now: number): void {
     if (this.host.notices.names(p.clientId, clock) || this.host.profiles.find(rec.profile) === undefined) p.held.set(clock, rec)
-    else this.host.index.insert(p, clock, rec, now)
+    else this.host.index.insert(p, clock, stored, now)
   }
 
   /**
