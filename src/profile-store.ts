@@ -147,7 +147,7 @@ export class ProfileStore {
   private readonly stateSize: StateSizeEstimate
   private readonly notices = new NoticeBook()
   /** Memberships this node holds. */
-  private readonly own = new OwnLedger((r, held) => { for (const fn of this.ownListeners) fn(r.dialog, r.profile, r.value, held) })
+  private readonly own = new OwnLedger((s, held) => { for (const fn of this.ownListeners) fn(s[1], s[2], s[3], held) })
   private readonly ownListeners = new Set<OwnChangeListener>()
   private readonly follower: TransactionFollower
   private readonly maxLocalMemberships: number
@@ -704,7 +704,7 @@ export class ProfileStore {
     const carrier = existing === undefined ? undefined : this.ownerRegistry.partition(existing.client)
     const current = carrier?.self === true ? carrier.adds.get(existing!.clock) : undefined
     const holding = current !== undefined && !current.expired
-    if (holding && existing?.record.expiresAt === rec.expiresAt && existing.record.kind === rec.kind) return false
+    if (holding && existing?.stored[4] === rec.expiresAt && existing.stored[0] === rec.kind) return false
     if (existing === undefined && this.own.size >= this.maxLocalMemberships) {
       throw fail('DP_ERR_LIMIT_EXCEEDED', `this node already holds maxLocalMemberships (${this.maxLocalMemberships}) memberships`)
     }
@@ -712,7 +712,7 @@ export class ProfileStore {
       this.forgetOwn(existing.client, existing.clock)
       this.deleteOwnRecord(existing)
     }
-    this.appendMembership({ record: rec, client: -1, clock: -1, present: false, past: null })
+    this.appendMembership({ stored: encodeMembership(rec), client: -1, clock: -1, present: false, past: null })
     this.reportSizes()
     return !holding
   }
@@ -763,10 +763,9 @@ export class ProfileStore {
 
   /** Queues an own membership record (a new add, a re-assert or a move) and indexes it. */
   private appendMembership (own: OwnMembership): void {
-    const stored = encodeMembership(own.record)
-    const clock = this.queue.record(stored)
+    const clock = this.queue.record(own.stored)
     this.own.carry(own, this.self.clientId, clock)
-    this.index.insert(this.self, clock, stored, this.clock())
+    this.index.insert(this.self, clock, own.stored, this.clock())
   }
 
   /**
