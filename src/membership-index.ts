@@ -98,7 +98,7 @@ export class MembershipIndex {
     const add = new Add(partition, clock, stored, now)
     if (this.byDialog.find(add.dialog, sameMembership, add, null) === undefined) this.memberships++
     this.byDialog.add(add.dialog, add)
-    partition.adds.set(clock, add)
+    partition.adds.set(add)
     if (add.expired) this.expired.add(add)
     else if (add.expiresAt !== Infinity) this.heap.push(add)
     this.refresh(add)

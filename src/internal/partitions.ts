@@ -9,6 +9,7 @@
  * membership (the README's "unique add"). A present membership record that does not count at
  * all (a present notice names it, or its profile is not declared here) is *held* instead.
  */
+import { ClockTable } from './clock-table.js'
 import type { HeapEntry } from './expiry-heap.js'
 import { KIND_REMOTE, type MembershipRecord, type PartitionName, type StoredMembership } from './records.js'
 
@@ -16,8 +17,8 @@ import { KIND_REMOTE, type MembershipRecord, type PartitionName, type StoredMemb
 export interface Partition extends PartitionName {
   /** Written by this store (its current client id, or an earlier run's under `resume`). */
   readonly self: boolean
-  /** Adds of this partition, by Yjs clock. */
-  readonly adds: Map<number, Add>
+  /** Adds of this partition, by Yjs clock (iterated in no particular order). */
+  readonly adds: ClockTable<Add>
   /** Present membership records that do not count at all, by clock: named by a present notice, or of an undeclared profile. */
   readonly held: Map<number, MembershipRecord>
   /** Removal notices this partition wrote that are present, by clock. */
@@ -80,4 +81,4 @@ export interface RemovalNotice {
 
 /** A partition first seen, with nothing in it yet. */
 export const newPartition = (name: PartitionName, self: boolean): Partition =>
-  ({ node: name.node, incarnation: name.incarnation, clientId: name.clientId, self, adds: new Map(), held: new Map(), notices: new Map() })
+  ({ node: name.node, incarnation: name.incarnation, clientId: name.clientId, self, adds: new ClockTable(), held: new Map(), notices: new Map() })
