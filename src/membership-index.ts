@@ -6,10 +6,11 @@
  * expiries come off an indexed heap.
  *
  * Memory: a membership has no object of its own. It is the adds of one dialog id with the same
- * profile and value, found among the dialog's few adds; a counter's members are held by one
- * representative effective add each. So an add costs one object (sharing the record's stored
- * array with the Yjs item) and one entry in each of three maps (by dialog, by partition clock,
- * the counter's members): the heap per membership stays close to a flat Y.Map of the same calls.
+ * profile and value, found among the dialog's few adds. A counted membership is listed by one of
+ * its effective adds, linked into its counter's list of members (the value's counter for a
+ * valued membership, the profile's otherwise). So an add costs one object (sharing the record's
+ * stored array with the Yjs item), one entry in the map by dialog and one slot in its
+ * partition's clock table: the heap per membership stays close to a flat Y.Map of the calls.
  *
  * Counting rule: a membership counts once, whatever the number of its adds, when at least one
  * add is effective: not expired, and either remote or owned by an owner that counts
@@ -40,8 +41,13 @@ export interface Counter {
   size: number
   /** Counted memberships per owner node: those with at least one effective add of that node. */
   readonly byNode: Map<string, number>
-  /** The counted memberships, each by one of its effective adds (see {@link MembershipIndex.membershipOf}). */
-  readonly members: Set<Add>
+  /**
+   * The counted memberships without a value (a profile's counter) or with this value (a value's
+   * counter), each by one of its effective adds, linked through `Add.prev/next` in the order they
+   * started counting. See {@link MembershipIndex.members}.
+   */
+  first: Add | null
+  last: Add | null
   /** Size last reported to listeners. */
   reported: number
 }
@@ -55,7 +61,7 @@ export const membershipKey = (profile: string, value: string | null, dialog: str
   `${profile}\u0000${value ?? ''}\u0000${value === null ? '-' : '+'}${dialog}`
 
 const newCounter = (profile: string, value: string | null): Counter =>
-  ({ profile, value, size: 0, byNode: new Map(), members: new Set(), reported: 0 })
+  ({ profile, value, size: 0, byNode: new Map(), first: null, last: null, reported: 0 })
 
 export interface IndexHooks {
   /** The owner status in force for a partition. */
@@ -170,16 +176,12 @@ export class MembershipIndex {
     if ((delta === 1 && effective === 1) || (delta === -1 && effective === 0)) {
       // the membership starts or stops counting
       pc.size += delta
-      if (delta === 1) pc.members.add(add); else pc.members.delete(add)
-      if (vc !== undefined) {
-        vc.size += delta
-        if (delta === 1) vc.members.add(add); else vc.members.delete(add)
-      }
+      if (vc !== undefined) vc.size += delta
+      if (delta === 1) link(vc ?? pc, add); else unlink(vc ?? pc, add)
       if (this.trackChanges) { this.changed.add(pc); if (vc !== undefined) this.changed.add(vc) }
-    } else if (delta === -1 && other !== undefined && pc.members.delete(add)) {
-      // still counted: another effective add stands for it
-      pc.members.add(other)
-      if (vc !== undefined) { vc.members.delete(add); vc.members.add(other) }
+    } else if (delta === -1 && other !== undefined && isLinked(vc ?? pc, add)) {
+      // still counted: another effective add stands for it, in its place
+      replace(vc ?? pc, add, other)
     }
     if (vc !== undefined && vc.size === 0 && vc.byNode.size === 0 && !this.changed.has(vc)) pc.values.delete(vc.value as string)
   }
@@ -197,6 +199,25 @@ export class MembershipIndex {
     const pc = this.profiles.get(profile)
     if (pc === undefined || value === undefined || value === null) return pc
     return pc.values.get(value)
+  }
+
+  /**
+   * The counted memberships of a profile (value undefined or null: the whole profile, as
+   * {@link counter}) or of one value, each by one of its effective adds ({@link membershipOf}
+   * gives the membership). O(result + values of the profile).
+   */
+  members (profile: string, value: string | null | undefined): Add[] {
+    const out: Add[] = []
+    const pc = this.profiles.get(profile)
+    if (pc === undefined) return out
+    if (value !== undefined && value !== null) {
+      const vc = pc.values.get(value)
+      if (vc !== undefined) listInto(vc, out)
+      return out
+    }
+    listInto(pc, out)
+    for (const vc of pc.values.values()) listInto(vc, out)
+    return out
   }
 
   /** Values of a valued profile that have counted memberships. */
@@ -259,6 +280,34 @@ export class MembershipIndex {
 
 const isOf = (t: Add, profile: string, value: string | null): boolean => t.profile === profile && t.value === value
 const sameMembership = (t: Add, other: Add): boolean => t.sameAs(other)
+
+const listInto = (c: Counter, out: Add[]): void => { for (let a = c.first; a !== null; a = a.next) out.push(a) }
+
+const isLinked = (c: Counter, a: Add): boolean => a.prev !== null || c.first === a
+
+const link = (c: Counter, a: Add): void => {
+  a.prev = c.last
+  a.next = null
+  if (c.last === null) c.first = a; else c.last.next = a
+  c.last = a
+}
+
+const unlink = (c: Counter, a: Add): void => {
+  if (a.prev === null) c.first = a.next; else a.prev.next = a.next
+  if (a.next === null) c.last = a.prev; else a.next.prev = a.prev
+  a.prev = null
+  a.next = null
+}
+
+/** Puts `b` in `a`'s place in the list. */
+const replace = (c: Counter, a: Add, b: Add): void => {
+  b.prev = a.prev
+  b.next = a.next
+  if (a.prev === null) c.first = b; else a.prev.next = b
+  if (a.next === null) c.last = b; else a.next.prev = b
+  a.prev = null
+  a.next = null
+}
 
 const bump = (map: Map<string, number>, key: string, delta: number): void => {
   const n = (map.get(key) ?? 0) + delta

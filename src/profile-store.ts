@@ -356,8 +356,7 @@ export class ProfileStore {
     this.assertAlive()
     const q = this.registry.valueForQuery(profile, value)
     this.expire()
-    const c = this.index.counter(q.profile.name, q.value)
-    return c === undefined ? [] : [...c.members].map(a => toMember(this.index.membershipOf(a)))
+    return this.index.members(q.profile.name, q.value).map(a => toMember(this.index.membershipOf(a)))
   }
 
   /** Values of a valued profile with their sizes (values with no counted membership omitted). */

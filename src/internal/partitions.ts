@@ -28,14 +28,16 @@ export interface Partition extends PartitionName {
 /**
  * One add of a membership: a present membership record at (clientId, clock) in its owner's
  * partition. It keeps the record's stored array (the very array the Yjs item holds, so nothing
- * of the record is copied) and packs its state in one small integer: an add costs one object
- * of five fields, and a membership (the adds of a dialog with the same profile and value, see
- * `membership-index.ts`) costs no object of its own.
+ * of the record is copied) and packs its flags and its heap position in one integer: an add
+ * costs one object of six fields, and a membership (the adds of a dialog with the same profile
+ * and value, see `membership-index.ts`) costs no object of its own.
  */
 export class Add implements HeapEntry {
-  /** Position in the expiry heap, -1 when not in it. Owned by the heap. */
-  heapIndex = -1
+  /** (heap position + 1) * 4 + flags. Arithmetic, never bit operations: it may pass 2^31. */
   private state: number
+  /** Neighbours in its counter's list of members, while it stands for a counted membership (`membership-index.ts`). */
+  prev: Add | null = null
+  next: Add | null = null
 
   constructor (
     readonly partition: Partition,
@@ -53,10 +55,13 @@ export class Add implements HeapEntry {
   /** Absolute expiry, Infinity for none. */
   get expiresAt (): number { return this.stored[4] ?? Infinity }
   get remote (): boolean { return this.stored[0] === KIND_REMOTE }
-  get expired (): boolean { return (this.state & EXPIRED) !== 0 }
-  set expired (on: boolean) { this.state = on ? this.state | EXPIRED : this.state & ~EXPIRED }
-  get effective (): boolean { return (this.state & EFFECTIVE) !== 0 }
-  set effective (on: boolean) { this.state = on ? this.state | EFFECTIVE : this.state & ~EFFECTIVE }
+  get expired (): boolean { return this.flag(EXPIRED) }
+  set expired (on: boolean) { this.setFlag(EXPIRED, on) }
+  get effective (): boolean { return this.flag(EFFECTIVE) }
+  set effective (on: boolean) { this.setFlag(EFFECTIVE, on) }
+  /** Position in the expiry heap, -1 when not in it. Owned by the heap. */
+  get heapIndex (): number { return Math.floor(this.state / 4) - 1 }
+  set heapIndex (i: number) { this.state = (i + 1) * 4 + (this.state % 4) }
 
   /** Whether this add is of the membership (dialog, profile, value). */
   of (dialog: string, profile: string, value: string | null): boolean {
@@ -66,6 +71,9 @@ export class Add implements HeapEntry {
 
   /** Whether two adds are of the same membership. */
   sameAs (other: Add): boolean { return this.of(other.stored[1], other.stored[2], other.stored[3]) }
+
+  private flag (f: number): boolean { return Math.floor(this.state / f) % 2 === 1 }
+  private setFlag (f: number, on: boolean): void { if (this.flag(f) !== on) this.state += on ? f : -f }
 }
 
 const EXPIRED = 1
