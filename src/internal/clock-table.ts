@@ -6,14 +6,18 @@
  *
  * Linear probing with backward-shift deletion (no tombstones), at most 3/4 full, halved when at
  * most 1/8 full. Slots come from a multiplicative hash with a random odd multiplier per table, so
- * a peer choosing its clocks cannot make them collide. Iteration order is the slot order: do not
- * change the table while iterating it (copy first).
+ * a peer choosing its clocks (a tombstone run skips any number of them) cannot make them collide.
+ * The random multiplier must not make the store's behaviour depend on it: `values()` and `keys()`
+ * return fresh arrays in clock order (O(n log n), for the rare walks over a whole partition), so a
+ * seeded run replays exactly.
  */
 
 /** What the table holds: anything that knows its clock. */
 export interface Clocked { readonly clock: number }
 
 const MIN_BITS = 3
+
+const byClock = (a: Clocked, b: Clocked): number => a.clock - b.clock
 
 export class ClockTable<V extends Clocked> {
   private slots: Array<V | undefined>
@@ -77,13 +81,15 @@ export class ClockTable<V extends Clocked> {
     return true
   }
 
-  * values (): IterableIterator<V> {
-    for (const v of this.slots) if (v !== undefined) yield v
+  /** The entries in clock order (a fresh array: safe to change the table while using it). */
+  values (): V[] {
+    const out: V[] = []
+    for (const v of this.slots) if (v !== undefined) out.push(v)
+    return out.sort(byClock)
   }
 
-  * keys (): IterableIterator<number> {
-    for (const v of this.slots) if (v !== undefined) yield v.clock
-  }
+  /** The clocks held, in order (a fresh array). */
+  keys (): number[] { return this.values().map(v => v.clock) }
 
   private resize (bits: number): void {
     const old = this.slots

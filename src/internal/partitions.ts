@@ -17,7 +17,7 @@ import { KIND_REMOTE, type MembershipRecord, type PartitionName, type StoredMemb
 export interface Partition extends PartitionName {
   /** Written by this store (its current client id, or an earlier run's under `resume`). */
   readonly self: boolean
-  /** Adds of this partition, by Yjs clock (iterated in no particular order). */
+  /** Adds of this partition, by Yjs clock (iterated in clock order). */
   readonly adds: ClockTable<Add>
   /** Present membership records that do not count at all, by clock: named by a present notice, or of an undeclared profile. */
   readonly held: Map<number, MembershipRecord>
