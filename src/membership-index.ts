@@ -5,6 +5,13 @@
  * removed, expired, its owner's status) adjusts the counters of its one membership in O(1), and
  * expiries come off an indexed heap.
  *
+ * Memory: a membership has no object of its own. It is the adds of one dialog id with the same
+ * profile and value, found among the dialog's few adds. A counted membership is listed by one of
+ * its effective adds, linked into its counter's list of members (the value's counter for a
+ * valued membership, the profile's otherwise). So an add costs one object (sharing the record's
+ * stored array with the Yjs item), one entry in the map by dialog and one slot in its
+ * partition's clock table: the heap per membership stays close to a flat Y.Map of the calls.
+ *
  * Counting rule: a membership counts once, whatever the number of its adds, when at least one
  * add is effective: not expired, and either remote or owned by an owner that counts
  * (`live`; `dead` under a profile's `keep` policy while the add has an expiry; never `void`).
@@ -12,18 +19,19 @@
 import { ExpiryHeap } from './internal/expiry-heap.js'
 import { FewMap } from './internal/few-map.js'
 import { setIfUndefined } from 'lib0/map'
-import { KIND_REMOTE, type MembershipRecord } from './internal/records.js'
-import type { Add, Partition } from './internal/partitions.js'
+import { Add, type Partition } from './internal/partitions.js'
+import type { StoredMembership } from './internal/records.js'
 import type { OwnerStatus } from './types.js'
 
-/** A membership: the element of the observed-remove set. */
+/** A membership: the element of the observed-remove set. A fresh view: it does not follow later changes. */
 export interface Membership {
   readonly dialog: string
   readonly profile: string
   readonly value: string | null
+  /** Its adds (a fresh array). */
   readonly adds: Add[]
   /** Number of effective adds. The membership counts when this is above zero. */
-  effective: number
+  readonly effective: number
 }
 
 /** Counts for one profile, or one value of a valued profile. */
@@ -33,8 +41,13 @@ export interface Counter {
   size: number
   /** Counted memberships per owner node: those with at least one effective add of that node. */
   readonly byNode: Map<string, number>
-  /** The counted memberships. */
-  readonly members: Set<Membership>
+  /**
+   * The counted memberships without a value (a profile's counter) or with this value (a value's
+   * counter), each by one of its effective adds, linked through `Add.prev/next` in the order they
+   * started counting. See {@link MembershipIndex.members}.
+   */
+  first: Add | null
+  last: Add | null
   /** Size last reported to listeners. */
   reported: number
 }
@@ -48,7 +61,7 @@ export const membershipKey = (profile: string, value: string | null, dialog: str
   `${profile}\u0000${value ?? ''}\u0000${value === null ? '-' : '+'}${dialog}`
 
 const newCounter = (profile: string, value: string | null): Counter =>
-  ({ profile, value, size: 0, byNode: new Map(), members: new Set(), reported: 0 })
+  ({ profile, value, size: 0, byNode: new Map(), first: null, last: null, reported: 0 })
 
 export interface IndexHooks {
   /** The owner status in force for a partition. */
@@ -58,8 +71,10 @@ export interface IndexHooks {
 }
 
 export class MembershipIndex {
-  /** Memberships by dialog id: one (the common case) or a few. The only map of memberships. */
-  private readonly byDialog = new FewMap<string, Membership>()
+  /** Adds by dialog id: one (the common case) or a few. The only map of memberships. */
+  private readonly byDialog = new FewMap<string, Add>()
+  /** Number of memberships: distinct (dialog, profile, value) among the adds. */
+  private memberships = 0
   private readonly profiles = new Map<string, ProfileCounter>()
   private readonly heap = new ExpiryHeap<Add>()
   /** Expired adds still in the document, waiting for a sweep. */
@@ -79,21 +94,19 @@ export class MembershipIndex {
     this.trackChanges = true
   }
 
-  get membershipCount (): number { return this.byDialog.size }
+  get membershipCount (): number { return this.memberships }
 
-  /** Indexes a present membership record of `partition` at `clock` as an add. */
-  insert (partition: Partition, clock: number, rec: MembershipRecord, now: number): Add {
-    let m = this.find(rec.dialog, rec.profile, rec.value)
-    if (m === undefined) {
-      m = { dialog: rec.dialog, profile: rec.profile, value: rec.value, adds: [], effective: 0 }
-      this.byDialog.add(rec.dialog, m)
-    }
-    const expiresAt = rec.expiresAt ?? Infinity
-    const add: Add = { partition, clock, membership: m, remote: rec.kind === KIND_REMOTE, expiresAt, expired: expiresAt <= now, effective: false, heapIndex: -1 }
-    m.adds.push(add)
-    partition.adds.set(clock, add)
+  /**
+   * Indexes a present membership record of `partition` at `clock` as an add. `stored` is the
+   * record as the document holds it, already checked by `decodeRecord`; the add keeps it.
+   */
+  insert (partition: Partition, clock: number, stored: StoredMembership, now: number): Add {
+    const add = new Add(partition, clock, stored, now)
+    if (this.byDialog.find(add.dialog, sameMembership, add, null) === undefined) this.memberships++
+    this.byDialog.add(add.dialog, add)
+    partition.adds.set(add)
     if (add.expired) this.expired.add(add)
-    else if (expiresAt !== Infinity) this.heap.push(add)
+    else if (add.expiresAt !== Infinity) this.heap.push(add)
     this.refresh(add)
     return add
   }
@@ -104,10 +117,7 @@ export class MembershipIndex {
     this.heap.remove(add)
     this.expired.delete(add)
     add.partition.adds.delete(add.clock)
-    const m = add.membership
-    const i = m.adds.indexOf(add)
-    if (i >= 0) { m.adds[i] = m.adds[m.adds.length - 1] as Add; m.adds.pop() }
-    if (m.adds.length === 0) this.byDialog.delete(m.dialog, m)
+    if (this.byDialog.delete(add.dialog, add) && this.byDialog.find(add.dialog, sameMembership, add, null) === undefined) this.memberships--
   }
 
   /** Re-evaluates every add of a partition after its owner's status changed. */
@@ -131,7 +141,7 @@ export class MembershipIndex {
     switch (this.hooks.statusOf(add.partition)) {
       case 'live': return true
       case 'void': return false
-      case 'dead': return add.expiresAt !== Infinity && this.hooks.keepsDead(add.membership.profile)
+      case 'dead': return add.expiresAt !== Infinity && this.hooks.keepsDead(add.profile)
     }
   }
 
@@ -142,29 +152,36 @@ export class MembershipIndex {
     this.count(add, e ? 1 : -1)
   }
 
+  /** Counts the change of `add`'s effectiveness (already set) by `delta`. */
   private count (add: Add, delta: 1 | -1): void {
-    const m = add.membership
     const node = add.partition.node
-    const before = m.effective
-    m.effective += delta
-    const pc = this.profileCounter(m.profile)
-    const vc = m.value === null ? undefined : this.valueCounter(pc, m.value)
-    // the node's share changes when its first effective add of the membership comes or its last goes
+    // the membership's effective adds, those of the node, and another effective add than `add`
+    let effective = 0
     let ofNode = 0
-    for (const t of m.adds) if (t.effective && t.partition.node === node) ofNode++
+    let other: Add | undefined
+    this.byDialog.forEach(add.dialog, (t) => {
+      if (!t.effective || !t.sameAs(add)) return
+      effective++
+      if (t.partition.node === node) ofNode++
+      if (t !== add) other = t
+    })
+    const pc = this.profileCounter(add.profile)
+    const value = add.value
+    const vc = value === null ? undefined : this.valueCounter(pc, value)
+    // the node's share changes when its first effective add of the membership comes or its last goes
     if ((delta === 1 && ofNode === 1) || (delta === -1 && ofNode === 0)) {
       bump(pc.byNode, node, delta)
       if (vc !== undefined) bump(vc.byNode, node, delta)
     }
-    if ((delta === 1 && before === 0) || (delta === -1 && m.effective === 0)) {
+    if ((delta === 1 && effective === 1) || (delta === -1 && effective === 0)) {
       // the membership starts or stops counting
       pc.size += delta
-      if (delta === 1) pc.members.add(m); else pc.members.delete(m)
-      if (vc !== undefined) {
-        vc.size += delta
-        if (delta === 1) vc.members.add(m); else vc.members.delete(m)
-      }
+      if (vc !== undefined) vc.size += delta
+      if (delta === 1) link(vc ?? pc, add); else unlink(vc ?? pc, add)
       if (this.trackChanges) { this.changed.add(pc); if (vc !== undefined) this.changed.add(vc) }
+    } else if (delta === -1 && other !== undefined && isLinked(vc ?? pc, add)) {
+      // still counted: another effective add stands for it, in its place
+      replace(vc ?? pc, add, other)
     }
     if (vc !== undefined && vc.size === 0 && vc.byNode.size === 0 && !this.changed.has(vc)) pc.values.delete(vc.value as string)
   }
@@ -184,6 +201,25 @@ export class MembershipIndex {
     return pc.values.get(value)
   }
 
+  /**
+   * The counted memberships of a profile (value undefined or null: the whole profile, as
+   * {@link counter}) or of one value, each by one of its effective adds ({@link membershipOf}
+   * gives the membership). O(result + values of the profile).
+   */
+  members (profile: string, value: string | null | undefined): Add[] {
+    const out: Add[] = []
+    const pc = this.profiles.get(profile)
+    if (pc === undefined) return out
+    if (value !== undefined && value !== null) {
+      const vc = pc.values.get(value)
+      if (vc !== undefined) listInto(vc, out)
+      return out
+    }
+    listInto(pc, out)
+    for (const vc of pc.values.values()) listInto(vc, out)
+    return out
+  }
+
   /** Values of a valued profile that have counted memberships. */
   values (profile: string): Counter[] {
     const pc = this.profiles.get(profile)
@@ -191,17 +227,45 @@ export class MembershipIndex {
   }
 
   /**
-   * The membership (dialog, profile, value), found among the dialog's few memberships: no key
-   * string is built, so a refused admission costs one lookup by the dialog id.
+   * The membership (dialog, profile, value), found among the dialog's few adds: no key string
+   * is built, so a refused admission costs one lookup by the dialog id.
    */
   find (dialog: string, profile: string, value: string | null): Membership | undefined {
-    return this.byDialog.find(dialog, sameProfileValue, profile, value)
+    const first = this.byDialog.find(dialog, isOf, profile, value)
+    return first === undefined ? undefined : this.membershipOf(first)
   }
 
-  /** Memberships of a dialog (a fresh array: safe to modify the index while iterating it). */
-  ofDialog (dialog: string): Membership[] { return this.byDialog.get(dialog) }
+  /** The membership an add is of (the view of a counter's member, say). */
+  membershipOf (add: Add): Membership {
+    const adds: Add[] = []
+    let effective = 0
+    this.byDialog.forEach(add.dialog, (t) => {
+      if (!t.sameAs(add)) return
+      adds.push(t)
+      if (t.effective) effective++
+    })
+    return { dialog: add.dialog, profile: add.profile, value: add.value, adds, effective }
+  }
 
-  allMemberships (): IterableIterator<Membership> { return this.byDialog.values() }
+  /** Memberships of a dialog (fresh views: safe to modify the index while using them). */
+  ofDialog (dialog: string): Membership[] { return this.group(this.byDialog.get(dialog)) }
+
+  /** Every membership (fresh views). */
+  * allMemberships (): IterableIterator<Membership> {
+    for (const key of this.byDialog.keys()) yield * this.group(this.byDialog.get(key))
+  }
+
+  /** Groups adds of one dialog into memberships. */
+  private group (adds: Add[]): Membership[] {
+    const out: Membership[] = []
+    for (let i = 0; i < adds.length; i++) {
+      const a = adds[i] as Add
+      let seen = false
+      for (let j = 0; j < i && !seen; j++) seen = (adds[j] as Add).sameAs(a)
+      if (!seen) out.push(this.membershipOf(a))
+    }
+    return out
+  }
 
   /** Counters whose size changed since the last call; drops value counters that became empty. */
   takeChanged (): Counter[] {
@@ -214,7 +278,36 @@ export class MembershipIndex {
   }
 }
 
-const sameProfileValue = (m: Membership, profile: string, value: string | null): boolean => m.profile === profile && m.value === value
+const isOf = (t: Add, profile: string, value: string | null): boolean => t.profile === profile && t.value === value
+const sameMembership = (t: Add, other: Add): boolean => t.sameAs(other)
+
+const listInto = (c: Counter, out: Add[]): void => { for (let a = c.first; a !== null; a = a.next) out.push(a) }
+
+const isLinked = (c: Counter, a: Add): boolean => a.prev !== null || c.first === a
+
+const link = (c: Counter, a: Add): void => {
+  a.prev = c.last
+  a.next = null
+  if (c.last === null) c.first = a; else c.last.next = a
+  c.last = a
+}
+
+const unlink = (c: Counter, a: Add): void => {
+  if (a.prev === null) c.first = a.next; else a.prev.next = a.next
+  if (a.next === null) c.last = a.prev; else a.next.prev = a.prev
+  a.prev = null
+  a.next = null
+}
+
+/** Puts `b` in `a`'s place in the list. */
+const replace = (c: Counter, a: Add, b: Add): void => {
+  b.prev = a.prev
+  b.next = a.next
+  if (a.prev === null) c.first = b; else a.prev.next = b
+  if (a.next === null) c.last = b; else a.next.prev = b
+  a.prev = null
+  a.next = null
+}
 
 const bump = (map: Map<string, number>, key: string, delta: number): void => {
   const n = (map.get(key) ?? 0) + delta

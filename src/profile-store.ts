@@ -155,7 +155,7 @@ export class ProfileStore {
   private readonly stateSize: StateSizeEstimate
   private readonly notices = new NoticeBook()
   /** Memberships this node holds. */
-  private readonly own = new OwnLedger((r, held) => { for (const fn of this.ownListeners) fn(r.dialog, r.profile, r.value, held) })
+  private readonly own = new OwnLedger((s, held) => { for (const fn of this.ownListeners) fn(s[1], s[2], s[3], held) })
   private readonly ownListeners = new Set<OwnChangeListener>()
   private readonly follower: TransactionFollower
   private readonly maxLocalMemberships: number
@@ -366,8 +366,7 @@ export class ProfileStore {
     this.assertAlive()
     const q = this.registry.valueForQuery(profile, value)
     this.expire()
-    const c = this.index.counter(q.profile.name, q.value)
-    return c === undefined ? [] : [...c.members].map(toMember)
+    return this.index.members(q.profile.name, q.value).map(a => toMember(this.index.membershipOf(a)))
   }
 
   /** Values of a valued profile with their sizes (values with no counted membership omitted). */
@@ -714,7 +713,7 @@ export class ProfileStore {
     const carrier = existing === undefined ? undefined : this.ownerRegistry.partition(existing.client)
     const current = carrier?.self === true ? carrier.adds.get(existing!.clock) : undefined
     const holding = current !== undefined && !current.expired
-    if (holding && existing?.record.expiresAt === rec.expiresAt && existing.record.kind === rec.kind) return false
+    if (holding && existing?.stored[4] === rec.expiresAt && existing.stored[0] === rec.kind) return false
     if (existing === undefined && this.own.size >= this.maxLocalMemberships) {
       throw fail('DP_ERR_LIMIT_EXCEEDED', `this node already holds maxLocalMemberships (${this.maxLocalMemberships}) memberships`)
     }
@@ -722,7 +721,7 @@ export class ProfileStore {
       this.forgetOwn(existing.client, existing.clock)
       this.deleteOwnRecord(existing)
     }
-    this.appendMembership({ record: rec, client: -1, clock: -1, present: false, past: null })
+    this.appendMembership({ stored: encodeMembership(rec), client: -1, clock: -1, present: false, past: null })
     this.reportSizes()
     return !holding
   }
@@ -773,9 +772,9 @@ export class ProfileStore {
 
   /** Queues an own membership record (a new add, a re-assert or a move) and indexes it. */
   private appendMembership (own: OwnMembership): void {
-    const clock = this.queue.record(encodeMembership(own.record))
+    const clock = this.queue.record(own.stored)
     this.own.carry(own, this.self.clientId, clock)
-    this.index.insert(this.self, clock, own.record, this.clock())
+    this.index.insert(this.self, clock, own.stored, this.clock())
   }
 
   /**
@@ -815,7 +814,7 @@ export class ProfileStore {
     const rec = p.held.get(clock)
     if (rec === undefined || this.notices.names(p.clientId, clock) || this.registry.find(rec.profile) === undefined) return
     p.held.delete(clock)
-    this.index.insert(p, clock, rec, now)
+    this.index.insert(p, clock, encodeMembership(rec), now)
   }
 
   /** Registers a present notice: the records it names stop counting at once. */
@@ -935,9 +934,9 @@ export class ProfileStore {
 
 const recordOf = (t: Add): MembershipRecord => ({
   kind: t.remote ? KIND_REMOTE : KIND_DIALOG,
-  dialog: t.membership.dialog,
-  profile: t.membership.profile,
-  value: t.membership.value,
+  dialog: t.dialog,
+  profile: t.profile,
+  value: t.value,
   expiresAt: t.expiresAt === Infinity ? null : t.expiresAt
 })
 

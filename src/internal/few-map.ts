@@ -46,6 +46,17 @@ export class FewMap<K, V extends object> {
     return had === undefined ? [] : Array.isArray(had) ? had.slice() : [had]
   }
 
+  /** Calls `fn` for each of `key`'s values, without copying them (do not change the map meanwhile). */
+  forEach (key: K, fn: (v: V) => void): void {
+    const had = this.map.get(key)
+    if (had === undefined) return
+    if (!Array.isArray(had)) { fn(had); return }
+    for (const v of had) fn(v)
+  }
+
+  /** The keys that have values. */
+  keys (): IterableIterator<K> { return this.map.keys() }
+
   * values (): IterableIterator<V> {
     for (const had of this.map.values()) {
       if (Array.isArray(had)) yield * had

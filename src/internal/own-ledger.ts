@@ -7,12 +7,13 @@
  * now or before, makes the ledger forget the membership.
  */
 import { FewMap } from './few-map.js'
-import type { MembershipRecord } from './records.js'
+import type { StoredMembership } from './records.js'
 import { setIfUndefined } from 'lib0/map'
 
 /** A membership this node added and still holds. */
 export interface OwnMembership {
-  readonly record: MembershipRecord
+  /** The record, as stored in the document: the same array as its carrier's Yjs item and index add. */
+  readonly stored: StoredMembership
   /** Client and clock of the record that carries it now (-1 before the first). */
   client: number
   clock: number
@@ -29,7 +30,7 @@ export class OwnLedger {
   private readonly byRecord = new Map<number, Map<number, OwnMembership>>()
 
   /** @param onChange told when a membership starts (`held` true) or stops being held (strict admission's ledger). */
-  constructor (private readonly onChange: (record: MembershipRecord, held: boolean) => void = () => {}) {}
+  constructor (private readonly onChange: (stored: StoredMembership, held: boolean) => void = () => {}) {}
 
   /** Number of memberships held. */
   get size (): number { return this.byDialog.size }
@@ -57,7 +58,8 @@ export class OwnLedger {
     own.client = client
     own.clock = clock
     own.present = true
-    if (this.find(own.record.dialog, own.record.profile, own.record.value) !== own) { this.byDialog.add(own.record.dialog, own); this.onChange(own.record, true) }
+    const s = own.stored
+    if (this.find(s[1], s[2], s[3]) !== own) { this.byDialog.add(s[1], own); this.onChange(s, true) }
     const byClock = setIfUndefined(this.byRecord, client, () => new Map())
     byClock.set(clock, own)
   }
@@ -67,12 +69,12 @@ export class OwnLedger {
    * membership: a new one, or one already held (then the record is tied to it as a past
    * carrier, so that a notice naming either removes the membership).
    */
-  adopt (record: MembershipRecord, client: number, clock: number): void {
-    let own = this.find(record.dialog, record.profile, record.value)
+  adopt (stored: StoredMembership, client: number, clock: number): void {
+    let own = this.find(stored[1], stored[2], stored[3])
     if (own === undefined) {
-      own = { record, client, clock, present: true, past: null }
-      this.byDialog.add(record.dialog, own)
-      this.onChange(record, true)
+      own = { stored, client, clock, present: true, past: null }
+      this.byDialog.add(stored[1], own)
+      this.onChange(stored, true)
     } else {
       (own.past ??= []).push([client, clock])
     }
@@ -84,8 +86,8 @@ export class OwnLedger {
   forget (client: number, clock: number): OwnMembership | undefined {
     const own = this.at(client, clock)
     if (own === undefined) return undefined
-    this.byDialog.delete(own.record.dialog, own)
-    this.onChange(own.record, false)
+    this.byDialog.delete(own.stored[1], own)
+    this.onChange(own.stored, false)
     for (const [c, k] of [[own.client, own.clock] as [number, number], ...(own.past ?? [])]) {
       const byClock = this.byRecord.get(c)
       if (byClock === undefined) continue
@@ -96,4 +98,4 @@ export class OwnLedger {
   }
 }
 
-const sameProfileValue = (o: OwnMembership, profile: string, value: string | null): boolean => o.record.profile === profile && o.record.value === value
+const sameProfileValue = (o: OwnMembership, profile: string, value: string | null): boolean => o.stored[2] === profile && o.stored[3] === value

@@ -48,7 +48,10 @@ export const MAX_REMOVAL_TARGETS = 10_000
  * record never splits a run of live ones), deleted ones still merge into one tombstone run, and
  * the array shares its strings with the index: a record costs one small array in memory.
  */
-export const encodeMembership = (r: MembershipRecord): unknown[] => [r.kind, r.dialog, r.profile, r.value, r.expiresAt]
+export const encodeMembership = (r: MembershipRecord): StoredMembership => [r.kind, r.dialog, r.profile, r.value, r.expiresAt]
+
+/** A membership record as stored (see `encodeMembership`), once `decodeRecord` accepted it. */
+export type StoredMembership = [kind: typeof KIND_DIALOG | typeof KIND_REMOTE, dialog: string, profile: string, value: string | null, expiresAt: number | null]
 
 /** A removal notice as stored: `[2, targetClient, [clock, ...]]`. */
 export const encodeRemoval = (targetClient: number, clocks: readonly number[]): unknown[] => [KIND_REMOVAL, targetClient, clocks.slice()]

@@ -38,7 +38,7 @@ import type { NoticeBook } from './notice-book.js'
 import { OwnLedger, type OwnMembership } from './own-ledger.js'
 import { forEachAddedValue, forEachDeletedRange, type PartitionResolver } from './partition-doc.js'
 import type { Partition, RemovalNotice } from './partitions.js'
-import { decodeRecord, KIND_REMOVAL, type MembershipRecord, type PartitionName } from './records.js'
+import { decodeRecord, KIND_REMOVAL, type MembershipRecord, type PartitionName, type StoredMembership } from './records.js'
 import type { MembershipIndex } from '../membership-index.js'
 import type { OwnerRegistry } from '../owner-registry.js'
 import { UNDECLARED, type ProfileRegistry } from '../profile-registry.js'
@@ -121,8 +121,9 @@ export class TransactionFollower {
         this.invalid(writer, misfit)
         if (misfit !== UNDECLARED) return // never counts; an undeclared profile's record waits for a declare()
       }
-      this.admit(p, clock, rec, now)
-      if (p.self && p !== h.self) this.adoptOwn(p, clock, rec)
+      const stored = raw as StoredMembership // decodeRecord checked it
+      this.admit(p, clock, rec, stored, now)
+      if (p.self && p !== h.self) this.adoptOwn(p, clock, stored)
     })
 
     const purged: OwnMembership[] = []
@@ -175,9 +176,9 @@ export class TransactionFollower {
   }
 
   /** Indexes a present membership record, or holds it when a notice names it or its profile is not declared here. */
-  private admit (p: Partition, clock: number, rec: MembershipRecord, now: number): void {
+  private admit (p: Partition, clock: number, rec: MembershipRecord, stored: StoredMembership, now: number): void {
     if (this.host.notices.names(p.clientId, clock) || this.host.profiles.find(rec.profile) === undefined) p.held.set(clock, rec)
-    else this.host.index.insert(p, clock, rec, now)
+    else this.host.index.insert(p, clock, stored, now)
   }
 
   /**
@@ -185,9 +186,9 @@ export class TransactionFollower {
    * membership, unless a notice removed it. A second record of a membership already held is
    * tied to it: removing either removes the membership.
    */
-  private adoptOwn (p: Partition, clock: number, rec: MembershipRecord): void {
+  private adoptOwn (p: Partition, clock: number, stored: StoredMembership): void {
     if (!p.adds.has(clock)) return // held back: a notice removed it, or its profile is not declared here
-    this.host.own.adopt(rec, p.clientId, clock)
+    this.host.own.adopt(stored, p.clientId, clock)
   }
 
   /** The owner's acknowledgement of a notice addressed to it: the memberships named, their records and the notice go. */
@@ -215,7 +216,7 @@ export class TransactionFollower {
       if (target?.self === true || h.own.knowsClient(n.targetClient)) this.acknowledge(n)
       else if (target !== undefined && h.owners.statusOf(target) === 'void') h.deleteNotice(n, true)
     }
-    const reassert = purged.filter(own => h.own.find(own.record.dialog, own.record.profile, own.record.value) === own && !own.present)
+    const reassert = purged.filter(own => h.own.find(own.stored[1], own.stored[2], own.stored[3]) === own && !own.present)
     for (const own of reassert) {
       h.appendMembership(own)
       // purged again and again while this node lives: its records land in another partition

@@ -17,10 +17,14 @@ describe('FewMap', () => {
         model.set(o.key, set)
         for (const [k, s] of model) {
           expect(new Set(m.get(k))).toEqual(s)
+          const seen: Array<{ i: number }> = []
+          m.forEach(k, v => { seen.push(v) })
+          expect(seen).toEqual(m.get(k))
           for (const x of values) expect(m.find(k, (y, want) => y === want, x, null)).toBe(s.has(x) ? x : undefined)
         }
         expect(m.size).toBe([...model.values()].reduce((n, s) => n + s.size, 0))
         expect([...m.values()].length).toBe(m.size)
+        expect(new Set(m.keys())).toEqual(new Set([...model].filter(([, s]) => s.size > 0).map(([k]) => k)))
       }
     }), fcParams(200))
   })
