@@ -28,6 +28,8 @@ export type WorkerRequest =
   | { readonly id: number, readonly type: 'load', readonly callsPerSecond: number, readonly holdMs: number, readonly durationMs: number, readonly seed: number, readonly tag: string, readonly mode: WriteMode }
   | { readonly id: number, readonly type: 'end-all' }
   | { readonly id: number, readonly type: 'state' }
+  /** Starts a new window for `state`'s `health.stallMaxMs`. */
+  | { readonly id: number, readonly type: 'reset-stalls' }
   | { readonly id: number, readonly type: 'close' }
 
 export type WorkerReply =
@@ -36,7 +38,7 @@ export type WorkerReply =
   /** Wall-clock time (performance.timeOrigin + now) of the add. */
   | { readonly id: number, readonly type: 'added', readonly at: number }
   | { readonly id: number, readonly type: 'loaded', readonly ops: number, readonly seconds: number, readonly live: readonly string[] }
-  | { readonly id: number, readonly type: 'state', readonly size: number, readonly members: readonly string[], readonly drops: number, readonly traffic: Traffic }
+  | { readonly id: number, readonly type: 'state', readonly size: number, readonly members: readonly string[], readonly drops: number, readonly traffic: Traffic, readonly health: Health }
   | { readonly id: number, readonly type: 'error', readonly message: string }
 
 /** A node's transport totals since it started. */
@@ -50,6 +52,18 @@ export interface Traffic {
   readonly stateBytesOut: number
   /** Membership operations this node's load generator issued since it started. */
   readonly opsIssued: number
+}
+
+/**
+ * How a node process fared: its largest event-loop stall since the last `reset-stalls`
+ * (perf_hooks `monitorEventLoopDelay` at 10 ms resolution, its max), and since it started the
+ * peers it took for suspect or dead and the connections it lost.
+ */
+export interface Health {
+  readonly stallMaxMs: number
+  readonly suspect: number
+  readonly dead: number
+  readonly closed: number
 }
 
 /** Unsolicited worker messages. */

@@ -12,6 +12,7 @@
  * provider (`WebSocketPolyfill` from `ws`, `disableBc`, no `resyncInterval`).
  */
 import * as Y from 'yjs'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { WebSocket } from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import { ClusterNode } from '../../src/index.js'
@@ -43,6 +44,8 @@ interface Replica {
   traffic (): { updatesIn: number, updatesOut: number, bytesIn: number, bytesOut: number, stateBytesOut: number }
   onChange (fn: () => void): void
   drops (): number
+  /** Peers taken for suspect or dead (liveness events; 0 for the baseline, which has none). */
+  suspicions (): { suspect: number, dead: number }
   close (): Promise<void>
 }
 
@@ -59,7 +62,11 @@ const clusterReplica = async (): Promise<Replica> => {
     log: (level, msg) => { if (level === 'warn') process.stderr.write(`node ${nodeId}: ${msg}\n`) }
   })
   let drops = 0
+  let suspect = 0
+  let dead = 0
   node.on('peer-down', () => { drops++ })
+  node.on('owner-suspect', () => { suspect++ })
+  node.on('owner-dead', () => { dead++ })
   await node.start()
   const url = throughHub ? peers[0] : node.url()
   if (url === undefined) throw new Error('no url')
@@ -80,6 +87,7 @@ const clusterReplica = async (): Promise<Replica> => {
     },
     onChange: (fn) => { node.store.onUpdate(fn) },
     drops: () => drops,
+    suspicions: () => ({ suspect, dead }),
     close: async () => { await node.close() }
   }
 }
@@ -124,6 +132,7 @@ const hubReplica = async (): Promise<Replica> => {
     traffic: () => ({ updatesIn, updatesOut, bytesIn, bytesOut, stateBytesOut: 0 }),
     onChange: (fn) => { doc.on('update', fn) },
     drops: () => drops,
+    suspicions: () => ({ suspect: 0, dead: 0 }),
     close: async () => { provider.destroy(); doc.destroy(); await Promise.resolve() }
   }
 }
@@ -135,6 +144,9 @@ const shutdownWith = (replica: Replica | undefined) => async (code: number): Pro
 const main = async (): Promise<void> => {
   const replica = impl === 'ymap-hub' ? await hubReplica() : await clusterReplica()
   const shutdown = shutdownWith(replica)
+  // Event-loop stalls: the largest delay of a 10 ms timer since the last reset.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  loopDelay.enable()
   const watched = new Set<string>()
   replica.onChange(() => {
     if (watched.size === 0) return
@@ -179,8 +191,12 @@ const main = async (): Promise<void> => {
         return { id: req.id, type: 'ok' }
       case 'state': {
         const traffic = { ...replica.traffic(), opsIssued: gen?.totalOps ?? 0 }
-        return { id: req.id, type: 'state', size: replica.size(), members: replica.members(), drops: replica.drops(), traffic }
+        const health = { stallMaxMs: loopDelay.max / 1e6, ...replica.suspicions(), closed: replica.drops() }
+        return { id: req.id, type: 'state', size: replica.size(), members: replica.members(), drops: replica.drops(), traffic, health }
       }
+      case 'reset-stalls':
+        loopDelay.reset()
+        return { id: req.id, type: 'ok' }
       case 'close':
         setImmediate(() => { void shutdown(0) })
         return { id: req.id, type: 'ok' }
