@@ -39,8 +39,16 @@ export const MAX_HANDSHAKE_BYTES = 16 * 1024
 export const STATE_BYTES_PER_MESSAGE = 1024
 /** Most received messages handled in one event-loop task. */
 export const MAX_MESSAGES_PER_TASK = 256
-/** Most update bytes applied in one event-loop task (one transaction). */
-export const MAX_UPDATE_BYTES_PER_TASK = 1024 * 1024
+/**
+ * Most update bytes applied in one event-loop task (one transaction); a single larger message
+ * goes alone. About 1,000 memberships: a few ms of Yjs work, so a node working off a backlog
+ * from several peers still runs its timers (heartbeats, liveness) every few ms.
+ */
+export const MAX_UPDATE_BYTES_PER_TASK = 64 * 1024
+/** Most bytes merged into one outgoing WebSocket message (a single larger message goes alone, up to `maxMessageBytes`). */
+export const MAX_SEND_FRAME_BYTES = 1024 * 1024
+/** Most protocol messages merged into one outgoing WebSocket message (at most `maxMessagesPerFrame`). */
+export const MAX_SEND_FRAME_MESSAGES = 1024
 /** Reading from a connection pauses while this many bytes of received messages wait. */
 export const MAX_INBOX_BYTES = 8 * 1024 * 1024
 /** A state answer missing more than this many struct clocks goes one writing client per task. */
@@ -164,6 +172,10 @@ let nextConnId = 1
 
 const signedBytes = (s: SignedUpdates): number => s.updates.reduce((n, u) => n + u.length, 0)
 
+/** Payload bytes of a message waiting in the inbox (what the inbox and task budgets count). */
+const inboxMessageBytes = (m: InboxMessage): number =>
+  m.type === 'sync-step1' ? m.stateVector.length : m.type === 'signed-updates' ? signedBytes(m.signed) : m.update.length
+
 export class PeerConnection {
   readonly id = nextConnId++
   /** Remote address of an inbound connection, for logs. */
@@ -192,6 +204,9 @@ export class PeerConnection {
   private readonly stateBudget: RateLimiter
   private queue: Uint8Array[] = []
   private queueBytes = 0
+  /** Most bytes and messages merged into one outgoing frame. */
+  private readonly frameBytes: number
+  private readonly frameMessages: number
   private flushScheduled = false
   private authTimer: NodeJS.Timeout | undefined
   private inbox: Array<InboxMessage | undefined> = []
@@ -211,6 +226,8 @@ export class PeerConnection {
     readonly url: string | undefined
   ) {
     this.lastReceivedAt = host.clock()
+    this.frameBytes = Math.min(host.limits.maxMessageBytes, MAX_SEND_FRAME_BYTES)
+    this.frameMessages = Math.min(host.limits.maxMessagesPerFrame, MAX_SEND_FRAME_MESSAGES)
     const rate = host.limits.maxMessagesPerSecond
     // Rate limits and idleness protect the socket: they read a real monotonic clock, so that an
     // injected (possibly frozen) semantic clock cannot starve real traffic.
@@ -309,12 +326,12 @@ export class PeerConnection {
         case 'signed-updates':
           if (this.host.signed === undefined) { this.protocolError('signed updates, but this node has no per-node keys'); return }
           this.inbox.push(m)
-          this.inboxBytes += signedBytes(m.signed)
+          this.inboxBytes += inboxMessageBytes(m)
           break
         default:
           if (this.host.signed !== undefined && m.type !== 'sync-step1') { this.protocolError('unsigned document update: this cluster uses per-node keys'); return }
           this.inbox.push(m)
-          this.inboxBytes += m.type === 'sync-step1' ? m.stateVector.length : m.update.length
+          this.inboxBytes += inboxMessageBytes(m)
       }
     }
     if (this.inboxHead < this.inbox.length) {
@@ -377,22 +394,24 @@ export class PeerConnection {
       batchHasStep2 = false
       return ok && this.state === 'open'
     }
-    for (let n = 0; n < MAX_MESSAGES_PER_TASK && bytes < MAX_UPDATE_BYTES_PER_TASK && this.inboxHead < this.inbox.length; n++) {
+    for (let n = 0; n < MAX_MESSAGES_PER_TASK && this.inboxHead < this.inbox.length; n++) {
       const m = this.inbox[this.inboxHead]!
+      // A message that would take this task past its byte budget waits for the next one (a
+      // single larger message goes alone: it is applied whole or not at all).
+      const size = inboxMessageBytes(m)
+      if (bytes > 0 && bytes + size > MAX_UPDATE_BYTES_PER_TASK) break
       this.inbox[this.inboxHead++] = undefined
+      this.inboxBytes -= size
       if (m.type === 'sync-step1') {
-        this.inboxBytes -= m.stateVector.length
         if (!applyBatch()) return
         this.onStep1(m.stateVector)
         if (this.state !== 'open') return
       } else if (m.type === 'signed-updates') {
-        this.inboxBytes -= signedBytes(m.signed)
-        bytes += signedBytes(m.signed)
+        bytes += size
         if (!applyBatch()) return
         if (!this.applySigned(m.signed)) return
       } else {
-        this.inboxBytes -= m.update.length
-        bytes += m.update.length
+        bytes += size
         if (m.type === 'sync-step2') batchHasStep2 = true
         if (this.host.isKnownUpdate(m.update)) this.stats.duplicatesIn++
         else batch.push(m.update)
@@ -632,7 +651,8 @@ export class PeerConnection {
       this.close(CloseCode.tooLarge, `outgoing message of ${msg.length} bytes exceeds maxMessageBytes`)
       return
     }
-    if (this.queueBytes + msg.length > this.host.limits.maxMessageBytes || this.queue.length >= this.host.limits.maxMessagesPerFrame) this.flush()
+    // A frame is worked off by the receiver in bounded tasks, but decoded in one: keep it small.
+    if (this.queueBytes + msg.length > this.frameBytes || this.queue.length >= this.frameMessages) this.flush()
     this.queue.push(msg)
     this.queueBytes += msg.length
     if (!this.flushScheduled) {
