@@ -55,12 +55,16 @@ export interface Traffic {
 }
 
 /**
- * How a node process fared: its largest event-loop stall since the last `reset-stalls`
- * (perf_hooks `monitorEventLoopDelay` at 10 ms resolution, its max), and since it started the
- * peers it took for suspect or dead and the connections it lost.
+ * How a node process fared: its largest event-loop stall since the last `reset-stalls` (the
+ * largest gap between ticks of a 10 ms timer, less the 10 ms) and the CPU time it used during
+ * that stall (as much as the stall: its own long task; far less: the machine ran others), and
+ * since it started the peers it took for suspect or dead and the connections it lost.
  */
 export interface Health {
   readonly stallMaxMs: number
+  readonly stallCpuMs: number
+  /** The most CPU time it used between two ticks of that timer (its longest own work, roughly). */
+  readonly busyStallMaxMs: number
   readonly suspect: number
   readonly dead: number
   readonly closed: number

@@ -12,13 +12,13 @@
  * provider (`WebSocketPolyfill` from `ws`, `disableBc`, no `resyncInterval`).
  */
 import * as Y from 'yjs'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { WebSocket } from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import { ClusterNode } from '../../src/index.js'
 import type { ClusterImpl, WorkerEvent, WorkerReply, WorkerRequest } from './cluster-protocol.js'
 import { wallNow } from './cluster-protocol.js'
 import { LoadGenerator, PROFILE, waitUntil } from './load-generator.js'
+import { StallSampler } from './stall-sampler.js'
 import type { Writer } from './load-generator.js'
 
 const HARD_LIMIT_MS = 30 * 60 * 1000
@@ -144,9 +144,8 @@ const shutdownWith = (replica: Replica | undefined) => async (code: number): Pro
 const main = async (): Promise<void> => {
   const replica = impl === 'ymap-hub' ? await hubReplica() : await clusterReplica()
   const shutdown = shutdownWith(replica)
-  // Event-loop stalls: the largest delay of a 10 ms timer since the last reset.
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 })
-  loopDelay.enable()
+  // Event-loop stalls: the largest gap between ticks of a 10 ms timer since the last reset.
+  const stalls = new StallSampler()
   const watched = new Set<string>()
   replica.onChange(() => {
     if (watched.size === 0) return
@@ -191,11 +190,11 @@ const main = async (): Promise<void> => {
         return { id: req.id, type: 'ok' }
       case 'state': {
         const traffic = { ...replica.traffic(), opsIssued: gen?.totalOps ?? 0 }
-        const health = { stallMaxMs: loopDelay.max / 1e6, ...replica.suspicions(), closed: replica.drops() }
+        const health = { ...stalls.read(), ...replica.suspicions(), closed: replica.drops() }
         return { id: req.id, type: 'state', size: replica.size(), members: replica.members(), drops: replica.drops(), traffic, health }
       }
       case 'reset-stalls':
-        loopDelay.reset()
+        stalls.reset()
         return { id: req.id, type: 'ok' }
       case 'close':
         setImmediate(() => { void shutdown(0) })
