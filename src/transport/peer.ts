@@ -11,8 +11,9 @@
  * the document is never touched by a message that did not decode.
  *
  * Cost control: received messages go to an inbox drained in event-loop tasks of bounded work
- * (consecutive updates applied together, in one transaction); reading pauses while the inbox is
- * full. Heartbeats (with their signatures) and digests skip the inbox. A state request (step 1) is answered one at a
+ * (consecutive updates applied together, in one transaction of at most 64 KiB), one connection's
+ * chunk per turn process-wide; reading pauses while the inbox is full. Outgoing messages queued
+ * in one turn are merged into frames of at most 1 MiB and 1,024 messages. Heartbeats (with their signatures) and digests skip the inbox. A state request (step 1) is answered one at a
  * time, later requests replacing earlier waiting ones, after the current event-loop task; its
  * bytes are charged to a per-connection budget, and a large answer goes one writing client per
  * task, waiting for the socket to drain between them.
@@ -361,16 +362,44 @@ export class PeerConnection {
     this.host.onDigest(this, g, sv)
   }
 
+  /**
+   * Connections of this process with received messages waiting, in the order they asked. One
+   * event-loop turn works off one chunk of one of them: with many busy peers the work per turn
+   * stays one chunk, not one per peer, so timers (heartbeats, liveness) run between chunks.
+   * Process-wide on purpose: the event loop is.
+   */
+  private static readonly drainQueue: PeerConnection[] = []
+  private static drainTurnScheduled = false
+
+  private static drainTurn (): void {
+    PeerConnection.drainTurnScheduled = false
+    const c = PeerConnection.drainQueue.shift()
+    try {
+      if (c !== undefined) { c.drainScheduled = false; c.drain() }
+    } finally {
+      if (PeerConnection.drainQueue.length > 0 && !PeerConnection.drainTurnScheduled) {
+        PeerConnection.drainTurnScheduled = true
+        setImmediate(PeerConnection.drainTurn)
+      }
+    }
+  }
+
+  /** Queues this connection for a turn of {@link drain} (behind the others waiting). */
   private scheduleDrain (): void {
     if (this.drainScheduled) return
     this.drainScheduled = true
-    setImmediate(() => { this.drainScheduled = false; this.drain() })
+    PeerConnection.drainQueue.push(this)
+    if (!PeerConnection.drainTurnScheduled) {
+      PeerConnection.drainTurnScheduled = true
+      setImmediate(PeerConnection.drainTurn)
+    }
   }
 
   /**
    * Works off the inbox in one event-loop task of bounded work: at most
    * {@link MAX_MESSAGES_PER_TASK} messages and {@link MAX_UPDATE_BYTES_PER_TASK} update bytes,
-   * consecutive updates applied together; the rest in the next task.
+   * consecutive updates applied together; the rest in a later turn, after the other connections
+   * waiting (see `drainQueue`).
    */
   private drain (): void {
     if (this.state !== 'open') return

@@ -21,12 +21,14 @@ let b: ClusterNode & { lines: string[] }
 /** The bursts, written before the nodes start: writing them takes this process a while. */
 let burst: Uint8Array[] = []
 let tiny: Uint8Array[] = []
+let pair: Uint8Array[][] = []
 const BURST_UPDATES = 2000
 const BURST_MEMBERSHIPS = 12
 
 beforeAll(async () => {
   burst = writerUpdates('burst', 12345, BURST_UPDATES, BURST_MEMBERSHIPS)
   tiny = writerUpdates('tiny', 23456, 10_000, 1)
+  pair = [writerUpdates('left', 34567, 600, 12), writerUpdates('right', 45678, 600, 12)]
   // Heartbeats every 100 ms, suspect after 3 s of silence: far longer than any chunk of work,
   // far shorter than the multi-second stalls of applying a burst in one go (and slack for a
   // loaded test machine).
@@ -159,6 +161,31 @@ describe('a burst of updates in one frame', () => {
     expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(MAX_MESSAGES_PER_TASK)
     expect(c.isClosed()).toBe(false)
     c.ws.terminate()
+  })
+})
+
+describe('bursts from two peers at once', () => {
+  it('are worked off one chunk per event-loop turn in all, not one per peer', async () => {
+    const clients = [await rawClient(a.url()!, 'cluster-test-secret', 'left'), await rawClient(a.url()!, 'cluster-test-secret', 'right')]
+    const ids = [34567, 45678]
+    const probe = turnProbe()
+    const perTurn = new Map<number, number>()
+    const onUpdate = (u: Uint8Array): void => {
+      if (ids.every((id) => clockRange(u, id) === null)) return
+      perTurn.set(probe.turn(), (perTurn.get(probe.turn()) ?? 0) + u.length)
+    }
+    a.store.doc.on('update', onUpdate)
+    try {
+      for (const [i, c] of clients.entries()) c.send(Buffer.concat(pair[i]!.map((u) => encodeSync(SYNC_UPDATE, u))))
+      await waitFor(() => ids.every((id, i) => appliedUpTo(id) >= clockRange(pair[i]!.at(-1)!, id)![1]), 'both bursts applied', 60_000)
+    } finally {
+      a.store.doc.off('update', onUpdate)
+      probe.stop()
+    }
+    expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(MAX_UPDATE_BYTES_PER_TASK * 1.1)
+    expect(clients.every((c) => !c.isClosed())).toBe(true)
+    expect(a.store.recount().ok).toBe(true)
+    for (const c of clients) c.ws.terminate()
   })
 })
 
