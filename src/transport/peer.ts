@@ -13,7 +13,8 @@
  * Cost control: received messages go to an inbox drained in event-loop tasks of bounded work
  * (consecutive updates applied together, in one transaction of at most 64 KiB), one connection's
  * chunk per turn process-wide; reading pauses while the inbox is full. Outgoing messages queued
- * in one turn are merged into frames of at most 1 MiB and 1,024 messages. Heartbeats (with their signatures) and digests skip the inbox. A state request (step 1) is answered one at a
+ * in one turn are merged into frames of at most 1 MiB and 1,024 messages. Heartbeats (with
+ * their signatures) and digests skip the inbox. A state request (step 1) is answered one at a
  * time, later requests replacing earlier waiting ones, after the current event-loop task; its
  * bytes are charged to a per-connection budget, and a large answer goes one writing client per
  * task, waiting for the socket to drain between them.
