@@ -215,6 +215,9 @@ export class PeerConnection {
   private inboxHead = 0
   private inboxBytes = 0
   private drainScheduled = false
+  /** What the last {@link drain} worked off: update bytes and messages. */
+  private drainUsedBytes = 0
+  private drainUsedMessages = 0
   private lastActive = 0
   private pendingStateVector: Uint8Array | undefined
   private answering = false
@@ -365,20 +368,33 @@ export class PeerConnection {
 
   /**
    * Connections of this process with received messages waiting, in the order they asked. One
-   * event-loop turn works off one chunk of one of them: with many busy peers the work per turn
-   * stays one chunk, not one per peer, so timers (heartbeats, liveness) run between chunks.
-   * Process-wide on purpose: the event loop is.
+   * event-loop turn works off at most {@link MAX_MESSAGES_PER_TASK} messages and
+   * {@link MAX_UPDATE_BYTES_PER_TASK} update bytes in all, from the connections in turn (each
+   * connection once per turn): with many busy peers the work per turn stays one chunk, not one
+   * per peer, so timers (heartbeats, liveness) run between chunks, while small messages from
+   * many peers still go in one turn. Process-wide on purpose: the event loop is.
    */
   private static readonly drainQueue: PeerConnection[] = []
   private static drainTurnScheduled = false
 
   private static drainTurn (): void {
     PeerConnection.drainTurnScheduled = false
-    const c = PeerConnection.drainQueue.shift()
+    const q = PeerConnection.drainQueue
+    let bytes = 0
+    let messages = 0
     try {
-      if (c !== undefined) { c.drainScheduled = false; c.drain() }
+      // Only the connections waiting when the turn began: one that re-queues waits for the next.
+      for (let k = q.length; k > 0 && q.length > 0 && bytes < MAX_UPDATE_BYTES_PER_TASK && messages < MAX_MESSAGES_PER_TASK; k--) {
+        const c = q.shift()!
+        c.drainScheduled = false
+        c.drainUsedBytes = 0
+        c.drainUsedMessages = 0
+        c.drain(MAX_UPDATE_BYTES_PER_TASK - bytes, MAX_MESSAGES_PER_TASK - messages, bytes === 0)
+        bytes += c.drainUsedBytes
+        messages += c.drainUsedMessages
+      }
     } finally {
-      if (PeerConnection.drainQueue.length > 0 && !PeerConnection.drainTurnScheduled) {
+      if (q.length > 0 && !PeerConnection.drainTurnScheduled) {
         PeerConnection.drainTurnScheduled = true
         setImmediate(PeerConnection.drainTurn)
       }
@@ -397,12 +413,12 @@ export class PeerConnection {
   }
 
   /**
-   * Works off the inbox in one event-loop task of bounded work: at most
-   * {@link MAX_MESSAGES_PER_TASK} messages and {@link MAX_UPDATE_BYTES_PER_TASK} update bytes,
-   * consecutive updates applied together; the rest in a later turn, after the other connections
-   * waiting (see `drainQueue`).
+   * Works off the inbox within what is left of this turn's budget: at most `maxMessages`
+   * messages and `maxBytes` update bytes (a single larger message only when `mayExceed`, the
+   * turn's first), consecutive updates applied together; the rest in a later turn, after the
+   * other connections waiting (see `drainQueue`).
    */
-  private drain (): void {
+  private drain (maxBytes: number, maxMessages: number, mayExceed: boolean): void {
     if (this.state !== 'open') return
     // Busy with this peer's data: it is not silent, and it is alive.
     this.lastReceivedMono = performance.now()
@@ -424,24 +440,27 @@ export class PeerConnection {
       batchHasStep2 = false
       return ok && this.state === 'open'
     }
-    for (let n = 0; n < MAX_MESSAGES_PER_TASK && this.inboxHead < this.inbox.length; n++) {
+    for (let n = 0; n < maxMessages && this.inboxHead < this.inbox.length; n++) {
       const m = this.inbox[this.inboxHead]!
-      // A message that would take this task past its byte budget waits for the next one (a
-      // single larger message goes alone: it is applied whole or not at all).
+      // A message that would take this turn past its byte budget waits for the next one (a
+      // single larger message goes alone, first in its turn: it is applied whole or not at all).
       const size = inboxMessageBytes(m)
-      if (bytes > 0 && bytes + size > MAX_UPDATE_BYTES_PER_TASK) break
+      if (bytes + size > maxBytes && (bytes > 0 || !mayExceed)) break
       this.inbox[this.inboxHead++] = undefined
       this.inboxBytes -= size
+      this.drainUsedMessages++
       if (m.type === 'sync-step1') {
         if (!applyBatch()) return
         this.onStep1(m.stateVector)
         if (this.state !== 'open') return
       } else if (m.type === 'signed-updates') {
         bytes += size
+        this.drainUsedBytes = bytes
         if (!applyBatch()) return
         if (!this.applySigned(m.signed)) return
       } else {
         bytes += size
+        this.drainUsedBytes = bytes
         if (m.type === 'sync-step2') batchHasStep2 = true
         if (this.host.isKnownUpdate(m.update)) this.stats.duplicatesIn++
         else batch.push(m.update)
