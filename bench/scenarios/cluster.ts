@@ -196,7 +196,7 @@ export const measure = async (ctx: BenchContext, impl: ClusterImpl, name: string
     if (overload) {
       // Twice the sustained rate (twice the lowest step when none was sustained): lag may grow,
       // but no node may stall past STALL_LIMIT_MS nor take a busy peer for dead.
-      const rate = 2 * (best > 0 ? best : rates[0]!)
+      const rate = 2 * Math.round(best > 0 ? best : rates[0]!)
       ctx.checkBudget()
       over = await step(ctx, c, `${label}, 2x sustained`, mode, rate / 2, durationMs, subSeed(seed, 'overload'))
       // Held on the busy stall: on a shared 2-core machine running a dozen processes, the wall
