@@ -28,6 +28,8 @@ export type WorkerRequest =
   | { readonly id: number, readonly type: 'load', readonly callsPerSecond: number, readonly holdMs: number, readonly durationMs: number, readonly seed: number, readonly tag: string, readonly mode: WriteMode }
   | { readonly id: number, readonly type: 'end-all' }
   | { readonly id: number, readonly type: 'state' }
+  /** Starts a new window for `state`'s `health.stallMaxMs`. */
+  | { readonly id: number, readonly type: 'reset-stalls' }
   | { readonly id: number, readonly type: 'close' }
   /** Adds `count` live calls of this node (ids tagged `tag`), a few thousand per loop turn. */
   | { readonly id: number, readonly type: 'fill', readonly count: number, readonly tag: string }
@@ -42,7 +44,7 @@ export type WorkerReply =
   /** Wall-clock time (performance.timeOrigin + now) of the add. */
   | { readonly id: number, readonly type: 'added', readonly at: number }
   | { readonly id: number, readonly type: 'loaded', readonly ops: number, readonly seconds: number, readonly live: readonly string[] }
-  | { readonly id: number, readonly type: 'state', readonly size: number, readonly members: readonly string[], readonly drops: number, readonly traffic: Traffic }
+  | { readonly id: number, readonly type: 'state', readonly size: number, readonly members: readonly string[], readonly drops: number, readonly traffic: Traffic, readonly health: Health }
   | { readonly id: number, readonly type: 'error', readonly message: string }
   | { readonly id: number, readonly type: 'count', readonly size: number }
   /**
@@ -62,6 +64,22 @@ export interface Traffic {
   readonly stateBytesOut: number
   /** Membership operations this node's load generator issued since it started. */
   readonly opsIssued: number
+}
+
+/**
+ * How a node process fared: its largest event-loop stall since the last `reset-stalls` (the
+ * largest gap between ticks of a 10 ms timer, less the 10 ms) and the CPU time it used during
+ * that stall (as much as the stall: its own long task; far less: the machine ran others), and
+ * since it started the peers it took for suspect or dead and the connections it lost.
+ */
+export interface Health {
+  readonly stallMaxMs: number
+  readonly stallCpuMs: number
+  /** The most CPU time it used between two ticks of that timer (its longest own work, roughly). */
+  readonly busyStallMaxMs: number
+  readonly suspect: number
+  readonly dead: number
+  readonly closed: number
 }
 
 /** Unsolicited worker messages. */

@@ -19,6 +19,7 @@ import type { ClusterImpl, WorkerEvent, WorkerReply, WorkerRequest } from './clu
 import { wallNow } from './cluster-protocol.js'
 import { LoadGenerator, PROFILE, waitUntil } from './load-generator.js'
 import { dialogId } from './prng.js'
+import { StallSampler } from './stall-sampler.js'
 import type { Writer } from './load-generator.js'
 
 const HARD_LIMIT_MS = 30 * 60 * 1000
@@ -50,6 +51,8 @@ interface Replica {
   drops (): number
   /** Encoded bytes of the replica's whole state. */
   stateBytes (): number
+  /** Peers taken for suspect or dead (liveness events; 0 for the baseline, which has none). */
+  suspicions (): { suspect: number, dead: number }
   close (): Promise<void>
 }
 
@@ -66,7 +69,11 @@ const clusterReplica = async (): Promise<Replica> => {
     log: (level, msg) => { if (level === 'warn') process.stderr.write(`node ${nodeId}: ${msg}\n`) }
   })
   let drops = 0
+  let suspect = 0
+  let dead = 0
   node.on('peer-down', () => { drops++ })
+  node.on('owner-suspect', () => { suspect++ })
+  node.on('owner-dead', () => { dead++ })
   await node.start()
   const url = throughHub ? peers[0] : node.url()
   if (url === undefined) throw new Error('no url')
@@ -88,6 +95,7 @@ const clusterReplica = async (): Promise<Replica> => {
     onChange: (fn) => { node.store.onUpdate(fn) },
     drops: () => drops,
     stateBytes: () => node.store.encodeState().length,
+    suspicions: () => ({ suspect, dead }),
     close: async () => { await node.close() }
   }
 }
@@ -133,6 +141,7 @@ const hubReplica = async (): Promise<Replica> => {
     onChange: (fn) => { doc.on('update', fn) },
     drops: () => drops,
     stateBytes: () => Y.encodeStateAsUpdate(doc).length,
+    suspicions: () => ({ suspect: 0, dead: 0 }),
     close: async () => { provider.destroy(); doc.destroy(); await Promise.resolve() }
   }
 }
@@ -181,6 +190,8 @@ const main = async (): Promise<void> => {
   if (deferred) { joinerMain(); return }
   const replica = await newReplica()
   const shutdown = shutdownWith(replica)
+  // Event-loop stalls: the largest gap between ticks of a 10 ms timer since the last reset.
+  const stalls = new StallSampler()
   const watched = new Set<string>()
   replica.onChange(() => {
     if (watched.size === 0) return
@@ -225,7 +236,8 @@ const main = async (): Promise<void> => {
         return { id: req.id, type: 'ok' }
       case 'state': {
         const traffic = { ...replica.traffic(), opsIssued: gen?.totalOps ?? 0 }
-        return { id: req.id, type: 'state', size: replica.size(), members: replica.members(), drops: replica.drops(), traffic }
+        const health = { ...stalls.read(), ...replica.suspicions(), closed: replica.drops() }
+        return { id: req.id, type: 'state', size: replica.size(), members: replica.members(), drops: replica.drops(), traffic, health }
       }
       case 'fill': {
         for (let i = 0; i < req.count; i += FILL_CHUNK) {
@@ -239,6 +251,9 @@ const main = async (): Promise<void> => {
         return { id: req.id, type: 'count', size: replica.size() }
       case 'join':
         throw new Error('join is for a deferred joiner (DP_BENCH_DEFER=1)')
+      case 'reset-stalls':
+        stalls.reset()
+        return { id: req.id, type: 'ok' }
       case 'close':
         setImmediate(() => { void shutdown(0) })
         return { id: req.id, type: 'ok' }

@@ -11,8 +11,12 @@
  * sustained, is the sustained throughput. Bytes and update messages received per op per node
  * count every op of a step. After every step every node must hold exactly the union of the
  * nodes' live calls, then nothing once every call ended.
+ * Every step also reports the largest event-loop stall of any node (from the load until
+ * convergence) and the peers taken for suspect or dead and connections lost meanwhile; the
+ * ClusterNode mesh then runs one more step at twice its sustained rate (overload).
  * Goals: >= 20,000 ops/s (issue 4); >= 1.5x the hub baseline's sustained rate at every size and
- * mode, and bytes received per op per node at 8 nodes within 1.3x of 3 nodes (issue 11).
+ * mode, bytes received per op per node at 8 nodes within 1.3x of 3 nodes, and at twice the
+ * sustained rate no stall over 100 ms and no peer taken for suspect or dead (issue 11).
  */
 import type { BenchContext, Scenario } from '../lib/types.js'
 import type { ClusterImpl, WriteMode } from '../lib/cluster-protocol.js'
@@ -62,20 +66,28 @@ const idle = async (ctx: BenchContext, c: ProcessCluster, samples: number, label
   ctx.report(label, 'convergence p99, idle', p(lat, 99), 'ms')
 }
 
-/** Cluster-wide transport totals. */
-const traffic = async (c: ProcessCluster): Promise<{ updatesIn: number, bytesIn: number, stateBytesOut: number, ops: number }> => {
+/** Cluster-wide transport totals, liveness events, and the largest event-loop stall of any node since its last reset. */
+const traffic = async (c: ProcessCluster): Promise<{ updatesIn: number, bytesIn: number, stateBytesOut: number, ops: number, stallMaxMs: number, stallCpuMs: number, busyStallMaxMs: number, suspect: number, dead: number, closed: number }> => {
   const states = await Promise.all(c.nodes.map(async (x) => await x.call({ type: 'state' }, CONVERGE_TIMEOUT_MS)))
-  let updatesIn = 0
-  let bytesIn = 0
-  let stateBytesOut = 0
-  let ops = 0
-  for (const s of states) if (s.type === 'state') { updatesIn += s.traffic.updatesIn; bytesIn += s.traffic.bytesIn; stateBytesOut += s.traffic.stateBytesOut; ops += s.traffic.opsIssued }
-  return { updatesIn, bytesIn, stateBytesOut, ops }
+  const t = { updatesIn: 0, bytesIn: 0, stateBytesOut: 0, ops: 0, stallMaxMs: 0, stallCpuMs: 0, busyStallMaxMs: 0, suspect: 0, dead: 0, closed: 0 }
+  for (const s of states) {
+    if (s.type !== 'state') continue
+    t.updatesIn += s.traffic.updatesIn; t.bytesIn += s.traffic.bytesIn; t.stateBytesOut += s.traffic.stateBytesOut; t.ops += s.traffic.opsIssued
+    if (s.health.stallMaxMs > t.stallMaxMs) { t.stallMaxMs = s.health.stallMaxMs; t.stallCpuMs = s.health.stallCpuMs }
+    t.busyStallMaxMs = Math.max(t.busyStallMaxMs, s.health.busyStallMaxMs)
+    t.suspect += s.health.suspect; t.dead += s.health.dead; t.closed += s.health.closed
+  }
+  return t
 }
 
-const step = async (ctx: BenchContext, c: ProcessCluster, label: string, mode: WriteMode, callsPerSecond: number, durationMs: number, seed: number): Promise<{ achieved: number, p50: number, p99: number, bytesPerOp: number, msgsPerOp: number }> => {
+/** Outcome of one rate step. */
+export interface StepOutcome { achieved: number, p50: number, p99: number, bytesPerOp: number, msgsPerOp: number, stallMaxMs: number, stallCpuMs: number, busyStallMaxMs: number, suspicions: number, closed: number }
+
+const step = async (ctx: BenchContext, c: ProcessCluster, label: string, mode: WriteMode, callsPerSecond: number, durationMs: number, seed: number): Promise<StepOutcome> => {
   const rng = createRng(seed)
   const before = await traffic(c)
+  // Stalls from the load until every node converged (the backlog is worked off after the load too).
+  await Promise.all(c.nodes.map(async (x) => await x.call({ type: 'reset-stalls' }, CONVERGE_TIMEOUT_MS)))
   const n = c.nodes.length
   const lat: number[] = []
   let running = true
@@ -108,6 +120,7 @@ const step = async (ctx: BenchContext, c: ProcessCluster, label: string, mode: W
   const target = 2 * callsPerSecond
   const what = `${label} @${target} ops/s`
   await verifyConverged(ctx, c, live, `${what} (live calls)`)
+  const loaded = await traffic(c)
   await Promise.all(c.nodes.map(async (x) => await x.call({ type: 'end-all' }, CONVERGE_TIMEOUT_MS)))
   await verifyConverged(ctx, c, new Set(), `${what} (all ended)`)
   const after = await traffic(c)
@@ -121,12 +134,22 @@ const step = async (ctx: BenchContext, c: ProcessCluster, label: string, mode: W
     p50: p(lat, 50),
     p99: p(lat, 99),
     bytesPerOp: allOps > 0 ? (after.bytesIn - before.bytesIn) / allOps / n : Number.NaN,
-    msgsPerOp: allOps > 0 ? (after.updatesIn - before.updatesIn) / allOps / n : Number.NaN
+    msgsPerOp: allOps > 0 ? (after.updatesIn - before.updatesIn) / allOps / n : Number.NaN,
+    stallMaxMs: loaded.stallMaxMs,
+    stallCpuMs: loaded.stallCpuMs,
+    busyStallMaxMs: loaded.busyStallMaxMs,
+    suspicions: after.suspect + after.dead - before.suspect - before.dead,
+    closed: after.closed - before.closed
   }
   ctx.report(label, `ops/s issued @target ${target}`, r.achieved, 'ops/s')
   ctx.report(label, `convergence p50 @${target} ops/s`, r.p50, 'ms')
   ctx.report(label, `convergence p99 @${target} ops/s`, r.p99, 'ms')
   ctx.report(label, `probes @${target} ops/s`, lat.length, 'probes')
+  ctx.report(label, `largest event-loop stall of any node @${target} ops/s`, r.stallMaxMs, 'ms')
+  ctx.report(label, `CPU time of that node during that stall @${target} ops/s`, r.stallCpuMs, 'ms')
+  ctx.report(label, `largest busy stall (own CPU work between timer ticks) of any node @${target} ops/s`, r.busyStallMaxMs, 'ms')
+  ctx.report(label, `peers taken for suspect or dead @${target} ops/s`, r.suspicions, 'events')
+  ctx.report(label, `connections lost @${target} ops/s`, r.closed, 'events')
   if (allOps > 0) {
     ctx.report(label, `update messages received per op per node @${target} ops/s`, r.msgsPerOp, 'msgs/op')
     ctx.report(label, `bytes received per op per node @${target} ops/s`, r.bytesPerOp, 'bytes/op')
@@ -140,11 +163,17 @@ const IMPLS: ReadonlyArray<{ impl: ClusterImpl, name: string }> = [
   { impl: 'ymap-hub', name: 'flat Y.Map + y-websocket hub' }
 ]
 
-/** Sustained rate; bytes and update messages received per op per node at the lowest rate. */
-export interface Outcome { best: number, bytesPerOp: number, msgsPerOp: number }
+/**
+ * Sustained rate; bytes and update messages received per op per node at the lowest rate; with
+ * `overload`, the step at twice the sustained rate.
+ */
+export interface Outcome { best: number, bytesPerOp: number, msgsPerOp: number, overload?: StepOutcome }
+
+/** Largest event-loop stall allowed at twice the sustained rate (issue 11 item 4). */
+const STALL_LIMIT_MS = 100
 
 /** One implementation, one write mode, one size: idle probes, then rate steps until saturated. */
-export const measure = async (ctx: BenchContext, impl: ClusterImpl, name: string, mode: WriteMode, n: number, rates: readonly number[], durationMs: number): Promise<Outcome> => {
+export const measure = async (ctx: BenchContext, impl: ClusterImpl, name: string, mode: WriteMode, n: number, rates: readonly number[], durationMs: number, overload = false): Promise<Outcome> => {
   const label = `${name}, ${mode}, ${n} nodes`
   const seed = subSeed(ctx.seed, `cluster/${n}`)
   const c = await ProcessCluster.start(n, seed, impl)
@@ -163,9 +192,22 @@ export const measure = async (ctx: BenchContext, impl: ClusterImpl, name: string
       if (!sustained) break // saturated: higher rates only take longer
     }
     ctx.report(label, `sustained ops/s with p99 lag < ${LAG_LIMIT_MS} ms`, best, 'ops/s')
+    let over: StepOutcome | undefined
+    if (overload) {
+      // Twice the sustained rate (twice the lowest step when none was sustained): lag may grow,
+      // but no node may stall past STALL_LIMIT_MS nor take a busy peer for dead.
+      const rate = 2 * Math.round(best > 0 ? best : rates[0]!)
+      ctx.checkBudget()
+      over = await step(ctx, c, `${label}, 2x sustained`, mode, rate / 2, durationMs, subSeed(seed, 'overload'))
+      // Held on the busy stall: on a shared 2-core machine running a dozen processes, the wall
+      // clock stall is mostly the operating system running others (see StallSampler).
+      ctx.goal(`${name}, ${mode}, ${n} nodes`, `largest busy stall @2x sustained rate (${Math.round(rate)} ops/s)`, over.busyStallMaxMs, 'ms', '<=', STALL_LIMIT_MS, 'issue 11 item 4')
+      ctx.report(`${name}, ${mode}, ${n} nodes`, `largest event-loop stall @2x sustained rate (${Math.round(rate)} ops/s)`, over.stallMaxMs, 'ms')
+      ctx.goal(`${name}, ${mode}, ${n} nodes`, 'peers taken for suspect or dead @2x sustained rate', over.suspicions, 'events', '<=', 0, 'issue 11 item 4')
+    }
     const states = await Promise.all(c.nodes.map(async (x) => await x.call({ type: 'state' }, 5000)))
     ctx.report(label, 'connection drops', states.reduce((s, x) => s + (x.type === 'state' ? x.drops : 0), 0), 'drops')
-    return { best, bytesPerOp, msgsPerOp }
+    return over === undefined ? { best, bytesPerOp, msgsPerOp } : { best, bytesPerOp, msgsPerOp, overload: over }
   } finally {
     await c.close()
   }
@@ -186,7 +228,7 @@ export const cluster: Scenario = {
       const bytes3: Record<string, number> = {}
       for (const n of sizes) {
         const got: Record<string, Outcome> = {}
-        for (const { impl, name } of IMPLS) got[impl] = await measure(ctx, impl, name, mode, n, rates, durationMs)
+        for (const { impl, name } of IMPLS) got[impl] = await measure(ctx, impl, name, mode, n, rates, durationMs, impl === 'dialog-profiles')
         const ours = got['dialog-profiles']!
         const base = got['ymap-hub']!
         if (mode === 'batched' && n === 3) ctx.goal(`ClusterNode mesh, ${mode}, ${n} nodes`, `sustained ops/s with p99 lag < ${LAG_LIMIT_MS} ms`, ours.best, 'ops/s', '>=', 20_000, 'issue 4 item 2')

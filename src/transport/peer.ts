@@ -11,8 +11,10 @@
  * the document is never touched by a message that did not decode.
  *
  * Cost control: received messages go to an inbox drained in event-loop tasks of bounded work
- * (consecutive updates applied together, in one transaction); reading pauses while the inbox is
- * full. Heartbeats (with their signatures) and digests skip the inbox. A state request (step 1) is answered one at a
+ * (consecutive updates applied together, in one transaction of at most 64 KiB), one connection's
+ * chunk per turn process-wide; reading pauses while the inbox is full. Outgoing messages queued
+ * in one turn are merged into frames of at most 1 MiB and 1,024 messages. Heartbeats (with
+ * their signatures) and digests skip the inbox. A state request (step 1) is answered one at a
  * time, later requests replacing earlier waiting ones, after the current event-loop task; its
  * bytes are charged to a per-connection budget, and a large answer goes in chunks of at most
  * {@link STATE_CHUNK_BYTES} (one writer's structs each), one per task, waiting for the socket to
@@ -41,8 +43,16 @@ export const MAX_HANDSHAKE_BYTES = 16 * 1024
 export const STATE_BYTES_PER_MESSAGE = 1024
 /** Most received messages handled in one event-loop task. */
 export const MAX_MESSAGES_PER_TASK = 256
-/** Most update bytes applied in one event-loop task (one transaction). */
-export const MAX_UPDATE_BYTES_PER_TASK = 1024 * 1024
+/**
+ * Most update bytes applied in one event-loop task (one transaction); a single larger message
+ * goes alone. About 1,000 memberships: a few ms of Yjs work, so a node working off a backlog
+ * from several peers still runs its timers (heartbeats, liveness) every few ms.
+ */
+export const MAX_UPDATE_BYTES_PER_TASK = 64 * 1024
+/** Most bytes merged into one outgoing WebSocket message (a single larger message goes alone, up to `maxMessageBytes`). */
+export const MAX_SEND_FRAME_BYTES = 1024 * 1024
+/** Most protocol messages merged into one outgoing WebSocket message (at most `maxMessagesPerFrame`). */
+export const MAX_SEND_FRAME_MESSAGES = 1024
 /** Reading from a connection pauses while this many bytes of received messages wait. */
 export const MAX_INBOX_BYTES = 8 * 1024 * 1024
 /** A state answer missing at most this many struct clocks may go as one step 2 (if it fits in {@link STATE_CHUNK_BYTES}). */
@@ -168,6 +178,10 @@ let nextConnId = 1
 
 const signedBytes = (s: SignedUpdates): number => s.updates.reduce((n, u) => n + u.length, 0)
 
+/** Payload bytes of a message waiting in the inbox (what the inbox and task budgets count). */
+const inboxMessageBytes = (m: InboxMessage): number =>
+  m.type === 'sync-step1' ? m.stateVector.length : m.type === 'signed-updates' ? signedBytes(m.signed) : m.update.length
+
 export class PeerConnection {
   readonly id = nextConnId++
   /** Remote address of an inbound connection, for logs. */
@@ -201,12 +215,18 @@ export class PeerConnection {
   private readonly stateBudget: RateLimiter
   private queue: Uint8Array[] = []
   private queueBytes = 0
+  /** Most bytes and messages merged into one outgoing frame. */
+  private readonly frameBytes: number
+  private readonly frameMessages: number
   private flushScheduled = false
   private authTimer: NodeJS.Timeout | undefined
   private inbox: Array<InboxMessage | undefined> = []
   private inboxHead = 0
   private inboxBytes = 0
   private drainScheduled = false
+  /** What the last {@link drain} worked off: update bytes and messages. */
+  private drainUsedBytes = 0
+  private drainUsedMessages = 0
   private lastActive = 0
   private pendingStateVector: Uint8Array | undefined
   private answering = false
@@ -220,6 +240,8 @@ export class PeerConnection {
     readonly url: string | undefined
   ) {
     this.lastReceivedAt = host.clock()
+    this.frameBytes = Math.min(host.limits.maxMessageBytes, MAX_SEND_FRAME_BYTES)
+    this.frameMessages = Math.min(host.limits.maxMessagesPerFrame, MAX_SEND_FRAME_MESSAGES)
     const rate = host.limits.maxMessagesPerSecond
     // Rate limits and idleness protect the socket: they read a real monotonic clock, so that an
     // injected (possibly frozen) semantic clock cannot starve real traffic.
@@ -318,12 +340,12 @@ export class PeerConnection {
         case 'signed-updates':
           if (this.host.signed === undefined) { this.protocolError('signed updates, but this node has no per-node keys'); return }
           this.inbox.push(m)
-          this.inboxBytes += signedBytes(m.signed)
+          this.inboxBytes += inboxMessageBytes(m)
           break
         default:
           if (this.host.signed !== undefined && m.type !== 'sync-step1') { this.protocolError('unsigned document update: this cluster uses per-node keys'); return }
           this.inbox.push(m)
-          this.inboxBytes += m.type === 'sync-step1' ? m.stateVector.length : m.update.length
+          this.inboxBytes += inboxMessageBytes(m)
       }
     }
     if (this.inboxHead < this.inbox.length) {
@@ -354,18 +376,59 @@ export class PeerConnection {
     this.host.onDigest(this, g, sv)
   }
 
+  /**
+   * Connections of this process with received messages waiting, in the order they asked. One
+   * event-loop turn works off at most {@link MAX_MESSAGES_PER_TASK} messages and
+   * {@link MAX_UPDATE_BYTES_PER_TASK} update bytes in all, from the connections in turn (each
+   * connection once per turn): with many busy peers the work per turn stays one chunk, not one
+   * per peer, so timers (heartbeats, liveness) run between chunks, while small messages from
+   * many peers still go in one turn. Process-wide on purpose: the event loop is.
+   */
+  private static readonly drainQueue: PeerConnection[] = []
+  private static drainTurnScheduled = false
+
+  private static drainTurn (): void {
+    PeerConnection.drainTurnScheduled = false
+    const q = PeerConnection.drainQueue
+    let bytes = 0
+    let messages = 0
+    try {
+      // Only the connections waiting when the turn began: one that re-queues waits for the next.
+      for (let k = q.length; k > 0 && q.length > 0 && bytes < MAX_UPDATE_BYTES_PER_TASK && messages < MAX_MESSAGES_PER_TASK; k--) {
+        const c = q.shift()!
+        c.drainScheduled = false
+        c.drainUsedBytes = 0
+        c.drainUsedMessages = 0
+        c.drain(MAX_UPDATE_BYTES_PER_TASK - bytes, MAX_MESSAGES_PER_TASK - messages, bytes === 0)
+        bytes += c.drainUsedBytes
+        messages += c.drainUsedMessages
+      }
+    } finally {
+      if (q.length > 0 && !PeerConnection.drainTurnScheduled) {
+        PeerConnection.drainTurnScheduled = true
+        setImmediate(PeerConnection.drainTurn)
+      }
+    }
+  }
+
+  /** Queues this connection for a turn of {@link drain} (behind the others waiting). */
   private scheduleDrain (): void {
     if (this.drainScheduled) return
     this.drainScheduled = true
-    setImmediate(() => { this.drainScheduled = false; this.drain() })
+    PeerConnection.drainQueue.push(this)
+    if (!PeerConnection.drainTurnScheduled) {
+      PeerConnection.drainTurnScheduled = true
+      setImmediate(PeerConnection.drainTurn)
+    }
   }
 
   /**
-   * Works off the inbox in one event-loop task of bounded work: at most
-   * {@link MAX_MESSAGES_PER_TASK} messages and {@link MAX_UPDATE_BYTES_PER_TASK} update bytes,
-   * consecutive updates applied together; the rest in the next task.
+   * Works off the inbox within what is left of this turn's budget: at most `maxMessages`
+   * messages and `maxBytes` update bytes (a single larger message only when `mayExceed`, the
+   * turn's first), consecutive updates applied together; the rest in a later turn, after the
+   * other connections waiting (see `drainQueue`).
    */
-  private drain (): void {
+  private drain (maxBytes: number, maxMessages: number, mayExceed: boolean): void {
     if (this.state !== 'open') return
     // Busy with this peer's data: it is not silent, and it is alive.
     this.lastReceivedMono = performance.now()
@@ -387,22 +450,27 @@ export class PeerConnection {
       batchHasStep2 = false
       return ok && this.state === 'open'
     }
-    for (let n = 0; n < MAX_MESSAGES_PER_TASK && bytes < MAX_UPDATE_BYTES_PER_TASK && this.inboxHead < this.inbox.length; n++) {
+    for (let n = 0; n < maxMessages && this.inboxHead < this.inbox.length; n++) {
       const m = this.inbox[this.inboxHead]!
+      // A message that would take this turn past its byte budget waits for the next one (a
+      // single larger message goes alone, first in its turn: it is applied whole or not at all).
+      const size = inboxMessageBytes(m)
+      if (bytes + size > maxBytes && (bytes > 0 || !mayExceed)) break
       this.inbox[this.inboxHead++] = undefined
+      this.inboxBytes -= size
+      this.drainUsedMessages++
       if (m.type === 'sync-step1') {
-        this.inboxBytes -= m.stateVector.length
         if (!applyBatch()) return
         this.onStep1(m.stateVector)
         if (this.state !== 'open') return
       } else if (m.type === 'signed-updates') {
-        this.inboxBytes -= signedBytes(m.signed)
-        bytes += signedBytes(m.signed)
+        bytes += size
+        this.drainUsedBytes = bytes
         if (!applyBatch()) return
         if (!this.applySigned(m.signed)) return
       } else {
-        this.inboxBytes -= m.update.length
-        bytes += m.update.length
+        bytes += size
+        this.drainUsedBytes = bytes
         if (m.type === 'sync-step2') batchHasStep2 = true
         if (this.host.isKnownUpdate(m.update)) this.stats.duplicatesIn++
         else batch.push(m.update)
@@ -654,7 +722,8 @@ export class PeerConnection {
       this.close(CloseCode.tooLarge, `outgoing message of ${msg.length} bytes exceeds maxMessageBytes`)
       return
     }
-    if (this.queueBytes + msg.length > this.host.limits.maxMessageBytes || this.queue.length >= this.host.limits.maxMessagesPerFrame) this.flush()
+    // A frame is worked off by the receiver in bounded tasks, but decoded in one: keep it small.
+    if (this.queueBytes + msg.length > this.frameBytes || this.queue.length >= this.frameMessages) this.flush()
     this.queue.push(msg)
     this.queueBytes += msg.length
     if (!this.flushScheduled) {
