@@ -102,8 +102,7 @@ export class MembershipIndex {
    */
   insert (partition: Partition, clock: number, stored: StoredMembership, now: number): Add {
     const add = new Add(partition, clock, stored, now)
-    if (this.byDialog.find(add.dialog, sameMembership, add, null) === undefined) this.memberships++
-    this.byDialog.add(add.dialog, add)
+    if (!this.byDialog.addAndFind(add.dialog, add, sameMembership, add, null)) this.memberships++
     partition.adds.set(add)
     if (add.expired) this.expired.add(add)
     else if (add.expiresAt !== Infinity) this.heap.push(add)

@@ -18,6 +18,21 @@ export class FewMap<K, V extends object> {
     return undefined
   }
 
+  /**
+   * Adds `v` to `key`'s values and says whether one already there matched (`find` then `add`,
+   * with one lookup of the key).
+   */
+  addAndFind<A, B> (key: K, v: V, match: (v: V, a: A, b: B) => boolean, a: A, b: B): boolean {
+    const had = this.map.get(key)
+    this.count++
+    if (had === undefined) { this.map.set(key, v); return false }
+    if (!Array.isArray(had)) { this.map.set(key, [had, v]); return match(had, a, b) }
+    let found = false
+    for (const x of had) if (match(x, a, b)) { found = true; break }
+    had.push(v)
+    return found
+  }
+
   add (key: K, v: V): void {
     const had = this.map.get(key)
     if (had === undefined) this.map.set(key, v)
