@@ -94,7 +94,10 @@ export const forEachAddedValue = <P>(tr: Y.Transaction, resolver: { resolve (typ
     if (s.parentSub !== null) return
     const pn = resolver.resolve(s.parent as Y.AbstractType<any>)
     if (pn === null) return
-    const values = s.content.getContent()
+    const c = s.content
+    // A record (an embed, one clock): no array of its content built.
+    if (c instanceof Y.ContentEmbed) { if (s.id.clock >= before && s.id.clock < after) fn(pn, client, s.id.clock, c.embed); return }
+    const values = c.getContent()
     const from = Math.max(0, before - s.id.clock)
     const to = Math.min(values.length, after - s.id.clock)
     for (let k = from; k < to; k++) fn(pn, client, s.id.clock + k, values[k])
