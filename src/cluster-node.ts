@@ -6,6 +6,7 @@
  */
 import { fail } from './errors.js'
 import { Emitter } from './internal/emitter.js'
+import { onDocumentChange } from './internal/partition-doc.js'
 import { LivenessTracker } from './liveness.js'
 import type { LivenessEvent } from './liveness.js'
 import { resolveOptions } from './options.js'
@@ -187,7 +188,8 @@ export class ClusterNode {
     this.observer = o.observe !== undefined
       ? new ObserverEndpoint(this.store, { ...o.observe, tls: o.tls, maxBufferedBytes: o.maxBufferedBytes, clock: o.clock, log: o.log })
       : undefined
-    this.store.onUpdate(() => { this.generation++ })
+    // Counted without an `update` listener, which would make Yjs encode every transaction.
+    onDocumentChange(this.store.doc, () => { this.generation++ })
     this.store.on('invalid-record', (e) => {
       this.invalidRecords++
       const key = `${e.clientId} ${e.reason}`

@@ -17,7 +17,7 @@
  * (`live`; `dead` under a profile's `keep` policy while the add has an expiry; never `void`).
  */
 import { ExpiryHeap } from './internal/expiry-heap.js'
-import { FewMap } from './internal/few-map.js'
+import { FEW_MATCH, FEW_NONE, FewMap } from './internal/few-map.js'
 import { setIfUndefined } from 'lib0/map'
 import { Add, type Partition } from './internal/partitions.js'
 import type { StoredMembership } from './internal/records.js'
@@ -102,12 +102,12 @@ export class MembershipIndex {
    */
   insert (partition: Partition, clock: number, stored: StoredMembership, now: number): Add {
     const add = new Add(partition, clock, stored, now)
-    if (this.byDialog.find(add.dialog, sameMembership, add, null) === undefined) this.memberships++
-    this.byDialog.add(add.dialog, add)
+    const found = this.byDialog.addAndFind(add.dialog, add, sameMembership, add, null)
+    if (found !== FEW_MATCH) this.memberships++
     partition.adds.set(add)
     if (add.expired) this.expired.add(add)
     else if (add.expiresAt !== Infinity) this.heap.push(add)
-    this.refresh(add)
+    this.refresh(add, found === FEW_NONE)
     return add
   }
 
@@ -145,26 +145,31 @@ export class MembershipIndex {
     }
   }
 
-  private refresh (add: Add): void {
+  /** `alone`: `add` is its dialog's only add (a fresh dialog: its adds need no lookup). */
+  private refresh (add: Add, alone = false): void {
     const e = this.isEffective(add)
     if (e === add.effective) return
     add.effective = e
-    this.count(add, e ? 1 : -1)
+    this.count(add, e ? 1 : -1, alone)
   }
 
-  /** Counts the change of `add`'s effectiveness (already set) by `delta`. */
-  private count (add: Add, delta: 1 | -1): void {
+  /** Counts the change of `add`'s effectiveness (already set) by `delta`; `alone` as for {@link refresh}. */
+  private count (add: Add, delta: 1 | -1, alone = false): void {
     const node = add.partition.node
     // the membership's effective adds, those of the node, and another effective add than `add`
     let effective = 0
     let ofNode = 0
     let other: Add | undefined
-    this.byDialog.forEach(add.dialog, (t) => {
-      if (!t.effective || !t.sameAs(add)) return
-      effective++
-      if (t.partition.node === node) ofNode++
-      if (t !== add) other = t
-    })
+    if (alone) {
+      effective = ofNode = add.effective ? 1 : 0
+    } else {
+      this.byDialog.forEach(add.dialog, (t) => {
+        if (!t.effective || !t.sameAs(add)) return
+        effective++
+        if (t.partition.node === node) ofNode++
+        if (t !== add) other = t
+      })
+    }
     const pc = this.profileCounter(add.profile)
     const value = add.value
     const vc = value === null ? undefined : this.valueCounter(pc, value)

@@ -9,12 +9,11 @@ import { newPartition, type Partition } from './internal/partitions.js'
 import type { OwnerStatus } from './types.js'
 import { setIfUndefined } from 'lib0/map'
 
-const statusKey = (node: string, incarnation: number): string => `${node}:${incarnation}`
-
 export class OwnerRegistry {
   private readonly byClient = new Map<number, Partition>()
   private readonly byNode = new Map<string, Set<Partition>>()
-  private readonly verdicts = new Map<string, 'live' | 'dead'>()
+  /** Verdicts per node, then per incarnation (no key string built per lookup: asked for every add indexed). */
+  private readonly verdicts = new Map<string, Map<number, 'live' | 'dead'>>()
   private readonly newest = new Map<string, number>()
 
   constructor (
@@ -53,9 +52,9 @@ export class OwnerRegistry {
   setVerdict (node: string, incarnation: number, status: 'live' | 'dead'): boolean {
     if (node === this.selfNode && incarnation === this.selfIncarnation) return false
     this.noteIncarnation(node, incarnation)
-    const key = statusKey(node, incarnation)
-    if (this.verdicts.get(key) === status) return false
-    this.verdicts.set(key, status)
+    const ofNode = setIfUndefined(this.verdicts, node, () => new Map<number, 'live' | 'dead'>())
+    if (ofNode.get(incarnation) === status) return false
+    ofNode.set(incarnation, status)
     const now = this.statusFor(node, incarnation)
     for (const p of this.partitionsOf(node, incarnation)) this.changed(p, now, false)
     return true
@@ -74,7 +73,7 @@ export class OwnerRegistry {
   statusFor (node: string, incarnation: number): OwnerStatus {
     if (node === this.selfNode && incarnation === this.selfIncarnation) return 'live'
     if (incarnation < (this.newest.get(node) ?? incarnation)) return 'void'
-    return this.verdicts.get(statusKey(node, incarnation)) ?? 'live'
+    return this.verdicts.get(node)?.get(incarnation) ?? 'live'
   }
 
   statusOf (p: Partition): OwnerStatus {

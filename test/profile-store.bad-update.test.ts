@@ -92,6 +92,50 @@ describe('ProfileStore.applyUpdate: all or nothing', () => {
     expect(applied).toBeGreaterThan(0)
   })
 
+  it('checks each record\'s JSON bytes as Yjs will parse them: a batch with one bad record is refused whole, non-ASCII records apply', () => {
+    // One update per writer; the second writer's record is edited in place (same length).
+    const write = (client: number, dialog: string): Uint8Array => {
+      const d = new Y.Doc()
+      d.clientID = client
+      d.transact(tr => { appendRecords(tr, d.getArray(`dp:n${client}:1:${client}`), -1, [rec(`ok-${client}`), rec(dialog)]) })
+      const u = Y.encodeStateAsUpdate(d)
+      d.destroy()
+      return u
+    }
+    const edit = (u: Uint8Array, find: string, bytes: number[]): Uint8Array => {
+      const at = Buffer.from(u).indexOf(find)
+      expect(at).toBeGreaterThan(0)
+      const out = Uint8Array.from(u)
+      out.set(bytes, at)
+      return out
+    }
+    const good = write(11, 'first')
+    const target = write(12, 'call-xy')
+    const cases: Array<[string, Uint8Array, boolean]> = [
+      ['a control character in a string', edit(target, 'xy', [0x01, 0x79]), false],
+      ['a quote cut out: not JSON', edit(target, '"call', [0x20]), false],
+      ['bytes that are not UTF-8', edit(target, 'xy', [0xff, 0xfe]), false],
+      ['a record turned into an object', edit(target, '[0,"call', [0x7b]), false],
+      ['a non-ASCII dialog id (the slow path)', edit(target, 'xy', [0xc3, 0xa9]), true]
+    ]
+    for (const [what, bad, valid] of cases) {
+      const s = new ProfileStore({ nodeId: 'a', profiles: PROFILES, incarnation: 1, clientId: 1 })
+      const before = { sv: s.stateVector(), total: s.size('total') }
+      if (valid) {
+        s.applyUpdates([good, bad], 'peer')
+        expect(s.has('call-\u00e9', 'total'), what).toBe(true)
+        expect(s.size('total')).toBe(4)
+      } else {
+        expect(() => { s.applyUpdates([good, bad], 'peer') }, what).toThrow(expect.objectContaining({ code: 'DP_ERR_BAD_UPDATE' }))
+        expect(s.stateVector(), what).toEqual(before.sv)
+        expect(s.size('total')).toBe(before.total)
+        // and Yjs itself fails on it (so the check is what keeps the batch whole)
+        expect(() => { Y.applyUpdate(new Y.Doc(), bad) }, what).toThrow()
+      }
+      s.destroy()
+    }
+  })
+
   it('refuses, whole, updates outside the schema: other root types, map entries, nested types, non-embed content', () => {
     const s = new ProfileStore({ nodeId: 'a', profiles: PROFILES, incarnation: 1 })
     const bad: Array<(d: Y.Doc) => void> = [

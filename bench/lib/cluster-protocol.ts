@@ -49,9 +49,11 @@ export type WorkerReply =
   | { readonly id: number, readonly type: 'count', readonly size: number }
   /**
    * A joiner's figures: ms from starting its replica until ready and complete, peak RSS of the
-   * process (KB), bytes received and sent, encoded bytes of its state once joined.
+   * process (KB), CPU time of the process over that span (user + system, ms: less sensitive to
+   * the machine's load than the wall time), bytes received and sent, encoded bytes of its state
+   * once joined.
    */
-  | { readonly id: number, readonly type: 'joined', readonly ok: boolean, readonly size: number, readonly ms: number, readonly maxRssKb: number, readonly bytesIn: number, readonly bytesOut: number, readonly stateBytes: number }
+  | { readonly id: number, readonly type: 'joined', readonly ok: boolean, readonly size: number, readonly ms: number, readonly maxRssKb: number, readonly cpuMs: number, readonly bytesIn: number, readonly bytesOut: number, readonly stateBytes: number }
 
 /** A node's transport totals since it started. */
 export interface Traffic {

@@ -163,12 +163,15 @@ const joinerMain = (): void => {
       case 'join': {
         if (replica !== undefined) throw new Error('joined already')
         const t0 = performance.now()
+        const cpu0 = process.cpuUsage()
         const r = replica = await newReplica()
         const ok = await waitUntil(() => r.ready() && r.size() === req.expect, req.timeoutMs)
         const ms = performance.now() - t0
+        const cpu = process.cpuUsage(cpu0)
+        const cpuMs = (cpu.user + cpu.system) / 1000
         const maxRssKb = process.resourceUsage().maxRSS
         const { bytesIn, bytesOut } = r.traffic()
-        return { id: req.id, type: 'joined', ok, size: r.size(), ms, maxRssKb, bytesIn, bytesOut, stateBytes: r.stateBytes() }
+        return { id: req.id, type: 'joined', ok, size: r.size(), ms, maxRssKb, cpuMs, bytesIn, bytesOut, stateBytes: r.stateBytes() }
       }
       case 'close':
         setImmediate(() => { void shutdownWith(replica)(0) })

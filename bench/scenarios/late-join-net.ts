@@ -5,7 +5,7 @@
  * baseline in the same run: three flat `Y.Map` clients of one `@y/websocket-server` 0.1.1 hub
  * (own process) holding the same calls, the joiner a `y-websocket` client of that hub.
  * Measured in the joiner process: time from starting its replica until it is ready and counts
- * all `n` calls, its peak RSS (the whole process), the bytes it received, and the encoded size of
+ * all `n` calls, the CPU time the process spent over that span, its peak RSS (the whole process), the bytes it received, and the encoded size of
  * the state it ends up with, and the bytes it sent (ours: nothing of the state goes on, the
  * members hold it). Quick: 100k; full run: 100k and 500k.
  * Goals (issue 11) at 100k: ready in under 1 s, joiner peak RSS <= 1.3x the baseline's, bytes
@@ -23,7 +23,7 @@ const FILL_TIMEOUT_MS_PER_100K = 120_000
 const JOIN_TIMEOUT_MS_PER_100K = 60_000
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
-interface JoinFigures { readonly ms: number, readonly rssMb: number, readonly bytesIn: number, readonly bytesOut: number, readonly stateBytes: number }
+interface JoinFigures { readonly ms: number, readonly cpuMs: number, readonly rssMb: number, readonly bytesIn: number, readonly bytesOut: number, readonly stateBytes: number }
 
 /** Fills a cluster of `impl` with `n` calls, joins a fresh process and returns its figures. */
 const measure = async (ctx: BenchContext, impl: ClusterImpl, label: string, n: number): Promise<JoinFigures> => {
@@ -49,7 +49,7 @@ const measure = async (ctx: BenchContext, impl: ClusterImpl, label: string, n: n
     try {
       const r = await joiner.call({ type: 'join', expect: n, timeoutMs: joinTimeoutMs }, joinTimeoutMs + 30_000)
       ctx.verify(r.type === 'joined' && r.ok, `${label}: the joiner counts ${r.type === 'joined' ? r.size : '?'} after ${joinTimeoutMs} ms, expected ${n}`)
-      return { ms: r.ms, rssMb: r.maxRssKb / 1024, bytesIn: r.bytesIn, bytesOut: r.bytesOut, stateBytes: r.stateBytes }
+      return { ms: r.ms, cpuMs: r.cpuMs, rssMb: r.maxRssKb / 1024, bytesIn: r.bytesIn, bytesOut: r.bytesOut, stateBytes: r.stateBytes }
     } finally {
       await joiner.stop()
     }
@@ -78,6 +78,9 @@ export const lateJoinNet: Scenario = {
       else ctx.report('ClusterNode mesh', `ready ms ${at}`, ours.ms, 'ms')
       ctx.report('Y.Map + hub', `ready ms ${at}`, base.ms, 'ms')
       ctx.report('ClusterNode/Y.Map + hub', `ready time ${at}`, ours.ms / base.ms, 'x')
+      ctx.report('ClusterNode mesh', `joiner CPU ms until ready ${at}`, ours.cpuMs, 'ms')
+      ctx.report('Y.Map + hub', `joiner CPU ms until ready ${at}`, base.cpuMs, 'ms')
+      ctx.report('ClusterNode/Y.Map + hub', `joiner CPU until ready ${at}`, ours.cpuMs / base.cpuMs, 'x')
       ctx.goal('ClusterNode/Y.Map + hub', `joiner peak RSS ${at}`, ours.rssMb / base.rssMb, 'x', '<=', 1.3, 'issue 11 item 3')
       ctx.goal('ClusterNode mesh', `bytes in / encoded state ${at}`, ours.bytesIn / ours.stateBytes, 'x', '<=', 1.2, 'issue 11 item 3')
       ctx.report('Y.Map + hub', `bytes in / encoded state ${at}`, base.bytesIn / base.stateBytes, 'x')

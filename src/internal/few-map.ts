@@ -2,6 +2,12 @@
  * A map from a key to one value or a few, holding no array for the common single value: the
  * memberships of one dialog id (usually one to three). Values must not be arrays.
  */
+/** What {@link FewMap.addAndFind} found under the key: no value, values none of which matched, one that matched. */
+export const FEW_NONE = 0
+export const FEW_OTHER = 1
+export const FEW_MATCH = 2
+export type FewFound = typeof FEW_NONE | typeof FEW_OTHER | typeof FEW_MATCH
+
 export class FewMap<K, V extends object> {
   private readonly map = new Map<K, V | V[]>()
   private count = 0
@@ -16,6 +22,22 @@ export class FewMap<K, V extends object> {
     if (!Array.isArray(had)) return match(had, a, b) ? had : undefined
     for (const v of had) if (match(v, a, b)) return v
     return undefined
+  }
+
+  /**
+   * Adds `v` to `key`'s values and says what was there (`find` then `add`, with one lookup of
+   * the key): {@link FEW_NONE} no value, {@link FEW_OTHER} values of which none matched,
+   * {@link FEW_MATCH} a value that matched.
+   */
+  addAndFind<A, B> (key: K, v: V, match: (v: V, a: A, b: B) => boolean, a: A, b: B): FewFound {
+    const had = this.map.get(key)
+    this.count++
+    if (had === undefined) { this.map.set(key, v); return FEW_NONE }
+    if (!Array.isArray(had)) { this.map.set(key, [had, v]); return match(had, a, b) ? FEW_MATCH : FEW_OTHER }
+    let found: FewFound = FEW_OTHER
+    for (const x of had) if (match(x, a, b)) { found = FEW_MATCH; break }
+    had.push(v)
+    return found
   }
 
   add (key: K, v: V): void {

@@ -12,6 +12,7 @@
 import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
+import { isAsciiJson } from './json-check.js'
 import { MAX_CLIENT_ID, parsePartitionName, parseRootName, type PartitionName } from './records.js'
 
 /**
@@ -93,7 +94,10 @@ export const forEachAddedValue = <P>(tr: Y.Transaction, resolver: { resolve (typ
     if (s.parentSub !== null) return
     const pn = resolver.resolve(s.parent as Y.AbstractType<any>)
     if (pn === null) return
-    const values = s.content.getContent()
+    const c = s.content
+    // A record (an embed, one clock): no array of its content built.
+    if (c instanceof Y.ContentEmbed) { if (s.id.clock >= before && s.id.clock < after) fn(pn, client, s.id.clock, c.embed); return }
+    const values = c.getContent()
     const from = Math.max(0, before - s.id.clock)
     const to = Math.min(values.length, after - s.id.clock)
     for (let k = from; k < to; k++) fn(pn, client, s.id.clock + k, values[k])
@@ -235,8 +239,16 @@ const checkUpdateBytes = (update: Uint8Array): UpdateCheck => {
         if (kind === CONTENT_DELETED) {
           length = uint()
         } else {
-          // Parsed as Yjs will (JSON), so that applying it cannot throw halfway.
-          JSON.parse(string())
+          // JSON that Yjs's parse of the decoded string will surely accept (most records: checked
+          // in place), else decoded and parsed as Yjs will, so that applying it cannot throw halfway.
+          const at = d.pos
+          const bytes = uint()
+          if (d.pos + bytes <= end && isAsciiJson(update, d.pos, d.pos + bytes)) {
+            d.pos += bytes
+          } else {
+            d.pos = at
+            JSON.parse(string())
+          }
           length = 1
         }
       } else if (kind <= STRUCT_SKIP) {
@@ -313,6 +325,62 @@ export const holdsTransaction = (known: ReadonlyMap<number, number>, tr: Y.Trans
   return true
 }
 
+/** Whether a transaction changed the document (added structs or deleted something): when Yjs emits `update` for it. */
+export const changesDocument = (tr: Y.Transaction): boolean => {
+  if (tr.deleteSet.clients.size > 0) return true
+  for (const [client, clock] of tr.afterState) if ((tr.beforeState.get(client) ?? 0) !== clock) return true
+  return false
+}
+
+/**
+ * Calls `fn` after every transaction that changed the document, where Yjs would emit `update`
+ * (after its cleanup: deleted content collected, structs merged), without Yjs encoding the
+ * update: `fn` encodes it with {@link encodeTransactionUpdate} only if it needs the bytes. A
+ * document with an `update` listener has every transaction encoded (half a second for the
+ * state a 100k late joiner applies) whether or not a listener sends it anywhere.
+ * @returns the unsubscribe function
+ */
+export const onDocumentChange = (doc: Y.Doc, fn: (tr: Y.Transaction) => void): () => void => {
+  const h = (tr: Y.Transaction): void => { if (changesDocument(tr)) fn(tr) }
+  doc.on('afterTransactionCleanup', h)
+  return () => { doc.off('afterTransactionCleanup', h) }
+}
+
+/**
+ * The update of a transaction, byte for byte what Yjs passes to `update` listeners (format v1:
+ * the structs written since the transaction's before-state, highest client first, then its
+ * delete set). Call it from {@link onDocumentChange}, where Yjs would encode it.
+ */
+export const encodeTransactionUpdate = (tr: Y.Transaction): Uint8Array => {
+  const store = tr.doc.store
+  const e = new Y.UpdateEncoderV1()
+  const from: Array<[number, number]> = []
+  for (const [client, structs] of store.clients) {
+    const before = tr.beforeState.get(client) ?? 0
+    if (structs.length > 0 && Y.getState(store, client) > before) from.push([client, before])
+  }
+  from.sort((a, b) => b[0] - a[0])
+  encoding.writeVarUint(e.restEncoder, from.length)
+  for (const [client, before] of from) {
+    const structs = store.clients.get(client)!
+    const clock = Math.max(before, structs[0]!.id.clock)
+    const start = Y.findIndexSS(structs, clock)
+    encoding.writeVarUint(e.restEncoder, structs.length - start)
+    e.writeClient(client)
+    encoding.writeVarUint(e.restEncoder, clock)
+    structs[start]!.write(e, clock - structs[start]!.id.clock)
+    for (let i = start + 1; i < structs.length; i++) structs[i]!.write(e, 0)
+  }
+  const ds = [...tr.deleteSet.clients].sort((a, b) => b[0] - a[0])
+  encoding.writeVarUint(e.restEncoder, ds.length)
+  for (const [client, ranges] of ds) {
+    encoding.writeVarUint(e.restEncoder, client)
+    encoding.writeVarUint(e.restEncoder, ranges.length)
+    for (const r of ranges) { e.writeDsClock(r.clock); e.writeDsLen(r.len) }
+  }
+  return e.toUint8Array()
+}
+
 /** Calls `fn` for every range of IDs (client, clock, len) a transaction deleted. */
 export const forEachDeletedRange = (tr: Y.Transaction, fn: (client: number, clock: number, len: number) => void): void => {
   tr.deleteSet.clients.forEach((ranges, client) => {
@@ -364,9 +432,32 @@ export const isKnownUpdate = (doc: Y.Doc, update: Uint8Array): boolean => {
   return true
 }
 
+/**
+ * Length of `JSON.stringify(v)` for the values records hold (arrays of strings, numbers, null),
+ * without building the string; strings count without escapes (an estimate: ids rarely need any).
+ */
+const jsonLength = (v: unknown): number => {
+  if (typeof v === 'string') return v.length + 2
+  if (v === null) return 4
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? digits(v) : String(v).length
+  if (Array.isArray(v)) {
+    let n = 1 + Math.max(1, v.length)
+    for (const x of v) n += jsonLength(x)
+    return n
+  }
+  return JSON.stringify(v)?.length ?? 4
+}
+
+/** Decimal digits of a non-negative safe integer. */
+const digits = (v: number): number => {
+  let n = 1
+  for (let x = v; x >= 10; x = Math.floor(x / 10)) n++
+  return n
+}
+
 /** Encoded bytes of an item's content, as a V1 update writes it (JSON lengths for JSON values). */
 const contentBytes = (c: Y.Item['content']): number => {
-  if (c instanceof Y.ContentEmbed) return 1 + JSON.stringify(c.embed).length
+  if (c instanceof Y.ContentEmbed) return 1 + jsonLength(c.embed)
   if (c instanceof Y.ContentString) return 1 + c.str.length
   if (c instanceof Y.ContentBinary) return 1 + c.content.length
   if (c instanceof Y.ContentAny || c instanceof Y.ContentJSON) {

@@ -56,7 +56,7 @@ import { fail } from '../errors.js'
 import type { DialogProfilesError } from '../errors.js'
 import { backoffDelay } from './backoff.js'
 import { Emitter } from '../internal/emitter.js'
-import { holdsTransaction, isKnownUpdate } from '../internal/partition-doc.js'
+import { encodeTransactionUpdate, holdsTransaction, isKnownUpdate, onDocumentChange } from '../internal/partition-doc.js'
 import { DEFAULT_MAX_CLOCK_SKEW_MS, PEER_ERROR_LOG_INTERVAL_MS, checkPeerUrl } from '../options.js'
 import type { Logger, NodeKeys, TlsOptions } from '../options.js'
 import { heartbeatSigned, signHeartbeat } from './auth.js'
@@ -313,28 +313,31 @@ export class Transport {
     // inspect, JSON or log line of the transport or its connections can print it.
     Object.defineProperty(host, 'secret', { get: () => self.#secret, enumerable: false })
     this.host = host as PeerHost
-    const onUpdate = (update: Uint8Array, origin: unknown, _doc: Y.Doc, tr: Y.Transaction): void => {
-      if (this.signed !== undefined) { this.queueSigned(update, origin); return }
+    // Every change of the document, encoded only when it goes to a peer (applying a state answer
+    // relays nothing, so a joiner encodes none of it).
+    const onChange = (tr: Y.Transaction): void => {
+      const origin: unknown = tr.origin
+      if (this.signed !== undefined) { if (!(origin instanceof PeerConnection)) this.queueSigned(encodeTransactionUpdate(tr)); return }
       // Encoded once for every peer it goes to.
+      let update: Uint8Array | undefined
       let msg: Uint8Array | undefined
       const relayed = origin instanceof PeerConnection
       for (const c of this.relayTargets(origin)) {
         // Never relay what a peer said it holds (a joiner's state answer, members already have).
         if (relayed && holdsTransaction(c.knownState, tr)) continue
+        update ??= encodeTransactionUpdate(tr)
         msg ??= encodeSync(SYNC_UPDATE, update)
         c.sendEncodedUpdate(msg, update.length)
       }
     }
-    opts.doc.on('update', onUpdate)
-    this.offUpdate = () => { opts.doc.off('update', onUpdate) }
+    this.offUpdate = onDocumentChange(opts.doc, onChange)
   }
 
   /**
-   * Per-node keys: an update of the document. Updates applied from a connection were relayed as
-   * their signed messages; this node's own are signed in one batch at the end of the turn.
+   * Per-node keys: an update of this node's own (updates applied from a connection are relayed
+   * as their signed messages), signed in one batch with the others of the turn at its end.
    */
-  private queueSigned (update: Uint8Array, origin: unknown): void {
-    if (origin instanceof PeerConnection) return
+  private queueSigned (update: Uint8Array): void {
     this.signed!.queueOwn(update)
     if (this.signScheduled) return
     this.signScheduled = true

@@ -1,7 +1,7 @@
 import * as fc from 'fast-check'
 import * as Y from 'yjs'
 import { describe, expect, it } from 'vitest'
-import { checkUpdate, encodeClientChunk, isKnownUpdate } from '../../src/internal/partition-doc.js'
+import { checkUpdate, encodeClientChunk, encodeTransactionUpdate, isKnownUpdate, onDocumentChange } from '../../src/internal/partition-doc.js'
 import { ProfileStore } from '../../src/profile-store.js'
 import { fcParams } from '../support/fc.js'
 
@@ -133,5 +133,51 @@ describe('encodeClientChunk (chunks of a state answer)', () => {
         writer.destroy()
         other.destroy()
       }), fcParams(60))
+  })
+})
+
+describe('encodeTransactionUpdate (a transaction\'s update, encoded only when needed)', () => {
+  it('gives, for every transaction, exactly the bytes Yjs passes to `update` listeners, and skips those Yjs skips (property)', () => {
+    // Transactions of local writes (map and array, several ops each), of deletions, and of remote
+    // updates (several clients at once, some out of order so that they wait as pending structs).
+    const txOp = fc.array(op, { minLength: 0, maxLength: 4 })
+    let runs = 0
+    fc.assert(fc.property(fc.boolean(), fc.array(fc.tuple(fc.nat(2), txOp, fc.boolean()), { minLength: 1, maxLength: 25 }), (gc, txs) => {
+      const docs = [new Y.Doc({ gc }), new Y.Doc({ gc }), new Y.Doc({ gc })]
+      const log: Uint8Array[][] = [[], [], []]
+      const seen: Array<Array<Uint8Array | null>> = [[], [], []]
+      const offs = docs.map((d, i) => {
+        // Registered first: it runs where Yjs encodes its own `update` (right after cleanup).
+        const off = onDocumentChange(d, (tr) => { seen[i]!.push(encodeTransactionUpdate(tr)) })
+        d.on('update', (u: Uint8Array) => { log[i]!.push(u) })
+        return off
+      })
+      const all: Uint8Array[] = []
+      for (const [who, ops, pull] of txs) {
+        const d = docs[who]!
+        if (pull) {
+          // Everything the others wrote so far, in one transaction, latest first (pending, then resolved).
+          d.transact(() => { for (const u of [...all].reverse()) Y.applyUpdate(d, u) }, 'remote')
+        }
+        d.transact(() => {
+          for (const o of ops) {
+            if (o.kind === 'set') d.getMap('m').set(`k${o.key}`, o.value)
+            else if (o.kind === 'delete') d.getMap('m').delete(`k${o.key}`)
+            else if (o.kind === 'push') d.getArray('a').push([o.value])
+            else if (d.getArray('a').length > 0) d.getArray('a').delete(o.at % d.getArray('a').length, 1)
+          }
+        })
+        const n = log[who]!.length
+        if (n > 0) all.push(log[who]![n - 1]!)
+      }
+      for (let i = 0; i < 3; i++) {
+        expect(seen[i]!.length).toBe(log[i]!.length)
+        seen[i]!.forEach((u, k) => { expect(Buffer.from(u!).toString('hex')).toBe(Buffer.from(log[i]![k]!).toString('hex')) })
+      }
+      offs.forEach((off) => { off() })
+      runs++
+      for (const d of docs) d.destroy()
+    }), fcParams(150))
+    expect(runs).toBeGreaterThanOrEqual(Math.min(75, Number(process.env['FC_RUNS'] ?? 150)))
   })
 })
