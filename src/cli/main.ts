@@ -31,25 +31,42 @@ const configFile = (opts: Record<string, unknown>, env: NodeJS.ProcessEnv): RawS
 const serve = async (opts: Record<string, unknown>, io: CliIo): Promise<number> => {
   const config = resolveConfig({ flags: settingsFromFlags(opts), env: settingsFromEnv(io.env), file: configFile(opts, io.env) })
   const log = createLogger(config.logLevel, config.nodeId)
-  const daemon = await Daemon.start(config, log)
+  // The handlers go in before the daemon starts: until a listener exists the kernel's default
+  // action for SIGTERM and SIGINT kills the process at once, and a supervisor may signal as soon
+  // as it reads "daemon started". A signal during the start stops the daemon once it started.
+  let signals = 0
+  let stop: (() => void) | undefined
+  let stopRequested = false
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++
+    if (signals > 1) {
+      log.warn({ event: 'signal', signal }, 'second signal: exiting at once')
+      process.exit(130)
+    }
+    log.info({ event: 'signal', signal }, 'stopping')
+    const force = setTimeout(() => { log.error('stop took over 15 s: exiting'); process.exit(1) }, 15_000)
+    force.unref()
+    if (stop !== undefined) stop()
+    else stopRequested = true
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+  let daemon: Daemon
+  try {
+    daemon = await Daemon.start(config, log)
+  } catch (err) {
+    process.off('SIGTERM', onSignal)
+    process.off('SIGINT', onSignal)
+    throw err
+  }
   return await new Promise<number>((resolve) => {
-    let signals = 0
-    const onSignal = (signal: NodeJS.Signals): void => {
-      signals++
-      if (signals > 1) {
-        log.warn({ event: 'signal', signal }, 'second signal: exiting at once')
-        process.exit(130)
-      }
-      log.info({ event: 'signal', signal }, 'stopping')
-      const force = setTimeout(() => { log.error('stop took over 15 s: exiting'); process.exit(1) }, 15_000)
-      force.unref()
+    stop = () => {
       daemon.stop().then(() => { resolve(0) }, (err: unknown) => {
         log.error({ err }, 'stop failed')
         resolve(1)
       })
     }
-    process.on('SIGTERM', onSignal)
-    process.on('SIGINT', onSignal)
+    if (stopRequested) stop()
   })
 }
 

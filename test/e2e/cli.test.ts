@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { ROOT, SECRET, form, runCli, startDaemon, stopAll } from './support.js'
+import { ROOT, SECRET, form, runCli, spawnCli, startDaemon, stopAll } from './support.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'dp-e2e-cli-'))
 afterAll(async () => {
@@ -100,6 +100,26 @@ describe('serve', () => {
     expect(s2['maxCallDurationMs']).toBe(30_000)
     fromFlag.signal('SIGINT')
     expect(await fromFlag.exited).toBe(0)
+  })
+
+  it('stops cleanly on a signal sent the moment "daemon started" is read, also when the machine is busy', async () => {
+    // Until a listener exists the kernel's default action for SIGTERM kills the process: the
+    // handlers must be in before the started line goes out. Several daemons at once load the
+    // machine, which widens any window between the two.
+    const runs = Array.from({ length: 6 }, async () => {
+      const p = spawnCli(['serve', '--secret', SECRET, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--node-id', 'sig', '--profile', 'total'])
+      const timer = setTimeout(() => { p.child.kill('SIGKILL') }, 30_000)
+      await new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (p.logs.some((l) => l.event === 'started')) { p.child.kill('SIGTERM'); resolve() } else if (p.child.exitCode === null) { setTimeout(check, 1) } else { resolve() }
+        }
+        check()
+      })
+      const code = await p.exited
+      clearTimeout(timer)
+      return { code, stopped: p.logs.some((l) => l.event === 'stopped'), stderr: p.stderr() }
+    })
+    for (const r of await Promise.all(runs)) expect(r, r.stderr).toMatchObject({ code: 0, stopped: true })
   })
 
   it('exits at once on a second signal while the first stop is still waiting', async () => {
