@@ -75,6 +75,10 @@ export interface FollowerHost {
   deleteOwnRecord (own: OwnMembership): void
   /** Queues an own membership record (a re-assert) and indexes it. */
   appendMembership (own: OwnMembership): void
+  /** Whether a release that found nothing here is remembered for `dialog` (see `pendingReleaseMs`). */
+  awaitsRelease (dialog: string): boolean
+  /** Removes, as a remembered release would have, the records that arrived (indexed) of dialogs it awaits. */
+  applyPendingReleases (arrived: ReadonlyArray<readonly [Partition, number]>): void
 }
 
 export class TransactionFollower {
@@ -100,6 +104,7 @@ export class TransactionFollower {
     const h = this.host
     const now = h.clock()
     const added: RemovalNotice[] = []
+    const awaited: Array<readonly [Partition, number]> = []
     forEachAddedValue(tr, h.resolver, (pn, writer, clock, raw) => {
       if (pn.clientId !== writer) { this.invalid(writer, 'record written into another node\'s partition'); return }
       if (this.retired.has(writer) && pn.node === h.nodeId && pn.incarnation === h.incarnation) {
@@ -124,6 +129,7 @@ export class TransactionFollower {
       const stored = raw as StoredMembership // decodeRecord checked it
       this.admit(p, clock, rec, stored, now)
       if (p.self && p !== h.self) this.adoptOwn(p, clock, stored)
+      if (h.awaitsRelease(rec.dialog)) awaited.push([p, clock])
     })
 
     const purged: OwnMembership[] = []
@@ -156,6 +162,8 @@ export class TransactionFollower {
     for (const n of goneNotices) h.forgetNotice(n)
 
     this.followUp(added, purged)
+    // last: a record acknowledged or deleted above is no longer indexed, and is skipped
+    if (awaited.length > 0) h.applyPendingReleases(awaited)
   }
 
   private invalid (clientId: number, reason: string): void {
