@@ -98,6 +98,8 @@ export class ClusterNode {
       maxLocalMemberships: o.maxLocalMemberships,
       writeDelayMs: o.writeDelayMs,
       maxClockSkewMs: o.maxClockSkewMs,
+      pendingReleaseMs: o.pendingReleaseMs,
+      maxPendingReleases: o.maxPendingReleases,
       ...(incarnation !== undefined ? { incarnation } : {}),
       ...(o.resume ? { resume: true } : {}),
       ...(o.clientId !== undefined ? { clientId: o.clientId } : {})

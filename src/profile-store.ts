@@ -21,6 +21,7 @@ import * as Y from 'yjs'
 import { fail } from './errors.js'
 import { nonNegative, nonNegativeInt, positive, positiveInt } from './internal/checks.js'
 import { Emitter } from './internal/emitter.js'
+import { DEFAULT_MAX_PENDING_RELEASES, DEFAULT_PENDING_RELEASE_MS } from './options.js'
 import { checkUpdate, clientClock, countStructs, knowsClient, PartitionResolver, StateSizeEstimate } from './internal/partition-doc.js'
 import { recount, type RecountResult } from './internal/recount.js'
 import {
@@ -111,11 +112,6 @@ export interface ProfileStoreOptions {
   /** Most releases remembered at once (see `pendingReleaseMs`); past it the oldest is dropped (`stats().pendingReleasesDropped`). @defaultValue 10000 */
   readonly maxPendingReleases?: number
 }
-
-/** Default of {@link ProfileStoreOptions.pendingReleaseMs}, ms. */
-export const DEFAULT_PENDING_RELEASE_MS = 5000
-/** Default of {@link ProfileStoreOptions.maxPendingReleases}. */
-export const DEFAULT_MAX_PENDING_RELEASES = 10_000
 
 /** Options of an add. Give at most one of the two. */
 export interface AddOptions {
