@@ -219,7 +219,7 @@ export interface ClusterNodeOptions {
    * several replication delays long. @defaultValue 5000
    */
   readonly pendingReleaseMs?: number
-  /** Most releases remembered at once (see `pendingReleaseMs`); past it the oldest is dropped. @defaultValue 10000 */
+  /** Most releases remembered at once (see `pendingReleaseMs`); past it the oldest is dropped, so above 2,000 releases/s (by default) the window shrinks. @defaultValue 10000 */
   readonly maxPendingReleases?: number
   /** Interval of heartbeats to peers, ms; at most `livenessTimeoutMs / 2`. @defaultValue 1000 */
   readonly heartbeatIntervalMs?: number

@@ -102,14 +102,19 @@ export interface ProfileStoreOptions {
    */
   readonly resume?: boolean
   /**
-   * How long a release that found nothing here is remembered, ms: a record of the same dialog
-   * (matching what the release selected) that arrives from a peer within this window is removed
-   * as the release would have removed it (a BYE handled here before the call's record, added on
-   * another node, arrived). Local, never replicated, lost on restart. 0 turns it off.
+   * How long a removal (`remove`, `removeDialog`, `removeRemote`) that found nothing here is
+   * remembered, ms: a record of the same dialog (matching what the removal selected) that
+   * arrives from a peer within this window is removed as the removal would have removed it (a
+   * BYE handled here before the call's record, added on another node, arrived). Local, never
+   * replicated, lost on restart; a local add of the dialog forgets it. 0 turns it off.
    * @defaultValue 5000
    */
   readonly pendingReleaseMs?: number
-  /** Most releases remembered at once (see `pendingReleaseMs`); past it the oldest is dropped (`stats().pendingReleasesDropped`). @defaultValue 10000 */
+  /**
+   * Most removals remembered at once (see `pendingReleaseMs`); past it the oldest is dropped
+   * (`stats().pendingReleasesDropped`): above `maxPendingReleases / pendingReleaseMs` removals
+   * per ms (2,000/s by default) the window shrinks to `maxPendingReleases / rate`. @defaultValue 10000
+   */
   readonly maxPendingReleases?: number
 }
 
@@ -175,7 +180,7 @@ export class ProfileStore {
   private readonly maxClockSkewMs: number
   private destroyed = false
   private readonly resume: boolean
-  /** Releases that found nothing, remembered for records of their dialog arriving later. */
+  /** Removals that found nothing, remembered for records of their dialog arriving later. */
   private readonly pendingReleases: PendingReleases
 
   constructor (options: ProfileStoreOptions) {
@@ -758,7 +763,8 @@ export class ProfileStore {
   /**
    * Removes the selected memberships of `dialog` (their adds that `selector` matches); when
    * there is none, remembers the release for records of the dialog arriving later (see
-   * `pendingReleaseMs`). @returns the memberships removed now.
+   * `pendingReleaseMs`). A release that removed some is not remembered: it removed what it
+   * observed, and an add concurrent with it wins, as ever. @returns the memberships removed now.
    */
   private removeOrRemember (dialog: string, memberships: Membership[], selector: ReleaseSelector): number {
     const removed = this.removeWhere(memberships, t => !selector.remoteOnly || t.remote)

@@ -38,7 +38,7 @@ const GRACE = 5000
 /** pendingReleaseMs of every store: the clock commands (500, 2000, 7000 ms) pass it or not. */
 const WINDOW = 3000
 
-/** A release that found nothing at replica `r` at time `at`, and what it selected. */
+/** A release that found nothing at a replica at time `at`, and what it selected. */
 interface PendingRelease { readonly dialog: string, readonly profile: string | null, readonly value: string | null | undefined, readonly remoteOnly: boolean, readonly at: number }
 
 interface ModelAdd {
@@ -487,6 +487,7 @@ class PurgeLiveCmd implements fc.Command<Model, Real> {
       let removed = -1
       const { vanished } = observe(c, this.r, s => { removed = s.removeDialog(dialog) })
       removeIds(m, vanished, c.store(this.r))
+      expect(removed).toBe(vanished.size)
       if (removed === 0) rememberRelease(m, c, this.r, { dialog, profile: null, value: undefined, remoteOnly: false })
     }
     const { vanished } = observe(c, this.r, s => { s.purgeOwner(t.nodeId, t.incarnation) })

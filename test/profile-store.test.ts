@@ -730,6 +730,23 @@ describe('a release that arrives before the call\'s record (pendingReleaseMs)', 
     for (const s of c.stores) expect(s.size('total')).toBe(0)
   })
 
+  it('a release that removed what it saw is not remembered: a concurrent add of the dialog arriving later wins', () => {
+    const c = cluster()
+    const [a, b, d] = c.stores as [ProfileStore, ProfileStore, ProfileStore]
+    a.add('x', 'total')
+    d.add('x', 'total') // the INVITE retransmitted to another node before it saw n0's add
+    c.partition([[0, 1], [2]])
+    c.deliverAll()
+    expect(b.removeDialog('x')).toBe(1)
+    expect(b.stats().pendingReleases).toBe(0)
+    c.heal()
+    c.deliverAll()
+    for (const s of c.stores) expect(s.sizeByNode('total')).toEqual({ n2: 1 })
+    expect(b.removeDialog('x')).toBe(1) // released again, it goes
+    c.deliverAll()
+    for (const s of c.stores) expect(s.size('total')).toBe(0)
+  })
+
   it('releases only what the release selected: one profile, one value, remote memberships', () => {
     const c = cluster()
     const [a, b] = c.stores as [ProfileStore, ProfileStore]
