@@ -785,6 +785,31 @@ describe('a release that arrives before the call\'s record (pendingReleaseMs)', 
     }
   })
 
+  it('keeps the newest maxPendingReleases over many releases, in time and in number', () => {
+    const c = cluster({ maxPendingReleases: 100, pendingReleaseMs: 3000 })
+    const [a, b] = c.stores as [ProfileStore, ProfileStore]
+    for (let i = 0; i < 3000; i++) {
+      a.add(`d${i}`, 'total')
+      expect(b.removeDialog(`d${i}`)).toBe(0)
+      if (i === 1499) c.advance(1000)
+      if (i % 7 === 0) b.add(`d${i}`, 'caller', 'bob') // forgets d${i}
+    }
+    const forgotten = (i: number): boolean => i % 7 === 0
+    const kept = Array.from({ length: 3000 }, (_, i) => i).filter(i => !forgotten(i)).slice(-100)
+    expect(b.stats()).toMatchObject({ pendingReleases: 100 })
+    expect(b.stats().pendingReleasesDropped).toBe(3000 - Math.ceil(3000 / 7) - 100)
+    c.advance(1999) // the releases before the step are 2999 ms old, the others 1999
+    c.deliverAll()
+    for (let i = 0; i < 3000; i++) expect(b.has(`d${i}`, 'total'), `d${i}`).toBe(!kept.includes(i))
+    c.advance(1)
+    expect(b.removeDialog('late')).toBe(0)
+    // the 100 stay for their window, whatever they released: the newest takes the oldest's place
+    expect(b.stats()).toMatchObject({ pendingReleases: 100, pendingReleasesDropped: 3000 - Math.ceil(3000 / 7) - 100 + 1 })
+    c.advance(1000)
+    expect(b.removeDialog('later')).toBe(0)
+    expect(b.stats().pendingReleases).toBe(2) // the 100 are 3000 ms old: gone
+  })
+
   it('is off with pendingReleaseMs 0, forgotten by a local add of the dialog, and lost on restart', () => {
     const off = cluster({ pendingReleaseMs: 0 })
     off.store(0).add('x', 'total')

@@ -24,6 +24,8 @@ export interface ReleaseSelector {
 interface Entry extends ReleaseSelector {
   readonly dialog: string
   readonly at: number
+  /** Dropped, forgotten or pruned: left in the queue until its head passes it. */
+  dead: boolean
 }
 
 /** The record fields a pending release matches. */
@@ -35,8 +37,10 @@ export interface ReleaseTarget {
 }
 
 export class PendingReleases {
-  /** Every entry, oldest first (a Set keeps insertion order and deletes in O(1)). */
-  private readonly entries = new Set<Entry>()
+  /** Every entry, oldest first, from `head` on; dead ones are skipped (a plain array: O(1) at both ends). */
+  private queue: Entry[] = []
+  private head = 0
+  private live = 0
   private readonly byDialog = new Map<string, Entry[]>()
   /** Entries dropped to keep `max`, since the start. */
   dropped = 0
@@ -46,7 +50,7 @@ export class PendingReleases {
   constructor (readonly windowMs: number, readonly max: number) {}
 
   /** Entries held now (some may have outlived the window until the next call that prunes). */
-  get size (): number { return this.entries.size }
+  get size (): number { return this.live }
 
   /** Remembers a release that found nothing, made at `now`; no-op when the window is 0. */
   remember (dialog: string, selector: ReleaseSelector, now: number): void {
@@ -54,15 +58,19 @@ export class PendingReleases {
     this.prune(now)
     const same = this.byDialog.get(dialog)?.find(e => e.profile === selector.profile && e.value === selector.value && e.remoteOnly === selector.remoteOnly)
     if (same !== undefined) this.drop(same) // the same release again: it moves to the newest
-    while (this.entries.size >= this.max) {
-      this.drop(this.entries.values().next().value as Entry)
+    while (this.live >= this.max) {
+      const oldest = this.queue[this.head++] as Entry
+      if (oldest.dead) continue
+      this.drop(oldest)
       this.dropped++
     }
-    const e: Entry = { dialog, at: now, profile: selector.profile, value: selector.value, remoteOnly: selector.remoteOnly }
-    this.entries.add(e)
+    const e: Entry = { dialog, at: now, profile: selector.profile, value: selector.value, remoteOnly: selector.remoteOnly, dead: false }
+    this.queue.push(e)
+    this.live++
     const list = this.byDialog.get(dialog)
     if (list === undefined) this.byDialog.set(dialog, [e])
     else list.push(e)
+    this.compact()
   }
 
   /** Whether some entry names `dialog` (cheap: one map lookup; the window is checked by `matches`). */
@@ -81,20 +89,34 @@ export class PendingReleases {
   forgetDialog (dialog: string): void {
     const list = this.byDialog.get(dialog)
     if (list === undefined) return
-    for (const e of list) this.entries.delete(e)
+    for (const e of list) { e.dead = true; this.live-- }
     this.byDialog.delete(dialog)
   }
 
   /** Drops the entries whose window has passed: held while `now < at + windowMs`. */
   private prune (now: number): void {
-    for (const e of this.entries) {
-      if (now < e.at + this.windowMs) return
-      this.drop(e)
+    while (this.head < this.queue.length) {
+      const e = this.queue[this.head] as Entry
+      if (!e.dead) {
+        if (now < e.at + this.windowMs) break
+        this.drop(e)
+      }
+      this.head++
+    }
+    this.compact()
+  }
+
+  /** Frees the queue's passed slots once they are most of it. */
+  private compact (): void {
+    if (this.head === this.queue.length) { this.queue = []; this.head = 0 } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head)
+      this.head = 0
     }
   }
 
   private drop (e: Entry): void {
-    this.entries.delete(e)
+    e.dead = true
+    this.live--
     const list = this.byDialog.get(e.dialog)
     if (list === undefined) return
     const i = list.indexOf(e)
