@@ -661,7 +661,9 @@ export class ProfileStore {
    * one pass over its clients. `stateBytes` estimates the size of the encoded document state
    * (`Y.encodeStateAsUpdate(doc).length`) from the content of its live items, followed as
    * transactions add and delete them, and its struct counts; it stays within a few percent of it
-   * in the store's tests.
+   * in the store's tests. `pendingReleases`: removals that found nothing, remembered now (see
+   * `pendingReleaseMs`); `pendingReleasesApplied`: records they removed on arrival, and
+   * `pendingReleasesDropped`: those dropped for `maxPendingReleases`, since the store started.
    */
   stats (): {
     memberships: number, ownMemberships: number, partitions: number, expiredWaiting: number, notices: number, structs: number, stateBytes: number,
@@ -678,7 +680,7 @@ export class ProfileStore {
       structs: countStructs(this.doc),
       stateBytes: this.stateSize.bytes(),
       pendingReleases: this.pendingReleases.size,
-      pendingReleasesApplied: this.pendingReleases.applied,
+      pendingReleasesApplied: this.pendingReleases.applied, // records (adds) removed on arrival
       pendingReleasesDropped: this.pendingReleases.dropped
     }
   }

@@ -23,6 +23,11 @@
  * - Records of a void owner (superseded by a newer incarnation) may be deleted directly by
  *   anyone, with the notices addressed to them: a purge does so, and a sweep deletes notices
  *   addressed to void owners with the records they name.
+ * - A removal that found nothing on a node (the records it would remove had not arrived) is
+ *   remembered there for `pendingReleaseMs`, locally: a membership record it selects that
+ *   arrives within the window is removed on arrival by that node through the rules above (a
+ *   notice for a live or dead owner, a deletion of its own or a void owner's record), after
+ *   the rest of the transaction was followed.
  * Leftover of an owner declared dead that never comes back (and so never becomes void): its
  * records named by notices and those notices, at most one notice per remover per removal of at
  * most `MAX_REMOVAL_TARGETS` records, none of it counted; all of it is deleted once a newer

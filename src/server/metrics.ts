@@ -163,7 +163,7 @@ export class DaemonMetrics {
     })
     new Counter({
       name: 'dialog_profiles_late_releases_total',
-      help: 'Memberships released on arrival by a remembered release (the release reached this node before the call\'s record)',
+      help: 'Membership records released on arrival by a remembered release (the release reached this node before the call\'s record)',
       registers: [registry],
       collect () { this.reset(); this.inc(node.store.stats().pendingReleasesApplied) }
     })
