@@ -99,6 +99,8 @@ export class ClusterNode {
       maxLocalMemberships: o.maxLocalMemberships,
       writeDelayMs: o.writeDelayMs,
       maxClockSkewMs: o.maxClockSkewMs,
+      pendingReleaseMs: o.pendingReleaseMs,
+      maxPendingReleases: o.maxPendingReleases,
       ...(incarnation !== undefined ? { incarnation } : {}),
       ...(o.resume ? { resume: true } : {}),
       ...(o.clientId !== undefined ? { clientId: o.clientId } : {})
@@ -382,8 +384,10 @@ export class ClusterNode {
 
   /**
    * Ends `dialog` in the given profiles (values), or in every profile when `keys` is omitted,
-   * whichever node admitted it. Idempotent (a double BYE, a BYE racing a CANCEL release once):
-   * @returns the memberships removed, 0 when none.
+   * whichever node admitted it. Idempotent (a double BYE, a BYE racing a CANCEL release once).
+   * A release that finds nothing here (the call's record has not arrived) is remembered for
+   * `pendingReleaseMs` and releases the call when its record arrives within it.
+   * @returns the memberships removed now, 0 when none.
    */
   release (dialog: string, keys?: readonly ReleaseKey[]): number {
     this.assertOpen()

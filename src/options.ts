@@ -46,6 +46,10 @@ export const DEFAULT_MAX_LOCAL_MEMBERSHIPS = 1_000_000
 export const DEFAULT_WRITE_DELAY_MS = 0
 /** Largest `writeDelayMs`. */
 export const MAX_WRITE_DELAY_MS = 1000
+/** How long a release that found nothing is remembered for records of its dialog arriving later, ms. */
+export const DEFAULT_PENDING_RELEASE_MS = 5000
+/** Most releases remembered at once (see `pendingReleaseMs`). */
+export const DEFAULT_MAX_PENDING_RELEASES = 10_000
 /** Most other nodes the liveness table holds. */
 export const DEFAULT_MAX_TRACKED_NODES = 1000
 /** How far ahead of this node's clock another node's incarnation may be, ms. */
@@ -207,6 +211,16 @@ export interface ClusterNodeOptions {
    * later. @defaultValue 0
    */
   readonly writeDelayMs?: number
+  /**
+   * How long a release (`release`, the end of a dialog) that found nothing here is remembered,
+   * ms: a record of the dialog that arrives from a peer within it (the call was acquired on
+   * another node and its record had not arrived yet) is released then, as the release would have
+   * released it. Local to this node, not replicated, lost on restart. 0 turns it off; keep it
+   * several replication delays long. @defaultValue 5000
+   */
+  readonly pendingReleaseMs?: number
+  /** Most releases remembered at once (see `pendingReleaseMs`); past it the oldest is dropped, so above 2,000 releases/s (by default) the window shrinks. @defaultValue 10000 */
+  readonly maxPendingReleases?: number
   /** Interval of heartbeats to peers, ms; at most `livenessTimeoutMs / 2`. @defaultValue 1000 */
   readonly heartbeatIntervalMs?: number
   /** A node not heard of for this long is suspect (still counted), ms. @defaultValue 5000 */
@@ -314,6 +328,8 @@ export interface ResolvedOptions {
   readonly clientId: number | undefined
   readonly maxLocalMemberships: number
   readonly writeDelayMs: number
+  readonly pendingReleaseMs: number
+  readonly maxPendingReleases: number
   readonly heartbeatIntervalMs: number
   readonly livenessTimeoutMs: number
   readonly graceMs: number
@@ -350,7 +366,7 @@ export interface ResolvedOptions {
 
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof ClusterNodeOptions>([
   'nodeId', 'profiles', 'listen', 'peers', 'secret', 'tls', 'clock', 'random', 'incarnation', 'clientId',
-  'maxLocalMemberships', 'writeDelayMs', 'heartbeatIntervalMs', 'livenessTimeoutMs', 'graceMs', 'purgeDelayMs', 'maxTrackedNodes',
+  'maxLocalMemberships', 'writeDelayMs', 'pendingReleaseMs', 'maxPendingReleases', 'heartbeatIntervalMs', 'livenessTimeoutMs', 'graceMs', 'purgeDelayMs', 'maxTrackedNodes',
   'maxClockSkewMs', 'maxMessageBytes', 'maxMessagesPerSecond', 'maxMessagesPerFrame', 'maxBufferedBytes',
   'authTimeoutMs', 'reconnectInitialMs', 'reconnectMaxMs', 'sweepIntervalMs', 'readiness', 'dataDir',
   'fsyncIntervalMs', 'snapshotIntervalMs', 'resume', 'persistenceRetryMs', 'fileSystem', 'log', 'identity', 'trustedNodes', 'admission',
@@ -609,6 +625,8 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
     clientId,
     maxLocalMemberships: positiveInt(o.maxLocalMemberships ?? DEFAULT_MAX_LOCAL_MEMBERSHIPS, 'maxLocalMemberships'),
     writeDelayMs: writeDelay(o.writeDelayMs),
+    pendingReleaseMs: delay(o.pendingReleaseMs ?? DEFAULT_PENDING_RELEASE_MS, 'pendingReleaseMs'),
+    maxPendingReleases: nonNegativeInt(o.maxPendingReleases ?? DEFAULT_MAX_PENDING_RELEASES, 'maxPendingReleases'),
     heartbeatIntervalMs,
     livenessTimeoutMs,
     graceMs: delay(o.graceMs ?? DEFAULT_GRACE_MS, 'graceMs'),

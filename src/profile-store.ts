@@ -21,12 +21,14 @@ import * as Y from 'yjs'
 import { fail } from './errors.js'
 import { nonNegative, nonNegativeInt, positive, positiveInt } from './internal/checks.js'
 import { Emitter } from './internal/emitter.js'
+import { DEFAULT_MAX_PENDING_RELEASES, DEFAULT_PENDING_RELEASE_MS } from './options.js'
 import { checkUpdate, clientClock, countStructs, knowsClient, PartitionResolver, StateSizeEstimate } from './internal/partition-doc.js'
 import { recount, type RecountResult } from './internal/recount.js'
 import {
   encodeMembership, encodeRemoval, KIND_DIALOG, KIND_REMOTE, MAX_CLIENT_ID, MAX_REMOVAL_TARGETS, NODE_ID_PATTERN, partitionName, type MembershipRecord, type PartitionName
 } from './internal/records.js'
 import { NoticeBook } from './internal/notice-book.js'
+import { PendingReleases, type ReleaseSelector } from './internal/pending-releases.js'
 import { WriteQueue } from './internal/write-queue.js'
 import { OwnLedger, type OwnMembership } from './internal/own-ledger.js'
 import { REASSERTS_BEFORE_MOVE, TransactionFollower } from './internal/transaction-follower.js'
@@ -99,6 +101,21 @@ export interface ProfileStoreOptions {
    * client ids: give it a fresh `clientId` (the default). @defaultValue false
    */
   readonly resume?: boolean
+  /**
+   * How long a removal (`remove`, `removeDialog`, `removeRemote`) that found nothing here is
+   * remembered, ms: a record of the same dialog (matching what the removal selected) that
+   * arrives from a peer within this window is removed as the removal would have removed it (a
+   * BYE handled here before the call's record, added on another node, arrived). Local, never
+   * replicated, lost on restart; a local add of the dialog forgets it. 0 turns it off.
+   * @defaultValue 5000
+   */
+  readonly pendingReleaseMs?: number
+  /**
+   * Most removals remembered at once (see `pendingReleaseMs`); past it the oldest is dropped
+   * (`stats().pendingReleasesDropped`): above `maxPendingReleases / pendingReleaseMs` removals
+   * per ms (2,000/s by default) the window shrinks to `maxPendingReleases / rate`. @defaultValue 10000
+   */
+  readonly maxPendingReleases?: number
 }
 
 /** Options of an add. Give at most one of the two. */
@@ -163,6 +180,8 @@ export class ProfileStore {
   private readonly maxClockSkewMs: number
   private destroyed = false
   private readonly resume: boolean
+  /** Removals that found nothing, remembered for records of their dialog arriving later. */
+  private readonly pendingReleases: PendingReleases
 
   constructor (options: ProfileStoreOptions) {
     if (typeof options !== 'object' || options === null) throw fail('DP_ERR_INVALID_ARGUMENT', 'options are required')
@@ -175,6 +194,9 @@ export class ProfileStore {
     this.maxClockSkewMs = nonNegative(options.maxClockSkewMs ?? 60_000, 'maxClockSkewMs')
     if (options.resume !== undefined && typeof options.resume !== 'boolean') throw fail('DP_ERR_INVALID_ARGUMENT', 'resume must be a boolean')
     this.resume = options.resume === true
+    this.pendingReleases = new PendingReleases(
+      nonNegative(options.pendingReleaseMs ?? DEFAULT_PENDING_RELEASE_MS, 'pendingReleaseMs'),
+      nonNegativeInt(options.maxPendingReleases ?? DEFAULT_MAX_PENDING_RELEASES, 'maxPendingReleases'))
     const maxPendingWrites = positiveInt(options.maxPendingWrites ?? 1000, 'maxPendingWrites')
     const writeDelayMs = nonNegative(options.writeDelayMs ?? 0, 'writeDelayMs')
     if (writeDelayMs > 1000) throw fail('DP_ERR_INVALID_ARGUMENT', 'writeDelayMs must be at most 1000')
@@ -269,20 +291,25 @@ export class ProfileStore {
   /**
    * Removes `dialog` from a profile (`unset_dlg_profile`), whichever node added it. On a valued
    * profile an absent value removes it from every value. Removes only the adds observed here.
-   * @returns the number of memberships removed (0 when absent).
+   * When it finds none, it is remembered for `pendingReleaseMs`: records it selects that arrive
+   * from peers in that window are removed then (see {@link ProfileStoreOptions.pendingReleaseMs}).
+   * @returns the number of memberships removed now (0 when absent here).
    */
   remove (dialog: string, profile: string, value?: string | null): number {
     this.assertAlive()
     checkId(dialog, 'dialog')
     const q = this.registry.valueForQuery(profile, value)
-    return this.removeWhere(this.select(dialog, q.profile.name, q.value), () => true)
+    return this.removeOrRemember(dialog, this.select(dialog, q.profile.name, q.value), { profile: q.profile.name, value: q.value, remoteOnly: false })
   }
 
-  /** Removes `dialog` from every profile. @returns the number of memberships removed. */
+  /**
+   * Removes `dialog` from every profile (the end of a dialog). When it finds nothing, it is
+   * remembered for `pendingReleaseMs`, as `remove` is. @returns the number of memberships removed now.
+   */
   removeDialog (dialog: string): number {
     this.assertAlive()
     checkId(dialog, 'dialog')
-    return this.removeWhere(this.index.ofDialog(dialog), () => true)
+    return this.removeOrRemember(dialog, this.index.ofDialog(dialog), { profile: null, remoteOnly: false })
   }
 
   /** Removes a remote membership (`dlg_remote_profile rm`); local adds of the same id stay. */
@@ -290,7 +317,7 @@ export class ProfileStore {
     this.assertAlive()
     checkId(uid, 'uid')
     const q = this.registry.valueForQuery(profile, value)
-    return this.removeWhere(this.select(uid, q.profile.name, q.value), t => t.remote)
+    return this.removeOrRemember(uid, this.select(uid, q.profile.name, q.value), { profile: q.profile.name, value: q.value, remoteOnly: true })
   }
 
   /**
@@ -401,7 +428,7 @@ export class ProfileStore {
 
   /**
    * Subscribes to store events (`size`, `owner`, `reasserted`, `invalid-record`,
-   * `client-id-collision`). A `size` listener hears every change from the counts in force when
+   * `client-id-collision`, `late-release`). A `size` listener hears every change from the counts in force when
    * it subscribed (also a drop to zero of a count that was non-zero then). Returns the
    * unsubscribe function. @throws DialogProfilesError `DP_ERR_INVALID_ARGUMENT`, `DP_ERR_DESTROYED`
    */
@@ -634,9 +661,14 @@ export class ProfileStore {
    * one pass over its clients. `stateBytes` estimates the size of the encoded document state
    * (`Y.encodeStateAsUpdate(doc).length`) from the content of its live items, followed as
    * transactions add and delete them, and its struct counts; it stays within a few percent of it
-   * in the store's tests.
+   * in the store's tests. `pendingReleases`: removals that found nothing, remembered now (see
+   * `pendingReleaseMs`); `pendingReleasesApplied`: records they removed on arrival, and
+   * `pendingReleasesDropped`: those dropped for `maxPendingReleases`, since the store started.
    */
-  stats (): { memberships: number, ownMemberships: number, partitions: number, expiredWaiting: number, notices: number, structs: number, stateBytes: number } {
+  stats (): {
+    memberships: number, ownMemberships: number, partitions: number, expiredWaiting: number, notices: number, structs: number, stateBytes: number,
+    pendingReleases: number, pendingReleasesApplied: number, pendingReleasesDropped: number
+  } {
     this.assertAlive()
     this.flushWrites()
     return {
@@ -646,7 +678,10 @@ export class ProfileStore {
       expiredWaiting: this.index.expired.size,
       notices: this.notices.size,
       structs: countStructs(this.doc),
-      stateBytes: this.stateSize.bytes()
+      stateBytes: this.stateSize.bytes(),
+      pendingReleases: this.pendingReleases.size,
+      pendingReleasesApplied: this.pendingReleases.applied, // records (adds) removed on arrival
+      pendingReleasesDropped: this.pendingReleases.dropped
     }
   }
 
@@ -710,13 +745,14 @@ export class ProfileStore {
   /** Adds an own membership; the caller has applied the clock (`expire`). */
   private addOwn (rec: MembershipRecord): boolean {
     const existing = this.ownOf(rec.dialog, rec.profile, rec.value)
+    if (existing === undefined && this.own.size >= this.maxLocalMemberships) {
+      throw fail('DP_ERR_LIMIT_EXCEEDED', `this node already holds maxLocalMemberships (${this.maxLocalMemberships}) memberships`)
+    }
+    this.pendingReleases.forgetDialog(rec.dialog) // this node's own add of the dialog is the newer intent
     const carrier = existing === undefined ? undefined : this.ownerRegistry.partition(existing.client)
     const current = carrier?.self === true ? carrier.adds.get(existing!.clock) : undefined
     const holding = current !== undefined && !current.expired
     if (holding && existing?.stored[4] === rec.expiresAt && existing.stored[0] === rec.kind) return false
-    if (existing === undefined && this.own.size >= this.maxLocalMemberships) {
-      throw fail('DP_ERR_LIMIT_EXCEEDED', `this node already holds maxLocalMemberships (${this.maxLocalMemberships}) memberships`)
-    }
     if (existing !== undefined) {
       this.forgetOwn(existing.client, existing.clock)
       this.deleteOwnRecord(existing)
@@ -724,6 +760,18 @@ export class ProfileStore {
     this.appendMembership({ stored: encodeMembership(rec), client: -1, clock: -1, present: false, past: null })
     this.reportSizes()
     return !holding
+  }
+
+  /**
+   * Removes the selected memberships of `dialog` (their adds that `selector` matches); when
+   * there is none, remembers the release for records of the dialog arriving later (see
+   * `pendingReleaseMs`). A release that removed some is not remembered: it removed what it
+   * observed, and an add concurrent with it wins, as ever. @returns the memberships removed now.
+   */
+  private removeOrRemember (dialog: string, memberships: Membership[], selector: ReleaseSelector): number {
+    const removed = this.removeWhere(memberships, t => !selector.remoteOnly || t.remote)
+    if (removed === 0) this.pendingReleases.remember(dialog, selector, this.clock())
+    return removed
   }
 
   private removeWhere (memberships: Membership[], filter: (t: Add) => boolean): number {
@@ -736,6 +784,34 @@ export class ProfileStore {
       if (adds.length > before) removed++
     }
     if (removed === 0) return 0
+    this.removeAdds(adds)
+    this.reportSizes()
+    return removed
+  }
+
+  /**
+   * Records that arrived from peers (indexed by the transaction follower) of dialogs with a
+   * pending release: those the release selects are removed as it would have removed them.
+   */
+  private applyPendingReleases (arrived: ReadonlyArray<readonly [Partition, number]>): void {
+    const now = this.clock()
+    const adds: Add[] = []
+    for (const [p, clock] of arrived) {
+      const t = p.adds.get(clock)
+      if (t !== undefined && this.pendingReleases.matches(t, now)) adds.push(t)
+    }
+    if (adds.length === 0) return
+    this.pendingReleases.applied += adds.length
+    this.removeAdds(adds)
+    if (this.events.has('late-release')) {
+      const byDialog = new Map<string, string[]>()
+      for (const t of adds) setIfUndefined(byDialog, t.dialog, (): string[] => []).push(`${t.partition.clientId}.${t.clock}`)
+      for (const [dialog, ids] of byDialog) this.events.emit({ type: 'late-release', dialog, ids })
+    }
+  }
+
+  /** Removes adds through the ownership protocol: this node's and a void owner's by deletion, others' by a removal notice. */
+  private removeAdds (adds: readonly Add[]): void {
     const named = new Map<number, number[]>()
     for (const t of adds) {
       const p = t.partition
@@ -756,8 +832,6 @@ export class ProfileStore {
         this.addNotice({ writer: this.self, clock, targetClient: client, clocks: slice })
       }
     }
-    this.reportSizes()
-    return removed
   }
 
   // ---------------------------------------------------------------- local writes
@@ -917,7 +991,9 @@ export class ProfileStore {
       deleteNotice: (n, andTargets) => this.deleteNotice(n, andTargets),
       deleteRecord: (p, clock) => this.deleteRecord(p, clock),
       deleteOwnRecord: own => { this.deleteOwnRecord(own) },
-      appendMembership: own => { this.appendMembership(own) }
+      appendMembership: own => { this.appendMembership(own) },
+      awaitsRelease: dialog => this.pendingReleases.names(dialog),
+      applyPendingReleases: arrived => { this.applyPendingReleases(arrived) }
     })
   }
 
@@ -942,7 +1018,7 @@ const recordOf = (t: Add): MembershipRecord => ({
 
 const randomClientId = (): number => crypto.getRandomValues(new Uint32Array(1))[0] as number
 
-const EVENT_TYPES: ReadonlySet<string> = new Set<StoreEvent['type']>(['size', 'owner', 'reasserted', 'invalid-record', 'client-id-collision'])
+const EVENT_TYPES: ReadonlySet<string> = new Set<StoreEvent['type']>(['size', 'owner', 'reasserted', 'invalid-record', 'client-id-collision', 'late-release'])
 
 
 const toMember = (m: Membership): Member => {

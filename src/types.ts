@@ -95,6 +95,12 @@ export type StoreEvent =
    * writes under a client id that differs from its partition's.
    */
   | { readonly type: 'client-id-collision'; readonly node: string; readonly incarnation: number; readonly oldClientId: number; readonly newClientId: number; readonly reason: string }
+  /**
+   * A release of `dialog` that found nothing here (its records had not arrived) removed records
+   * of it that arrived from a peer within `pendingReleaseMs`: `ids` are the adds removed
+   * (`<clientId>.<clock>`, as in `Member.id`), by a removal notice to their owner as any release.
+   */
+  | { readonly type: 'late-release'; readonly dialog: string; readonly ids: readonly string[] }
 
 /** Injected time source, ms. Must not go backwards. */
 export type Clock = () => number

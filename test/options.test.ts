@@ -3,7 +3,7 @@ import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import {
   ClusterNode, DEFAULT_AUTH_TIMEOUT_MS, DEFAULT_FSYNC_INTERVAL_MS, DEFAULT_GRACE_MS, DEFAULT_HEARTBEAT_INTERVAL_MS,
-  DEFAULT_LIVENESS_TIMEOUT_MS, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CLOCK_SKEW_MS, DEFAULT_MAX_LOCAL_MEMBERSHIPS, DEFAULT_WRITE_DELAY_MS,
+  DEFAULT_LIVENESS_TIMEOUT_MS, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CLOCK_SKEW_MS, DEFAULT_MAX_LOCAL_MEMBERSHIPS, DEFAULT_WRITE_DELAY_MS, DEFAULT_PENDING_RELEASE_MS, DEFAULT_MAX_PENDING_RELEASES,
   DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGES_PER_FRAME, DEFAULT_MAX_MESSAGES_PER_SECOND, DEFAULT_MAX_TRACKED_NODES,
   DEFAULT_PURGE_DELAY_MS, DEFAULT_READINESS_AFTER_TIMEOUT, DEFAULT_READINESS_PEERS, DEFAULT_READINESS_POLICY,
   DEFAULT_READINESS_TIMEOUT_MS, DEFAULT_READINESS_WAIT_MS, DEFAULT_RECONNECT_INITIAL_MS, DEFAULT_RECONNECT_MAX_MS,
@@ -60,6 +60,9 @@ const bad: Array<[string, Record<string, unknown>, string]> = [
   ['clientId above 32 bits', { clientId: 2 ** 32 }, 'clientId'],
   ['maxLocalMemberships 0', { maxLocalMemberships: 0 }, 'maxLocalMemberships'],
   ['writeDelayMs negative', { writeDelayMs: -1 }, 'writeDelayMs'],
+  ['pendingReleaseMs negative', { pendingReleaseMs: -1 }, 'pendingReleaseMs'],
+  ['pendingReleaseMs beyond a timer', { pendingReleaseMs: 2 ** 31 }, 'pendingReleaseMs'],
+  ['maxPendingReleases fractional', { maxPendingReleases: 1.5 }, 'maxPendingReleases'],
   ['writeDelayMs above 1000', { writeDelayMs: 1001 }, 'writeDelayMs'],
   ['heartbeatIntervalMs 0', { heartbeatIntervalMs: 0 }, 'heartbeatIntervalMs'],
   ['heartbeatIntervalMs >= livenessTimeoutMs', { heartbeatIntervalMs: 6000, livenessTimeoutMs: 5000 }, 'heartbeatIntervalMs'],
@@ -138,6 +141,8 @@ describe('resolveOptions', () => {
       profiles: [], peers: [], listen: undefined, tls: undefined, incarnation: undefined, clientId: undefined, dataDir: undefined, keys: undefined,
       maxLocalMemberships: DEFAULT_MAX_LOCAL_MEMBERSHIPS,
       writeDelayMs: DEFAULT_WRITE_DELAY_MS,
+      pendingReleaseMs: DEFAULT_PENDING_RELEASE_MS,
+      maxPendingReleases: DEFAULT_MAX_PENDING_RELEASES,
       heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
       livenessTimeoutMs: DEFAULT_LIVENESS_TIMEOUT_MS,
       graceMs: DEFAULT_GRACE_MS,
@@ -167,6 +172,7 @@ describe('resolveOptions', () => {
     // The documented defaults, in numbers (the README's options table says the same).
     expect([DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_LIVENESS_TIMEOUT_MS, DEFAULT_GRACE_MS, DEFAULT_PURGE_DELAY_MS]).toEqual([1000, 5000, 5000, 60_000])
     expect([DEFAULT_MAX_TRACKED_NODES, DEFAULT_MAX_CLOCK_SKEW_MS]).toEqual([1000, 60_000])
+    expect([DEFAULT_PENDING_RELEASE_MS, DEFAULT_MAX_PENDING_RELEASES]).toEqual([5000, 10_000])
   })
 
   it('accepts the edges of every range', () => {

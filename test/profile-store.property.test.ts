@@ -9,6 +9,14 @@
  * alive, and replica 0's sizes must equal the sizes the model computes on its own: nothing
  * removed on purpose ever counts again, nothing live is lost.
  *
+ * A removal that finds nothing is remembered at its replica for WINDOW ms (`pendingReleaseMs`):
+ * the model keeps these pending releases, and every record a replica removes on arrival because
+ * of one (`late-release` events) must match a pending release of that replica still in its
+ * window; the model then marks it removed, carried by the update that wrote the notice. When
+ * delivery quiesces, no live add matches a pending release still in its window: a release on any
+ * node ends every call it selects whose record arrived there within the window, wherever it was
+ * added. A local add of the dialog, or a restart, forgets the replica's pending releases of it.
+ *
  * Crashes lose a replica's undelivered updates (also during a partition). The model then keeps
  * exactly what got out: it merges the surviving replicas' states (pending updates included) and
  * drops the crashed incarnation's writes beyond what they hold; a removal whose carrier did not
@@ -27,6 +35,11 @@ const PROFILES = [{ name: 'total' }, { name: 'caller', withValue: true }, { name
 const DIALOGS = ['d0', 'd1', 'd2', 'd3']
 const VALUES = ['alice', 'bob']
 const GRACE = 5000
+/** pendingReleaseMs of every store: the clock commands (500, 2000, 7000 ms) pass it or not. */
+const WINDOW = 3000
+
+/** A release that found nothing at a replica at time `at`, and what it selected. */
+interface PendingRelease { readonly dialog: string, readonly profile: string | null, readonly value: string | null | undefined, readonly remoteOnly: boolean, readonly at: number }
 
 interface ModelAdd {
   /** Ids of the records that carried it: the first, then one per re-assert. */
@@ -64,6 +77,72 @@ interface Model {
   readonly deadAt0: Set<string>
   /** Current incarnation of each node. */
   readonly incarnation: Map<string, number>
+  /** Pending releases of each replica, in the order made. */
+  readonly pending: PendingRelease[][]
+  /** Late releases written by the replicas: the adds removed and the end clock of the update carrying the notices. */
+  readonly late: LateReleases
+}
+
+/**
+ * Collects every store's `late-release` events, and the clock of the local update that carries
+ * them (the notices are written in the store's next flush).
+ */
+class LateReleases {
+  private readonly watched = new Map<ProfileStore, () => void>()
+  private readonly unflushed = new Map<ProfileStore, string[]>()
+  readonly ready: Array<{ readonly store: ProfileStore, readonly ids: readonly string[], readonly hi: number }> = []
+
+  watch (c: Real): void {
+    for (const s of c.stores) {
+      if (this.watched.has(s)) continue
+      const off1 = s.on('late-release', e => { this.unflushed.set(s, [...(this.unflushed.get(s) ?? []), ...e.ids]) })
+      const off2 = s.onUpdate((update, origin) => {
+        const ids = this.unflushed.get(s)
+        if (origin !== s || ids === undefined) return
+        this.unflushed.delete(s)
+        this.ready.push({ store: s, ids, hi: Y.parseUpdateMeta(update).to.get(s.clientId) ?? 0 })
+      })
+      this.watched.set(s, () => { off1(); off2() })
+    }
+  }
+
+  /** Stops following a store about to crash: what it has not flushed never got out. */
+  forget (s: ProfileStore): void {
+    this.watched.get(s)?.()
+    this.watched.delete(s)
+    this.unflushed.delete(s)
+  }
+
+  destroy (): void { for (const off of this.watched.values()) off() }
+}
+
+const matchesRelease = (p: PendingRelease, a: ModelAdd): boolean => p.dialog === a.dialog &&
+  (p.profile === null || p.profile === a.profile) && (p.value === undefined || p.value === a.value) && (!p.remoteOnly || a.remote)
+
+/** Remembers a release at replica r that removed nothing. */
+const rememberRelease = (m: Model, c: Real, r: number, p: Omit<PendingRelease, 'at'>): void => {
+  (m.pending[r] as PendingRelease[]).push({ ...p, at: c.time })
+}
+
+/** A local add of `dialog` at replica r forgets its pending releases of the dialog. */
+const forgetReleases = (m: Model, r: number, dialog: string): void => {
+  m.pending[r] = (m.pending[r] as PendingRelease[]).filter(p => p.dialog !== dialog)
+}
+
+/** Takes the late releases the replicas wrote: each must match a pending release in its window; the adds become removed. */
+const takeLateReleases = (m: Model, c: Real): void => {
+  for (const { store, ids, hi } of m.late.ready.splice(0)) {
+    const r = c.stores.indexOf(store)
+    expect(r, 'a late release by a store no longer running').toBeGreaterThanOrEqual(0)
+    for (const id of ids) {
+      const a = m.byId.get(id)
+      expect(a, `late release of unknown add ${id}`).toBeDefined()
+      if (a === undefined) continue
+      const live = (m.pending[r] as PendingRelease[]).some(p => c.time < p.at + WINDOW && matchesRelease(p, a))
+      expect(live, `late release of ${id} (${a.dialog} ${a.profile}/${String(a.value)}) at r${r} with no pending release in its window`).toBe(true)
+    }
+    removeIds(m, ids, store, hi)
+  }
 }
 
 type Real = InMemoryCluster
@@ -77,8 +156,7 @@ const create = (m: Model, id: string, a: Omit<ModelAdd, 'ids' | 'state' | 'remov
 const ownClock = (s: ProfileStore): number => Y.decodeStateVector(s.stateVector()).get(s.clientId) ?? 0
 
 /** Marks the adds carried by `ids` as removed by replica `s` (its writes up to now carry the removal). */
-const removeIds = (m: Model, ids: Iterable<string>, s: ProfileStore): void => {
-  const hi = ownClock(s)
+const removeIds = (m: Model, ids: Iterable<string>, s: ProfileStore, hi = ownClock(s)): void => {
   for (const id of ids) {
     const a = m.byId.get(id)
     expect(a, `unknown add ${id}`).toBeDefined()
@@ -185,6 +263,7 @@ class AddCmd implements fc.Command<Model, Real> {
     const store = c.store(this.r)
     const value = valueFor(this.profile, this.value)
     const { appeared, vanished } = observe(c, this.r, s => s.add(this.dialog, this.profile, value, this.ttl === null ? undefined : { ttlMs: this.ttl }))
+    forgetReleases(m, this.r, this.dialog)
     // locally: at most one new add, by this node; what vanished is this node's own earlier add of the same membership
     expect(appeared.size).toBeLessThanOrEqual(1)
     for (const id of vanished) expect(m.byId.get(id)?.node).toBe(store.nodeId)
@@ -207,6 +286,7 @@ class AddRemoteCmd implements fc.Command<Model, Real> {
     const value = valueFor(this.profile, this.value)
     const expiresAt = c.time + this.ttl
     const { appeared, vanished } = observe(c, this.r, s => s.addRemote(this.uid, this.profile, value, expiresAt))
+    forgetReleases(m, this.r, this.uid)
     removeIds(m, vanished, store)
     for (const [id] of appeared) {
       create(m, id, { dialog: this.uid, profile: this.profile, value: value ?? null, node: store.nodeId, incarnation: store.incarnation, remote: true, expiresAt })
@@ -227,13 +307,18 @@ class RemoveCmd implements fc.Command<Model, Real> {
       (this.kind === 'dialog' || (e.profile === this.profile && (value === undefined || e.value === value)))
     const expected = new Set(before.filter(matches).flatMap(e => e.adds)
       .filter(id => this.kind !== 'remote' || m.byId.get(id)?.remote === true))
+    let removed = -1
     const { vanished } = observe(c, this.r, s => {
-      if (this.kind === 'dialog') s.removeDialog(this.dialog)
-      else if (this.kind === 'remote') s.removeRemote(this.dialog, this.profile, value)
-      else s.remove(this.dialog, this.profile, value)
+      if (this.kind === 'dialog') removed = s.removeDialog(this.dialog)
+      else if (this.kind === 'remote') removed = s.removeRemote(this.dialog, this.profile, value)
+      else removed = s.remove(this.dialog, this.profile, value)
     })
     expect([...vanished].sort()).toEqual([...expected].sort())
+    expect(removed === 0).toBe(vanished.size === 0)
     removeIds(m, vanished, c.store(this.r))
+    if (removed === 0) {
+      rememberRelease(m, c, this.r, { dialog: this.dialog, profile: this.kind === 'dialog' ? null : this.profile, value: this.kind === 'dialog' ? undefined : value, remoteOnly: this.kind === 'remote' })
+    }
   }
 
   toString = (): string => `remove-${this.kind}(r${this.r}, ${this.dialog}, ${this.profile}, ${this.value})`
@@ -249,6 +334,7 @@ class AcquireCmd implements fc.Command<Model, Real> {
     let result: ReturnType<ProfileStore['tryAcquire']> | undefined
     const { appeared, vanished } = observe(c, this.r, s => { result = s.tryAcquire(this.dialog, 'caller', this.value, this.limit) })
     expect(result?.admitted).toBe(had || sizeBefore < this.limit)
+    if (result?.admitted === true) forgetReleases(m, this.r, this.dialog)
     if (result?.admitted !== true) expect(appeared.size + vanished.size).toBe(0)
     for (const id of vanished) expect(m.byId.get(id)?.node).toBe(store.nodeId)
     removeIds(m, vanished, store)
@@ -265,7 +351,7 @@ class DeliverCmd implements fc.Command<Model, Real> {
   check = (): boolean => true
   run (m: Model, c: Real): void {
     for (let i = 0; i < this.count; i++) {
-      if (this.mode === 'deliver') { c.deliverOne(); learnReasserts(m, c) } // sees re-asserts that a later message undoes
+      if (this.mode === 'deliver') { c.deliverOne(); learnReasserts(m, c); c.flushWrites(); takeLateReleases(m, c) } // sees re-asserts that a later message undoes
       else if (this.mode === 'drop') c.dropOne()
       else c.duplicateOne()
     }
@@ -345,12 +431,18 @@ class RestartCmd implements fc.Command<Model, Real> {
   check = (m: Readonly<Model>): boolean => this.r < m.n
   run (m: Model, c: Real): void {
     if (this.crash) {
+      m.late.forget(c.store(this.r)) // its notices not yet written never got out
+      takeLateReleases(m, c) // those written: resolveCrash keeps them if they got out
       resolveCrash(m, c, this.r)
     } else {
       c.heal()
       c.deliverAll(100_000)
       learnReasserts(m, c) // before the replica that made them is gone
+      c.flushWrites()
+      takeLateReleases(m, c)
+      m.late.forget(c.store(this.r))
     }
+    m.pending[this.r] = [] // a restart forgets the pending releases
     const s = c.restart(this.r)
     m.incarnation.set(s.nodeId, s.incarnation)
     // a new process starts with no liveness verdicts of its own
@@ -392,8 +484,11 @@ class PurgeLiveCmd implements fc.Command<Model, Real> {
     c.store(this.r).setOwnerStatus(t.nodeId, t.incarnation, 'dead')
     if (this.endFirst !== null) {
       const dialog = this.endFirst
-      const { vanished } = observe(c, this.r, s => { s.removeDialog(dialog) })
+      let removed = -1
+      const { vanished } = observe(c, this.r, s => { removed = s.removeDialog(dialog) })
       removeIds(m, vanished, c.store(this.r))
+      expect(removed).toBe(vanished.size)
+      if (removed === 0) rememberRelease(m, c, this.r, { dialog, profile: null, value: undefined, remoteOnly: false })
     }
     const { vanished } = observe(c, this.r, s => { s.purgeOwner(t.nodeId, t.incarnation) })
     if (this.r === 0) m.deadAt0.add(`${t.nodeId}:${t.incarnation}`)
@@ -461,12 +556,24 @@ describe('ProfileStore, model-based, 2 to 7 replicas', () => {
       fc.property(
         fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 2, max: 3 }) }, { weight: 1, arbitrary: fc.integer({ min: 4, max: 7 }) }).chain(n => fc.tuple(fc.constant(n), fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.commands(commands(n), { maxCommands: 60 }))),
         ([n, seed, cmds]) => {
-          const cluster = new InMemoryCluster({ nodes: n, profiles: PROFILES, seed, storeOptions: { sweepGraceMs: GRACE } })
-          const model: Model = { n, byId: new Map(), deadAt0: new Set(), incarnation: new Map(cluster.stores.map(s => [s.nodeId, s.incarnation])) }
+          const cluster = new InMemoryCluster({ nodes: n, profiles: PROFILES, seed, storeOptions: { sweepGraceMs: GRACE, pendingReleaseMs: WINDOW } })
+          const late = new LateReleases()
+          const model: Model = {
+            n, byId: new Map(), deadAt0: new Set(), incarnation: new Map(cluster.stores.map(s => [s.nodeId, s.incarnation])),
+            pending: cluster.stores.map(() => []), late
+          }
           try {
             fc.modelRun(() => ({ model, real: cluster }), [...cmds].map(cmd => ({
               check: (m: Readonly<Model>) => cmd.check(m),
-              run: (m: Model, c: Real) => { cmd.run(m, c); learnReasserts(m, c); checkAllCounts(c) },
+              run: (m: Model, c: Real) => {
+                late.watch(c)
+                cmd.run(m, c)
+                late.watch(c)
+                learnReasserts(m, c)
+                c.flushWrites()
+                takeLateReleases(m, c)
+                checkAllCounts(c)
+              },
               toString: () => cmd.toString()
             })))
             // quiesce: heal and deliver everything
@@ -475,6 +582,7 @@ describe('ProfileStore, model-based, 2 to 7 replicas', () => {
             expect(cluster.pending).toBe(0)
             expect(cluster.converged()).toBe(true)
             learnReasserts(model, cluster)
+            takeLateReleases(model, cluster)
             // a purged add whose owner lives on is re-asserted: it counts as alive again; one whose
             // owner restarted since may have been re-asserted first: void, present or not, never counted
             const adds = new Set(model.byId.values())
@@ -500,12 +608,22 @@ describe('ProfileStore, model-based, 2 to 7 replicas', () => {
               else if (a.purgedOnce === true && a.expiresAt !== null && a.expiresAt <= cluster.time) continue // purged, then expired: re-asserted or not, both fine
               else expect(present.get(a), `live add lost or doubled: ${shown}`).toBe(1)
             }
+            // a release still in its window ended every call it selects that arrived since
+            model.pending.forEach((list, r) => {
+              for (const p of list) {
+                if (cluster.time >= p.at + WINDOW) continue
+                for (const a of adds) {
+                  if (a.state === 'alive' && matchesRelease(p, a)) expect.fail(`r${r} released ${p.dialog} at ${p.at}, yet ${a.node}:${a.incarnation} ${a.profile}/${String(a.value)}/${a.dialog} lives`)
+                }
+              }
+            })
             checkAllCounts(cluster)
             for (const p of ['total', 'caller', 'trunk']) {
               expect(cluster.store(0).size(p), `size(${p})`).toBe(modelSize(model, cluster, p, undefined))
               if (p !== 'total') for (const v of VALUES) expect(cluster.store(0).size(p, v), `size(${p}, ${v})`).toBe(modelSize(model, cluster, p, v))
             }
           } finally {
+            late.destroy()
             cluster.destroy()
           }
         }

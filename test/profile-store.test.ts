@@ -675,3 +675,192 @@ describe('a partition claiming a future incarnation', () => {
     for (const s of [v, b, forger, restarted]) s.destroy()
   })
 })
+
+describe('a release that arrives before the call\'s record (pendingReleaseMs)', () => {
+  /** 3 replicas; n2 is cut off, so the only way n0's writes reach n1 is the cluster's queue. */
+  const cluster = (storeOptions: { pendingReleaseMs?: number, maxPendingReleases?: number } = {}, admission?: object): InMemoryCluster => {
+    const c = new InMemoryCluster({ nodes: 3, profiles: PROFILES, seed: 21, storeOptions, ...(admission !== undefined ? { admission } : {}) })
+    made.push(c)
+    return c
+  }
+
+  it('remembers a release that found nothing; the record arriving within the window is released everywhere', () => {
+    const c = cluster()
+    const [a, b] = c.stores as [ProfileStore, ProfileStore]
+    const events: StoreEvent[] = []
+    b.on('late-release', e => events.push(e))
+    a.add('x', 'total')
+    a.add('x', 'caller', 'alice')
+    // the BYE reaches n1 first: it answers 0 (what it knew then) and frees nothing yet
+    expect(b.removeDialog('x')).toBe(0)
+    expect(b.stats().pendingReleases).toBe(1)
+    expect(a.size('total')).toBe(1)
+    c.advance(4999)
+    c.deliverAll()
+    for (const s of c.stores) {
+      expect(s.size('total')).toBe(0)
+      expect(s.size('caller', 'alice')).toBe(0)
+      expect(s.has('x', 'total')).toBe(false)
+      expect(s.recount().mismatches).toEqual([])
+    }
+    expect(a.holds('x', 'total', null)).toBe(false) // the owner read the notice and let go
+    expect(events).toEqual([{ type: 'late-release', dialog: 'x', ids: expect.arrayContaining([expect.stringMatching(/^\d+\.\d+$/)]) as unknown }])
+    expect((events[0] as { ids: readonly string[] }).ids).toHaveLength(2)
+    expect(b.stats().pendingReleasesApplied).toBe(2)
+    expect(c.converged()).toBe(true)
+    // idempotent: releasing again anywhere removes nothing, and nothing goes below zero
+    expect(b.removeDialog('x')).toBe(0)
+    expect(a.removeDialog('x')).toBe(0)
+    c.deliverAll()
+    for (const s of c.stores) expect(s.size('total')).toBe(0)
+  })
+
+  it('forgets the release once the window has passed: the call counts until released again, and the second release answers 1', () => {
+    const c = cluster({ pendingReleaseMs: 2000 })
+    const [a, b] = c.stores as [ProfileStore, ProfileStore]
+    a.add('x', 'total')
+    expect(b.removeDialog('x')).toBe(0)
+    c.advance(2000)
+    c.deliverAll()
+    for (const s of c.stores) expect(s.size('total')).toBe(1)
+    expect(b.stats().pendingReleasesApplied).toBe(0)
+    expect(b.stats().pendingReleases).toBe(0)
+    expect(b.removeDialog('x')).toBe(1)
+    c.deliverAll()
+    for (const s of c.stores) expect(s.size('total')).toBe(0)
+  })
+
+  it('a release that removed what it saw is not remembered: a concurrent add of the dialog arriving later wins', () => {
+    const c = cluster()
+    const [a, b, d] = c.stores as [ProfileStore, ProfileStore, ProfileStore]
+    a.add('x', 'total')
+    d.add('x', 'total') // the INVITE retransmitted to another node before it saw n0's add
+    c.partition([[0, 1], [2]])
+    c.deliverAll()
+    expect(b.removeDialog('x')).toBe(1)
+    expect(b.stats().pendingReleases).toBe(0)
+    c.heal()
+    c.deliverAll()
+    for (const s of c.stores) expect(s.sizeByNode('total')).toEqual({ n2: 1 })
+    expect(b.removeDialog('x')).toBe(1) // released again, it goes
+    c.deliverAll()
+    for (const s of c.stores) expect(s.size('total')).toBe(0)
+  })
+
+  it('releases only what the release selected: one profile, one value, remote memberships', () => {
+    const c = cluster()
+    const [a, b] = c.stores as [ProfileStore, ProfileStore]
+    a.add('x', 'total')
+    a.add('x', 'caller', 'alice')
+    a.add('y', 'caller', 'bob')
+    a.add('y', 'trunk', 't1')
+    a.addRemote('u', 'total', null, c.time + 60_000)
+    a.add('u', 'caller', 'alice')
+    expect(b.remove('x', 'caller', 'alice')).toBe(0)
+    expect(b.remove('y', 'caller')).toBe(0) // every value
+    expect(b.removeRemote('u', 'total')).toBe(0)
+    expect(b.removeRemote('u', 'caller')).toBe(0) // u is no remote membership of caller
+    c.deliverAll()
+    for (const s of c.stores) {
+      expect(s.has('x', 'total')).toBe(true)
+      expect(s.has('x', 'caller')).toBe(false)
+      expect(s.has('y', 'caller')).toBe(false)
+      expect(s.has('y', 'trunk')).toBe(true)
+      expect(s.has('u', 'total')).toBe(false)
+      expect(s.has('u', 'caller', 'alice')).toBe(true)
+    }
+  })
+
+  it('holds at most maxPendingReleases, dropping the oldest (counted)', () => {
+    const c = cluster({ maxPendingReleases: 2 })
+    const [a, b] = c.stores as [ProfileStore, ProfileStore]
+    for (const d of ['d1', 'd2', 'd3']) a.add(d, 'total')
+    for (const d of ['d1', 'd2', 'd3']) expect(b.removeDialog(d)).toBe(0)
+    expect(b.removeDialog('d3')).toBe(0) // the same release again takes no second place
+    expect(b.stats()).toMatchObject({ pendingReleases: 2, pendingReleasesDropped: 1 })
+    c.deliverAll()
+    for (const s of c.stores) {
+      expect(s.has('d1', 'total')).toBe(true)
+      expect(s.size('total')).toBe(1)
+    }
+  })
+
+  it('keeps the newest maxPendingReleases over many releases, in time and in number', () => {
+    const c = cluster({ maxPendingReleases: 100, pendingReleaseMs: 3000 })
+    const [a, b] = c.stores as [ProfileStore, ProfileStore]
+    for (let i = 0; i < 3000; i++) {
+      a.add(`d${i}`, 'total')
+      expect(b.removeDialog(`d${i}`)).toBe(0)
+      if (i === 1499) c.advance(1000)
+      if (i % 7 === 0) b.add(`d${i}`, 'caller', 'bob') // forgets d${i}
+    }
+    const forgotten = (i: number): boolean => i % 7 === 0
+    const kept = Array.from({ length: 3000 }, (_, i) => i).filter(i => !forgotten(i)).slice(-100)
+    expect(b.stats()).toMatchObject({ pendingReleases: 100 })
+    expect(b.stats().pendingReleasesDropped).toBe(3000 - Math.ceil(3000 / 7) - 100)
+    c.advance(1999) // the releases before the step are 2999 ms old, the others 1999
+    c.deliverAll()
+    for (let i = 0; i < 3000; i++) expect(b.has(`d${i}`, 'total'), `d${i}`).toBe(!kept.includes(i))
+    c.advance(1)
+    expect(b.removeDialog('late')).toBe(0)
+    // the 100 stay for their window, whatever they released: the newest takes the oldest's place
+    expect(b.stats()).toMatchObject({ pendingReleases: 100, pendingReleasesDropped: 3000 - Math.ceil(3000 / 7) - 100 + 1 })
+    c.advance(1000)
+    expect(b.removeDialog('later')).toBe(0)
+    expect(b.stats().pendingReleases).toBe(2) // the 100 are 3000 ms old: gone
+  })
+
+  it('is off with pendingReleaseMs 0, forgotten by a local add of the dialog, and lost on restart', () => {
+    const off = cluster({ pendingReleaseMs: 0 })
+    off.store(0).add('x', 'total')
+    expect(off.store(1).removeDialog('x')).toBe(0)
+    expect(off.store(1).stats().pendingReleases).toBe(0)
+    off.deliverAll()
+    expect(off.store(1).size('total')).toBe(1)
+
+    const c = cluster()
+    c.store(0).add('x', 'total')
+    expect(c.store(1).removeDialog('x')).toBe(0)
+    c.store(1).add('x', 'caller', 'bob') // this node's own add of the dialog is the newer intent
+    expect(c.store(1).stats().pendingReleases).toBe(0)
+    c.deliverAll()
+    expect(c.store(1).size('total')).toBe(1)
+
+    c.store(0).add('y', 'total')
+    c.flushWrites()
+    expect(c.store(1).removeDialog('y')).toBe(0)
+    c.partition([[0], [1, 2]]) // n0's record waits for the restart's state exchange
+    const restarted = c.restart(1)
+    expect(restarted.stats().pendingReleases).toBe(0)
+    c.heal()
+    c.deliverAll()
+    expect(restarted.has('y', 'total')).toBe(true)
+  })
+
+  it('rejects a bad window or bound with DP_ERR_INVALID_ARGUMENT', () => {
+    expect(codeOf(() => new ProfileStore({ nodeId: 'a', pendingReleaseMs: -1 }))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => new ProfileStore({ nodeId: 'a', maxPendingReleases: 1.5 }))).toBe('DP_ERR_INVALID_ARGUMENT')
+  })
+
+  it('strict mode: the owner frees the right of a call released early elsewhere', () => {
+    const profiles = [{ name: 'trunk', withValue: true, admission: 'strict' as const }]
+    const c = new InMemoryCluster({ nodes: 2, profiles, seed: 5, admission: {} })
+    made.push(c)
+    c.deliverAll()
+    const T1 = [{ profile: 'trunk', value: 'T1', limit: 4 }]
+    expect(c.admission(0).acquire('x', T1).admitted).toBe(true)
+    expect(c.admission(1).release('x')).toBe(0)
+    c.deliverAll()
+    for (const s of c.stores) expect(s.size('trunk', 'T1')).toBe(0)
+    expect(c.store(0).holds('x', 'trunk', 'T1')).toBe(false)
+    expect(c.admission(0).release('x')).toBe(0)
+    // every right is free again: the two nodes admit 4 calls between them, and not a 5th
+    let admitted = 0
+    for (let round = 0; round < 10; round++) {
+      for (const i of [0, 1]) if (c.admission(i).acquire(`y${round}-${i}`, T1).admitted) admitted++
+      c.deliverAll()
+    }
+    expect(admitted).toBe(4)
+    for (const s of c.stores) expect(s.size('trunk', 'T1')).toBe(4)
+  })
+})

@@ -15,5 +15,6 @@ import { nodeKeys } from './node-keys.js'
 import { redisToday } from './redis-today.js'
 import { statusPage } from './status-page.js'
 import { strictAdmission } from './strict-admission.js'
+import { pendingRelease } from './pending-release.js'
 
-export const scenarios: readonly Scenario[] = [churn, admission, memory, lateJoin, lateJoinNet, redisToday, cluster, nodeKeys, hubTopology, httpAcquire, statusPage, strictAdmission]
+export const scenarios: readonly Scenario[] = [churn, admission, memory, lateJoin, lateJoinNet, redisToday, cluster, nodeKeys, hubTopology, httpAcquire, statusPage, strictAdmission, pendingRelease]

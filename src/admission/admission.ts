@@ -5,7 +5,9 @@
  * already counts in a key's profile (value), wherever it was added, is admitted again for that
  * key without being counted or consuming anything twice. A release removes the dialog's
  * memberships, on any node, and is a no-op when they are gone (a double BYE, a BYE racing a
- * CANCEL): each call frees its count, and in strict mode its right, exactly once.
+ * CANCEL): each call frees its count, and in strict mode its right, exactly once. A release
+ * that arrives before the call's record is remembered by the store (`pendingReleaseMs`) and
+ * applied when the record arrives.
  */
 import { fail } from '../errors.js'
 import { nonNegative, nonNegativeInt, positive } from '../internal/checks.js'
@@ -155,7 +157,9 @@ export class Admission {
 
   /**
    * Removes `dialog` from the given profiles (values), or from every profile when `keys` is
-   * omitted, whichever node added it. Idempotent: @returns the memberships removed (0 when none).
+   * omitted, whichever node added it. Idempotent. One that finds nothing is remembered by the
+   * store for `pendingReleaseMs` (records of the dialog arriving then are released on arrival).
+   * @returns the memberships removed now (0 when none).
    */
   release (dialog: string, keys?: readonly ReleaseKey[]): number {
     checkId(dialog, 'dialog')

@@ -23,6 +23,11 @@
  * - Records of a void owner (superseded by a newer incarnation) may be deleted directly by
  *   anyone, with the notices addressed to them: a purge does so, and a sweep deletes notices
  *   addressed to void owners with the records they name.
+ * - A removal that found nothing on a node (the records it would remove had not arrived) is
+ *   remembered there for `pendingReleaseMs`, locally: a membership record it selects that
+ *   arrives within the window is removed on arrival by that node through the rules above (a
+ *   notice for a live or dead owner, a deletion of its own or a void owner's record), after
+ *   the rest of the transaction was followed.
  * Leftover of an owner declared dead that never comes back (and so never becomes void): its
  * records named by notices and those notices, at most one notice per remover per removal of at
  * most `MAX_REMOVAL_TARGETS` records, none of it counted; all of it is deleted once a newer
@@ -75,6 +80,10 @@ export interface FollowerHost {
   deleteOwnRecord (own: OwnMembership): void
   /** Queues an own membership record (a re-assert) and indexes it. */
   appendMembership (own: OwnMembership): void
+  /** Whether a release that found nothing here is remembered for `dialog` (see `pendingReleaseMs`). */
+  awaitsRelease (dialog: string): boolean
+  /** Removes, as a remembered release would have, the records that arrived (indexed) of dialogs it awaits. */
+  applyPendingReleases (arrived: ReadonlyArray<readonly [Partition, number]>): void
 }
 
 export class TransactionFollower {
@@ -100,6 +109,7 @@ export class TransactionFollower {
     const h = this.host
     const now = h.clock()
     const added: RemovalNotice[] = []
+    const awaited: Array<readonly [Partition, number]> = []
     forEachAddedValue(tr, h.resolver, (pn, writer, clock, raw) => {
       if (pn.clientId !== writer) { this.invalid(writer, 'record written into another node\'s partition'); return }
       if (this.retired.has(writer) && pn.node === h.nodeId && pn.incarnation === h.incarnation) {
@@ -124,6 +134,7 @@ export class TransactionFollower {
       const stored = raw as StoredMembership // decodeRecord checked it
       this.admit(p, clock, rec, stored, now)
       if (p.self && p !== h.self) this.adoptOwn(p, clock, stored)
+      if (h.awaitsRelease(rec.dialog)) awaited.push([p, clock])
     })
 
     const purged: OwnMembership[] = []
@@ -156,6 +167,8 @@ export class TransactionFollower {
     for (const n of goneNotices) h.forgetNotice(n)
 
     this.followUp(added, purged)
+    // last: a record acknowledged or deleted above is no longer indexed, and is skipped
+    if (awaited.length > 0) h.applyPendingReleases(awaited)
   }
 
   private invalid (clientId: number, reason: string): void {

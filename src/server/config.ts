@@ -11,7 +11,7 @@ import { parse as parseYaml } from 'yaml'
 import { fail } from '../errors.js'
 import {
   DEFAULT_GRACE_MS, DEFAULT_HUB_ROOM, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_LIVENESS_TIMEOUT_MS, DEFAULT_PURGE_DELAY_MS,
-  DEFAULT_READINESS_POLICY, MAX_WRITE_DELAY_MS, MIN_SECRET_LENGTH
+  DEFAULT_PENDING_RELEASE_MS, DEFAULT_READINESS_POLICY, MAX_TIMER_MS, MAX_WRITE_DELAY_MS, MIN_SECRET_LENGTH
 } from '../options.js'
 import type { ProfileDeclaration } from '../types.js'
 import { NODE_ID_PATTERN } from '../internal/records.js'
@@ -97,6 +97,12 @@ export interface DaemonConfig {
   readonly purgeDelayMs: number | undefined
   /** How long local writes wait to share a Yjs transaction (ClusterNode `writeDelayMs`), ms. @defaultValue 1 */
   readonly writeDelayMs: number
+  /**
+   * How long a release of a call this node does not know yet is remembered for its record
+   * arriving from a peer (ClusterNode `pendingReleaseMs`), ms; 0 turns it off.
+   * @defaultValue undefined (ClusterNode: 5000)
+   */
+  readonly pendingReleaseMs: number | undefined
   readonly readiness: 'reject' | 'allow' | 'wait' | undefined
   readonly dataDir: string | null
   /**
@@ -158,6 +164,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'heartbeatInterval', flag: '--heartbeat-interval <ms>', env: ['DP_HEARTBEAT_INTERVAL'], kind: 'ms', description: 'heartbeat to every peer', defaultText: String(DEFAULT_HEARTBEAT_INTERVAL_MS) },
   { key: 'purgeDelay', flag: '--purge-delay <ms>', env: ['DP_PURGE_DELAY'], kind: 'ms', description: 'then this long more: a dead node\'s calls are deleted', defaultText: String(DEFAULT_PURGE_DELAY_MS) },
   { key: 'writeDelay', flag: '--write-delay <ms>', env: ['DP_WRITE_DELAY'], kind: 'ms', description: `how long this node's writes wait for others to share one transaction and one update to the peers, 0..${MAX_WRITE_DELAY_MS} (0: the end of the event-loop turn, one transaction per request under light load); peers see a call at most this much later`, defaultText: String(DEFAULT_DAEMON_WRITE_DELAY_MS) },
+  { key: 'pendingRelease', flag: '--pending-release <ms>', env: ['DP_PENDING_RELEASE'], kind: 'ms', description: 'a release (end route) of a call whose record has not reached this node yet is remembered this long and applied when the record arrives from a peer; 0 turns it off', defaultText: String(DEFAULT_PENDING_RELEASE_MS) },
   { key: 'readiness', flag: '--readiness <policy>', env: ['DP_READINESS'], kind: 'string', description: 'admission before the initial sync: reject, allow or wait', defaultText: DEFAULT_READINESS_POLICY },
   { key: 'dataDir', flag: '--data-dir <dir>', env: ['DP_DATA_DIR'], kind: 'string', description: 'persist the document here (append log + snapshots)', defaultText: 'none (memory only)' },
   { key: 'resume', flag: '--resume <bool>', env: ['DP_RESUME'], kind: 'bool', description: 'with --data-dir, a restart resumes this node\'s own memberships instead of voiding them (true or false)', defaultText: 'true with --data-dir' },
@@ -396,6 +403,8 @@ export const resolveConfig = (sources: { flags?: RawSettings; env?: RawSettings;
   if (admissionNodes.length > 0 && !admissionNodes.includes(nodeId)) throw bad(`the admission nodes must include this node (${nodeId})`)
   const writeDelayMs = int('writeDelay', 0) ?? DEFAULT_DAEMON_WRITE_DELAY_MS
   if (writeDelayMs > MAX_WRITE_DELAY_MS) throw bad(`--write-delay must be at most ${MAX_WRITE_DELAY_MS} ms, got ${writeDelayMs}`)
+  const pendingReleaseMs = int('pendingRelease', 0)
+  if (pendingReleaseMs !== undefined && pendingReleaseMs > MAX_TIMER_MS) throw bad(`--pending-release must be at most ${MAX_TIMER_MS} ms, got ${pendingReleaseMs}`)
   return {
     nodeId,
     listen,
@@ -419,6 +428,7 @@ export const resolveConfig = (sources: { flags?: RawSettings; env?: RawSettings;
     heartbeatIntervalMs: int('heartbeatInterval', 1),
     purgeDelayMs: int('purgeDelay', 0),
     writeDelayMs,
+    pendingReleaseMs,
     readiness: oneOf('readiness', READINESS_POLICIES),
     dataDir,
     resume,

@@ -33,6 +33,7 @@ export const nodeOptionsOf = (config: DaemonConfig, log: PinoLogger): ClusterNod
   ...(config.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: config.heartbeatIntervalMs } : {}),
   ...(config.purgeDelayMs !== undefined ? { purgeDelayMs: config.purgeDelayMs } : {}),
   writeDelayMs: config.writeDelayMs,
+  ...(config.pendingReleaseMs !== undefined ? { pendingReleaseMs: config.pendingReleaseMs } : {}),
   ...(config.readiness !== undefined ? { readiness: { policy: config.readiness } } : {}),
   ...(config.dataDir !== null ? { dataDir: config.dataDir } : {}),
   ...(config.resume ? { resume: true } : {}),

@@ -7,6 +7,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import type { ClusterNode } from '../cluster-node.js'
+import { DEFAULT_MAX_PENDING_RELEASES } from '../options.js'
 import type { RefusalReason } from './admission.js'
 import { setIfUndefined } from 'lib0/map'
 
@@ -153,6 +154,24 @@ export class DaemonMetrics {
       help: 'Yjs structs in the document (stays proportional to live memberships)',
       registers: [registry],
       collect () { this.set(node.store.stats().structs) }
+    })
+    new Gauge({
+      name: 'dialog_profiles_pending_releases',
+      help: 'Releases that found no call here, remembered for --pending-release in case the call\'s record arrives from a peer',
+      registers: [registry],
+      collect () { this.set(node.store.stats().pendingReleases) }
+    })
+    new Counter({
+      name: 'dialog_profiles_late_releases_total',
+      help: 'Membership records released on arrival by a remembered release (the release reached this node before the call\'s record)',
+      registers: [registry],
+      collect () { this.reset(); this.inc(node.store.stats().pendingReleasesApplied) }
+    })
+    new Counter({
+      name: 'dialog_profiles_pending_releases_dropped_total',
+      help: `Remembered releases dropped before their window ended, to keep at most ${DEFAULT_MAX_PENDING_RELEASES}`,
+      registers: [registry],
+      collect () { this.reset(); this.inc(node.store.stats().pendingReleasesDropped) }
     })
   }
 

@@ -53,6 +53,21 @@ describe('admission over real sockets', () => {
     expect(lonely.store.size('total')).toBe(0)
   })
 
+  it('a release on another node before the call\'s record reached it is remembered, and releases the call when the record arrives', async () => {
+    const a = await nodes.start('a', [], { writeDelayMs: 200 }) // a's record leaves at least one event-loop turn later
+    const b = await nodes.start('b', [a.url()!])
+    await b.ready
+    const keys = [{ profile: 'total', limit: 5 }, { profile: 'caller', value: 'alice', limit: 5 }]
+    expect((await a.acquire('e1', keys)).admitted).toBe(true)
+    expect(b.release('e1')).toBe(0) // the BYE beat the record: b knew nothing then
+    expect(b.store.stats().pendingReleases).toBe(1)
+    await waitFor(() => b.store.stats().pendingReleasesApplied === 2, 'b releases e1 when its record arrives')
+    await waitFor(() => a.store.size('total') === 0 && a.store.size('caller', 'alice') === 0 && !a.store.holds('e1', 'total', null), 'a reads the removal notice')
+    expect(b.store.size('total')).toBe(0)
+    expect(b.release('e1')).toBe(0)
+    expect(a.release('e1')).toBe(0)
+  })
+
   it('strict: a node holding rights is SIGKILLed; the survivors never exceed the limit, and admit up to it after lease + margin', async () => {
     const ids = 'a,b,k'
     const LEASE = { leaseMs: 1500, leaseMarginMs: 1000 }

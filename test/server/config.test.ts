@@ -83,6 +83,16 @@ describe('resolveConfig', () => {
     expect(resolveConfig({ flags: { ...secret, nodeId: 'a' }, env: { writeDelay: '1000' } }).writeDelayMs).toBe(1000)
   })
 
+  it('passes --pending-release to the node as pendingReleaseMs (0 turns it off), and refuses a bad one', () => {
+    expect(resolveConfig({ flags: { ...secret, nodeId: 'a' } }).pendingReleaseMs).toBeUndefined()
+    expect(nodeOptionsOf(resolveConfig({ flags: { ...secret, nodeId: 'a' } }), pino({ level: 'silent' }))).not.toHaveProperty('pendingReleaseMs')
+    const c = resolveConfig({ flags: { ...secret, nodeId: 'a' }, env: { pendingRelease: '2000' } })
+    expect(nodeOptionsOf(c, pino({ level: 'silent' })).pendingReleaseMs).toBe(2000)
+    expect(resolveConfig({ flags: { ...secret, nodeId: 'a', pendingRelease: '0' }, file: { pendingRelease: 9000 } }).pendingReleaseMs).toBe(0)
+    refused({ flags: { ...secret, nodeId: 'a', pendingRelease: '-5' } }, /--pending-release must be an integer >= 0/)
+    refused({ flags: { ...secret, nodeId: 'a', pendingRelease: String(2 ** 31) } }, /--pending-release must be at most/)
+  })
+
   it('resumes by default with a data directory, never without one', () => {
     expect(resolveConfig({ flags: { ...secret, nodeId: 'a', dataDir: '/tmp/x' } }).resume).toBe(true)
     expect(resolveConfig({ flags: { ...secret, nodeId: 'a' } }).resume).toBe(false)

@@ -70,4 +70,15 @@ describe('DaemonMetrics and ClusterNode.cluster()', () => {
     expect(text).toContain('dialog_profiles_http_requests_total{route="POST /v1/acquire",code="200"} 2')
     expect(text).toContain('dialog_profiles_http_requests_total{route="unmatched",code="404"} 1')
   })
+
+  it('reports the releases remembered for calls whose records have not arrived', async () => {
+    const n = await node()
+    const metrics = new DaemonMetrics(n)
+    expect((await metrics.render()).body).toContain('dialog_profiles_pending_releases 0')
+    expect(n.release('never-seen@example.com')).toBe(0)
+    const text = (await metrics.render()).body
+    expect(text).toContain('dialog_profiles_pending_releases 1')
+    expect(text).toContain('dialog_profiles_late_releases_total 0')
+    expect(text).toContain('dialog_profiles_pending_releases_dropped_total 0')
+  })
 })
