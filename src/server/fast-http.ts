@@ -119,6 +119,8 @@ class FastConnection {
   /** The answer awaited, if a request is being handled. */
   private current: FastResponse | null = null
   private pumping = false
+  /** Waiting for answers already written to leave (the client reads slowly). */
+  private draining = false
   private done = false
   /** Closing: the daemon stops; end after the answer in flight. */
   private closing = false
@@ -142,7 +144,7 @@ class FastConnection {
 
   private data (c: Buffer): void {
     this.buf = this.buf === null ? c : Buffer.concat([this.buf, c])
-    if (this.current !== null) {
+    if (this.current !== null || this.draining) {
       if (this.buf.length > MAX_PENDING) this.socket.pause()
       return
     }
@@ -154,7 +156,7 @@ class FastConnection {
     if (this.pumping) return
     this.pumping = true
     try {
-      while (!this.done && this.current === null && this.buf !== null) {
+      while (!this.done && !this.draining && this.current === null && this.buf !== null) {
         const p = this.fast.parse(this.buf)
         if (p === 'more') break
         if (p === 'node') { this.handOver(); return }
@@ -182,12 +184,20 @@ class FastConnection {
     const s = this.socket
     if (!s.writable) { this.finish(); return }
     if (!keep || this.closing) {
+      this.fast.served++
       this.finish()
       s.end(text, 'latin1')
       s.once('finish', () => { s.destroy() })
       return
     }
-    s.write(text, 'latin1')
+    this.fast.served++
+    if (!s.write(text, 'latin1')) {
+      // the client does not read its answers: read nothing more until they are out, as node:http
+      this.draining = true
+      s.pause()
+      s.once('drain', () => { this.draining = false; if (!this.done) { s.resume(); this.pump() } })
+      return
+    }
     if (s.isPaused()) s.resume()
     this.pump()
   }
@@ -213,6 +223,7 @@ class FastConnection {
     this.finish()
     s.pause()
     if (rest !== null) s.unshift(rest)
+    this.fast.handedOver++
     this.fast.handOver(s)
     s.resume()
   }
@@ -269,6 +280,9 @@ class FastConnection {
 export class FastPath {
   private readonly nodeListeners: Array<(socket: Socket) => void>
   private readonly conns = new Set<FastConnection>()
+  /** Requests answered on the fast path, connections handed over to node:http (for tests and metrics). */
+  served = 0
+  handedOver = 0
 
   constructor (readonly server: Server, readonly api: HttpApi) {
     // node:http's own connection listener: called for the connections handed over
@@ -349,6 +363,8 @@ export class FastPath {
     }
     const total = end + 4 + length
     if (b.length < total) return 'more'
+    // node:http's parser takes bytes after a `Connection: close` request for an error (400): let it
+    if (connection === 'close' && b.length > total) return 'node'
     return { size: total, method, path, route: match.route, params: match.params, head, close: connection === 'close', body: b.subarray(end + 4, total) }
   }
 }

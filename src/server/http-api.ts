@@ -240,6 +240,11 @@ export class HttpApi {
     this.fast = options.fastPath ?? true ? new FastPath(this.server, this) : null
   }
 
+  /** Requests answered on the fast path and connections it handed over to node:http (null: no fast path). */
+  fastPathCounts (): { served: number; handedOver: number } | null {
+    return this.fast === null ? null : { served: this.fast.served, handedOver: this.fast.handedOver }
+  }
+
   /** Starts listening; resolves with the bound address (port 0: a free port). */
   async listen (host: string, port: number): Promise<{ host: string; port: number }> {
     await new Promise<void>((resolve, reject) => {
