@@ -170,7 +170,7 @@ class FastConnection {
   private serve (p: Plain): void {
     const res = new FastResponse(this, !p.close)
     this.current = res
-    this.clearTimer()
+    if (this.timerPartial) this.clearTimer() // the next request's headersTimeout starts afresh
     const text = wantsText(null, p.head.accept)
     const req = new BufferedRequest(p.method, p.path, p.params, text, p.head, p.body, this.fast.api)
     const lean = p.route.lean as NonNullable<Route['lean']>
@@ -254,17 +254,23 @@ class FastConnection {
     if (this.timer !== null) { clearTimeout(this.timer); this.timer = null }
   }
 
-  /** Idle: close after keepAliveTimeout; a request begun: node's 408 after headersTimeout. */
+  /**
+   * Idle: close after keepAliveTimeout; a request begun: node's 408 after headersTimeout. One
+   * timer, refreshed after each answer (not cleared while a request is handled: it re-arms
+   * itself when it fires then).
+   */
   private arm (): void {
     if (this.current !== null) return
     const partial = this.buf !== null
-    if (this.timer !== null && partial === this.timerPartial) return
+    // a request begun keeps its deadline, counted from its first bytes as node:http does
+    if (this.timer !== null && partial === this.timerPartial) { if (!partial) this.timer.refresh(); return }
     this.clearTimer()
     this.timerPartial = partial
     const server = this.fast.server
     this.timer = setTimeout(() => {
+      if (this.done) { this.timer = null; return }
+      if (this.current !== null || this.draining) { this.timer?.refresh(); return }
       this.timer = null
-      if (this.done) return
       if (!partial) { this.destroy(); return }
       this.finish()
       if (this.socket.writable) this.socket.write(TIMEOUT_ANSWER)
