@@ -5,7 +5,8 @@
  * TCP writes at every byte, pipelined, oversized, bad tokens, hand-overs to node:http in the
  * middle of a connection) and must answer with the same bytes (the `Date` header aside) and
  * close the same connections. Then random bytes from fast-check on the fast-path daemon: it
- * must stay up and answer the next connection.
+ * must stay up and answer the next connection; a client that does not read its answers is not
+ * read either; the idle and headers timeouts hold.
  */
 import { connect } from 'node:net'
 import type { Socket } from 'node:net'
@@ -13,6 +14,7 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { resolveConfig } from '../../src/server/config.js'
 import { Daemon } from '../../src/server/daemon.js'
+import { HttpApi, replyJson } from '../../src/server/http-api.js'
 import { createLogger } from '../../src/server/logging.js'
 
 const TOKEN = 'api-token-0123456789'
@@ -240,5 +242,26 @@ describe('HTTP fast path against node:http', () => {
       const acq = await exchange(fast, [acquireForm('after-fuzz')], 1)
       expect(acq.bytes.startsWith('HTTP/1.1 200 OK')).toBe(true)
     }), { numRuns: 40, seed: 20261202 })
+  })
+})
+
+describe('HTTP fast path bounds', () => {
+  it('answers a request begun and not finished within headersTimeout with node\'s 408, and closes an idle connection after keepAliveTimeout', async () => {
+    const api = new HttpApi({ keepAliveTimeoutMs: 300 })
+    api.router.addLean('POST', '/lean', async (req, res) => { replyJson(res, 200, JSON.stringify(await req.body())) })
+    const { port } = await api.listen('127.0.0.1', 0)
+    try {
+      // a complete request first: answered on the fast path, the connection then kept
+      const ok = await exchange(port, ['POST /lean HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\na=1'], 1)
+      expect(ok.bytes).toContain('{"a":"1"}')
+      expect(ok.bytes).toContain('Keep-Alive: timeout=0')
+      // a head that never ends: node's 408 after headersTimeout (keepAliveTimeout + 1 s), then the end
+      const partial = await exchange(port, ['POST /lean HTTP/1.1\r\nHost: t\r\n'], 1, 5000)
+      expect(partial).toEqual({ bytes: 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n', closed: true })
+      // nothing at all: closed without an answer after keepAliveTimeout
+      const idle = await exchange(port, [], 1, 5000)
+      expect(idle).toEqual({ bytes: '', closed: true })
+      expect(api.fastPathCounts()).toEqual({ served: 1, handedOver: 0 })
+    } finally { await api.close() }
   })
 })
