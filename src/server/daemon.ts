@@ -47,7 +47,7 @@ export const nodeOptionsOf = (config: DaemonConfig, log: PinoLogger): ClusterNod
 
 /** How a daemon is built, beyond its configuration. */
 export interface DaemonOptions {
-  /** Answer plain hot requests on the HTTP fast path (see `HttpApiOptions.fastPath`). @defaultValue true */
+  /** Answer plain hot requests on the HTTP fast path (see `HttpApiOptions.fastPath`). @defaultValue config.httpFastPath */
   readonly httpFastPath?: boolean
 }
 
@@ -90,7 +90,7 @@ export class Daemon {
       apiToken: config.apiToken,
       onAnswer: (route, code) => { metrics.request(route, code); tally.answered(route, code) },
       onInternalError: (err, req) => { log.error({ err, method: req.method, url: req.url }, 'request failed') },
-      ...(options.httpFastPath !== undefined ? { fastPath: options.httpFastPath } : {})
+      fastPath: options.httpFastPath ?? config.httpFastPath
     })
     registerRoutes(http.router, { node, admission, metrics })
     mountStatusPage(http.router, status)
