@@ -118,6 +118,8 @@ export interface DaemonConfig {
   readonly maxBodyBytes: number
   /** @defaultValue 10 */
   readonly metricsTopValues: number
+  /** Answer plain hot requests on the HTTP fast path (src/server/fast-http.ts). @defaultValue true */
+  readonly httpFastPath: boolean
 }
 
 type Kind = 'string' | 'list' | 'int' | 'ms' | 'bool'
@@ -173,6 +175,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'apiToken', flag: '--api-token <token>', env: ['DP_API_TOKEN'], kind: 'string', description: 'require Authorization: Bearer TOKEN on the HTTP API', defaultText: 'none' },
   { key: 'apiTokenFile', flag: '--api-token-file <file>', env: ['DP_API_TOKEN_FILE'], kind: 'string', description: 'read the API token from this file' },
   { key: 'maxBodyBytes', flag: '--max-body-bytes <n>', env: ['DP_MAX_BODY_BYTES'], kind: 'int', description: 'largest HTTP request body accepted (larger: 400)', defaultText: String(DEFAULT_MAX_BODY_BYTES) },
+  { key: 'httpFastPath', flag: '--http-fast-path <bool>', env: ['DP_HTTP_FAST_PATH'], kind: 'bool', description: 'answer plain POST /v1/acquire and the other write requests straight off the socket, with node:http\'s exact answers; false: node:http for every request (true or false)', defaultText: 'true' },
   { key: 'metricsTopValues', flag: '--metrics-top-values <n>', env: ['DP_METRICS_TOP_VALUES'], kind: 'int', description: 'values of a valued profile exported as their own series; the rest are summed in value="__other__"', defaultText: String(DEFAULT_METRICS_TOP_VALUES) }
 ]
 
@@ -435,6 +438,7 @@ export const resolveConfig = (sources: { flags?: RawSettings; env?: RawSettings;
     logLevel: oneOf('logLevel', LOG_LEVELS) ?? DEFAULT_LOG_LEVEL,
     maxCallDurationMs: maxCallDurationS * 1000,
     maxBodyBytes: int('maxBodyBytes', 64) ?? DEFAULT_MAX_BODY_BYTES,
-    metricsTopValues: int('metricsTopValues', 0) ?? DEFAULT_METRICS_TOP_VALUES
+    metricsTopValues: int('metricsTopValues', 0) ?? DEFAULT_METRICS_TOP_VALUES,
+    httpFastPath: bool('httpFastPath') ?? true
   }
 }

@@ -46,6 +46,12 @@ export const nodeOptionsOf = (config: DaemonConfig, log: PinoLogger): ClusterNod
   log: nodeLogger(log)
 })
 
+/** How a daemon is built, beyond its configuration. */
+export interface DaemonOptions {
+  /** Answer plain hot requests on the HTTP fast path (see `HttpApiOptions.fastPath`). @defaultValue config.httpFastPath */
+  readonly httpFastPath?: boolean
+}
+
 /** A running daemon. */
 export class Daemon {
   private stopping: Promise<void> | undefined
@@ -68,7 +74,7 @@ export class Daemon {
    * API. On any failure everything started is stopped again and the error is thrown.
    * @throws DialogProfilesError `DP_ERR_CONFIG`, `DP_ERR_INVALID_ARGUMENT`, `DP_ERR_TRANSPORT`, `DP_ERR_PERSISTENCE`
    */
-  static async start (config: DaemonConfig, log: PinoLogger = createLogger(config.logLevel, config.nodeId)): Promise<Daemon> {
+  static async start (config: DaemonConfig, log: PinoLogger = createLogger(config.logLevel, config.nodeId), options: DaemonOptions = {}): Promise<Daemon> {
     const node = new ClusterNode(nodeOptionsOf(config, log))
     let admission: Admission
     try {
@@ -84,7 +90,8 @@ export class Daemon {
       maxBodyBytes: config.maxBodyBytes,
       apiToken: config.apiToken,
       onAnswer: (route, code) => { metrics.request(route, code); tally.answered(route, code) },
-      onInternalError: (err, req) => { log.error({ err, method: req.method, url: req.url }, 'request failed') }
+      onInternalError: (err, req) => { log.error({ err, method: req.method, url: req.url }, 'request failed') },
+      fastPath: options.httpFastPath ?? config.httpFastPath
     })
     registerRoutes(http.router, { node, admission, metrics })
     mountStatusPage(http.router, status)

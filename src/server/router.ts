@@ -12,8 +12,8 @@ import { setIfUndefined } from 'lib0/map'
 /** Form or JSON fields of a request body, all strings (numbers in JSON are turned into strings). */
 export type Fields = Readonly<Record<string, string>>
 
-/** What a handler gets. */
-export interface ApiRequest {
+/** What a lean handler gets: the request without the node:http message. */
+export interface LeanRequest {
   readonly method: string
   readonly path: string
   /** Path parameters, percent-decoded. */
@@ -24,7 +24,25 @@ export interface ApiRequest {
   readonly text: boolean
   /** Reads and parses the body (JSON, urlencoded; no content type is a form). Empty body: {}. */
   body (): Promise<Fields>
+}
+
+/** What a handler gets. */
+export interface ApiRequest extends LeanRequest {
   readonly raw: IncomingMessage
+}
+
+/**
+ * The part of a `ServerResponse` a lean handler may use: one `writeHead` with every header
+ * (a body needs its `content-length`), then one `end`. The fast path (fast-http.ts) answers
+ * through an object of this shape, node:http through its `ServerResponse`.
+ */
+export interface ApiResponse {
+  statusCode: number
+  readonly headersSent: boolean
+  shouldKeepAlive: boolean
+  writeHead (status: number, headers?: Record<string, string | number>): unknown
+  end (body?: string): unknown
+  destroy (): unknown
 }
 
 /**
@@ -32,6 +50,12 @@ export interface ApiRequest {
  * `DialogProfilesError`, which becomes the typed error answer.
  */
 export type Handler = (req: ApiRequest, res: ServerResponse) => void | Promise<void>
+
+/**
+ * A handler that needs neither the node:http request nor more than {@link ApiResponse}: the
+ * daemon may answer its route on the fast path (fast-http.ts) as well as through node:http.
+ */
+export type LeanHandler = (req: LeanRequest, res: ApiResponse) => void | Promise<void>
 
 /** Options of one route. */
 export interface RouteOptions {
@@ -44,6 +68,8 @@ export interface Route {
   readonly method: string
   readonly path: string
   readonly handler: Handler
+  /** The same handler when it is lean (see {@link Router.addLean}), else null. */
+  readonly lean: LeanHandler | null
   readonly public: boolean
   /** `METHOD /path/:pattern`, the route's label in metrics. */
   readonly name: string
@@ -69,7 +95,16 @@ export class Router {
 
   /** Adds a route; a second route for the same method and path replaces the first. */
   add (method: string, path: string, handler: Handler, options: RouteOptions = {}): void {
-    const route: Route = { method, path, handler, public: options.public ?? false, name: `${method} ${path}` }
+    this.put({ method, path, handler, lean: null, public: options.public ?? false, name: `${method} ${path}` })
+  }
+
+  /** Adds a lean route: answered by the fast path of hot requests too (see fast-http.ts). */
+  addLean (method: string, path: string, handler: LeanHandler, options: RouteOptions = {}): void {
+    this.put({ method, path, handler, lean: handler, public: options.public ?? false, name: `${method} ${path}` })
+  }
+
+  private put (route: Route): void {
+    const { method, path } = route
     if (!path.includes('/:')) {
       const m = setIfUndefined(this.statics, path, () => new Map<string, Found>())
       m.set(method, { kind: 'found', route, params: NO_PARAMS })

@@ -2,16 +2,16 @@
  * The route table of the daemon's HTTP API (the contract: the README's "HTTP API" under "Sidecar
  * daemon"). Every input is checked before anything changes: bad input answers 400, an
  * undeclared profile 404, both with `{"error":{"code","message"}}`. Membership changes go
- * through the {@link Admission} module.
+ * through the {@link Admission} module. The write routes are lean (`Router.addLean`): the
+ * daemon's fast path (fast-http.ts) answers their plain requests with the same handlers.
  */
-import type { ServerResponse } from 'node:http'
 import type { ClusterNode } from '../cluster-node.js'
 import { DialogProfilesError, fail } from '../errors.js'
 import type { Member } from '../types.js'
 import type { Admission } from './admission.js'
 import { reply, replyEmpty, replyJson, replyText } from './http-api.js'
 import type { DaemonMetrics } from './metrics.js'
-import type { ApiRequest, Fields, Router } from './router.js'
+import type { ApiResponse, Fields, LeanRequest, Router } from './router.js'
 
 /** What the routes work on. */
 export interface RouteDeps {
@@ -67,7 +67,7 @@ export const registerRoutes = (router: Router, deps: RouteDeps): void => {
   const { node, admission, metrics } = deps
   const declared: Declared = new Map(node.store.profiles().map((p) => [p.name, p.withValue]))
 
-  router.add('POST', '/v1/acquire', async (req, res) => {
+  router.addLean('POST', '/v1/acquire', async (req, res) => {
     const f = await req.body()
     const dialog = required(f, 'dialog')
     const { profile, value } = profileAndValue(declared, required(f, 'profile'), f['value'], true)
@@ -90,7 +90,7 @@ export const registerRoutes = (router: Router, deps: RouteDeps): void => {
     replyJson(res, r.admitted ? 200 : 429, `{"admitted":${String(r.admitted)},"size":${r.size},"limit":${r.limit}}`)
   })
 
-  router.add('POST', '/v1/dialogs/:dialog/profiles', async (req, res) => {
+  router.addLean('POST', '/v1/dialogs/:dialog/profiles', async (req, res) => {
     const dialog = required(req.params, 'dialog')
     const f = await req.body()
     const { profile, value } = profileAndValue(declared, required(f, 'profile'), f['value'], true)
@@ -99,20 +99,20 @@ export const registerRoutes = (router: Router, deps: RouteDeps): void => {
     replyEmpty(res)
   })
 
-  router.add('DELETE', '/v1/dialogs/:dialog/profiles/:profile', (req, res) => {
+  router.addLean('DELETE', '/v1/dialogs/:dialog/profiles/:profile', (req, res) => {
     const dialog = required(req.params, 'dialog')
     const { profile, value } = profileAndValue(declared, required(req.params, 'profile'), req.query.get('value'), false)
     admission.remove(dialog, profile, value)
     replyEmpty(res)
   })
 
-  const endDialog = (req: ApiRequest, res: ServerResponse): void => {
+  const endDialog = (req: LeanRequest, res: ApiResponse): void => {
     admission.end(required(req.params, 'dialog'))
     replyEmpty(res)
   }
-  router.add('DELETE', '/v1/dialogs/:dialog', endDialog)
+  router.addLean('DELETE', '/v1/dialogs/:dialog', endDialog)
   // Kamailio's http_client turns an empty POST into a GET, so scripts send a form body (reason=bye): read and ignore it.
-  router.add('POST', '/v1/dialogs/:dialog/end', async (req, res) => {
+  router.addLean('POST', '/v1/dialogs/:dialog/end', async (req, res) => {
     const dialog = required(req.params, 'dialog')
     await req.body()
     admission.end(dialog)

@@ -40,6 +40,13 @@ describe('resolveConfig', () => {
     expect(c.apiToken).toBeNull()
     expect(c.dataDir).toBeNull()
     expect(c.livenessTimeoutMs).toBeUndefined()
+    expect(c.httpFastPath).toBe(true)
+  })
+
+  it('turns the HTTP fast path off by flag or environment, and refuses a value not a boolean', () => {
+    expect(resolveConfig({ flags: { ...secret, nodeId: 'a', httpFastPath: 'false' } }).httpFastPath).toBe(false)
+    expect(resolveConfig({ flags: { ...secret, nodeId: 'a' }, env: { httpFastPath: 'false' } }).httpFastPath).toBe(false)
+    refused({ flags: { ...secret, nodeId: 'a' }, env: { httpFastPath: 'never' } }, /DP_HTTP_FAST_PATH must be true or false/)
   })
 
   it('takes flags over environment over the config file, setting by setting', () => {
