@@ -25,8 +25,9 @@
 import { STATUS_CODES } from 'node:http'
 import type { Server } from 'node:http'
 import type { Socket } from 'node:net'
-import type { Head, HttpApi } from './http-api.js'
-import { BufferedRequest, wantsText } from './http-api.js'
+import type { HttpApi } from './http-api.js'
+import { BufferedRequest, wantsText } from './requests.js'
+import type { Head } from './requests.js'
 import type { ApiResponse, Route } from './router.js'
 
 /** Largest request head the fast path reads; a longer one goes to node:http (its limit: 16 KiB). */

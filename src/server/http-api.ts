@@ -14,6 +14,8 @@ import type { Secret } from './config.js'
 import { Router } from './router.js'
 import type { ApiRequest, ApiResponse, Fields, LeanRequest, Route } from './router.js'
 import { FastPath } from './fast-http.js'
+import { NO_QUERY, headOf, wantsText } from './requests.js'
+import type { Head } from './requests.js'
 
 /** Options of an {@link HttpApi}. */
 export interface HttpApiOptions {
@@ -100,15 +102,6 @@ export const replyError = (res: ApiResponse, text: boolean, code: ErrorCode, mes
   return status
 }
 
-export const wantsText = (query: URLSearchParams | null, accept: string | undefined): boolean => {
-  const f = query?.get('format')
-  if (f === 'text') return true
-  if (f === 'json') return false
-  return accept !== undefined && accept.startsWith('text/plain')
-}
-
-const NO_QUERY = new URLSearchParams()
-
 const sha256 = (s: string): Buffer => createHash('sha256').update(s).digest()
 
 const fieldsOfJson = (text: string): Fields => {
@@ -158,32 +151,6 @@ const fieldsOfForm = (text: string): Fields => {
 
 const EMPTY: Fields = Object.freeze({})
 
-/**
- * The headers the API reads, taken from `req.rawHeaders` in one pass: reading `req.headers`
- * would build an object of every header (names lowercased, duplicates joined) on each request.
- * A header given twice counts by its first value, as node:http does for these names.
- */
-export interface Head {
-  accept: string | undefined
-  contentType: string | undefined
-  contentLength: string | undefined
-  authorization: string | undefined
-}
-
-export const headOf = (raw: readonly string[]): Head => {
-  const h: Head = { accept: undefined, contentType: undefined, contentLength: undefined, authorization: undefined }
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i] as string
-    switch (name.length) {
-      case 6: if (h.accept === undefined && name.toLowerCase() === 'accept') h.accept = raw[i + 1]; break
-      case 12: if (h.contentType === undefined && name.toLowerCase() === 'content-type') h.contentType = raw[i + 1]; break
-      case 13: if (h.authorization === undefined && name.toLowerCase() === 'authorization') h.authorization = raw[i + 1]; break
-      case 14: if (h.contentLength === undefined && name.toLowerCase() === 'content-length') h.contentLength = raw[i + 1]; break
-    }
-  }
-  return h
-}
-
 const FORM = 'application/x-www-form-urlencoded'
 
 /** The request a handler gets: one object per request, its body read on demand. */
@@ -201,22 +168,6 @@ class Request implements ApiRequest {
   ) {}
 
   body (): Promise<Fields> { return this.api.readBody(this.raw, this.res, this.head) }
-}
-
-/** A request of the fast path: its body is already in hand (fast-http.ts). */
-export class BufferedRequest implements LeanRequest {
-  readonly query = NO_QUERY
-  constructor (
-    readonly method: string,
-    readonly path: string,
-    readonly params: Readonly<Record<string, string>>,
-    readonly text: boolean,
-    private readonly head: Head,
-    private readonly content: Buffer,
-    private readonly api: HttpApi
-  ) {}
-
-  body (): Promise<Fields> { return this.api.parseBody(this.head, this.content) }
 }
 
 /** How a body is parsed, from its content type. */
