@@ -34,6 +34,7 @@ import * as decoding from 'lib0/decoding'
 import { NODE_ID_PATTERN } from './internal/records.js'
 import type { HubOptions, Logger } from './options.js'
 import { MSG_SYNC, SYNC_STEP1, SYNC_STEP2, SYNC_UPDATE } from './transport/wire.js'
+import { MAX_MESSAGES_PER_TASK, MAX_UPDATE_BYTES_PER_TASK } from './transport/peer.js'
 import type { ProfileStore } from './profile-store.js'
 
 /** y-websocket message type of awareness updates. */
@@ -44,10 +45,6 @@ const MAX_HANDLED_TYPE = 127
 const MAX_WRITERS_SPLIT = 4096
 /** WebSocket close code sent to a hub that broke the protocol (the provider reconnects). */
 const CLOSE_PROTOCOL = 4002
-/** Most updates from one hub applied in one Yjs transaction. */
-const MAX_BATCH_UPDATES = 1024
-/** Most bytes of updates from one hub applied in one Yjs transaction (a bigger single update goes alone). */
-const MAX_BATCH_BYTES = 64 * 1024
 
 /** One hub's state, as `cluster()` shows it (no token). */
 export interface HubView {
@@ -240,7 +237,8 @@ export class HubLinks {
    * Updates from a hub arrive one per message (a hub forwards each writer's update as it came).
    * Applying each in its own Yjs transaction costs a transaction, an index pass and an update
    * event per message, so they are queued and applied together once per event-loop turn, in
-   * arrival order, at most MAX_BATCH_UPDATES / MAX_BATCH_BYTES per transaction, yielding between
+   * arrival order, within the mesh's budget per task (MAX_MESSAGES_PER_TASK updates and
+   * MAX_UPDATE_BYTES_PER_TASK bytes; a bigger single update goes alone), yielding between
    * transactions so a burst never holds the event loop for long.
    */
   private queue (link: Link, update: Uint8Array): void {
@@ -266,7 +264,7 @@ export class HubLinks {
     for (let b = 0; b < batches && link.pending.length > 0 && !this.closed; b++) {
       let end = 0
       let bytes = 0
-      while (end < link.pending.length && end < MAX_BATCH_UPDATES && (end === 0 || bytes + link.pending[end]!.length <= MAX_BATCH_BYTES)) bytes += link.pending[end++]!.length
+      while (end < link.pending.length && end < MAX_MESSAGES_PER_TASK && (end === 0 || bytes + link.pending[end]!.length <= MAX_UPDATE_BYTES_PER_TASK)) bytes += link.pending[end++]!.length
       const batch = link.pending.splice(0, end)
       // All or nothing per transaction: a batch with a refused update is applied one by one, so
       // only the refused ones are dropped.
