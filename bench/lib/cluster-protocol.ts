@@ -66,6 +66,8 @@ export interface Traffic {
   readonly stateBytesOut: number
   /** Membership operations this node's load generator issued since it started. */
   readonly opsIssued: number
+  /** CPU time of the node's process since it started (user + system, ms). */
+  readonly cpuMs: number
 }
 
 /**

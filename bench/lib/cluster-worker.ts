@@ -238,7 +238,8 @@ const main = async (): Promise<void> => {
         gen?.endAll()
         return { id: req.id, type: 'ok' }
       case 'state': {
-        const traffic = { ...replica.traffic(), opsIssued: gen?.totalOps ?? 0 }
+        const cpu = process.cpuUsage()
+        const traffic = { ...replica.traffic(), opsIssued: gen?.totalOps ?? 0, cpuMs: (cpu.user + cpu.system) / 1000 }
         const health = { ...stalls.read(), ...replica.suspicions(), closed: replica.drops() }
         return { id: req.id, type: 'state', size: replica.size(), members: replica.members(), drops: replica.drops(), traffic, health }
       }

@@ -19,6 +19,7 @@
  * sustained rate no stall over 100 ms and no peer taken for suspect or dead (issue 11).
  */
 import type { BenchContext, Scenario } from '../lib/types.js'
+import { ConvergenceError } from '../lib/types.js'
 import type { ClusterImpl, WriteMode } from '../lib/cluster-protocol.js'
 import { createRng, subSeed } from '../lib/prng.js'
 import { percentile } from '../lib/stats.js'
@@ -67,12 +68,12 @@ const idle = async (ctx: BenchContext, c: ProcessCluster, samples: number, label
 }
 
 /** Cluster-wide transport totals, liveness events, and the largest event-loop stall of any node since its last reset. */
-const traffic = async (c: ProcessCluster): Promise<{ updatesIn: number, bytesIn: number, stateBytesOut: number, ops: number, stallMaxMs: number, stallCpuMs: number, busyStallMaxMs: number, suspect: number, dead: number, closed: number }> => {
+const traffic = async (c: ProcessCluster): Promise<{ updatesIn: number, bytesIn: number, stateBytesOut: number, ops: number, cpuMs: number, stallMaxMs: number, stallCpuMs: number, busyStallMaxMs: number, suspect: number, dead: number, closed: number }> => {
   const states = await Promise.all(c.nodes.map(async (x) => await x.call({ type: 'state' }, CONVERGE_TIMEOUT_MS)))
-  const t = { updatesIn: 0, bytesIn: 0, stateBytesOut: 0, ops: 0, stallMaxMs: 0, stallCpuMs: 0, busyStallMaxMs: 0, suspect: 0, dead: 0, closed: 0 }
+  const t = { updatesIn: 0, bytesIn: 0, stateBytesOut: 0, ops: 0, cpuMs: 0, stallMaxMs: 0, stallCpuMs: 0, busyStallMaxMs: 0, suspect: 0, dead: 0, closed: 0 }
   for (const s of states) {
     if (s.type !== 'state') continue
-    t.updatesIn += s.traffic.updatesIn; t.bytesIn += s.traffic.bytesIn; t.stateBytesOut += s.traffic.stateBytesOut; t.ops += s.traffic.opsIssued
+    t.updatesIn += s.traffic.updatesIn; t.bytesIn += s.traffic.bytesIn; t.stateBytesOut += s.traffic.stateBytesOut; t.ops += s.traffic.opsIssued; t.cpuMs += s.traffic.cpuMs
     if (s.health.stallMaxMs > t.stallMaxMs) { t.stallMaxMs = s.health.stallMaxMs; t.stallCpuMs = s.health.stallCpuMs }
     t.busyStallMaxMs = Math.max(t.busyStallMaxMs, s.health.busyStallMaxMs)
     t.suspect += s.health.suspect; t.dead += s.health.dead; t.closed += s.health.closed
@@ -81,7 +82,7 @@ const traffic = async (c: ProcessCluster): Promise<{ updatesIn: number, bytesIn:
 }
 
 /** Outcome of one rate step. */
-export interface StepOutcome { achieved: number, p50: number, p99: number, bytesPerOp: number, msgsPerOp: number, stallMaxMs: number, stallCpuMs: number, busyStallMaxMs: number, suspicions: number, closed: number }
+export interface StepOutcome { achieved: number, p50: number, p99: number, bytesPerOp: number, msgsPerOp: number, cpuUsPerOp: number, stallMaxMs: number, stallCpuMs: number, busyStallMaxMs: number, suspicions: number, closed: number }
 
 const step = async (ctx: BenchContext, c: ProcessCluster, label: string, mode: WriteMode, callsPerSecond: number, durationMs: number, seed: number): Promise<StepOutcome> => {
   const rng = createRng(seed)
@@ -135,6 +136,7 @@ const step = async (ctx: BenchContext, c: ProcessCluster, label: string, mode: W
     p99: p(lat, 99),
     bytesPerOp: allOps > 0 ? (after.bytesIn - before.bytesIn) / allOps / n : Number.NaN,
     msgsPerOp: allOps > 0 ? (after.updatesIn - before.updatesIn) / allOps / n : Number.NaN,
+    cpuUsPerOp: allOps > 0 ? (after.cpuMs - before.cpuMs) * 1000 / allOps / n : Number.NaN,
     stallMaxMs: loaded.stallMaxMs,
     stallCpuMs: loaded.stallCpuMs,
     busyStallMaxMs: loaded.busyStallMaxMs,
@@ -153,6 +155,7 @@ const step = async (ctx: BenchContext, c: ProcessCluster, label: string, mode: W
   if (allOps > 0) {
     ctx.report(label, `update messages received per op per node @${target} ops/s`, r.msgsPerOp, 'msgs/op')
     ctx.report(label, `bytes received per op per node @${target} ops/s`, r.bytesPerOp, 'bytes/op')
+    ctx.report(label, `node CPU per op per node @${target} ops/s`, r.cpuUsPerOp, 'us/op')
     ctx.report(label, `bytes of state answers sent per op @${target} ops/s`, (after.stateBytesOut - before.stateBytesOut) / allOps, 'bytes/op')
   }
   return r
@@ -184,7 +187,18 @@ export const measure = async (ctx: BenchContext, impl: ClusterImpl, name: string
     let msgsPerOp = Number.NaN
     for (const rate of rates) {
       ctx.checkBudget()
-      const r = await step(ctx, c, label, mode, rate / 2, durationMs, subSeed(seed, `rate${rate}`))
+      let r: StepOutcome
+      try {
+        r = await step(ctx, c, label, mode, rate / 2, durationMs, subSeed(seed, `rate${rate}`))
+      } catch (err) {
+        // A baseline that loses or keeps a call is a wrong answer of the baseline, not of this
+        // project: that step and the higher ones count as not sustained, and the run goes on.
+        // Ours stays fatal (a fast wrong answer is not a result).
+        if (impl !== 'ymap-hub' || !(err instanceof ConvergenceError)) throw err
+        ctx.notice(`${label}: the baseline did not converge at ${rate} ops/s (${err.message}); counted as not sustained`)
+        ctx.report(label, `did not converge @${rate} ops/s`, 1, 'steps')
+        break
+      }
       // Bytes per op at the lowest rate: the least batching, the figure that shows duplicates.
       if (Number.isNaN(bytesPerOp)) { bytesPerOp = r.bytesPerOp; msgsPerOp = r.msgsPerOp }
       const sustained = r.p99 < LAG_LIMIT_MS && r.achieved >= 0.9 * rate

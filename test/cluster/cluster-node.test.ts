@@ -34,6 +34,20 @@ describe('ClusterNode', () => {
     await waitFor(() => [a, b, c].every((n) => n.store.size('caller', 'alice') === 1), 'removal converges')
   })
 
+  it('an eventual-only cluster with no admission.nodes logs no warning about its peers\' strict-admission rows', async () => {
+    const a = await nodes.start('a', [])
+    const b = await nodes.start('b', [a.url()!])
+    const c = await nodes.start('c', [a.url()!, b.url()!])
+    await Promise.all([a.ready, b.ready, c.ready])
+    c.store.add('d1', 'total')
+    await waitFor(() => [a, b, c].every((n) => n.store.size('total') === 1), 'sizes converge')
+    for (const n of [a, b, c]) {
+      expect(n.lines.filter((l) => l.startsWith('warn:'))).toEqual([])
+      // the rows were seen (and ignored, at debug): the test would pass vacuously otherwise
+      expect(n.lines.filter((l) => l.includes('strict-admission row')).length).toBeGreaterThan(0)
+    }
+  })
+
   it('ready rejects with DP_ERR_NOT_READY when no peer answers, and the policy governs acquire', async () => {
     const lonely = await nodes.start('x', ['ws://127.0.0.1:9'], { readiness: { policy: 'reject', timeoutMs: 200 } })
     await expect(lonely.acquire('d1', 'total', null, 10)).rejects.toMatchObject({ code: 'DP_ERR_NOT_READY' })
