@@ -27,7 +27,8 @@ export type WorkerRequest =
   | { readonly id: number, readonly type: 'remove', readonly dialog: string }
   | { readonly id: number, readonly type: 'load', readonly callsPerSecond: number, readonly holdMs: number, readonly durationMs: number, readonly seed: number, readonly tag: string, readonly mode: WriteMode }
   | { readonly id: number, readonly type: 'end-all' }
-  | { readonly id: number, readonly type: 'state' }
+  /** Counts, traffic and health; the members too with `members` (costly with many live calls: only for the final check). */
+  | { readonly id: number, readonly type: 'state', readonly members?: boolean }
   /** Starts a new window for `state`'s `health.stallMaxMs`. */
   | { readonly id: number, readonly type: 'reset-stalls' }
   | { readonly id: number, readonly type: 'close' }

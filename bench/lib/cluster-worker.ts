@@ -241,7 +241,7 @@ const main = async (): Promise<void> => {
         const cpu = process.cpuUsage()
         const traffic = { ...replica.traffic(), opsIssued: gen?.totalOps ?? 0, cpuMs: (cpu.user + cpu.system) / 1000 }
         const health = { ...stalls.read(), ...replica.suspicions(), closed: replica.drops() }
-        return { id: req.id, type: 'state', size: replica.size(), members: replica.members(), drops: replica.drops(), traffic, health }
+        return { id: req.id, type: 'state', size: replica.size(), members: req.members === true ? replica.members() : [], drops: replica.drops(), traffic, health }
       }
       case 'fill': {
         for (let i = 0; i < req.count; i += FILL_CHUNK) {

@@ -35,22 +35,31 @@ const sleep = async (ms: number): Promise<void> => { await new Promise((resolve)
 /** Percentile where a lost probe (NaN) counts as infinitely late. */
 const p = (xs: readonly number[], q: number): number => percentile(xs.map((x) => Number.isNaN(x) ? Number.POSITIVE_INFINITY : x), q)
 
-/** Waits until every node holds exactly `want`; throws a ConvergenceError otherwise. */
-const verifyConverged = async (ctx: BenchContext, c: ProcessCluster, want: ReadonlySet<string>, what: string): Promise<void> => {
+/** Waits until every node counts `want.size` (counts only: cheap for the nodes); throws a ConvergenceError otherwise. */
+const awaitSizes = async (ctx: BenchContext, c: ProcessCluster, want: ReadonlySet<string>, what: string): Promise<void> => {
   const end = performance.now() + CONVERGE_TIMEOUT_MS
   let sizes: number[] = []
   for (let i = 0; i < 10_000 && performance.now() < end; i++) {
     const states = await Promise.all(c.nodes.map(async (x) => await x.call({ type: 'state' }, CONVERGE_TIMEOUT_MS)))
     sizes = states.map((s) => s.type === 'state' ? s.size : -1)
-    if (sizes.every((s) => s === want.size)) {
-      for (const [j, s] of states.entries()) {
-        ctx.verify(s.type === 'state' && s.members.length === want.size && s.members.every((d) => want.has(d)), `${what}: node p${j} holds a different set`)
-      }
-      return
-    }
+    if (sizes.every((s) => s === want.size)) return
     await sleep(50)
   }
   ctx.verify(false, `${what}: nodes count ${sizes.join('/')} after ${CONVERGE_TIMEOUT_MS} ms, expected ${want.size}`)
+}
+
+/** Checks that every node holds exactly `want` (after {@link awaitSizes}); throws a ConvergenceError otherwise. */
+const verifyMembers = async (ctx: BenchContext, c: ProcessCluster, want: ReadonlySet<string>, what: string): Promise<void> => {
+  const states = await Promise.all(c.nodes.map(async (x) => await x.call({ type: 'state', members: true }, CONVERGE_TIMEOUT_MS)))
+  for (const [j, s] of states.entries()) {
+    ctx.verify(s.type === 'state' && s.members.length === want.size && s.members.every((d) => want.has(d)), `${what}: node p${j} holds a different set`)
+  }
+}
+
+/** Waits until every node holds exactly `want`; throws a ConvergenceError otherwise. */
+const verifyConverged = async (ctx: BenchContext, c: ProcessCluster, want: ReadonlySet<string>, what: string): Promise<void> => {
+  await awaitSizes(ctx, c, want, what)
+  await verifyMembers(ctx, c, want, what)
 }
 
 const idle = async (ctx: BenchContext, c: ProcessCluster, samples: number, label: string): Promise<void> => {
@@ -120,8 +129,11 @@ const step = async (ctx: BenchContext, c: ProcessCluster, label: string, mode: W
   }
   const target = 2 * callsPerSecond
   const what = `${label} @${target} ops/s`
-  await verifyConverged(ctx, c, live, `${what} (live calls)`)
+  // Stalls are read once the nodes converged, before the members are listed for the check (a
+  // list of every live call is the harness's work, not the node's).
+  await awaitSizes(ctx, c, live, `${what} (live calls)`)
   const loaded = await traffic(c)
+  await verifyMembers(ctx, c, live, `${what} (live calls)`)
   await Promise.all(c.nodes.map(async (x) => await x.call({ type: 'end-all' }, CONVERGE_TIMEOUT_MS)))
   await verifyConverged(ctx, c, new Set(), `${what} (all ended)`)
   const after = await traffic(c)
