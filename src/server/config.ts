@@ -11,7 +11,7 @@ import { parse as parseYaml } from 'yaml'
 import { fail } from '../errors.js'
 import {
   DEFAULT_GRACE_MS, DEFAULT_HUB_ROOM, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_LIVENESS_TIMEOUT_MS, DEFAULT_PURGE_DELAY_MS,
-  DEFAULT_PENDING_RELEASE_MS, DEFAULT_READINESS_POLICY, MAX_TIMER_MS, MAX_WRITE_DELAY_MS, MIN_SECRET_LENGTH
+  DEFAULT_MAX_PENDING_RELEASES, DEFAULT_PENDING_RELEASE_MS, DEFAULT_READINESS_POLICY, MAX_TIMER_MS, MAX_WRITE_DELAY_MS, MIN_SECRET_LENGTH
 } from '../options.js'
 import type { ProfileDeclaration } from '../types.js'
 import { NODE_ID_PATTERN } from '../internal/records.js'
@@ -103,6 +103,11 @@ export interface DaemonConfig {
    * @defaultValue undefined (ClusterNode: 5000)
    */
   readonly pendingReleaseMs: number | undefined
+  /**
+   * How many such releases are remembered at most; past it the oldest is dropped and counted
+   * (ClusterNode `maxPendingReleases`). @defaultValue undefined (ClusterNode: 10,000)
+   */
+  readonly maxPendingReleases: number | undefined
   readonly readiness: 'reject' | 'allow' | 'wait' | undefined
   readonly dataDir: string | null
   /**
@@ -167,6 +172,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'purgeDelay', flag: '--purge-delay <ms>', env: ['DP_PURGE_DELAY'], kind: 'ms', description: 'then this long more: a dead node\'s calls are deleted', defaultText: String(DEFAULT_PURGE_DELAY_MS) },
   { key: 'writeDelay', flag: '--write-delay <ms>', env: ['DP_WRITE_DELAY'], kind: 'ms', description: `how long this node's writes wait for others to share one transaction and one update to the peers, 0..${MAX_WRITE_DELAY_MS} (0: the end of the event-loop turn, one transaction per request under light load); peers see a call at most this much later`, defaultText: String(DEFAULT_DAEMON_WRITE_DELAY_MS) },
   { key: 'pendingRelease', flag: '--pending-release <ms>', env: ['DP_PENDING_RELEASE'], kind: 'ms', description: 'a release (end route) of a call whose record has not reached this node yet is remembered this long and applied when the record arrives from a peer; 0 turns it off', defaultText: String(DEFAULT_PENDING_RELEASE_MS) },
+  { key: 'maxPendingReleases', flag: '--max-pending-releases <n>', env: ['DP_MAX_PENDING_RELEASES'], kind: 'int', description: 'at most this many such releases are remembered (about 250 bytes each); past it the oldest is dropped and counted', defaultText: String(DEFAULT_MAX_PENDING_RELEASES) },
   { key: 'readiness', flag: '--readiness <policy>', env: ['DP_READINESS'], kind: 'string', description: 'admission before the initial sync: reject, allow or wait', defaultText: DEFAULT_READINESS_POLICY },
   { key: 'dataDir', flag: '--data-dir <dir>', env: ['DP_DATA_DIR'], kind: 'string', description: 'persist the document here (append log + snapshots)', defaultText: 'none (memory only)' },
   { key: 'resume', flag: '--resume <bool>', env: ['DP_RESUME'], kind: 'bool', description: 'with --data-dir, a restart resumes this node\'s own memberships instead of voiding them (true or false)', defaultText: 'true with --data-dir' },
@@ -432,6 +438,7 @@ export const resolveConfig = (sources: { flags?: RawSettings; env?: RawSettings;
     purgeDelayMs: int('purgeDelay', 0),
     writeDelayMs,
     pendingReleaseMs,
+    maxPendingReleases: int('maxPendingReleases', 0),
     readiness: oneOf('readiness', READINESS_POLICIES),
     dataDir,
     resume,

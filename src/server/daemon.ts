@@ -34,6 +34,7 @@ export const nodeOptionsOf = (config: DaemonConfig, log: PinoLogger): ClusterNod
   ...(config.purgeDelayMs !== undefined ? { purgeDelayMs: config.purgeDelayMs } : {}),
   writeDelayMs: config.writeDelayMs,
   ...(config.pendingReleaseMs !== undefined ? { pendingReleaseMs: config.pendingReleaseMs } : {}),
+  ...(config.maxPendingReleases !== undefined ? { maxPendingReleases: config.maxPendingReleases } : {}),
   ...(config.readiness !== undefined ? { readiness: { policy: config.readiness } } : {}),
   ...(config.dataDir !== null ? { dataDir: config.dataDir } : {}),
   ...(config.resume ? { resume: true } : {}),

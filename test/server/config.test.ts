@@ -100,6 +100,15 @@ describe('resolveConfig', () => {
     refused({ flags: { ...secret, nodeId: 'a', pendingRelease: String(2 ** 31) } }, /--pending-release must be at most/)
   })
 
+  it('passes --max-pending-releases to the node as maxPendingReleases, and refuses a bad one', () => {
+    expect(nodeOptionsOf(resolveConfig({ flags: { ...secret, nodeId: 'a' } }), pino({ level: 'silent' }))).not.toHaveProperty('maxPendingReleases')
+    expect(nodeOptionsOf(resolveConfig({ flags: { ...secret, nodeId: 'a', maxPendingReleases: '500' } }), pino({ level: 'silent' })).maxPendingReleases).toBe(500)
+    expect(resolveConfig({ flags: { ...secret, nodeId: 'a' }, env: { maxPendingReleases: '0' } }).maxPendingReleases).toBe(0)
+    expect(resolveConfig({ flags: { ...secret, nodeId: 'a' }, file: { maxPendingReleases: 20000 } }).maxPendingReleases).toBe(20000)
+    refused({ flags: { ...secret, nodeId: 'a', maxPendingReleases: '-1' } }, /--max-pending-releases must be an integer >= 0/)
+    refused({ flags: { ...secret, nodeId: 'a', maxPendingReleases: 'many' } }, /--max-pending-releases must be an integer >= 0/)
+  })
+
   it('resumes by default with a data directory, never without one', () => {
     expect(resolveConfig({ flags: { ...secret, nodeId: 'a', dataDir: '/tmp/x' } }).resume).toBe(true)
     expect(resolveConfig({ flags: { ...secret, nodeId: 'a' } }).resume).toBe(false)
