@@ -243,11 +243,18 @@ export class ProfileStore {
     this.assertAlive()
     this.registry.declare(declaration)
     const now = this.clock()
+    const awaited: Array<readonly [Partition, number]> = []
     for (const p of this.ownerRegistry.partitions()) {
       if (this.ownerRegistry.statusOf(p) === 'dead') this.index.refreshPartition(p)
       // records of the profile held back until it was declared here
-      for (const [clock, rec] of p.held) if (rec.profile === declaration.name) this.release(p, clock, now)
+      for (const [clock, rec] of p.held) {
+        if (rec.profile !== declaration.name) continue
+        this.release(p, clock, now)
+        if (this.pendingReleases.names(rec.dialog)) awaited.push([p, clock])
+      }
     }
+    // they count from now on: a release this node remembers of their dialog applies, as on arrival
+    if (awaited.length > 0) this.applyPendingReleases(awaited)
     this.reportSizes()
   }
 

@@ -715,6 +715,28 @@ describe('a release that arrives before the call\'s record (pendingReleaseMs)', 
     for (const s of c.stores) expect(s.size('total')).toBe(0)
   })
 
+  it('a record that starts counting when its profile is declared later is released by a remembered release of its dialog', () => {
+    const c = new InMemoryCluster({ nodes: 2, profiles: [{ name: 'total' }], seed: 5 })
+    made.push(c)
+    const [a, b] = c.stores as [ProfileStore, ProfileStore]
+    a.declare({ name: 'caller', withValue: true })
+    a.add('x', 'caller', 'alice')
+    a.add('y', 'caller', 'bob')
+    c.deliverAll() // b holds both records back: it has not declared caller
+    expect(b.removeDialog('x')).toBe(0) // found nothing counted: remembered
+    expect(b.stats().pendingReleases).toBe(1)
+    c.advance(1000)
+    b.declare({ name: 'caller', withValue: true })
+    expect(b.size('caller', 'alice')).toBe(0)
+    expect(b.size('caller', 'bob')).toBe(1) // only the released dialog
+    expect(b.stats().pendingReleasesApplied).toBe(1)
+    c.deliverAll()
+    expect(a.size('caller', 'alice')).toBe(0) // the owner read the notice and let go
+    expect(a.holds('x', 'caller', 'alice')).toBe(false)
+    expect(a.size('caller', 'bob')).toBe(1)
+    expect(c.converged()).toBe(true)
+  })
+
   it('forgets the release once the window has passed: the call counts until released again, and the second release answers 1', () => {
     const c = cluster({ pendingReleaseMs: 2000 })
     const [a, b] = c.stores as [ProfileStore, ProfileStore]
