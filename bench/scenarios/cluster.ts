@@ -239,18 +239,21 @@ export const measure = async (ctx: BenchContext, impl: ClusterImpl, name: string
   }
 }
 
+/**
+ * Rate steps in membership ops/s cluster-wide (calls/s x 2), rising until saturation, about 1.5x
+ * apart: with steps 2x apart the ratio of two sustained rates could only read 0.5x, 1x or 2x.
+ */
+export const rateSteps = (quick: boolean): number[] => quick
+  ? [1000, 2000, 3000, 5000, 7000, 10_000, 15_000, 20_000, 30_000, 40_000, 60_000, 80_000]
+  : [1000, 2000, 3000, 5000, 7000, 10_000, 15_000, 20_000, 30_000, 40_000, 60_000, 80_000, 120_000]
+
 /** The cluster scenario. */
 export const cluster: Scenario = {
   name: 'cluster',
   description: 'ClusterNode mesh vs flat Y.Map + y-websocket hub, 3/5/8 node processes (16 full), batched and one transaction per op: lag, sustained ops/s, bytes per op per node',
   budgetSeconds: { full: 3600, quick: 600 },
   run: async (ctx: BenchContext) => {
-    // Targets in membership ops/s cluster-wide (calls/s x 2), rising until saturation.
-    // Steps about 1.5x apart: with steps 2x apart the ratio of two sustained rates could only
-    // read 0.5x, 1x or 2x.
-    const rates = ctx.quick
-      ? [1000, 2000, 3000, 5000, 7000, 10_000, 15_000, 20_000, 30_000, 40_000, 60_000, 80_000]
-      : [1000, 2000, 3000, 5000, 7000, 10_000, 15_000, 20_000, 30_000, 40_000, 60_000, 80_000, 120_000]
+    const rates = rateSteps(ctx.quick)
     const durationMs = ctx.quick ? 2000 : 5000
     const sizes = ctx.quick ? [3, 5, 8] : [3, 5, 8, 16]
     const modes: WriteMode[] = ['batched', 'per-op']

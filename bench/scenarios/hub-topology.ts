@@ -10,7 +10,7 @@
  */
 import type { BenchContext, Scenario } from '../lib/types.js'
 import type { WriteMode } from '../lib/cluster-protocol.js'
-import { measure } from './cluster.js'
+import { measure, rateSteps } from './cluster.js'
 
 const OURS = 'ClusterNode through a y-websocket hub'
 const BASE = 'flat Y.Map + y-websocket hub'
@@ -20,7 +20,7 @@ export const hubTopology: Scenario = {
   description: 'ClusterNode through a y-websocket hub vs flat Y.Map + y-websocket hub, 3/5 node processes (8 full): bytes and update messages per op per node, sustained ops/s, as ratios',
   budgetSeconds: { full: 2400, quick: 600 },
   run: async (ctx: BenchContext) => {
-    const rates = ctx.quick ? [2000, 5000, 10_000, 20_000, 40_000] : [2000, 5000, 10_000, 15_000, 20_000, 30_000, 40_000, 60_000]
+    const rates = rateSteps(ctx.quick)
     const durationMs = ctx.quick ? 2000 : 5000
     const sizes = ctx.quick ? [3, 5] : [3, 5, 8]
     const modes: WriteMode[] = ctx.quick ? ['batched'] : ['batched', 'per-op']
