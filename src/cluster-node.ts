@@ -105,7 +105,6 @@ export class ClusterNode {
       ...(o.resume ? { resume: true } : {}),
       ...(o.clientId !== undefined ? { clientId: o.clientId } : {})
     })
-    const hasStrict = o.profiles.some((p) => p.admission === 'strict')
     this.admission = new Admission(this.store, {
       nodes: o.admission.nodes,
       reserve: o.admission.reserve,
@@ -113,9 +112,13 @@ export class ClusterNode {
       leaseMs: o.admission.leaseMs,
       leaseMarginMs: o.admission.leaseMarginMs,
       start: false,
-      // A node with no strict profile reads no rights: every peer's hello row names a node its
-      // default admission.nodes (itself alone) does not list, which is no fault of the peer.
-      onInvalid: (client, reason) => { o.log(hasStrict ? 'warn' : 'debug', `ignored a strict-admission row of client ${client}: ${reason}`) }
+      // A node with no strict profile (now: profiles can be declared later) reads no rights:
+      // every peer's hello row names a node its default admission.nodes (itself alone) does not
+      // list, which is no fault of the peer. Rare, so the profiles are looked up per row.
+      onInvalid: (client, reason) => {
+        const strict = this.store.profiles().some((p) => p.admission === 'strict')
+        o.log(strict ? 'warn' : 'debug', `ignored a strict-admission row of client ${client}: ${reason}`)
+      }
     })
     const r = o.readiness
     this.readiness = new Readiness(r.policy, r.timeoutMs, r.waitMs, r.afterTimeout, () => this.mayAdmitAfterTimeout())

@@ -6,7 +6,7 @@
  * that alternate the two stores. Checks: every known call is gone, the unknown releases are held
  * up to the bound and the rest counted as dropped.
  */
-import { ProfileStore } from '../../src/index.js'
+import { DEFAULT_MAX_PENDING_RELEASES, ProfileStore } from '../../src/index.js'
 import type { BenchContext, Scenario } from '../lib/types.js'
 import { nowNs, percentile } from '../lib/stats.js'
 
@@ -26,7 +26,7 @@ const round = (ctx: BenchContext, pendingReleaseMs: number, n: number, known: bo
     s.flushWrites()
     const st = s.stats()
     ctx.verify(removed === (known ? 2 * n : 0) && s.size('total') === 0, 'a release missed its call')
-    const held = known || pendingReleaseMs === 0 ? 0 : Math.min(n, 10_000)
+    const held = known || pendingReleaseMs === 0 ? 0 : Math.min(n, DEFAULT_MAX_PENDING_RELEASES)
     ctx.verify(st.pendingReleases === held && st.pendingReleasesDropped === (held === 0 ? 0 : n - held), `held ${st.pendingReleases}, dropped ${st.pendingReleasesDropped}`)
     return n / (ns / 1e9)
   } finally { s.destroy() }
