@@ -18,7 +18,7 @@ const BASE = 'flat Y.Map + y-websocket hub'
 export const hubTopology: Scenario = {
   name: 'hub-topology',
   description: 'ClusterNode through a y-websocket hub vs flat Y.Map + y-websocket hub, 3/5 node processes (8 full): bytes and update messages per op per node, sustained ops/s, as ratios',
-  budgetSeconds: { full: 2400, quick: 600 },
+  budgetSeconds: { full: 2400, quick: 1200 },
   run: async (ctx: BenchContext) => {
     const rates = rateSteps(ctx.quick)
     const durationMs = ctx.quick ? 2000 : 5000
