@@ -170,9 +170,9 @@ export const httpAcquire: Scenario = {
         }
         bar.done()
         ctx.verify(refused === 0, `${refused} acquires refused below the limit (or ends not answered 204 / not removing the dialog)`)
-        // The size query goes over a connection of its own: a GET is not a route of the daemon's
-        // HTTP fast path, so it hands its connection to node:http for good, and a measured
-        // client's connection would then run the next configuration on the slower path.
+        // The size query goes over a connection of its own: a request the daemon's HTTP fast
+        // path does not take hands its connection to node:http for good (the size query was
+        // one until 2026-12-02), and a measured client's connection must not change path.
         const probe = await RawHttpConnection.open(url.hostname, Number(url.port))
         const size = JSON.parse((await probe.request('GET', '/v1/profiles/total/size')).body) as { size: number }
         probe.close()

@@ -1,12 +1,13 @@
 /**
  * The fast path of the daemon's HTTP API: the hot requests (`POST /v1/acquire`,
- * `POST /v1/dialogs/{id}/end`, and the other lean routes of routes.ts) parsed and answered
+ * `POST /v1/dialogs/{id}/end`, and the other lean routes of routes.ts: the membership writes
+ * and `GET /v1/profiles/{profile}/size`) parsed and answered
  * straight on the TCP socket, without node:http's per-request machinery (its parser callbacks,
  * IncomingMessage and ServerResponse streams), which cost more than the decision itself.
  *
  * It takes every connection of the node:http server first and reads requests itself while
- * they are *plain*: `POST` or `DELETE`, a path without a query that the router matches to a lean
- * route, `HTTP/1.1`, CRLF lines, only the headers it knows (`Host`, `Content-Type`, `Content-Length`,
+ * they are *plain*: `GET`, `POST` or `DELETE`, a path that the router matches to a lean route
+ * (then, if any, a query of the same bytes and `?`: no `#`, no space), `HTTP/1.1`, CRLF lines, only the headers it knows (`Host`, `Content-Type`, `Content-Length`,
  * `Authorization`, `Accept`, `Connection`, `User-Agent`, `Accept-Encoding`) each at most once
  * (a `Host`, no `Transfer-Encoding`, `Expect` or `Upgrade`), printable ASCII values,
  * `Connection` absent or exactly `keep-alive` / `close`, a `Content-Length` body within the
@@ -26,7 +27,7 @@ import { STATUS_CODES } from 'node:http'
 import type { Server } from 'node:http'
 import type { Socket } from 'node:net'
 import type { HttpApi } from './http-api.js'
-import { BufferedRequest, wantsText } from './requests.js'
+import { BufferedRequest, NO_QUERY, wantsText } from './requests.js'
 import type { Head } from './requests.js'
 import type { ApiResponse, Route } from './router.js'
 
@@ -47,6 +48,9 @@ for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl
 /** Bytes of a plain path: unreserved, sub-delims, `:`, `@`, `/`, `%` (no `?`, no `#`). */
 const PATH = new Uint8Array(256)
 for (const c of "-._~!$&'()*+,;=:@/%0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") PATH[c.charCodeAt(0)] = 1
+/** Bytes of a plain query (after the first `?`): those of a path, and `?` (no `#`). */
+const QUERY = PATH.slice()
+QUERY[0x3f] = 1
 
 let dateSecond = -1
 let dateText = ''
@@ -66,6 +70,8 @@ interface Plain {
   path: string
   route: Route
   params: Record<string, string>
+  /** The query after `?`, or null without one. */
+  query: URLSearchParams | null
   head: Head
   close: boolean
   body: Buffer
@@ -172,8 +178,8 @@ class FastConnection {
     const res = new FastResponse(this, !p.close)
     this.current = res
     if (this.timerPartial) this.clearTimer() // the next request's headersTimeout starts afresh
-    const text = wantsText(null, p.head.accept)
-    const req = new BufferedRequest(p.method, p.path, p.params, text, p.head, p.body, this.fast.api)
+    const text = wantsText(p.query, p.head.accept)
+    const req = new BufferedRequest(p.method, p.path, p.params, p.query ?? NO_QUERY, text, p.head, p.body, this.fast.api)
     const lean = p.route.lean as NonNullable<Route['lean']>
     this.fast.api.serve(p.route, text, p.head, res, { method: p.method, url: p.path }, () => lean(req, res))
   }
@@ -319,11 +325,17 @@ export class FastPath {
     let i = 0
     while (i < end && TOKEN[b[i] as number] === 1) i++
     const method = b.toString('latin1', 0, i)
-    if (method !== 'POST' && method !== 'DELETE') return 'node'
+    if (method !== 'POST' && method !== 'DELETE' && method !== 'GET') return 'node'
     if (b[i] !== 0x20 || b[i + 1] !== 0x2f) return 'node'
     const p0 = ++i
     while (i < end && PATH[b[i] as number] === 1) i++
     const path = b.toString('latin1', p0, i)
+    let query: URLSearchParams | null = null
+    if (b[i] === 0x3f) {
+      const q0 = ++i
+      while (i < end && QUERY[b[i] as number] === 1) i++
+      query = new URLSearchParams(b.toString('latin1', q0, i))
+    }
     if (b.toString('latin1', i, i + 11) !== ' HTTP/1.1\r\n') return 'node'
     i += 11
     let match
@@ -372,6 +384,6 @@ export class FastPath {
     if (b.length < total) return 'more'
     // node:http's parser takes bytes after a `Connection: close` request for an error (400): let it
     if (connection === 'close' && b.length > total) return 'node'
-    return { size: total, method, path, route: match.route, params: match.params, head, close: connection === 'close', body: b.subarray(end + 4, total) }
+    return { size: total, method, path, route: match.route, params: match.params, query, head, close: connection === 'close', body: b.subarray(end + 4, total) }
   }
 }

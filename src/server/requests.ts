@@ -48,11 +48,11 @@ export interface BodyParser {
 
 /** A request of the fast path: its body is already in hand (fast-http.ts). */
 export class BufferedRequest implements LeanRequest {
-  readonly query = NO_QUERY
   constructor (
     readonly method: string,
     readonly path: string,
     readonly params: Readonly<Record<string, string>>,
+    readonly query: URLSearchParams,
     readonly text: boolean,
     private readonly head: Head,
     private readonly content: Buffer,

@@ -2,8 +2,10 @@
  * The route table of the daemon's HTTP API (the contract: the README's "HTTP API" under "Sidecar
  * daemon"). Every input is checked before anything changes: bad input answers 400, an
  * undeclared profile 404, both with `{"error":{"code","message"}}`. Membership changes go
- * through the {@link Admission} module. The write routes are lean (`Router.addLean`): the
- * daemon's fast path (fast-http.ts) answers their plain requests with the same handlers.
+ * through the {@link Admission} module. The write routes and the size query are lean
+ * (`Router.addLean`): the daemon's fast path (fast-http.ts) answers their plain requests with
+ * the same handlers, so a proxy that asks for sizes between its acquires keeps its connection
+ * on the fast path.
  */
 import type { ClusterNode } from '../cluster-node.js'
 import { DialogProfilesError, fail } from '../errors.js'
@@ -119,7 +121,7 @@ export const registerRoutes = (router: Router, deps: RouteDeps): void => {
     replyEmpty(res)
   })
 
-  router.add('GET', '/v1/profiles/:profile/size', (req, res) => {
+  router.addLean('GET', '/v1/profiles/:profile/size', (req, res) => {
     const { profile, value } = profileAndValue(declared, required(req.params, 'profile'), req.query.get('value'), false)
     const size = node.store.size(profile, value)
     reply(req, res, 200, { profile, value: value ?? null, size }, () => String(size))

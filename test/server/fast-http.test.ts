@@ -143,7 +143,26 @@ const corpus = (): Array<{ name: string, parts: string[], answers: number }> => 
     one('delete dialog', req('DELETE', '/v1/dialogs/c3', ['Host: t', auth], '', false)),
     one('delete membership with a query', req('DELETE', '/v1/dialogs/c9/profiles/trunk?value=gw1', ['Host: t', auth], '', false)),
     one('add membership', req('POST', '/v1/dialogs/c40/profiles', ['Host: t', auth, FORM], 'profile=total')),
-    one('size, a node:http route', req('GET', '/v1/profiles/total/size', ['Host: t', auth], '', false)),
+    one('size', req('GET', '/v1/profiles/total/size', ['Host: t', auth], '', false)),
+    one('size, text by the query', req('GET', '/v1/profiles/total/size?format=text', ['Host: t', auth], '', false)),
+    one('size, text by Accept', req('GET', '/v1/profiles/total/size', ['Host: t', auth, 'Accept: text/plain'], '', false)),
+    one('size, JSON by the query over Accept', req('GET', '/v1/profiles/total/size?format=json', ['Host: t', auth, 'Accept: text/plain'], '', false)),
+    one('size of a value', req('GET', '/v1/profiles/trunk/size?value=gw1', ['Host: t', auth], '', false)),
+    one('size of a value, percent and plus', req('GET', '/v1/profiles/trunk/size?value=g%20w+1&format=text', ['Host: t', auth], '', false)),
+    one('size of a value given twice', req('GET', '/v1/profiles/trunk/size?value=gw1&value=gw2', ['Host: t', auth], '', false)),
+    one('size of a value with ? in the query', req('GET', '/v1/profiles/trunk/size?value=gw1?x', ['Host: t', auth], '', false)),
+    one('size, every value', req('GET', '/v1/profiles/trunk/size', ['Host: t', auth], '', false)),
+    one('size, empty query', req('GET', '/v1/profiles/total/size?', ['Host: t', auth], '', false)),
+    one('size, a value on a plain profile', req('GET', '/v1/profiles/total/size?value=x', ['Host: t', auth], '', false)),
+    one('size, unknown profile', req('GET', '/v1/profiles/nope/size', ['Host: t', auth], '', false)),
+    one('size, bad percent-encoding in the path', req('GET', '/v1/profiles/%zz/size', ['Host: t', auth], '', false)),
+    one('size, bad percent-encoding in the query', req('GET', '/v1/profiles/trunk/size?value=%zz', ['Host: t', auth], '', false)),
+    one('size, a fragment', req('GET', '/v1/profiles/total/size?format=text#x', ['Host: t', auth], '', false)),
+    one('size, a space in the query', req('GET', '/v1/profiles/total/size?value=a b', ['Host: t', auth], '', false)),
+    one('size, with a body', req('GET', '/v1/profiles/total/size', ['Host: t', auth, FORM], 'a=1')),
+    one('size, no token', req('GET', '/v1/profiles/total/size', ['Host: t'], '', false)),
+    one('size, Connection: close', req('GET', '/v1/profiles/total/size', ['Host: t', auth, 'Connection: close'], '', false)),
+    one('members, a node:http route', req('GET', '/v1/profiles/trunk/members?value=nobody', ['Host: t', auth], '', false)),
     one('no route', req('POST', '/v1/nothing', ['Host: t', auth], '')),
     one('healthz', req('GET', '/healthz', ['Host: t'], '', false)),
     { name: 'pipelined acquire, end, acquire', parts: [acquireForm('p1') + end('p1') + acquireForm('p2')], answers: 3 },
@@ -152,6 +171,7 @@ const corpus = (): Array<{ name: string, parts: string[], answers: number }> => 
     { name: 'pipelined, node:http in the middle', parts: [acquireForm('p3') + req('GET', '/healthz', ['Host: t'], '', false) + end('p3') + acquireForm('p4')], answers: 4 },
     { name: 'pipelined, Connection: close in the middle', parts: [acquireForm('p5') + acquireForm('p6', ['Connection: close']) + acquireForm('p7')], answers: 3 },
     { name: 'keep-alive, then a hand-over, then fast requests', parts: [acquireForm('p8'), req('POST', '/v1/acquire', ['Host: t', auth, FORM, 'X-A: 1'], 'dialog=p9&profile=total&limit=100'), end('p8'), end('p9')], answers: 4 },
+    { name: 'keep-alive, size queries between writes', parts: [req('GET', '/v1/profiles/total/size', ['Host: t', auth], '', false), acquireForm('p13'), req('GET', '/v1/profiles/total/size?format=text', ['Host: t', auth], '', false), end('p13'), req('GET', '/v1/profiles/total/size', ['Host: t', auth], '', false)], answers: 5 },
     { name: 'body in a later write', parts: (() => { const r = acquireForm('p10'); const cut = r.indexOf('\r\n\r\n') + 4; return [r.slice(0, cut), r.slice(cut, cut + 5), r.slice(cut + 5)] })(), answers: 1 },
     { name: 'oversized body, then more', parts: [req('POST', '/v1/acquire', ['Host: t', auth, FORM], 'x='.padEnd(MAX_BODY + 10, 'z')) + acquireForm('p11')], answers: 2 },
     { name: 'bad token, then good', parts: [req('POST', '/v1/acquire', ['Host: t', 'Authorization: Bearer zz', FORM], 'dialog=p12&profile=total&limit=5') + acquireForm('p12')], answers: 2 }
@@ -186,6 +206,21 @@ describe('HTTP fast path against node:http', () => {
     expect(counts?.served).toBeGreaterThan(30)
     expect(counts?.handedOver).toBeGreaterThan(20)
     expect(daemons[1]?.http.fastPathCounts()).toBeNull()
+  })
+
+  it('keeps a connection that asks for sizes between its writes on the fast path', async () => {
+    const before = daemons[0]?.http.fastPathCounts()
+    const got = await exchange(fast, [
+      req('GET', '/v1/profiles/trunk/size?value=gw1&format=text', ['Host: t', auth], '', false),
+      acquireForm('kept-1'),
+      req('GET', '/v1/profiles/total/size', ['Host: t', auth], '', false),
+      end('kept-1')
+    ], 4)
+    expect(countAnswers(got.bytes)).toBe(4)
+    expect(got.closed).toBe(false)
+    const after = daemons[0]?.http.fastPathCounts()
+    expect(after?.handedOver).toBe(before?.handedOver)
+    expect((after?.served ?? 0) - (before?.served ?? 0)).toBe(4)
   })
 
   it('answers a request split across two TCP writes at every byte as node:http does', async () => {
