@@ -114,4 +114,34 @@ describe('strict leases and reclaim', () => {
       expect(held(c, [0, 1])).toBe(6)
     } finally { c.destroy() }
   })
+  it('after a stall in which every node voted against every other, a voter killed before its votes went out: the survivors refuse without being reclaimed, its restart reclaims them, and their restarts bring every right back', () => {
+    const c = new InMemoryCluster({ nodes: 3, profiles, admission: { reserve: 0, ...LEASE }, seed: 5 })
+    try {
+      c.deliverAll()
+      expect(c.admission(0).acquire('s0', T1(3)).admitted).toBe(true)
+      pass(c, 300)
+      // the stall: time passes, nothing is delivered; every node votes against the two others
+      for (let t = 0; t < 2000; t += 100) c.advance(100)
+      c.kill(2) // its votes die with it, unsent
+      pass(c, 3000)
+      for (const i of [0, 1]) {
+        expect(c.admission(i).strict.reclaimed, `n${i} reclaimed`).toBe(false) // one vote against each: not a majority
+        expect(c.admission(i).strict.leaseValid(), `n${i} lease`).toBe(false) // and the other survivor never grants it again
+      }
+      const refused = c.admission(1).acquire('s1', T1(3))
+      expect(refused.admitted).toBe(false)
+      // the killed node comes back with its data directory: its votes reclaim both survivors
+      c.restart(2, { keepState: true })
+      pass(c, 3000)
+      expect(c.admission(0).strict.reclaimed).toBe(true)
+      expect(c.admission(1).strict.reclaimed).toBe(true)
+      // they restart in turn: nobody is reclaimed any more, and every right of T1 is held again
+      for (const i of [0, 1]) c.restart(i, { keepState: true })
+      pass(c, 3000)
+      for (let i = 0; i < 3; i++) expect(c.admission(i).strict.reclaimed, `n${i}`).toBe(false)
+      for (let i = 0; i < 3; i++) c.admission(i).strict.useLimit('trunk', 'T1', 3)
+      expect(held(c, [0, 1, 2])).toBe(3)
+      expect(c.admission(1).acquire('s2', T1(3)).admitted).toBe(true)
+    } finally { c.destroy() }
+  })
 })
