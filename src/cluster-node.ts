@@ -425,11 +425,21 @@ export class ClusterNode {
   }
 
   private reclaimLogged = false
+  /** Nodes whose vote against this incarnation was logged. */
+  private readonly votesLogged = new Set<string>()
 
   private renewLeases (): void {
     if (this.closed) return
     try { this.admission.renewLeases() } catch (err) { this.#options.log('warn', `strict lease renewal failed: ${err instanceof Error ? err.message : String(err)}`) }
-    if (!this.reclaimLogged && this.admission.strict.reclaimed) {
+    const strict = this.admission.strict
+    if (!strict.reclaimed) {
+      for (const voter of strict.votedAgainstBy) {
+        if (this.votesLogged.has(voter)) continue
+        this.votesLogged.add(voter)
+        this.#options.log('warn', `node ${voter} voted against this node's strict lease (it heard nothing from it for admission.leaseMs + leaseMarginMs) and never grants this incarnation a lease again: without grants from enough other nodes it refuses strict calls (no-quorum) until it restarts`)
+      }
+    }
+    if (!this.reclaimLogged && strict.reclaimed) {
       this.reclaimLogged = true
       this.#options.log('error', 'a majority of admission.nodes reclaimed this node\'s strict rights (it was cut off for longer than admission.leaseMs + leaseMarginMs): it refuses strict calls (no-quorum) until it restarts')
     }

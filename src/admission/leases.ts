@@ -142,6 +142,9 @@ export class LeaseBook {
     return s.size >= this.majority
   }
 
+  /** The nodes whose vote against incarnation `client` was read here, sorted. */
+  votersAgainst (client: number): string[] { return [...(this.votes.get(client) ?? [])].sort() }
+
   /** Whether `client` has votes from a majority of nodes other than its own. */
   reclaimed (client: number): boolean { return (this.votes.get(client)?.size ?? 0) >= this.majority }
 }

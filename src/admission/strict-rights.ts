@@ -154,6 +154,13 @@ export class StrictRights {
   /** Whether a majority reclaimed this incarnation: it holds no right until its process restarts. */
   get reclaimed (): boolean { return this.view.self.reclaimed }
 
+  /**
+   * The nodes whose vote against this incarnation this node has read, sorted: each heard nothing
+   * from it for leaseMs + leaseMarginMs and never grants it a lease again (with a majority of
+   * them it is reclaimed).
+   */
+  get votedAgainstBy (): string[] { return this.leases.votersAgainst(this.view.self.clientId) }
+
   /** Whether this incarnation may use its node's share (sealed by every other configured node). */
   get sealed (): boolean { return this.isSealed }
 

@@ -128,6 +128,9 @@ describe('strict leases and reclaim', () => {
         expect(c.admission(i).strict.reclaimed, `n${i} reclaimed`).toBe(false) // one vote against each: not a majority
         expect(c.admission(i).strict.leaseValid(), `n${i} lease`).toBe(false) // and the other survivor never grants it again
       }
+      // each knows who voted against it (ClusterNode logs it): the other survivor, not the dead node
+      expect(c.admission(0).strict.votedAgainstBy).toEqual(['n1'])
+      expect(c.admission(1).strict.votedAgainstBy).toEqual(['n0'])
       const refused = c.admission(1).acquire('s1', T1(3))
       expect(refused.admitted).toBe(false)
       // the killed node comes back with its data directory: its votes reclaim both survivors
@@ -135,6 +138,7 @@ describe('strict leases and reclaim', () => {
       pass(c, 3000)
       expect(c.admission(0).strict.reclaimed).toBe(true)
       expect(c.admission(1).strict.reclaimed).toBe(true)
+      expect(c.admission(0).strict.votedAgainstBy).toEqual(['n1', 'n2'])
       // they restart in turn: nobody is reclaimed any more, and every right of T1 is held again
       for (const i of [0, 1]) c.restart(i, { keepState: true })
       pass(c, 3000)

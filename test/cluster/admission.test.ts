@@ -121,4 +121,26 @@ describe('admission over real sockets', () => {
     expect(survivors()).toBe(LIMIT)
     await kill(again.child)
   }, 90_000)
+  it('strict: a node logs a warning, once per voter, when a peer votes against its lease, and names the voters', async () => {
+    const admission = { nodes: ['a', 'b', 'c'], leaseMs: 400, leaseMarginMs: 200 }
+    let skew = 0 // c's clock jumps ahead: to c, a and b fell silent long ago
+    const a = await nodes.start('a', [], { profiles: STRICT, admission })
+    const b = await nodes.start('b', [a.url()!], { profiles: STRICT, admission })
+    const c = await nodes.start('c', [a.url()!, b.url()!], { profiles: STRICT, admission, clock: () => Date.now() + skew })
+    await Promise.all([b.ready, c.ready])
+    await waitFor(() => a.admission.strict.leaseValid() && a.admission.strict.sealed, 'a holds a lease')
+    expect(a.admission.strict.votedAgainstBy).toEqual([])
+    const voted = (): boolean => a.lines.some((l) => l.includes('node c voted against this node\'s strict lease'))
+    // each jump makes c's next check vote, unless a lease request of a was granted in between
+    for (let i = 0; i < 250 && !voted(); i++) {
+      skew += 10_000
+      await new Promise((resolve) => { setTimeout(resolve, 20) })
+    }
+    expect(voted()).toBe(true)
+    expect(a.admission.strict.votedAgainstBy).toContain('c')
+    expect(a.admission.strict.reclaimed).toBe(false) // one vote of three: not a majority
+    await new Promise((resolve) => { setTimeout(resolve, 300) })
+    expect(a.lines.filter((l) => l.includes('node c voted against')).length).toBe(1)
+    expect(a.lines.find((l) => l.includes('node c voted against'))?.startsWith('warn')).toBe(true)
+  }, 30_000)
 })
