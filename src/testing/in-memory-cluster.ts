@@ -183,7 +183,10 @@ export class InMemoryCluster {
    * Ends a partition, then does what a reconnect does between every pair of replicas: each
    * learns the other's current incarnation if it had not (a restart during the partition voids
    * the old incarnation there), and they exchange their missing state. Liveness verdicts
-   * (`declareDead`, `setOwnerStatus`) are left as they are. Killed replicas stay apart.
+   * (`declareDead`, `setOwnerStatus`) are left as they are, but for one case: a replica told of
+   * an incarnation for the first time takes it as live, as a first heartbeat does (a verdict it
+   * was given before, about an incarnation it had not been told of, is replaced). Killed
+   * replicas stay apart.
    */
   heal (): void {
     this.group = this.stores.map(() => 0)
