@@ -107,6 +107,12 @@ const healModel = (m: Model): void => {
  * them (the notices are written in the store's next flush).
  */
 class LateReleases {
+  /**
+   * Runs as a late release happens, before it is recorded: a record an owner re-asserted can be
+   * released on arrival and its deletion reach the owner within one bulk delivery, before the
+   * model learned it (the property learns re-asserts here).
+   */
+  onLate: () => void = () => {}
   private readonly watched = new Map<ProfileStore, () => void>()
   private readonly unflushed = new Map<ProfileStore, string[]>()
   readonly ready: Array<{ readonly store: ProfileStore, readonly ids: readonly string[], readonly hi: number }> = []
@@ -114,7 +120,7 @@ class LateReleases {
   watch (c: Real): void {
     for (const s of c.stores) {
       if (this.watched.has(s)) continue
-      const off1 = s.on('late-release', e => { this.unflushed.set(s, [...(this.unflushed.get(s) ?? []), ...e.ids]) })
+      const off1 = s.on('late-release', e => { this.onLate(); this.unflushed.set(s, [...(this.unflushed.get(s) ?? []), ...e.ids]) })
       const off2 = s.onUpdate((update, origin) => {
         const ids = this.unflushed.get(s)
         if (origin !== s || ids === undefined) return
@@ -527,8 +533,13 @@ class PurgeLiveCmd implements fc.Command<Model, Real> {
       if (a === undefined) continue
       a.purgedOnce = true
       if (a.state !== 'alive') continue
-      // expired adds are not re-asserted; the others will be
-      a.state = a.expiresAt !== null && a.expiresAt <= c.time ? 'removed' : 'purged'
+      // expired adds are not re-asserted (a deletion, undone if the purger crashes before it got
+      // out); the others will be
+      if (a.expiresAt !== null && a.expiresAt <= c.time) {
+        const s = c.store(this.r)
+        a.removals.push({ client: s.clientId, hi: ownClock(s), prev: a.state, byNotice: false })
+        a.state = 'removed'
+      } else a.state = 'purged'
     }
   }
 
@@ -591,6 +602,7 @@ describe('ProfileStore, model-based, 2 to 7 replicas', () => {
             n, byId: new Map(), deadAt0: new Set(), incarnation: new Map(cluster.stores.map(s => [s.nodeId, s.incarnation])),
             pending: cluster.stores.map(() => []), late, group: cluster.stores.map(() => 0), toldAt0: cluster.stores.map(() => true)
           }
+          late.onLate = () => { learnReasserts(model, cluster) }
           try {
             fc.modelRun(() => ({ model, real: cluster }), [...cmds].map(cmd => ({
               check: (m: Readonly<Model>) => cmd.check(m),
