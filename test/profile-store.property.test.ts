@@ -84,9 +84,9 @@ interface Model {
   /** Each replica's partition group (the same number: they hear each other). */
   readonly group: number[]
   /**
-   * Whether replica 0 was told of each replica's current incarnation (the in-memory cluster's
-   * stand-in for a first heartbeat, which takes it as live): its liveness layer judges only
-   * incarnations it heard of, so replica 0 declares nothing dead before that.
+   * Whether replica 0 was told of each replica's current incarnation: the in-memory cluster's
+   * stand-in for a first heartbeat takes it as live, so a verdict replica 0 was given before
+   * gives way to it (a liveness layer judges only incarnations it heard of).
    */
   readonly toldAt0: boolean[]
 }
@@ -434,14 +434,15 @@ class SweepCmd implements fc.Command<Model, Real> {
 /** Replica 0 declares an owner dead or live again: counts change, the document does not. */
 class LivenessCmd implements fc.Command<Model, Real> {
   constructor (readonly target: number, readonly dead: boolean) {}
-  check = (m: Readonly<Model>): boolean => this.target < m.n && this.target !== 0 && m.toldAt0[this.target] === true
+  check = (m: Readonly<Model>): boolean => this.target < m.n && this.target !== 0
   run (m: Model, c: Real): void {
     const node = c.store(this.target).nodeId
     const inc = m.incarnation.get(node) as number
     const before = JSON.stringify(c.store(0).dump())
     c.store(0).setOwnerStatus(node, inc, this.dead ? 'dead' : 'live')
     expect(JSON.stringify(c.store(0).dump())).toBe(before)
-    if (this.dead) m.deadAt0.add(`${node}:${inc}`); else m.deadAt0.delete(`${node}:${inc}`)
+    // a verdict about an incarnation replica 0 was not told of yet gives way to its first announce
+    if (this.dead && m.toldAt0[this.target] === true) m.deadAt0.add(`${node}:${inc}`); else m.deadAt0.delete(`${node}:${inc}`)
   }
 
   toString = (): string => `${this.dead ? 'dead' : 'live'}(r${this.target}) at r0`
@@ -526,7 +527,7 @@ class PurgeLiveCmd implements fc.Command<Model, Real> {
       if (removed === 0) rememberRelease(m, c, this.r, { dialog, profile: null, value: undefined, remoteOnly: false })
     }
     const { vanished } = observe(c, this.r, s => { s.purgeOwner(t.nodeId, t.incarnation) })
-    if (this.r === 0) m.deadAt0.add(`${t.nodeId}:${t.incarnation}`)
+    if (this.r === 0 && m.toldAt0[this.target] === true) m.deadAt0.add(`${t.nodeId}:${t.incarnation}`)
     for (const id of vanished) {
       const a = m.byId.get(id)
       expect(a?.node).toBe(t.nodeId)
