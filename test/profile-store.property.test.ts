@@ -181,12 +181,13 @@ const create = (m: Model, id: string, a: Omit<ModelAdd, 'ids' | 'state' | 'remov
 const ownClock = (s: ProfileStore): number => Y.decodeStateVector(s.stateVector()).get(s.clientId) ?? 0
 
 /** Marks the adds carried by `ids` as removed by replica `s` (its writes up to now carry the removal). */
-const removeIds = (m: Model, ids: Iterable<string>, s: ProfileStore, hi = ownClock(s)): void => {
+const removeIds = (m: Model, ids: Iterable<string>, s: ProfileStore, hi = ownClock(s), deletion = false): void => {
   for (const id of ids) {
     const a = m.byId.get(id)
     expect(a, `unknown add ${id}`).toBeDefined()
     if (a === undefined) continue
-    const byNotice = (a.node !== s.nodeId || a.incarnation !== s.incarnation) && m.incarnation.get(a.node) === a.incarnation
+    // another node's removal of a live owner's add is a notice, unless it is a deletion (a sweep)
+    const byNotice = !deletion && (a.node !== s.nodeId || a.incarnation !== s.incarnation) && m.incarnation.get(a.node) === a.incarnation
     a.removals.push({ client: s.clientId, hi, prev: a.state, byNotice })
     a.state = 'removed'
   }
@@ -425,7 +426,7 @@ class SweepCmd implements fc.Command<Model, Real> {
       // only expired adds are swept: this node's at once, others' after the grace
       expect(a?.expiresAt ?? Infinity).toBeLessThanOrEqual(a?.node === store.nodeId && a.incarnation === store.incarnation ? c.time : c.time - GRACE)
     }
-    removeIds(m, vanished, store)
+    removeIds(m, vanished, store, ownClock(store), true) // expired records are deleted, by anyone
   }
 
   toString = (): string => `sweep(r${this.r})`
@@ -536,11 +537,8 @@ class PurgeLiveCmd implements fc.Command<Model, Real> {
       if (a.state !== 'alive') continue
       // expired adds are not re-asserted (a deletion, undone if the purger crashes before it got
       // out); the others will be
-      if (a.expiresAt !== null && a.expiresAt <= c.time) {
-        const s = c.store(this.r)
-        a.removals.push({ client: s.clientId, hi: ownClock(s), prev: a.state, byNotice: false })
-        a.state = 'removed'
-      } else a.state = 'purged'
+      if (a.expiresAt !== null && a.expiresAt <= c.time) removeIds(m, [id], c.store(this.r), ownClock(c.store(this.r)), true)
+      else a.state = 'purged'
     }
   }
 
