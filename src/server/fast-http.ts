@@ -330,11 +330,14 @@ export class FastPath {
     const p0 = ++i
     while (i < end && PATH[b[i] as number] === 1) i++
     const path = b.toString('latin1', p0, i)
-    let query: URLSearchParams | null = null
+    // the query's bounds: parsed once the request is known complete and plain (parse runs again
+    // on every chunk of a request still arriving)
+    let q0 = -1
+    let q1 = -1
     if (b[i] === 0x3f) {
-      const q0 = ++i
+      q0 = ++i
       while (i < end && QUERY[b[i] as number] === 1) i++
-      query = new URLSearchParams(b.toString('latin1', q0, i))
+      q1 = i
     }
     if (b.toString('latin1', i, i + 11) !== ' HTTP/1.1\r\n') return 'node'
     i += 11
@@ -384,6 +387,7 @@ export class FastPath {
     if (b.length < total) return 'more'
     // node:http's parser takes bytes after a `Connection: close` request for an error (400): let it
     if (connection === 'close' && b.length > total) return 'node'
+    const query = q0 < 0 ? null : new URLSearchParams(b.toString('latin1', q0, q1))
     return { size: total, method, path, route: match.route, params: match.params, query, head, close: connection === 'close', body: b.subarray(end + 4, total) }
   }
 }
