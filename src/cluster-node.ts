@@ -78,6 +78,8 @@ export class ClusterNode {
   private timers: NodeJS.Timeout[] = []
   private generation = 0
   private invalidRecords = 0
+  /** Times the store dropped parts of updates waiting for structs not here yet (`unapplied-dropped`). */
+  private unappliedDrops = 0
   /** `clientId reason` pairs already logged (bounded). */
   private readonly invalidLogged = new Set<string>()
   private started = false
@@ -204,6 +206,14 @@ export class ClusterNode {
       if (this.invalidLogged.has(key) || this.invalidLogged.size >= 1000) return
       this.invalidLogged.add(key)
       o.log('warn', `ignored a record written by Yjs client ${e.clientId}: ${e.reason} (further ones of this writer and reason are counted in cluster().document.invalidRecords)`)
+    })
+    this.store.on('unapplied-dropped', (e) => {
+      this.unappliedDrops++
+      if (this.unappliedDrops === 1 || this.unappliedDrops % 100 === 0) {
+        o.log('warn', `dropped ${e.bytes} bytes of structs and ${e.ranges} delete ranges from peers that waited for structs not here yet, past their bounds (${this.unappliedDrops} such drops so far; a peer sending updates with gaps, or a very large state): asking peers for their state`)
+      }
+      this.transport.requestState()
+      this.hubs?.requestState()
     })
     this.store.on('client-id-collision', (e) => {
       o.log('error', `Yjs client id ${e.oldClientId} was used by another writer (${e.reason}): this node moved to client id ${e.newClientId}`)

@@ -118,6 +118,8 @@ export class HubLinks {
   /** One per hub once started (a provider and its awareness run timers from construction). */
   readonly #links: Link[] = []
   private timer: NodeJS.Timeout | undefined
+  /** Every hub is asked for its state at the next tick (see `requestState`). */
+  private stateWanted = false
   private closed = false
 
   constructor (private readonly store: ProfileStore, hubs: ReadonlyArray<Required<HubOptions>>, private readonly opts: HubLinksOptions) {
@@ -346,7 +348,30 @@ export class HubLinks {
     for (const h of this.#hubs) this.#links.push(this.link(h))
     this.publish()
     for (const l of this.#links) l.provider.connect()
-    this.timer = setInterval(() => { if (!this.closed) this.publish() }, this.opts.heartbeatIntervalMs)
+    this.timer = setInterval(() => {
+      if (this.closed) return
+      this.publish()
+      if (this.stateWanted) this.sendStep1()
+    }, this.opts.heartbeatIntervalMs)
+  }
+
+  /**
+   * Asks every connected hub for its state (sync step 1) at the next heartbeat tick, so at most
+   * once per interval (see `Transport.requestState`).
+   */
+  requestState (): void { this.stateWanted = true }
+
+  private sendStep1 (): void {
+    this.stateWanted = false
+    for (const l of this.#links) {
+      const ws = l.provider.ws
+      if (ws === null || !l.provider.wsconnected) continue
+      const e = encoding.createEncoder()
+      encoding.writeVarUint(e, MSG_SYNC)
+      encoding.writeVarUint(e, SYNC_STEP1)
+      encoding.writeVarUint8Array(e, Y.encodeStateVector(this.store.doc))
+      ws.send(encoding.toUint8Array(e))
+    }
   }
 
   /** The store changed its Yjs client id: publish under the new one at once. */

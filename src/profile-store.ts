@@ -29,6 +29,7 @@ import {
 } from './internal/records.js'
 import { NoticeBook } from './internal/notice-book.js'
 import { PendingReleases, type ReleaseSelector } from './internal/pending-releases.js'
+import { ParkedUpdates } from './internal/parked-updates.js'
 import { WriteQueue } from './internal/write-queue.js'
 import { OwnLedger, type OwnMembership } from './internal/own-ledger.js'
 import { REASSERTS_BEFORE_MOVE, TransactionFollower } from './internal/transaction-follower.js'
@@ -182,6 +183,8 @@ export class ProfileStore {
   private readonly resume: boolean
   /** Removals that found nothing, remembered for records of their dialog arriving later. */
   private readonly pendingReleases: PendingReleases
+  /** What remote updates brought that cannot apply yet, kept out of Yjs (see parked-updates.ts). */
+  private readonly parked = new ParkedUpdates((d) => { this.events.emit({ type: 'unapplied-dropped', bytes: d.bytes, ranges: d.ranges }) })
 
   constructor (options: ProfileStoreOptions) {
     if (typeof options !== 'object' || options === null) throw fail('DP_ERR_INVALID_ARGUMENT', 'options are required')
@@ -435,7 +438,7 @@ export class ProfileStore {
 
   /**
    * Subscribes to store events (`size`, `owner`, `reasserted`, `invalid-record`,
-   * `client-id-collision`, `late-release`). A `size` listener hears every change from the counts in force when
+   * `client-id-collision`, `late-release`, `unapplied-dropped`). A `size` listener hears every change from the counts in force when
    * it subscribed (also a drop to zero of a count that was non-zero then). Returns the
    * unsubscribe function. @throws DialogProfilesError `DP_ERR_INVALID_ARGUMENT`, `DP_ERR_DESTROYED`
    */
@@ -463,7 +466,8 @@ export class ProfileStore {
 
   /**
    * Applies a Yjs update from a peer. `origin` marks it (the peer connection); it must not be
-   * this store. Duplicates and out-of-order updates are fine (Yjs buffers missing dependencies).
+   * this store. Duplicates and out-of-order updates are fine: what waits for structs not here yet
+   * is kept out of Yjs and applied once they arrive (bounded, see `internal/parked-updates.ts`).
    * All or nothing: the update is checked against the document's schema first (partition and
    * admission roots of embed records, each written by the client its name carries). An update
    * that writes under this store's client id first moves the store to a fresh client id.
@@ -479,7 +483,10 @@ export class ProfileStore {
     // another node or incarnation): move away before Yjs sees it.
     if (this.collides(check)) this.moveToFreshClient('another writer uses this node\'s Yjs client id')
     try {
-      Y.applyUpdate(this.doc, update, origin)
+      this.doc.transact(() => {
+        Y.applyUpdate(this.doc, update, origin)
+        this.parked.settle(this.doc, check.ends.keys())
+      }, origin)
     } catch (err) {
       // Last guard: checkUpdate is meant to refuse everything Yjs could fail on.
       throw fail('DP_ERR_BAD_UPDATE', `update failed to apply: ${err instanceof Error ? err.message : String(err)}`, err)
@@ -529,13 +536,19 @@ export class ProfileStore {
     if (updates.length === 1) { this.applyUpdate(updates[0]!, origin); return }
     if (origin === this) throw fail('DP_ERR_INVALID_ARGUMENT', 'origin must not be the store itself')
     let collides = false
-    for (const u of updates) if (this.collides(this.checked(u))) collides = true
+    const checks = updates.map((u) => this.checked(u))
+    for (const c of checks) if (this.collides(c)) collides = true
     // A client-id collision is handled between updates, one transaction each.
     if (collides) { for (const u of updates) this.applyUpdate(u, origin); return }
     // Local writes first, in their own transaction: inside this one they would carry `origin`.
     this.flushWrites()
     try {
-      this.doc.transact(() => { for (const u of updates) Y.applyUpdate(this.doc, u, origin) }, origin)
+      this.doc.transact(() => {
+        for (let i = 0; i < updates.length; i++) {
+          Y.applyUpdate(this.doc, updates[i]!, origin)
+          this.parked.settle(this.doc, checks[i]!.ends.keys())
+        }
+      }, origin)
     } catch (err) {
       throw fail('DP_ERR_BAD_UPDATE', `update failed to apply: ${err instanceof Error ? err.message : String(err)}`, err)
     } finally {
@@ -671,10 +684,14 @@ export class ProfileStore {
    * in the store's tests. `pendingReleases`: removals that found nothing, remembered now (see
    * `pendingReleaseMs`); `pendingReleasesApplied`: records they removed on arrival, and
    * `pendingReleasesDropped`: those dropped for `maxPendingReleases`, since the store started.
+   * `unappliedBytes`, `unappliedRanges`: struct bytes and delete ranges from peers waiting for
+   * structs not here yet (kept out of Yjs, see the README's threat model), and
+   * `unappliedDroppedBytes`, `unappliedDroppedRanges`: those dropped for their bounds.
    */
   stats (): {
     memberships: number, ownMemberships: number, partitions: number, expiredWaiting: number, notices: number, structs: number, stateBytes: number,
-    pendingReleases: number, pendingReleasesApplied: number, pendingReleasesDropped: number
+    pendingReleases: number, pendingReleasesApplied: number, pendingReleasesDropped: number,
+    unappliedBytes: number, unappliedRanges: number, unappliedDroppedBytes: number, unappliedDroppedRanges: number
   } {
     this.assertAlive()
     this.flushWrites()
@@ -688,7 +705,11 @@ export class ProfileStore {
       stateBytes: this.stateSize.bytes(),
       pendingReleases: this.pendingReleases.size,
       pendingReleasesApplied: this.pendingReleases.applied, // records (adds) removed on arrival
-      pendingReleasesDropped: this.pendingReleases.dropped
+      pendingReleasesDropped: this.pendingReleases.dropped,
+      unappliedBytes: this.parked.bytes,
+      unappliedRanges: this.parked.ranges,
+      unappliedDroppedBytes: this.parked.droppedBytes,
+      unappliedDroppedRanges: this.parked.droppedRanges
     }
   }
 
@@ -1025,7 +1046,7 @@ const recordOf = (t: Add): MembershipRecord => ({
 
 const randomClientId = (): number => crypto.getRandomValues(new Uint32Array(1))[0] as number
 
-const EVENT_TYPES: ReadonlySet<string> = new Set<StoreEvent['type']>(['size', 'owner', 'reasserted', 'invalid-record', 'client-id-collision', 'late-release'])
+const EVENT_TYPES: ReadonlySet<string> = new Set<StoreEvent['type']>(['size', 'owner', 'reasserted', 'invalid-record', 'client-id-collision', 'late-release', 'unapplied-dropped'])
 
 
 const toMember = (m: Membership): Member => {

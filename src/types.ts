@@ -101,6 +101,14 @@ export type StoreEvent =
    * (`<clientId>.<clock>`, as in `Member.id`), by a removal notice to their owner as any release.
    */
   | { readonly type: 'late-release'; readonly dialog: string; readonly ids: readonly string[] }
+  /**
+   * Parts of remote updates waiting for structs not here yet (struct runs after a gap in their
+   * writer's clocks, deletions of structs that have not arrived) passed their bounds (32 MiB of
+   * structs, 1,000,000 delete ranges) and were all dropped: `bytes` and `ranges` dropped. The
+   * structs come again through anti-entropy; a `ClusterNode` asks its peers for their state, whose
+   * answers carry their delete sets.
+   */
+  | { readonly type: 'unapplied-dropped'; readonly bytes: number; readonly ranges: number }
 
 /** Injected time source, ms. Must not go backwards. */
 export type Clock = () => number

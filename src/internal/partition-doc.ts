@@ -196,7 +196,16 @@ export const checkUpdate = (update: Uint8Array): UpdateCheck => {
   }
 }
 
-const checkUpdateBytes = (update: Uint8Array): UpdateCheck => {
+/**
+ * What {@link walkUpdate} reports besides checking: each struct with its bytes' offsets in the
+ * update (`skip` for a gap, Yjs's Skip struct), and each delete range.
+ */
+interface UpdateVisitor {
+  struct (client: number, clock: number, length: number, skip: boolean, from: number, to: number): void
+  range (client: number, clock: number, len: number): void
+}
+
+const checkUpdateBytes = (update: Uint8Array, visit?: UpdateVisitor): UpdateCheck => {
   const d = decoding.createDecoder(update)
   const end = update.length
   const uint = (): number => decoding.readVarUint(d)
@@ -215,6 +224,7 @@ const checkUpdateBytes = (update: Uint8Array): UpdateCheck => {
     if (!(client >= 0 && client <= MAX_CLIENT_ID)) throw new Malformed('bad client id')
     for (let i = 0; i < count; i++) {
       if (d.pos >= end) throw new Malformed('does not decode: truncated structs')
+      const from = d.pos
       const info = decoding.readUint8(d)
       const kind = info & 0x1f
       let length: number
@@ -257,6 +267,8 @@ const checkUpdateBytes = (update: Uint8Array): UpdateCheck => {
         throw new Malformed('unknown struct')
       }
       if (!Number.isSafeInteger(clock) || !Number.isSafeInteger(length) || length < 1 || clock + length > MAX_CLOCK) throw new Malformed('struct clock out of range')
+      if (d.pos > end) throw new Malformed('does not decode: truncated structs')
+      visit?.struct(client, clock, length, kind === STRUCT_SKIP, from, d.pos)
       clock += length
     }
     if (count > 0 && clock > (ends.get(client) ?? 0)) ends.set(client, clock)
@@ -270,9 +282,85 @@ const checkUpdateBytes = (update: Uint8Array): UpdateCheck => {
       const clock = uint()
       const len = uint()
       if (!Number.isSafeInteger(clock) || !Number.isSafeInteger(len) || clock < 0 || len < 1 || clock + len > MAX_CLOCK) throw new Malformed('delete range out of range')
+      visit?.range(client, clock, len)
     }
   }
   return { ok: true, ends, roots }
+}
+
+/** Structs of one writer with no gap, as an update of their own: applicable once the document holds that writer's clocks below `start`. */
+export interface StructRun {
+  readonly client: number
+  readonly start: number
+  readonly end: number
+  /** A Yjs update (v1) of these structs alone, with an empty delete set. */
+  readonly update: Uint8Array
+}
+
+/** What Yjs could not apply yet: struct runs waiting for earlier structs of their writer, and delete ranges naming structs not here yet. */
+export interface Unapplied {
+  readonly runs: StructRun[]
+  /** client, clock, len, per range. */
+  readonly deletes: number[]
+}
+
+/**
+ * Takes out of the document what Yjs holds back as pending (`store.pendingStructs`,
+ * `store.pendingDs`: structs whose earlier clocks are missing, deletions of structs not here),
+ * split into runs of consecutive structs of one writer and single delete ranges; the document
+ * then holds nothing pending. Yjs merges new pending structs into the old ones, and re-applies
+ * every pending deletion, on every update (O(pending) each time): a store that keeps them out
+ * of Yjs (see `ParkedUpdates`) applies each once, when what it waits for arrives. Undefined
+ * when nothing is pending.
+ */
+export const takeUnapplied = (doc: Y.Doc): Unapplied | undefined => {
+  const store = doc.store
+  const structs = store.pendingStructs
+  const ds = store.pendingDs
+  if (structs === null && ds === null) return undefined
+  store.pendingStructs = null
+  store.pendingDs = null
+  const out: Unapplied = { runs: [], deletes: [] }
+  if (structs !== null) splitRuns(Y.convertUpdateFormatV2ToV1(structs.update), out)
+  if (ds !== null) splitRuns(Y.convertUpdateFormatV2ToV1(ds), out)
+  return out
+}
+
+/** Splits an update (v1, as Yjs wrote it from checked input) into struct runs (split at gaps) and delete ranges, added to `out`. */
+const splitRuns = (update: Uint8Array, out: Unapplied): void => {
+  let client = -1
+  let start = 0
+  let clock = 0
+  let from = 0
+  let to = 0
+  let count = 0
+  const flush = (): void => {
+    if (count === 0) return
+    const e = encoding.createEncoder()
+    encoding.writeVarUint(e, 1)
+    encoding.writeVarUint(e, count)
+    encoding.writeVarUint(e, client)
+    encoding.writeVarUint(e, start)
+    encoding.writeUint8Array(e, update.subarray(from, to))
+    encoding.writeVarUint(e, 0)
+    out.runs.push({ client, start, end: clock, update: encoding.toUint8Array(e) })
+    count = 0
+  }
+  const check = checkUpdateBytes(update, {
+    struct (c, k, length, skip, a, b) {
+      if (skip || c !== client || k !== clock) flush()
+      client = c
+      clock = k + length
+      if (skip) return
+      if (count === 0) { start = k; from = a }
+      to = b
+      count++
+    },
+    range (c, k, len) { out.deletes.push(c, k, len) }
+  })
+  flush()
+  // Yjs wrote it from updates that passed the check; a failure here would be a Yjs change.
+  if (!check.ok) throw new Error(`pending structs that do not check: ${check.reason}`)
 }
 
 /**

@@ -248,6 +248,8 @@ export class Transport {
    */
   private seq: number
   private closed = false
+  /** Every peer is asked for its state at the next heartbeat round (see `requestState`). */
+  private stateWanted = false
   private readonly host: PeerHost
   readonly #secret: string | Uint8Array
   readonly #keys: NodeKeys | undefined
@@ -829,7 +831,18 @@ export class Transport {
       g ??= this.digest()
       c.sendDigest(g)
     }
+    if (this.stateWanted) {
+      this.stateWanted = false
+      for (const c of this.byNode.values()) if (c !== this.syncing && !this.syncWaiting.includes(c)) c.sendStep1()
+    }
   }
+
+  /**
+   * Asks every peer for its state (sync step 1) at the next heartbeat round, so at most once per
+   * interval: the store dropped parts of updates that waited for structs not here yet, and the
+   * answers carry what it lacks with their delete sets.
+   */
+  requestState (): void { this.stateWanted = true }
 
   /** Open (authenticated) connections by peer node id. */
   connections (): ConnectionInfo[] {

@@ -1,0 +1,176 @@
+/**
+ * What remote updates brought that cannot apply yet, kept out of Yjs: runs of structs whose
+ * writer's earlier clocks have not arrived, and deletions of structs not here yet.
+ *
+ * Yjs keeps these itself (`store.pendingStructs`, `store.pendingDs`), but merges each new
+ * pending part into all the earlier ones and re-applies every pending deletion on every update:
+ * O(pending) per update, so a peer sending small updates that each skip a clock made its
+ * receiver spend minutes of CPU on a megabyte, and deletions of structs that never come slowed
+ * every later update for good (and went out in every state answer). Here each run and each
+ * range is applied once, when the document holds what it waits for: checked only for the
+ * writers an update advanced, at O(log n) per parked part (a min-heap per writer).
+ *
+ * Bounded: past `maxBytes` of runs or `maxRanges` delete ranges the store drops everything
+ * parked (counted), as it would drop a message it could not hold. Dropped structs come again
+ * through anti-entropy (a neighbour's digest shows them missing here); a dropped deletion does
+ * not, so the store reports it and the cluster node asks its peers for their state, whose answers
+ * carry their delete sets.
+ */
+import * as Y from 'yjs'
+import * as encoding from 'lib0/encoding'
+import { clientClock, takeUnapplied, type StructRun } from './partition-doc.js'
+
+/** A binary min-heap of items by a numeric key. */
+class MinHeap<T> {
+  private readonly keys: number[] = []
+  private readonly items: T[] = []
+  get size (): number { return this.keys.length }
+  /** The smallest key, Infinity when empty. */
+  get min (): number { return this.keys[0] ?? Infinity }
+
+  push (key: number, item: T): void {
+    let i = this.keys.length
+    this.keys.push(key)
+    this.items.push(item)
+    while (i > 0) {
+      const up = (i - 1) >> 1
+      if (this.keys[up]! <= key) break
+      this.keys[i] = this.keys[up]!
+      this.items[i] = this.items[up]!
+      i = up
+    }
+    this.keys[i] = key
+    this.items[i] = item
+  }
+
+  pop (): T | undefined {
+    const n = this.keys.length
+    if (n === 0) return undefined
+    const top = this.items[0]
+    const key = this.keys.pop()!
+    const item = this.items.pop()!
+    if (n > 1) {
+      let i = 0
+      const last = n - 1
+      for (;;) {
+        let c = 2 * i + 1
+        if (c >= last) break
+        if (c + 1 < last && this.keys[c + 1]! < this.keys[c]!) c++
+        if (this.keys[c]! >= key) break
+        this.keys[i] = this.keys[c]!
+        this.items[i] = this.items[c]!
+        i = c
+      }
+      this.keys[i] = key
+      this.items[i] = item
+    }
+    return top
+  }
+}
+
+/** Parts parked for one writer: struct runs by start clock, delete ranges (their lengths) by clock. */
+interface Waiting {
+  readonly runs: MinHeap<StructRun>
+  readonly deletes: MinHeap<number>
+}
+
+/** Default bounds: a late joiner's pending part of a large state fits; a flood of gaps does not pile up further. */
+export const MAX_PARKED_BYTES = 32 * 1024 * 1024
+export const MAX_PARKED_RANGES = 1_000_000
+
+/** Memory of a parked run besides its bytes (its objects and buffer), counted against `maxBytes`. */
+const RUN_OVERHEAD_BYTES = 200
+
+/** What `ParkedUpdates.drop` discarded. */
+export interface ParkedDrop { readonly bytes: number, readonly ranges: number }
+
+export class ParkedUpdates {
+  private readonly byClient = new Map<number, Waiting>()
+  private parkedBytes = 0
+  private parkedRanges = 0
+  /** Bytes and ranges dropped for the bounds since the start. */
+  droppedBytes = 0
+  droppedRanges = 0
+
+  constructor (private readonly onDrop: (d: ParkedDrop) => void, private readonly maxBytes = MAX_PARKED_BYTES, private readonly maxRanges = MAX_PARKED_RANGES) {}
+
+  get bytes (): number { return this.parkedBytes }
+  get ranges (): number { return this.parkedRanges }
+
+  /**
+   * After a remote update was applied (inside its transaction): takes out of Yjs what it could
+   * not apply, then applies what was parked for the writers in `advanced` (and for the writers
+   * those parts advance) once the document holds what it waited for.
+   */
+  settle (doc: Y.Doc, advanced: Iterable<number>): void {
+    this.park(doc)
+    if (this.byClient.size === 0) return
+    const work: number[] = []
+    for (const c of advanced) if (this.byClient.has(c)) work.push(c)
+    while (work.length > 0) {
+      const client = work.pop()!
+      const w = this.byClient.get(client)
+      if (w === undefined) continue
+      let state = clientClock(doc, client)
+      while (w.runs.min <= state) {
+        const run = w.runs.pop()!
+        this.parkedBytes -= run.update.length + RUN_OVERHEAD_BYTES
+        Y.applyUpdate(doc, run.update)
+        this.park(doc)
+        state = clientClock(doc, client)
+      }
+      if (w.deletes.min < state) {
+        const e = encoding.createEncoder()
+        const ranges: number[] = []
+        while (w.deletes.min < state) {
+          const clock = w.deletes.min
+          ranges.push(clock, w.deletes.pop()!)
+        }
+        this.parkedRanges -= ranges.length / 2
+        encoding.writeVarUint(e, 0) // no structs
+        encoding.writeVarUint(e, 1)
+        encoding.writeVarUint(e, client)
+        encoding.writeVarUint(e, ranges.length / 2)
+        for (const x of ranges) encoding.writeVarUint(e, x)
+        Y.applyUpdate(doc, encoding.toUint8Array(e))
+        this.park(doc)
+      }
+      if (w.runs.size === 0 && w.deletes.size === 0 && this.byClient.get(client) === w) this.byClient.delete(client)
+    }
+  }
+
+  /** Moves what Yjs holds pending into the parking; past a bound, drops everything parked. */
+  private park (doc: Y.Doc): void {
+    const u = takeUnapplied(doc)
+    if (u === undefined) return
+    for (const run of u.runs) {
+      this.waiting(run.client).runs.push(run.start, run)
+      this.parkedBytes += run.update.length + RUN_OVERHEAD_BYTES
+    }
+    for (let i = 0; i < u.deletes.length; i += 3) {
+      const client = u.deletes[i]!
+      const clock = u.deletes[i + 1]!
+      const len = u.deletes[i + 2]!
+      this.waiting(client).deletes.push(clock, len)
+      this.parkedRanges++
+    }
+    if (this.parkedBytes > this.maxBytes || this.parkedRanges > this.maxRanges) this.drop()
+  }
+
+  private waiting (client: number): Waiting {
+    let w = this.byClient.get(client)
+    if (w === undefined) this.byClient.set(client, w = { runs: new MinHeap(), deletes: new MinHeap() })
+    return w
+  }
+
+  /** Drops everything parked (a bound was passed) and reports what. */
+  private drop (): void {
+    const d = { bytes: this.parkedBytes, ranges: this.parkedRanges }
+    this.byClient.clear()
+    this.droppedBytes += d.bytes
+    this.droppedRanges += d.ranges
+    this.parkedBytes = 0
+    this.parkedRanges = 0
+    this.onDrop(d)
+  }
+}
