@@ -167,6 +167,30 @@ export class DaemonMetrics {
       registers: [registry],
       collect () { this.reset(); this.inc(node.store.stats().pendingReleasesApplied) }
     })
+    new Gauge({
+      name: 'dialog_profiles_unapplied_struct_bytes',
+      help: 'Bytes of structs from peers waiting for earlier structs of their writer (counted with 200 bytes of overhead per run)',
+      registers: [registry],
+      collect () { this.set(node.store.stats().unappliedBytes) }
+    })
+    new Gauge({
+      name: 'dialog_profiles_unapplied_delete_ranges',
+      help: 'Delete ranges from peers waiting for the structs they delete',
+      registers: [registry],
+      collect () { this.set(node.store.stats().unappliedRanges) }
+    })
+    new Counter({
+      name: 'dialog_profiles_unapplied_dropped_struct_bytes_total',
+      help: 'Waiting struct bytes dropped past their bound (32 MiB)',
+      registers: [registry],
+      collect () { this.reset(); this.inc(node.store.stats().unappliedDroppedBytes) }
+    })
+    new Counter({
+      name: 'dialog_profiles_unapplied_dropped_delete_ranges_total',
+      help: 'Waiting delete ranges dropped past their bound (1,000,000)',
+      registers: [registry],
+      collect () { this.reset(); this.inc(node.store.stats().unappliedDroppedRanges) }
+    })
     new Counter({
       name: 'dialog_profiles_pending_releases_dropped_total',
       help: `Remembered releases dropped before their window ended, to keep at most ${DEFAULT_MAX_PENDING_RELEASES}`,

@@ -7,6 +7,7 @@ import * as Y from 'yjs'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ClusterNode } from '../../src/cluster-node.js'
 import { DaemonMetrics } from '../../src/server/metrics.js'
+import { ProfileStore } from '../../src/profile-store.js'
 
 const closers: Array<() => Promise<void>> = []
 afterEach(async () => {
@@ -80,5 +81,28 @@ describe('DaemonMetrics and ClusterNode.cluster()', () => {
     expect(text).toContain('dialog_profiles_pending_releases 1')
     expect(text).toContain('dialog_profiles_late_releases_total 0')
     expect(text).toContain('dialog_profiles_pending_releases_dropped_total 0')
+  })
+
+  it('reports what peers sent that waits for structs not here yet', async () => {
+    const n = await node()
+    const metrics = new DaemonMetrics(n)
+    expect((await metrics.render()).body).toContain('dialog_profiles_unapplied_struct_bytes 0')
+    // A writer's second update without its first: it waits.
+    const w = new ProfileStore({ nodeId: 'w', profiles: [{ name: 'total' }], clientId: 4242, incarnation: 1 })
+    const ups: Uint8Array[] = []
+    w.onUpdate((u) => { ups.push(u) })
+    w.add('c1', 'total'); w.flushWrites()
+    w.remove('c1', 'total'); w.add('c2', 'total'); w.flushWrites()
+    n.store.applyUpdate(ups[1]!)
+    const text = (await metrics.render()).body
+    expect(text).toMatch(/dialog_profiles_unapplied_struct_bytes [1-9]\d*/)
+    expect(text).toContain('dialog_profiles_unapplied_delete_ranges 1')
+    expect(text).toContain('dialog_profiles_unapplied_dropped_struct_bytes_total 0')
+    expect(text).toContain('dialog_profiles_unapplied_dropped_delete_ranges_total 0')
+    n.store.applyUpdate(ups[0]!)
+    const after = (await metrics.render()).body
+    expect(after).toContain('dialog_profiles_unapplied_struct_bytes 0')
+    expect(after).toContain('dialog_profiles_unapplied_delete_ranges 0')
+    w.destroy()
   })
 })
