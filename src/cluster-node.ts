@@ -50,6 +50,9 @@ export type ClusterEvent =
    */
   | PersistenceEvent
 
+/** Least time between two state requests made because the store dropped waiting parts of updates, ms. */
+const DROP_STATE_REQUEST_SPACING_MS = 60_000
+
 /**
  * One node of a dialog-profiles cluster: a {@link ProfileStore} replicated to peers over
  * WebSockets.
@@ -80,6 +83,9 @@ export class ClusterNode {
   private invalidRecords = 0
   /** Times the store dropped parts of updates waiting for structs not here yet (`unapplied-dropped`). */
   private unappliedDrops = 0
+  /** Monotonic time of the last state request after such a drop, and the request waiting for its turn. */
+  private lastDropRequestAt = -Infinity
+  private dropRequestTimer: NodeJS.Timeout | undefined
   /** `clientId reason` pairs already logged (bounded). */
   private readonly invalidLogged = new Set<string>()
   private started = false
@@ -212,14 +218,34 @@ export class ClusterNode {
       if (this.unappliedDrops === 1 || this.unappliedDrops % 100 === 0) {
         o.log('warn', `dropped ${e.bytes} bytes of structs and ${e.ranges} delete ranges from peers that waited for structs not here yet, past their bounds (${this.unappliedDrops} such drops so far; a peer sending updates with gaps, or a very large state): asking peers for their state`)
       }
-      this.transport.requestState()
-      this.hubs?.requestState()
+      this.requestStateAfterDrop()
     })
     this.store.on('client-id-collision', (e) => {
       o.log('error', `Yjs client id ${e.oldClientId} was used by another writer (${e.reason}): this node moved to client id ${e.newClientId}`)
       this.hubs?.clientIdChanged()
     })
     this.transport.events.onAny((e) => { this.onTransportEvent(e) })
+  }
+
+  /**
+   * After the store dropped waiting parts of updates: asks the peers (or hubs) for their state at
+   * the next heartbeat round, at most once per {@link DROP_STATE_REQUEST_SPACING_MS}: a hub keeps
+   * what it was sent, pending or not, and answers with it again, so a hostile writer's deletions
+   * of structs that never come would otherwise bring a drop and a state answer every round.
+   */
+  private requestStateAfterDrop (): void {
+    if (this.closed || this.dropRequestTimer !== undefined) return
+    const wait = this.lastDropRequestAt + DROP_STATE_REQUEST_SPACING_MS - performance.now()
+    const request = (): void => {
+      this.dropRequestTimer = undefined
+      if (this.closed) return
+      this.lastDropRequestAt = performance.now()
+      this.transport.requestState()
+      this.hubs?.requestState()
+    }
+    if (wait <= 0) { request(); return }
+    this.dropRequestTimer = setTimeout(request, wait)
+    this.dropRequestTimer.unref()
   }
 
   /** Throws `DP_ERR_DESTROYED` once the node is closed. */
@@ -557,6 +583,8 @@ export class ClusterNode {
     try { this.store.flushWrites() } catch { /* store already destroyed */ }
     for (const t of this.timers) clearInterval(t)
     this.timers = []
+    if (this.dropRequestTimer !== undefined) clearTimeout(this.dropRequestTimer)
+    this.dropRequestTimer = undefined
     this.readiness.close()
     this.hubs?.close()
     await this.observer?.close()

@@ -105,8 +105,8 @@ export type StoreEvent =
    * Parts of remote updates waiting for structs not here yet (struct runs after a gap in their
    * writer's clocks, deletions of structs that have not arrived) passed their bounds (32 MiB of
    * structs, 1,000,000 delete ranges) and were all dropped: `bytes` and `ranges` dropped. The
-   * structs come again through anti-entropy; a `ClusterNode` asks its peers for their state, whose
-   * answers carry their delete sets.
+   * structs come again through anti-entropy; a `ClusterNode` asks its peers (or hubs) for their state,
+   * whose answers carry their delete sets, at most once a minute.
    */
   | { readonly type: 'unapplied-dropped'; readonly bytes: number; readonly ranges: number }
 

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { WebSocket } from 'ws'
 import * as Y from 'yjs'
+import * as encoding from 'lib0/encoding'
 import { WebsocketProvider } from 'y-websocket'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { ClusterNode } from '../../src/index.js'
@@ -265,4 +266,45 @@ describe('hub topology: updates applied together', () => {
       expect(n.store.has('forged-12', 'caller', 'v0')).toBe(false)
     }
   }, 60_000)
+
+  it('deletions of structs that never come, kept by a hub: a joiner drops them past the bound and asks the hub again at most once a minute', async () => {
+    const hub = await spawnHub()
+    // A hostile hub client sends 1,000,001 deletions of a client nobody has. The hub's Yjs keeps
+    // them pending, forwards nothing, and puts them into every state answer.
+    const doc = new Y.Doc()
+    const hostile = new WebsocketProvider(hub.url, 'dialog-profiles', doc, { params: { token: TOKEN }, WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket, disableBc: true })
+    providers.push(hostile)
+    await waitFor(() => hostile.synced, 'the hostile client synced with the hub', 20_000)
+    const deletes = (from: number, n: number): Uint8Array => {
+      const e = encoding.createEncoder()
+      encoding.writeVarUint(e, 0) // y-protocols sync message
+      encoding.writeVarUint(e, 2) // update
+      const u = encoding.createEncoder()
+      encoding.writeVarUint(u, 0) // no structs
+      encoding.writeVarUint(u, 1)
+      encoding.writeVarUint(u, 777_777)
+      encoding.writeVarUint(u, n)
+      for (let i = 0; i < n; i++) { encoding.writeVarUint(u, 2 * (from + i)); encoding.writeVarUint(u, 1) }
+      encoding.writeVarUint8Array(e, encoding.toUint8Array(u))
+      return encoding.toUint8Array(e)
+    }
+    for (let k = 0; k < 5; k++) (hostile.ws as unknown as WebSocket).send(deletes(k * 200_000, 200_000))
+    ;(hostile.ws as unknown as WebSocket).send(deletes(1_000_000, 1))
+    // The hub answers a state request only after those messages: they are on the same connection.
+    const probe = new WebsocketProvider(hub.url, 'dialog-profiles', new Y.Doc(), { params: { token: TOKEN }, WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket, disableBc: true })
+    providers.push(probe)
+    await waitFor(() => probe.synced && probe.doc.store.pendingDs !== null, 'the hub holds the deletions', 30_000)
+    const n = await startNode('j1', [hub.url])
+    await n.ready
+    // The joiner's state answer brought them: dropped past the bound, a warning, a state request
+    // at the next tick, whose answer brings them again: dropped again.
+    await waitFor(() => n.store.stats().unappliedDroppedRanges >= 2_000_002, 'two drops', 30_000)
+    expect(n.lines.some((l) => l.includes('delete ranges from peers that waited for structs not here yet'))).toBe(true)
+    expect(n.store.doc.store.pendingDs).toBe(null)
+    // 15 heartbeat ticks later: no third request (at most one a minute).
+    await new Promise((resolve) => { setTimeout(resolve, 1500) })
+    expect(n.store.stats().unappliedDroppedRanges).toBe(2_000_002)
+    n.store.add('after', 'caller', 'v0')
+    expect(n.store.size('caller')).toBe(1)
+  }, 90_000)
 })
