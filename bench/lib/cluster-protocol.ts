@@ -44,7 +44,7 @@ export type WorkerReply =
   | { readonly id: number, readonly type: 'meshed', readonly ok: boolean, readonly connected: number }
   /** Wall-clock time (performance.timeOrigin + now) of the add. */
   | { readonly id: number, readonly type: 'added', readonly at: number }
-  | { readonly id: number, readonly type: 'loaded', readonly ops: number, readonly seconds: number, readonly live: readonly string[] }
+  | { readonly id: number, readonly type: 'loaded', readonly ops: number, readonly seconds: number, readonly live: readonly string[], readonly cpuMs: number }
   | { readonly id: number, readonly type: 'state', readonly size: number, readonly members: readonly string[], readonly drops: number, readonly traffic: Traffic, readonly health: Health }
   | { readonly id: number, readonly type: 'error', readonly message: string }
   | { readonly id: number, readonly type: 'count', readonly size: number }

@@ -232,7 +232,7 @@ const main = async (): Promise<void> => {
           genMode = req.mode
         }
         const r = await gen.run(req.callsPerSecond, req.holdMs, req.durationMs)
-        return { id: req.id, type: 'loaded', ops: r.ops, seconds: r.seconds, live: [...r.live] }
+        return { id: req.id, type: 'loaded', ops: r.ops, seconds: r.seconds, live: [...r.live], cpuMs: r.cpuMs }
       }
       case 'end-all':
         gen?.endAll()

@@ -50,6 +50,8 @@ export interface LoadOutcome {
   readonly seconds: number
   /** Calls live at the end. */
   readonly live: ReadonlySet<string>
+  /** CPU time of this process (user + system) during the measured window, ms. */
+  readonly cpuMs: number
 }
 
 /**
@@ -72,12 +74,14 @@ export class LoadGenerator {
     const t0 = performance.now()
     let tMeasure = Number.NaN
     let opsAtStart = this.ops
+    let cpuAtStart = process.cpuUsage()
     let issued = 0
     while (performance.now() - t0 < holdMs + durationMs && !shouldStop()) {
       const now = performance.now()
       if (Number.isNaN(tMeasure) && now - t0 >= holdMs) {
         tMeasure = now // steady state from here: as many calls end as start
         opsAtStart = this.ops
+        cpuAtStart = process.cpuUsage()
       }
       const due = Math.floor(((now - t0) / 1000) * callsPerSecond)
       const turn = (): void => {
@@ -116,7 +120,8 @@ export class LoadGenerator {
     }
     const seconds = (performance.now() - (Number.isNaN(tMeasure) ? t0 : tMeasure)) / 1000
     const ops = this.ops - opsAtStart
-    return { opsPerSecond: ops / seconds, ops, seconds, live: new Set(this.live.keys()) }
+    const cpu = process.cpuUsage(cpuAtStart)
+    return { opsPerSecond: ops / seconds, ops, seconds, live: new Set(this.live.keys()), cpuMs: (cpu.user + cpu.system) / 1000 }
   }
 
   /** When the next operation falls due: the next call's start, or the oldest live call's end. */

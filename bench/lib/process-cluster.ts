@@ -83,14 +83,21 @@ export class NodeProcess {
   }
 }
 
+/** Extra node flags for node processes (not the hub), from DP_BENCH_NODE_FLAGS, space-separated. */
+const nodeFlags = (id: string): string[] => {
+  const flags = process.env['DP_BENCH_NODE_FLAGS']
+  return flags === undefined || flags.trim() === '' || id === 'hub' ? [] : flags.trim().split(/\s+/)
+}
+
 const spawnNode = async (id: string, peers: readonly string[], clientId: number, impl: ClusterImpl, deferred = false): Promise<NodeProcess> => {
   // DP_BENCH_JOINER_PROF=<dir>: a late joiner writes a V8 CPU profile there (`--cpu-prof`);
   // DP_BENCH_NODE_PROF=<dir>: every node process does (not the hub).
+  // DP_BENCH_NODE_FLAGS='--trace-gc ...': extra node flags for every node process (not the hub).
   const joinerProf = process.env['DP_BENCH_JOINER_PROF']
   const nodeProf = process.env['DP_BENCH_NODE_PROF']
   const prof = deferred ? joinerProf : id === 'hub' ? undefined : nodeProf
   const child = fork(usesHub(impl) && id === 'hub' ? HUB : WORKER, [], {
-    execArgv: ['--import', 'tsx', ...(prof !== undefined && prof !== '' ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])],
+    execArgv: ['--import', 'tsx', ...nodeFlags(id), ...(prof !== undefined && prof !== '' ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])],
     env: { ...process.env, DP_BENCH_IMPL: impl, DP_BENCH_NODE: id, DP_BENCH_PEERS: JSON.stringify(peers), DP_BENCH_CLIENT_ID: String(clientId), DP_BENCH_DEFER: deferred ? '1' : '0' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })

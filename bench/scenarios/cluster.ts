@@ -91,7 +91,7 @@ const traffic = async (c: ProcessCluster): Promise<{ updatesIn: number, bytesIn:
 }
 
 /** Outcome of one rate step. */
-export interface StepOutcome { achieved: number, p50: number, p99: number, bytesPerOp: number, msgsPerOp: number, cpuUsPerOp: number, stallMaxMs: number, stallCpuMs: number, busyStallMaxMs: number, suspicions: number, closed: number }
+export interface StepOutcome { achieved: number, p50: number, p99: number, bytesPerOp: number, msgsPerOp: number, cpuUsPerOp: number, loadCpuUsPerOp: number, stallMaxMs: number, stallCpuMs: number, busyStallMaxMs: number, suspicions: number, closed: number }
 
 const step = async (ctx: BenchContext, c: ProcessCluster, label: string, mode: WriteMode, callsPerSecond: number, durationMs: number, seed: number): Promise<StepOutcome> => {
   const rng = createRng(seed)
@@ -120,10 +120,12 @@ const step = async (ctx: BenchContext, c: ProcessCluster, label: string, mode: W
   }
   let ops = 0
   let seconds = 0
+  let loadCpuMs = 0
   const live = new Set<string>()
   for (const l of loads) {
     if (l.type !== 'loaded') throw new Error('unexpected reply to load')
     ops += l.ops
+    loadCpuMs += l.cpuMs
     seconds = Math.max(seconds, l.seconds)
     for (const d of l.live) live.add(d)
   }
@@ -149,6 +151,7 @@ const step = async (ctx: BenchContext, c: ProcessCluster, label: string, mode: W
     bytesPerOp: allOps > 0 ? (after.bytesIn - before.bytesIn) / allOps / n : Number.NaN,
     msgsPerOp: allOps > 0 ? (after.updatesIn - before.updatesIn) / allOps / n : Number.NaN,
     cpuUsPerOp: allOps > 0 ? (after.cpuMs - before.cpuMs) * 1000 / allOps / n : Number.NaN,
+    loadCpuUsPerOp: ops > 0 ? loadCpuMs * 1000 / ops / n : Number.NaN,
     stallMaxMs: loaded.stallMaxMs,
     stallCpuMs: loaded.stallCpuMs,
     busyStallMaxMs: loaded.busyStallMaxMs,
@@ -168,6 +171,7 @@ const step = async (ctx: BenchContext, c: ProcessCluster, label: string, mode: W
     ctx.report(label, `update messages received per op per node @${target} ops/s`, r.msgsPerOp, 'msgs/op')
     ctx.report(label, `bytes received per op per node @${target} ops/s`, r.bytesPerOp, 'bytes/op')
     ctx.report(label, `node CPU per op per node @${target} ops/s`, r.cpuUsPerOp, 'us/op')
+    ctx.report(label, `node CPU per op per node during the measured window @${target} ops/s`, r.loadCpuUsPerOp, 'us/op')
     ctx.report(label, `bytes of state answers sent per op @${target} ops/s`, (after.stateBytesOut - before.stateBytesOut) / allOps, 'bytes/op')
   }
   return r
