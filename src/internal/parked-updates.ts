@@ -7,7 +7,8 @@
  * O(pending) per update, so a peer sending small updates that each skip a clock made its
  * receiver spend minutes of CPU on a megabyte, and deletions of structs that never come slowed
  * every later update for good (and went out in every state answer). Here each run and each
- * range is applied once, when the document holds what it waits for: checked only for the
+ * range is applied once (a run that arrives again while parked is parked once), when the
+ * document holds what it waits for: checked only for the
  * writers an update advanced, at O(log n) per parked part (a min-heap per writer).
  *
  * Bounded: past `maxBytes` of runs or `maxRanges` delete ranges the store drops everything
@@ -68,6 +69,8 @@ class MinHeap<T> {
   }
 }
 
+const runKey = (run: StructRun): string => `${run.client}:${run.start}:${run.end}`
+
 /** Parts parked for one writer: struct runs by start clock, delete ranges (their lengths) by clock. */
 interface Waiting {
   readonly runs: MinHeap<StructRun>
@@ -86,6 +89,8 @@ export interface ParkedDrop { readonly bytes: number, readonly ranges: number }
 
 export class ParkedUpdates {
   private readonly byClient = new Map<number, Waiting>()
+  /** Runs parked, by `client:start:end`: a run that arrives twice (two paths, a relay) is parked once. */
+  private readonly runKeys = new Set<string>()
   private parkedBytes = 0
   private parkedRanges = 0
   /** Bytes and ranges dropped for the bounds since the start. */
@@ -114,6 +119,7 @@ export class ParkedUpdates {
       let state = clientClock(doc, client)
       while (w.runs.min <= state) {
         const run = w.runs.pop()!
+        this.runKeys.delete(runKey(run))
         this.parkedBytes -= run.update.length + RUN_OVERHEAD_BYTES
         Y.applyUpdate(doc, run.update)
         this.park(doc)
@@ -144,6 +150,9 @@ export class ParkedUpdates {
     const u = takeUnapplied(doc)
     if (u === undefined) return
     for (const run of u.runs) {
+      const key = runKey(run)
+      if (this.runKeys.has(key)) continue
+      this.runKeys.add(key)
       this.waiting(run.client).runs.push(run.start, run)
       this.parkedBytes += run.update.length + RUN_OVERHEAD_BYTES
     }
@@ -167,6 +176,7 @@ export class ParkedUpdates {
   private drop (): void {
     const d = { bytes: this.parkedBytes, ranges: this.parkedRanges }
     this.byClient.clear()
+    this.runKeys.clear()
     this.droppedBytes += d.bytes
     this.droppedRanges += d.ranges
     this.parkedBytes = 0
