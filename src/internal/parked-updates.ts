@@ -123,6 +123,7 @@ export class ParkedUpdates {
         this.parkedBytes -= run.update.length + RUN_OVERHEAD_BYTES
         Y.applyUpdate(doc, run.update)
         this.park(doc)
+        if (this.byClient.get(client) !== w) return // dropped for the bounds meanwhile
         state = clientClock(doc, client)
       }
       if (w.deletes.min < state) {
@@ -140,6 +141,7 @@ export class ParkedUpdates {
         for (const x of ranges) encoding.writeVarUint(e, x)
         Y.applyUpdate(doc, encoding.toUint8Array(e))
         this.park(doc)
+        if (this.byClient.get(client) !== w) return
       }
       if (w.runs.size === 0 && w.deletes.size === 0 && this.byClient.get(client) === w) this.byClient.delete(client)
     }
