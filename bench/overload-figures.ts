@@ -1,12 +1,14 @@
 /**
  * Overload figures of one cluster size and write mode (not a scenario: a quick look at one
  * case of the `cluster` scenario, issue 11 item 4).
- *   node --import tsx bench/overload-figures.ts [NODES] [MODE] [RATE...]
+ *   [DP_BENCH_IMPL=ymap-hub] node --import tsx bench/overload-figures.ts [NODES] [MODE] [RATE...]
  * NODES node processes (default 8), MODE `batched` or `per-op` (default batched), one step per
  * RATE in membership ops/s cluster-wide (default 2000 5000 10000), then one at twice the
  * highest rate sustained with p99 lag < 50 ms. Per step: ops/s issued, convergence p50/p99,
  * the largest event-loop stall of any node and the CPU time that node used during it, peers
- * taken for suspect or dead, connections lost. Every step checks that the nodes converged.
+ * taken for suspect or dead, connections lost, node CPU per op per node during the measured
+ * window. Every step checks that the nodes converged. With DP_BENCH_IMPL=ymap-hub, the hub
+ * baseline instead, without the step at twice its sustained rate.
  */
 import { measure } from './scenarios/cluster.js'
 import type { BenchContext } from './lib/types.js'
@@ -30,5 +32,6 @@ const ctx: BenchContext = {
   budgetSpent: () => performance.now() > end,
   redis: async () => null
 }
-await measure(ctx, 'dialog-profiles', 'ClusterNode mesh', mode, n, rates, 2000, true)
-for (const r of rows) if (/stall|sustained|p99|issued|suspect|lost/.test(r)) console.log(r)
+const baseline = process.env['DP_BENCH_IMPL'] === 'ymap-hub'
+await measure(ctx, baseline ? 'ymap-hub' : 'dialog-profiles', baseline ? 'flat Y.Map + y-websocket hub' : 'ClusterNode mesh', mode, n, rates, 2000, !baseline)
+for (const r of rows) if (/stall|sustained|p99|issued|suspect|lost|measured window/.test(r)) console.log(r)
