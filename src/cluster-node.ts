@@ -50,6 +50,9 @@ export type ClusterEvent =
    */
   | PersistenceEvent
 
+/** Yjs clients in the document past which a node warns (and again at each doubling). */
+const CLIENTS_WARN_AT = 1000
+
 /** Least time between two state requests made because the store dropped waiting parts of updates, ms. */
 const DROP_STATE_REQUEST_SPACING_MS = 60_000
 
@@ -81,6 +84,8 @@ export class ClusterNode {
   private timers: NodeJS.Timeout[] = []
   private generation = 0
   private invalidRecords = 0
+  /** Next count of Yjs clients in the document that logs a warning (see `watchClients`). */
+  private clientsWarnAt = CLIENTS_WARN_AT
   /** Times the store dropped parts of updates waiting for structs not here yet (`unapplied-dropped`). */
   private unappliedDrops = 0
   /** Monotonic time of the last state request after such a drop, and the request waiting for its turn. */
@@ -246,6 +251,17 @@ export class ClusterNode {
     if (wait <= 0) { request(); return }
     this.dropRequestTimer = setTimeout(request, wait)
     this.dropRequestTimer.unref()
+  }
+
+  /**
+   * Warns when the document's Yjs clients pass {@link CLIENTS_WARN_AT} and each doubling after:
+   * Yjs never forgets a client, and its work per transaction (and each digest) grows with them.
+   */
+  private watchClients (): void {
+    const n = this.store.doc.store.clients.size
+    if (n < this.clientsWarnAt) return
+    while (this.clientsWarnAt <= n) this.clientsWarnAt *= 2
+    this.#options.log('warn', `the document holds ${n} Yjs clients (one per node incarnation or client-id move, never forgotten): every transaction and every digest costs O(clients); many clients from one writer are a buggy or hostile peer (see the README's compaction design)`)
   }
 
   /** Throws `DP_ERR_DESTROYED` once the node is closed. */
@@ -453,6 +469,7 @@ export class ClusterNode {
 
   private runLiveness (): void {
     if (this.closed) return
+    this.watchClients()
     try {
       this.liveness.check()
     } catch (err) {

@@ -57,6 +57,8 @@ export interface ClusterView {
     readonly generation: number
     readonly memberships: number
     readonly structs: number
+    /** Yjs clients in the document: one per node incarnation or client-id move, never forgotten (each transaction and digest costs O(clients)). */
+    readonly clients: number
     /** Records ignored since start (they do not decode or contradict the declarations); each writer and reason is logged once at warn. */
     readonly invalidRecords: number
     /**
@@ -145,6 +147,7 @@ export const clusterView = (s: ClusterViewSource): ClusterView => {
       generation: s.generation,
       memberships: stats.memberships,
       structs: stats.structs,
+      clients: stats.clients,
       invalidRecords: s.invalidRecords,
       retainedBytes: s.retainedBytes
     }

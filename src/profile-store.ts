@@ -687,11 +687,14 @@ export class ProfileStore {
    * `unappliedBytes`, `unappliedRanges`: struct bytes and delete ranges from peers waiting for
    * structs not here yet (kept out of Yjs, see the README's threat model), and
    * `unappliedDroppedBytes`, `unappliedDroppedRanges`: those dropped for their bounds.
+   * `clients`: Yjs clients the document holds (one per node incarnation or client-id move, never
+   * forgotten: Yjs's work per transaction grows with them, see the README's compaction design).
    */
   stats (): {
     memberships: number, ownMemberships: number, partitions: number, expiredWaiting: number, notices: number, structs: number, stateBytes: number,
     pendingReleases: number, pendingReleasesApplied: number, pendingReleasesDropped: number,
-    unappliedBytes: number, unappliedRanges: number, unappliedDroppedBytes: number, unappliedDroppedRanges: number
+    unappliedBytes: number, unappliedRanges: number, unappliedDroppedBytes: number, unappliedDroppedRanges: number,
+    clients: number
   } {
     this.assertAlive()
     this.flushWrites()
@@ -709,7 +712,8 @@ export class ProfileStore {
       unappliedBytes: this.parked.bytes,
       unappliedRanges: this.parked.ranges,
       unappliedDroppedBytes: this.parked.droppedBytes,
-      unappliedDroppedRanges: this.parked.droppedRanges
+      unappliedDroppedRanges: this.parked.droppedRanges,
+      clients: this.doc.store.clients.size
     }
   }
 

@@ -156,6 +156,12 @@ export class DaemonMetrics {
       collect () { this.set(node.store.stats().structs) }
     })
     new Gauge({
+      name: 'dialog_profiles_document_clients',
+      help: 'Yjs clients in the document: one per node incarnation or client-id move, never forgotten (each transaction and digest costs O(clients))',
+      registers: [registry],
+      collect () { this.set(node.store.stats().clients) }
+    })
+    new Gauge({
       name: 'dialog_profiles_pending_releases',
       help: 'Releases that found no call here, remembered for --pending-release in case the call\'s record arrives from a peer',
       registers: [registry],

@@ -138,4 +138,24 @@ describe('cost of a message', () => {
     c.ws.terminate()
     fresh.destroy()
   })
+
+  it('Yjs clients, which the document never forgets, are counted and past 1,000 logged (a writer adding many is a hostile or buggy peer)', async () => {
+    const before = a.cluster().document.clients
+    expect(before).toBe(a.store.stats().clients)
+    const parts: Uint8Array[] = []
+    for (let i = 0; i < 1100; i++) {
+      const s = new ProfileStore({ nodeId: `many${i}`, profiles: [...PROFILES], clientId: 3_000_000 + i, incarnation: 1 })
+      s.add(`many-${i}`, 'total')
+      s.flushWrites()
+      parts.push(Y.encodeStateAsUpdate(s.doc))
+      s.destroy()
+    }
+    const c = await rawClient(a.url()!, SECRET, 'fuzz3', 1)
+    c.send(encodeSync(SYNC_UPDATE, Y.mergeUpdates(parts)))
+    await waitFor(() => a.cluster().document.clients >= before + 1100, '1,100 more clients')
+    await waitFor(() => a.lines.some((l) => /the document holds \d+ Yjs clients/.test(l)), 'the warning')
+    expect(a.lines.filter((l) => /the document holds \d+ Yjs clients/.test(l))).toHaveLength(1)
+    await serving()
+    c.ws.terminate()
+  })
 })

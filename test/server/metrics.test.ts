@@ -99,6 +99,7 @@ describe('DaemonMetrics and ClusterNode.cluster()', () => {
     expect(text).toContain('dialog_profiles_unapplied_delete_ranges 1')
     expect(text).toContain('dialog_profiles_unapplied_dropped_struct_bytes_total 0')
     expect(text).toContain('dialog_profiles_unapplied_dropped_delete_ranges_total 0')
+    expect(text).toMatch(/dialog_profiles_document_clients [1-9]\d*/)
     n.store.applyUpdate(ups[0]!)
     const after = (await metrics.render()).body
     expect(after).toContain('dialog_profiles_unapplied_struct_bytes 0')
