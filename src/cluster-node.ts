@@ -114,6 +114,7 @@ export class ClusterNode {
       maxClockSkewMs: o.maxClockSkewMs,
       pendingReleaseMs: o.pendingReleaseMs,
       maxPendingReleases: o.maxPendingReleases,
+      maxClients: o.maxClients,
       ...(incarnation !== undefined ? { incarnation } : {}),
       ...(o.resume ? { resume: true } : {}),
       ...(o.clientId !== undefined ? { clientId: o.clientId } : {})

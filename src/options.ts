@@ -50,6 +50,8 @@ export const MAX_WRITE_DELAY_MS = 1000
 export const DEFAULT_PENDING_RELEASE_MS = 5000
 /** Most releases remembered at once (see `pendingReleaseMs`). */
 export const DEFAULT_MAX_PENDING_RELEASES = 10_000
+/** Most Yjs clients the document may hold: a remote update that would bring in more is refused. */
+export const DEFAULT_MAX_CLIENTS = 20_000
 /** Most other nodes the liveness table holds. */
 export const DEFAULT_MAX_TRACKED_NODES = 1000
 /** How far ahead of this node's clock another node's incarnation may be, ms. */
@@ -221,6 +223,12 @@ export interface ClusterNodeOptions {
   readonly pendingReleaseMs?: number
   /** Most releases remembered at once (see `pendingReleaseMs`); past it the oldest is dropped, so above 2,000 releases/s (by default) the window shrinks. @defaultValue 10000 */
   readonly maxPendingReleases?: number
+  /**
+   * Most Yjs clients the document may hold (one per node incarnation or client-id move, never
+   * forgotten; Yjs's work per transaction and each digest grow with them): a remote update that
+   * would bring in more is refused (`DP_ERR_BAD_UPDATE`, its connection closed). @defaultValue 20000
+   */
+  readonly maxClients?: number
   /** Interval of heartbeats to peers, ms; at most `livenessTimeoutMs / 2`. @defaultValue 1000 */
   readonly heartbeatIntervalMs?: number
   /** A node not heard of for this long is suspect (still counted), ms. @defaultValue 5000 */
@@ -330,6 +338,7 @@ export interface ResolvedOptions {
   readonly writeDelayMs: number
   readonly pendingReleaseMs: number
   readonly maxPendingReleases: number
+  readonly maxClients: number
   readonly heartbeatIntervalMs: number
   readonly livenessTimeoutMs: number
   readonly graceMs: number
@@ -366,7 +375,7 @@ export interface ResolvedOptions {
 
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set<keyof ClusterNodeOptions>([
   'nodeId', 'profiles', 'listen', 'peers', 'secret', 'tls', 'clock', 'random', 'incarnation', 'clientId',
-  'maxLocalMemberships', 'writeDelayMs', 'pendingReleaseMs', 'maxPendingReleases', 'heartbeatIntervalMs', 'livenessTimeoutMs', 'graceMs', 'purgeDelayMs', 'maxTrackedNodes',
+  'maxLocalMemberships', 'writeDelayMs', 'pendingReleaseMs', 'maxPendingReleases', 'maxClients', 'heartbeatIntervalMs', 'livenessTimeoutMs', 'graceMs', 'purgeDelayMs', 'maxTrackedNodes',
   'maxClockSkewMs', 'maxMessageBytes', 'maxMessagesPerSecond', 'maxMessagesPerFrame', 'maxBufferedBytes',
   'authTimeoutMs', 'reconnectInitialMs', 'reconnectMaxMs', 'sweepIntervalMs', 'readiness', 'dataDir',
   'fsyncIntervalMs', 'snapshotIntervalMs', 'resume', 'persistenceRetryMs', 'fileSystem', 'log', 'identity', 'trustedNodes', 'admission',
@@ -627,6 +636,7 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
     writeDelayMs: writeDelay(o.writeDelayMs),
     pendingReleaseMs: delay(o.pendingReleaseMs ?? DEFAULT_PENDING_RELEASE_MS, 'pendingReleaseMs'),
     maxPendingReleases: nonNegativeInt(o.maxPendingReleases ?? DEFAULT_MAX_PENDING_RELEASES, 'maxPendingReleases'),
+    maxClients: positiveInt(o.maxClients ?? DEFAULT_MAX_CLIENTS, 'maxClients'),
     heartbeatIntervalMs,
     livenessTimeoutMs,
     graceMs: delay(o.graceMs ?? DEFAULT_GRACE_MS, 'graceMs'),

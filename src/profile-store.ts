@@ -21,7 +21,7 @@ import * as Y from 'yjs'
 import { fail } from './errors.js'
 import { nonNegative, nonNegativeInt, positive, positiveInt } from './internal/checks.js'
 import { Emitter } from './internal/emitter.js'
-import { DEFAULT_MAX_PENDING_RELEASES, DEFAULT_PENDING_RELEASE_MS } from './options.js'
+import { DEFAULT_MAX_CLIENTS, DEFAULT_MAX_PENDING_RELEASES, DEFAULT_PENDING_RELEASE_MS } from './options.js'
 import { checkUpdate, clientClock, countStructs, knowsClient, PartitionResolver, StateSizeEstimate } from './internal/partition-doc.js'
 import { recount, type RecountResult } from './internal/recount.js'
 import {
@@ -117,6 +117,13 @@ export interface ProfileStoreOptions {
    * per ms (2,000/s by default) the window shrinks to `maxPendingReleases / rate`. @defaultValue 10000
    */
   readonly maxPendingReleases?: number
+  /**
+   * Most Yjs clients the document may hold: one per node incarnation or client-id move, never
+   * forgotten, and Yjs's work per transaction grows with them. A remote update that would bring
+   * the document past it is refused whole (`DP_ERR_BAD_UPDATE`); the store's own moves to a fresh
+   * client id are not. @defaultValue 20000
+   */
+  readonly maxClients?: number
 }
 
 /** Options of an add. Give at most one of the two. */
@@ -183,6 +190,7 @@ export class ProfileStore {
   private readonly resume: boolean
   /** Removals that found nothing, remembered for records of their dialog arriving later. */
   private readonly pendingReleases: PendingReleases
+  private readonly maxClients: number
   /** What remote updates brought that cannot apply yet, kept out of Yjs (see parked-updates.ts). */
   private readonly parked = new ParkedUpdates((d) => { this.events.emit({ type: 'unapplied-dropped', bytes: d.bytes, ranges: d.ranges }) })
 
@@ -200,6 +208,7 @@ export class ProfileStore {
     this.pendingReleases = new PendingReleases(
       nonNegative(options.pendingReleaseMs ?? DEFAULT_PENDING_RELEASE_MS, 'pendingReleaseMs'),
       nonNegativeInt(options.maxPendingReleases ?? DEFAULT_MAX_PENDING_RELEASES, 'maxPendingReleases'))
+    this.maxClients = positiveInt(options.maxClients ?? DEFAULT_MAX_CLIENTS, 'maxClients')
     const maxPendingWrites = positiveInt(options.maxPendingWrites ?? 1000, 'maxPendingWrites')
     const writeDelayMs = nonNegative(options.writeDelayMs ?? 0, 'writeDelayMs')
     if (writeDelayMs > 1000) throw fail('DP_ERR_INVALID_ARGUMENT', 'writeDelayMs must be at most 1000')
@@ -500,10 +509,16 @@ export class ProfileStore {
    * and no new partition whose incarnation is more than `maxClockSkewMs` ahead of the clock.
    * @throws DialogProfilesError `DP_ERR_BAD_UPDATE`
    */
-  private checked (update: unknown): Extract<ReturnType<typeof checkUpdate>, { ok: true }> {
+  private checked (update: unknown, fresh: Set<number> = new Set()): Extract<ReturnType<typeof checkUpdate>, { ok: true }> {
     if (!(update instanceof Uint8Array)) throw fail('DP_ERR_BAD_UPDATE', 'an update must be a Uint8Array')
     const check = checkUpdate(update)
     if (!check.ok) throw fail('DP_ERR_BAD_UPDATE', `update refused: ${check.reason}`)
+    // Clients new to the document (`fresh` carries those of the earlier updates of a batch).
+    for (const client of check.ends.keys()) if (!knowsClient(this.doc, client)) fresh.add(client)
+    const clients = this.doc.store.clients.size + fresh.size
+    if (fresh.size > 0 && clients > this.maxClients) {
+      throw fail('DP_ERR_BAD_UPDATE', `update refused: it would bring the document to ${clients} Yjs clients, more than maxClients (${this.maxClients}); each node incarnation or client-id move is one, never forgotten`)
+    }
     const latest = this.clock() + this.maxClockSkewMs
     for (const pn of check.roots.values()) {
       if (pn.incarnation > latest && this.ownerRegistry.partition(pn.clientId) === undefined) {
@@ -536,7 +551,8 @@ export class ProfileStore {
     if (updates.length === 1) { this.applyUpdate(updates[0]!, origin); return }
     if (origin === this) throw fail('DP_ERR_INVALID_ARGUMENT', 'origin must not be the store itself')
     let collides = false
-    const checks = updates.map((u) => this.checked(u))
+    const fresh = new Set<number>()
+    const checks = updates.map((u) => this.checked(u, fresh))
     for (const c of checks) if (this.collides(c)) collides = true
     // A client-id collision is handled between updates, one transaction each.
     if (collides) { for (const u of updates) this.applyUpdate(u, origin); return }

@@ -3,7 +3,7 @@ import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import {
   ClusterNode, DEFAULT_AUTH_TIMEOUT_MS, DEFAULT_FSYNC_INTERVAL_MS, DEFAULT_GRACE_MS, DEFAULT_HEARTBEAT_INTERVAL_MS,
-  DEFAULT_LIVENESS_TIMEOUT_MS, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CLOCK_SKEW_MS, DEFAULT_MAX_LOCAL_MEMBERSHIPS, DEFAULT_WRITE_DELAY_MS, DEFAULT_PENDING_RELEASE_MS, DEFAULT_MAX_PENDING_RELEASES,
+  DEFAULT_LIVENESS_TIMEOUT_MS, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CLOCK_SKEW_MS, DEFAULT_MAX_LOCAL_MEMBERSHIPS, DEFAULT_WRITE_DELAY_MS, DEFAULT_PENDING_RELEASE_MS, DEFAULT_MAX_PENDING_RELEASES, DEFAULT_MAX_CLIENTS,
   DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGES_PER_FRAME, DEFAULT_MAX_MESSAGES_PER_SECOND, DEFAULT_MAX_TRACKED_NODES,
   DEFAULT_PURGE_DELAY_MS, DEFAULT_READINESS_AFTER_TIMEOUT, DEFAULT_READINESS_PEERS, DEFAULT_READINESS_POLICY,
   DEFAULT_READINESS_TIMEOUT_MS, DEFAULT_READINESS_WAIT_MS, DEFAULT_RECONNECT_INITIAL_MS, DEFAULT_RECONNECT_MAX_MS,
@@ -72,6 +72,8 @@ const bad: Array<[string, Record<string, unknown>, string]> = [
   ['graceMs negative', { graceMs: -1 }, 'graceMs'],
   ['purgeDelayMs Infinity', { purgeDelayMs: Number.POSITIVE_INFINITY }, 'purgeDelayMs'],
   ['maxTrackedNodes 0', { maxTrackedNodes: 0 }, 'maxTrackedNodes'],
+  ['maxClients 0', { maxClients: 0 }, 'maxClients'],
+  ['maxClients not an integer', { maxClients: 1.5 }, 'maxClients'],
   ['maxTrackedNodes below the peers', { maxTrackedNodes: 1, peers: ['ws://b:1', 'ws://c:1'] }, 'maxTrackedNodes'],
   ['maxClockSkewMs negative', { maxClockSkewMs: -1 }, 'maxClockSkewMs'],
   ['maxClockSkewMs beyond a timer', { maxClockSkewMs: 2 ** 31 }, 'maxClockSkewMs'],
@@ -172,7 +174,7 @@ describe('resolveOptions', () => {
     // The documented defaults, in numbers (the README's options table says the same).
     expect([DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_LIVENESS_TIMEOUT_MS, DEFAULT_GRACE_MS, DEFAULT_PURGE_DELAY_MS]).toEqual([1000, 5000, 5000, 60_000])
     expect([DEFAULT_MAX_TRACKED_NODES, DEFAULT_MAX_CLOCK_SKEW_MS]).toEqual([1000, 60_000])
-    expect([DEFAULT_PENDING_RELEASE_MS, DEFAULT_MAX_PENDING_RELEASES]).toEqual([5000, 10_000])
+    expect([DEFAULT_PENDING_RELEASE_MS, DEFAULT_MAX_PENDING_RELEASES, DEFAULT_MAX_CLIENTS]).toEqual([5000, 10_000, 20_000])
   })
 
   it('accepts the edges of every range', () => {

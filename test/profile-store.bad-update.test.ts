@@ -170,4 +170,36 @@ describe('ProfileStore.applyUpdate: all or nothing', () => {
     d.destroy()
     s.destroy()
   })
+
+  it('refuses, whole, an update (or a batch) that would bring the document past maxClients Yjs clients', () => {
+    /** One partition of one record under each of `n` new client ids, as one update each. */
+    const clients = (from: number, n: number): Uint8Array[] => Array.from({ length: n }, (_x, i) => {
+      const w = new ProfileStore({ nodeId: `w${from + i}`, profiles: PROFILES, clientId: 5000 + from + i, incarnation: 1 })
+      w.add(`call-${from + i}`, 'total')
+      w.flushWrites()
+      const u = Y.encodeStateAsUpdate(w.doc)
+      w.destroy()
+      return u
+    })
+    const s = new ProfileStore({ nodeId: 'a', profiles: PROFILES, clock: () => 1000, incarnation: 1, clientId: 1, maxClients: 10 })
+    s.add('own', 'total')
+    s.flushWrites()
+    s.applyUpdate(Y.mergeUpdates(clients(0, 8)), 'peer') // 9 clients
+    const before = s.encodeState()
+    const refused = (f: () => void): void => {
+      expect(f).toThrow(DialogProfilesError)
+      try { f() } catch (err) { expect((err as DialogProfilesError).code).toBe('DP_ERR_BAD_UPDATE'); expect(String((err as Error).message)).toMatch(/maxClients \(10\)/) }
+      expect(s.encodeState()).toEqual(before)
+    }
+    refused(() => { s.applyUpdate(Y.mergeUpdates(clients(8, 2)), 'peer') })
+    // A batch whose updates bring one new client each: refused as a whole, not one by one.
+    refused(() => { s.applyUpdates(clients(8, 2), 'peer') })
+    expect(s.size('total')).toBe(9)
+    // Known clients are never counted again; the tenth fits.
+    s.applyUpdates([...clients(0, 8), ...clients(8, 1)], 'peer')
+    expect(s.stats().clients).toBe(10)
+    expect(s.size('total')).toBe(10)
+    expect(() => new ProfileStore({ nodeId: 'b', profiles: PROFILES, maxClients: 0 })).toThrow(/maxClients/)
+    s.destroy()
+  })
 })
