@@ -11,7 +11,8 @@
  * document holds what it waits for: checked only for the
  * writers an update advanced, at O(log n) per parked part (a min-heap per writer).
  *
- * Bounded: past `maxBytes` of runs or `maxRanges` delete ranges the store drops everything
+ * Bounded: past `maxBytes` (runs, with their overhead, and 400 bytes per writer waited for) or
+ * `maxRanges` delete ranges the store drops everything
  * parked (counted), as it would drop a message it could not hold. Dropped structs come again
  * through anti-entropy (a neighbour's digest shows them missing here); a dropped deletion does
  * not, so the store reports it and the cluster node asks its peers for their state, whose answers
@@ -81,8 +82,13 @@ interface Waiting {
 export const MAX_PARKED_BYTES = 32 * 1024 * 1024
 export const MAX_PARKED_RANGES = 1_000_000
 
-/** Memory of a parked run besides its bytes (its objects and buffer), counted against `maxBytes`. */
-const RUN_OVERHEAD_BYTES = 200
+/** Memory of a parked run besides its bytes (its objects, buffer and key), counted against `maxBytes`. */
+const RUN_OVERHEAD_BYTES = 300
+/**
+ * Memory of the parking of one writer (its two heaps), counted against `maxBytes`: deletions
+ * naming a million writers must not cost far more memory than the bytes that named them.
+ */
+const WRITER_OVERHEAD_BYTES = 400
 
 /** What `ParkedUpdates.drop` discarded. */
 export interface ParkedDrop { readonly bytes: number, readonly ranges: number }
@@ -143,7 +149,10 @@ export class ParkedUpdates {
         this.park(doc)
         if (this.byClient.get(client) !== w) return
       }
-      if (w.runs.size === 0 && w.deletes.size === 0 && this.byClient.get(client) === w) this.byClient.delete(client)
+      if (w.runs.size === 0 && w.deletes.size === 0 && this.byClient.get(client) === w) {
+        this.byClient.delete(client)
+        this.parkedBytes -= WRITER_OVERHEAD_BYTES
+      }
     }
   }
 
@@ -170,7 +179,10 @@ export class ParkedUpdates {
 
   private waiting (client: number): Waiting {
     let w = this.byClient.get(client)
-    if (w === undefined) this.byClient.set(client, w = { runs: new MinHeap(), deletes: new MinHeap() })
+    if (w === undefined) {
+      this.byClient.set(client, w = { runs: new MinHeap(), deletes: new MinHeap() })
+      this.parkedBytes += WRITER_OVERHEAD_BYTES
+    }
     return w
   }
 

@@ -175,7 +175,7 @@ export class DaemonMetrics {
     })
     new Gauge({
       name: 'dialog_profiles_unapplied_struct_bytes',
-      help: 'Bytes of structs from peers waiting for earlier structs of their writer (counted with 200 bytes of overhead per run)',
+      help: 'Bytes of structs and deletions from peers waiting for structs not here yet (counted with 300 bytes of overhead per run and 400 per writer waited for)',
       registers: [registry],
       collect () { this.set(node.store.stats().unappliedBytes) }
     })

@@ -8,6 +8,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
+import * as encoding from 'lib0/encoding'
 import { ProfileStore } from '../../src/index.js'
 import { ParkedUpdates } from '../../src/internal/parked-updates.js'
 import { fcParams } from '../support/fc.js'
@@ -113,8 +114,8 @@ describe('updates that cannot apply yet', () => {
     const { updates, store: w } = writerUpdates('w', 101, 30, [])
     const doc = new Y.Doc()
     const drops: Array<{ bytes: number, ranges: number }> = []
-    // Room for about 10 runs of one struct each.
-    const parked = new ParkedUpdates((d) => { drops.push(d) }, 10 * 260, 5)
+    // Room for the writer (400 bytes) and about 10 runs of one struct each (about 340 bytes each, with their overhead).
+    const parked = new ParkedUpdates((d) => { drops.push(d) }, 3900, 5)
     const apply = (u: Uint8Array): void => {
       doc.transact(() => {
         Y.applyUpdate(doc, u)
@@ -123,9 +124,10 @@ describe('updates that cannot apply yet', () => {
     }
     for (const u of updates.slice(1, 20)) apply(u)
     expect(drops.length).toBe(1)
-    expect(drops[0]!.bytes).toBeGreaterThan(10 * 200)
+    expect(drops[0]!.bytes).toBeGreaterThan(3900)
     expect(parked.droppedBytes).toBe(drops[0]!.bytes)
-    expect(parked.bytes).toBeLessThan(10 * 260)
+    expect(parked.bytes).toBeGreaterThan(0)
+    expect(parked.bytes).toBeLessThan(3900)
     expect(doc.store.pendingStructs).toBe(null)
     // The dropped ones come again (anti-entropy): everything applies.
     for (const u of updates) apply(u)
@@ -133,5 +135,27 @@ describe('updates that cannot apply yet', () => {
     expect(Y.getState(doc.store, 101)).toBe(Y.getState(w.doc.store, 101))
     doc.destroy()
     w.destroy()
+  })
+
+  it('deletions naming many writers count each writer waited for against the byte bound', () => {
+    const doc = new Y.Doc()
+    const drops: Array<{ bytes: number, ranges: number }> = []
+    const parked = new ParkedUpdates((d) => { drops.push(d) }, 40_000, 1_000_000)
+    // One update deleting one clock of each of 99 writers nobody has: 99 x 400 bytes of parking.
+    const e = encoding.createEncoder()
+    encoding.writeVarUint(e, 0)
+    encoding.writeVarUint(e, 99)
+    for (let c = 0; c < 99; c++) { encoding.writeVarUint(e, 900 + c); encoding.writeVarUint(e, 1); encoding.writeVarUint(e, 0); encoding.writeVarUint(e, 1) }
+    doc.transact(() => { Y.applyUpdate(doc, encoding.toUint8Array(e)); parked.settle(doc, []) })
+    expect([parked.ranges, parked.bytes, drops.length]).toEqual([99, 99 * 400, 0])
+    // A hundred and first writer passes the bound: everything is dropped.
+    const f = encoding.createEncoder()
+    encoding.writeVarUint(f, 0)
+    encoding.writeVarUint(f, 2)
+    for (const c of [2000, 2001]) { encoding.writeVarUint(f, c); encoding.writeVarUint(f, 1); encoding.writeVarUint(f, 0); encoding.writeVarUint(f, 1) }
+    doc.transact(() => { Y.applyUpdate(doc, encoding.toUint8Array(f)); parked.settle(doc, []) })
+    expect(drops).toEqual([{ bytes: 101 * 400, ranges: 101 }])
+    expect([parked.ranges, parked.bytes]).toEqual([0, 0])
+    doc.destroy()
   })
 })
