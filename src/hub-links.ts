@@ -33,7 +33,7 @@ import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { NODE_ID_PATTERN } from './internal/records.js'
 import type { HubOptions, Logger } from './options.js'
-import { MSG_SYNC, SYNC_STEP1, SYNC_STEP2, SYNC_UPDATE } from './transport/wire.js'
+import { MSG_SYNC, SYNC_STEP1, SYNC_STEP2, SYNC_UPDATE, encodeSync } from './transport/wire.js'
 import { MAX_MESSAGES_PER_TASK, MAX_UPDATE_BYTES_PER_TASK } from './transport/peer.js'
 import type { ProfileStore } from './profile-store.js'
 
@@ -363,14 +363,10 @@ export class HubLinks {
 
   private sendStep1 (): void {
     this.stateWanted = false
+    const step1 = encodeSync(SYNC_STEP1, Y.encodeStateVector(this.store.doc)) // y-protocols' framing
     for (const l of this.#links) {
       const ws = l.provider.ws
-      if (ws === null || !l.provider.wsconnected) continue
-      const e = encoding.createEncoder()
-      encoding.writeVarUint(e, MSG_SYNC)
-      encoding.writeVarUint(e, SYNC_STEP1)
-      encoding.writeVarUint8Array(e, Y.encodeStateVector(this.store.doc))
-      ws.send(encoding.toUint8Array(e))
+      if (ws !== null && l.provider.wsconnected) ws.send(step1)
     }
   }
 

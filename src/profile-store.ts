@@ -509,14 +509,16 @@ export class ProfileStore {
    * and no new partition whose incarnation is more than `maxClockSkewMs` ahead of the clock.
    * @throws DialogProfilesError `DP_ERR_BAD_UPDATE`
    */
-  private checked (update: unknown, fresh: Set<number> = new Set()): Extract<ReturnType<typeof checkUpdate>, { ok: true }> {
+  private checked (update: unknown, batchFresh?: Set<number>): Extract<ReturnType<typeof checkUpdate>, { ok: true }> {
     if (!(update instanceof Uint8Array)) throw fail('DP_ERR_BAD_UPDATE', 'an update must be a Uint8Array')
     const check = checkUpdate(update)
     if (!check.ok) throw fail('DP_ERR_BAD_UPDATE', `update refused: ${check.reason}`)
-    // Clients new to the document (`fresh` carries those of the earlier updates of a batch).
-    for (const client of check.ends.keys()) if (!knowsClient(this.doc, client)) fresh.add(client)
-    const clients = this.doc.store.clients.size + fresh.size
-    if (fresh.size > 0 && clients > this.maxClients) {
+    // Clients new to the document (`batchFresh` carries those of the earlier updates of a batch);
+    // a set only when there is one, which an update of known writers never needs.
+    let fresh = batchFresh
+    for (const client of check.ends.keys()) if (!knowsClient(this.doc, client)) (fresh ??= new Set()).add(client)
+    const clients = this.doc.store.clients.size + (fresh?.size ?? 0)
+    if (fresh !== undefined && fresh.size > 0 && clients > this.maxClients) {
       throw fail('DP_ERR_BAD_UPDATE', `update refused: it would bring the document to ${clients} Yjs clients, more than maxClients (${this.maxClients}); each node incarnation or client-id move is one, never forgotten`)
     }
     const latest = this.clock() + this.maxClockSkewMs

@@ -19,8 +19,7 @@
  * carry their delete sets.
  */
 import * as Y from 'yjs'
-import * as encoding from 'lib0/encoding'
-import { clientClock, takeUnapplied, type StructRun } from './partition-doc.js'
+import { clientClock, deletionUpdate, takeUnapplied, type StructRun } from './partition-doc.js'
 
 /** A binary min-heap of items by a numeric key. */
 class MinHeap<T> {
@@ -99,14 +98,15 @@ export class ParkedUpdates {
   private readonly runKeys = new Set<string>()
   private parkedBytes = 0
   private parkedRanges = 0
-  /** Bytes and ranges dropped for the bounds since the start. */
-  droppedBytes = 0
-  droppedRanges = 0
+  private dropped = { bytes: 0, ranges: 0 }
 
   constructor (private readonly onDrop: (d: ParkedDrop) => void, private readonly maxBytes = MAX_PARKED_BYTES, private readonly maxRanges = MAX_PARKED_RANGES) {}
 
   get bytes (): number { return this.parkedBytes }
   get ranges (): number { return this.parkedRanges }
+  /** Bytes and ranges dropped for the bounds since the start. */
+  get droppedBytes (): number { return this.dropped.bytes }
+  get droppedRanges (): number { return this.dropped.ranges }
 
   /**
    * After a remote update was applied (inside its transaction): takes out of Yjs what it could
@@ -133,19 +133,13 @@ export class ParkedUpdates {
         state = clientClock(doc, client)
       }
       if (w.deletes.min < state) {
-        const e = encoding.createEncoder()
         const ranges: number[] = []
         while (w.deletes.min < state) {
           const clock = w.deletes.min
           ranges.push(clock, w.deletes.pop()!)
         }
         this.parkedRanges -= ranges.length / 2
-        encoding.writeVarUint(e, 0) // no structs
-        encoding.writeVarUint(e, 1)
-        encoding.writeVarUint(e, client)
-        encoding.writeVarUint(e, ranges.length / 2)
-        for (const x of ranges) encoding.writeVarUint(e, x)
-        Y.applyUpdate(doc, encoding.toUint8Array(e))
+        Y.applyUpdate(doc, deletionUpdate(client, ranges))
         this.park(doc)
         if (this.byClient.get(client) !== w) return
       }
@@ -191,8 +185,7 @@ export class ParkedUpdates {
     const d = { bytes: this.parkedBytes, ranges: this.parkedRanges }
     this.byClient.clear()
     this.runKeys.clear()
-    this.droppedBytes += d.bytes
-    this.droppedRanges += d.ranges
+    this.dropped = { bytes: this.dropped.bytes + d.bytes, ranges: this.dropped.ranges + d.ranges }
     this.parkedBytes = 0
     this.parkedRanges = 0
     this.onDrop(d)

@@ -197,7 +197,7 @@ export const checkUpdate = (update: Uint8Array): UpdateCheck => {
 }
 
 /**
- * What {@link walkUpdate} reports besides checking: each struct with its bytes' offsets in the
+ * What `checkUpdateBytes` reports besides checking: each struct with its bytes' offsets in the
  * update (`skip` for a gap, Yjs's Skip struct), and each delete range.
  */
 interface UpdateVisitor {
@@ -336,14 +336,7 @@ const splitRuns = (update: Uint8Array, out: Unapplied): void => {
   let count = 0
   const flush = (): void => {
     if (count === 0) return
-    const e = encoding.createEncoder()
-    encoding.writeVarUint(e, 1)
-    encoding.writeVarUint(e, count)
-    encoding.writeVarUint(e, client)
-    encoding.writeVarUint(e, start)
-    encoding.writeUint8Array(e, update.subarray(from, to))
-    encoding.writeVarUint(e, 0)
-    out.runs.push({ client, start, end: clock, update: encoding.toUint8Array(e) })
+    out.runs.push({ client, start, end: clock, update: clientUpdate(client, start, count, update.subarray(from, to)) })
     count = 0
   }
   const check = checkUpdateBytes(update, {
@@ -390,14 +383,30 @@ export const encodeClientChunk = (doc: Y.Doc, client: number, from: number, to: 
     clock = s.id.clock + s.length
     n++
   }
+  return { update: clientUpdate(client, start, n, body.toUint8Array().subarray(0, bytes)), next: clock }
+}
+
+/** An update (v1) of `count` consecutive structs of `client` from clock `start` (their encoded bytes), with an empty delete set. */
+const clientUpdate = (client: number, start: number, count: number, structs: Uint8Array): Uint8Array => {
   const e = encoding.createEncoder()
   encoding.writeVarUint(e, 1)
-  encoding.writeVarUint(e, n)
+  encoding.writeVarUint(e, count)
   encoding.writeVarUint(e, client)
   encoding.writeVarUint(e, start)
-  encoding.writeUint8Array(e, body.toUint8Array().subarray(0, bytes))
+  encoding.writeUint8Array(e, structs)
   encoding.writeVarUint(e, 0)
-  return { update: encoding.toUint8Array(e), next: clock }
+  return encoding.toUint8Array(e)
+}
+
+/** An update (v1) with no structs that deletes `ranges` (clock, len, clock, len, ...) of `client`. */
+export const deletionUpdate = (client: number, ranges: readonly number[]): Uint8Array => {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, 0)
+  encoding.writeVarUint(e, 1)
+  encoding.writeVarUint(e, client)
+  encoding.writeVarUint(e, ranges.length / 2)
+  for (const x of ranges) encoding.writeVarUint(e, x)
+  return encoding.toUint8Array(e)
 }
 
 /**

@@ -655,7 +655,7 @@ export class Transport {
       if (!this.closed) {
         // What was on its way over the lost link may be missing: ask the others (their answers carry the delete set).
         this.broadcastDigest()
-        for (const x of this.byNode.values()) if (x !== this.syncing && !this.syncWaiting.includes(x)) x.sendStep1()
+        this.askForState()
       }
       this.events.emit({ type: 'peer-down', node: c.peerNodeId, reason, code, synced: c.synced })
       // Another dialler waiting for this node may try now.
@@ -833,8 +833,13 @@ export class Transport {
     }
     if (this.stateWanted) {
       this.stateWanted = false
-      for (const c of this.byNode.values()) if (c !== this.syncing && !this.syncWaiting.includes(c)) c.sendStep1()
+      this.askForState()
     }
+  }
+
+  /** Sync step 1 to every peer not in (or queued for) its initial state exchange, which asks anyway. */
+  private askForState (): void {
+    for (const c of this.byNode.values()) if (c !== this.syncing && !this.syncWaiting.includes(c)) c.sendStep1()
   }
 
   /**
