@@ -98,13 +98,36 @@ export class ClusterNode {
 
   /**
    * Checks every option (see `resolveOptions`) before anything happens; with `dataDir`, then
-   * records this run's incarnation there.
+   * takes the directory's lock (a directory in use by a live process is refused before anything
+   * in it is read or written) and records this run's incarnation there. The lock is held until
+   * `close()`.
    * @throws DialogProfilesError `DP_ERR_INVALID_ARGUMENT` naming a bad option, `DP_ERR_PERSISTENCE`
    */
   constructor (options: ClusterNodeOptions) {
     const o = resolveOptions(options)
     this.#options = o
-    const incarnation = o.incarnation ?? (o.dataDir !== undefined ? (o.resume ? resumeIncarnation : nextIncarnation)(o.dataDir, o.clock()) : undefined)
+    // The data directory's lock comes first: a second process refused for a directory in use
+    // must not touch it (a new INCARNATION written there would void the holder's calls when
+    // it next resumes).
+    this.persistence = o.dataDir !== undefined
+      ? new FilePersistence({
+        dir: o.dataDir,
+        maxRecordBytes: o.maxMessageBytes,
+        fsyncIntervalMs: o.fsyncIntervalMs,
+        snapshotIntervalMs: o.snapshotIntervalMs,
+        retryIntervalMs: o.persistenceRetryMs,
+        ...(o.fileSystem !== undefined ? { fileSystem: o.fileSystem } : {}),
+        clock: o.clock
+      }, (e) => { this.events.emit(e) }, (m) => { o.log('warn', m) })
+      : undefined
+    this.persistence?.lockDir()
+    let incarnation: number | undefined
+    try {
+      incarnation = o.incarnation ?? (o.dataDir !== undefined ? (o.resume ? resumeIncarnation : nextIncarnation)(o.dataDir, o.clock()) : undefined)
+    } catch (err) {
+      this.persistence?.close()
+      throw err
+    }
     this.store = new ProfileStore({
       nodeId: o.nodeId,
       clock: o.clock,
@@ -176,17 +199,6 @@ export class ClusterNode {
       connectedIncarnation: (node) => this.transport.connectedIncarnation(node),
       forgotten: (node) => { this.transport.forget(node) }
     }, (e) => { this.events.emit(e) }, (m) => { o.log('warn', m) })
-    this.persistence = o.dataDir !== undefined
-      ? new FilePersistence({
-        dir: o.dataDir,
-        maxRecordBytes: o.maxMessageBytes,
-        fsyncIntervalMs: o.fsyncIntervalMs,
-        snapshotIntervalMs: o.snapshotIntervalMs,
-        retryIntervalMs: o.persistenceRetryMs,
-        ...(o.fileSystem !== undefined ? { fileSystem: o.fileSystem } : {}),
-        clock: o.clock
-      }, (e) => { this.events.emit(e) }, (m) => { o.log('warn', m) })
-      : undefined
     this.hubs = o.hubs.length > 0
       ? new HubLinks(this.store, o.hubs, {
         heartbeatIntervalMs: o.heartbeatIntervalMs,
@@ -412,24 +424,28 @@ export class ClusterNode {
   async acquire (dialog: string, profile: string, value: string | null | undefined, limit: number, options?: AddOptions): Promise<AdmissionResult>
   async acquire (dialog: string, a: string | AdmissionKey | readonly AdmissionKey[], b?: unknown, c?: unknown, d?: unknown): Promise<AdmissionResult> {
     this.assertOpen()
+    const positional = typeof a === 'string'
+    let keys: readonly AdmissionKey[]
+    let options: AddOptions | undefined
     if (typeof a === 'string') {
-      const [key, options] = typeof b === 'number'
-        ? [{ profile: a, limit: b }, c as AddOptions | undefined]
-        : [{ profile: a, value: b as string | null | undefined, limit: c as number }, d as AddOptions | undefined]
-      if (!this.readiness.isReady) await this.readiness.admit()
-      return this.admission.acquire(dialog, [key], options)
+      [keys, options] = typeof b === 'number'
+        ? [[{ profile: a, limit: b }], c as AddOptions | undefined]
+        : [[{ profile: a, value: b as string | null | undefined, limit: c as number }], d as AddOptions | undefined]
+    } else {
+      keys = Array.isArray(a) ? a : [a as AdmissionKey]
+      options = b as AddOptions | undefined
     }
-    const keys: readonly AdmissionKey[] = Array.isArray(a) ? a : [a as AdmissionKey]
     if (!this.readiness.isReady) {
+      // bad input is refused as such, ready or not
+      this.admission.validate(dialog, keys, options)
       try {
         await this.readiness.admit()
       } catch (err) {
-        if ((err as { code?: unknown }).code !== 'DP_ERR_NOT_READY') throw err
-        const first = keys[0]
-        return { admitted: false, reason: 'not-ready', size: 0, limit: typeof first?.limit === 'number' ? first.limit : 0, keys: [] }
+        if (positional || (err as { code?: unknown }).code !== 'DP_ERR_NOT_READY') throw err
+        return this.admission.notReady(dialog, keys, options)
       }
     }
-    const first = this.admission.acquire(dialog, keys, b as AddOptions | undefined)
+    const first = this.admission.acquire(dialog, keys, options)
     if (first.admitted || first.reason !== 'no-rights' || this.#options.admission.waitMs === 0) return first
     // wait for the rights this node asked for, then decide again, once
     await new Promise<void>((resolve) => {
@@ -438,7 +454,7 @@ export class ClusterNode {
       function done (): void { clearTimeout(timer); off(); resolve() }
     })
     if (this.closed) return first
-    return this.admission.acquire(dialog, keys, b as AddOptions | undefined)
+    return this.admission.acquire(dialog, keys, options)
   }
 
   /**

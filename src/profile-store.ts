@@ -288,7 +288,7 @@ export class ProfileStore {
     this.assertAlive()
     checkId(dialog, 'dialog')
     const v = this.registry.valueForWrite(profile, value)
-    const expiresAt = this.expiryOf(options)
+    const expiresAt = this.expiryFor(options)
     this.expire()
     return this.addOwn({ kind: KIND_DIALOG, dialog, profile: v.profile.name, value: v.value, expiresAt })
   }
@@ -350,7 +350,7 @@ export class ProfileStore {
     checkId(dialog, 'dialog')
     nonNegativeInt(limit, 'limit')
     const v = this.registry.valueForWrite(profile, value)
-    const expiresAt = this.expiryOf(options)
+    const expiresAt = this.expiryFor(options)
     this.expire()
     let size = this.sizeOf(v.profile.name, v.value)
     if (size >= limit && !(this.index.find(dialog, v.profile.name, v.value)?.effective ?? 0)) return { admitted: false, size, limit }
@@ -425,10 +425,29 @@ export class ProfileStore {
   }
 
   /**
+   * The absolute expiry an add with these options would get now (null: none), checking them as
+   * `add` does: admission validates a call's options with it before deciding, so that bad
+   * options throw whether or not the call would be admitted.
+   * @throws DialogProfilesError `DP_ERR_INVALID_ARGUMENT` (not an object, both `expiresAt` and
+   *   `ttlMs`, an `expiresAt` not in the future, a `ttlMs` not positive)
+   */
+  expiryFor (options: AddOptions | undefined): number | null {
+    this.assertAlive()
+    if (options === undefined) return null
+    if (typeof options !== 'object' || options === null) throw fail('DP_ERR_INVALID_ARGUMENT', 'add options must be an object or undefined')
+    const { expiresAt, ttlMs } = options
+    if (expiresAt !== undefined && ttlMs !== undefined) throw fail('DP_ERR_INVALID_ARGUMENT', 'give expiresAt or ttlMs, not both')
+    if (expiresAt !== undefined) return this.futureExpiry(expiresAt)
+    if (ttlMs !== undefined) return this.clock() + positive(ttlMs, 'ttlMs')
+    return null
+  }
+
+  /**
    * Whether this node holds the membership (dialog, profile, value) as its own (added here and
    * not removed since; a purged one waiting to be re-asserted still counts). O(memberships of the dialog).
    */
   holds (dialog: string, profile: string, value: string | null): boolean {
+    this.assertAlive()
     return this.ownOf(dialog, profile, value) !== undefined
   }
 
@@ -439,6 +458,7 @@ export class ProfileStore {
    * write or transaction that causes it. Returns the unsubscribe function.
    */
   onOwnChange (fn: OwnChangeListener): () => void {
+    this.assertAlive()
     this.ownListeners.add(fn)
     return () => { this.ownListeners.delete(fn) }
   }
@@ -759,17 +779,6 @@ export class ProfileStore {
 
   private assertAlive (): void {
     if (this.destroyed) throw fail('DP_ERR_DESTROYED', 'the store was destroyed')
-  }
-
-  /** The expiry an add asks for: none, or a finite time after now. */
-  private expiryOf (options: AddOptions | undefined): number | null {
-    if (options === undefined) return null
-    if (typeof options !== 'object' || options === null) throw fail('DP_ERR_INVALID_ARGUMENT', 'add options must be an object or undefined')
-    const { expiresAt, ttlMs } = options
-    if (expiresAt !== undefined && ttlMs !== undefined) throw fail('DP_ERR_INVALID_ARGUMENT', 'give expiresAt or ttlMs, not both')
-    if (expiresAt !== undefined) return this.futureExpiry(expiresAt)
-    if (ttlMs !== undefined) return this.clock() + positive(ttlMs, 'ttlMs')
-    return null
   }
 
   /** An absolute expiry: a finite number after now (an add that would be expired at once is refused). */

@@ -10,7 +10,7 @@
  * applied when the record arrives.
  */
 import { fail } from '../errors.js'
-import { nonNegative, nonNegativeInt, positive } from '../internal/checks.js'
+import { nonNegative, nonNegativeInt } from '../internal/checks.js'
 import type { AddOptions, ProfileStore } from '../profile-store.js'
 import { checkId } from '../profile-registry.js'
 import type { ProfileDeclaration } from '../types.js'
@@ -104,9 +104,7 @@ export class Admission {
    *   `DP_ERR_INVALID_ARGUMENT` (bad dialog, keys, limit or expiry); nothing is changed then.
    */
   acquire (dialog: string, keys: readonly AdmissionKey[], options?: AddOptions): AdmissionResult {
-    checkId(dialog, 'dialog')
-    const checked = this.check(keys)
-    checkExpiry(options)
+    const checked = this.checkAll(dialog, keys, options)
     const results: AdmissionKeyResult[] = []
     const members: boolean[] = []
     let refused: AdmissionKeyResult | undefined
@@ -156,6 +154,33 @@ export class Admission {
   }
 
   /**
+   * Checks an acquire's input as {@link acquire} does, deciding nothing.
+   * @throws DialogProfilesError as {@link acquire}
+   */
+  validate (dialog: string, keys: readonly AdmissionKey[], options?: AddOptions): void {
+    this.checkAll(dialog, keys, options)
+  }
+
+  /**
+   * The answer to an acquire refused because the node is not ready (its input checked as
+   * {@link acquire} checks it): every key refused, with its size and spare rights as they are.
+   * @throws DialogProfilesError as {@link acquire}
+   */
+  notReady (dialog: string, keys: readonly AdmissionKey[], options?: AddOptions): AdmissionResult {
+    const results = this.checkAll(dialog, keys, options).map((k): AdmissionKeyResult => ({
+      profile: k.profile,
+      value: k.value,
+      mode: k.mode,
+      size: this.store.size(k.profile, k.value),
+      limit: k.limit,
+      available: k.mode === 'strict' ? this.strict.available(k.profile, k.value) : null,
+      refused: true
+    }))
+    const first = results[0] as AdmissionKeyResult
+    return { admitted: false, reason: 'not-ready', size: first.size, limit: first.limit, keys: results }
+  }
+
+  /**
    * Removes `dialog` from the given profiles (values), or from every profile when `keys` is
    * omitted, whichever node added it. Idempotent. One that finds nothing is remembered by the
    * store for `pendingReleaseMs` (records of the dialog arriving then are released on arrival).
@@ -182,6 +207,14 @@ export class Admission {
     return p
   }
 
+  /** The dialog, keys and options checked, or the typed error. */
+  private checkAll (dialog: string, keys: readonly AdmissionKey[], options: AddOptions | undefined): CheckedKey[] {
+    checkId(dialog, 'dialog')
+    const checked = this.check(keys)
+    this.store.expiryFor(options)
+    return checked
+  }
+
   private check (keys: readonly AdmissionKey[]): CheckedKey[] {
     if (!Array.isArray(keys) || keys.length === 0 || keys.length > MAX_ADMISSION_KEYS) {
       throw fail('DP_ERR_INVALID_ARGUMENT', `keys must be an array of 1 to ${MAX_ADMISSION_KEYS} keys`)
@@ -205,13 +238,4 @@ export class Admission {
       return { profile: p.name, value, limit: k.limit, mode: p.admission }
     })
   }
-}
-
-const checkExpiry = (options: AddOptions | undefined): void => {
-  if (options === undefined) return
-  if (typeof options !== 'object' || options === null) throw fail('DP_ERR_INVALID_ARGUMENT', 'options must be an object')
-  const { expiresAt, ttlMs } = options
-  if (expiresAt !== undefined && ttlMs !== undefined) throw fail('DP_ERR_INVALID_ARGUMENT', 'give expiresAt or ttlMs, not both')
-  if (expiresAt !== undefined && (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt))) throw fail('DP_ERR_INVALID_ARGUMENT', 'expiresAt must be a finite number')
-  if (ttlMs !== undefined) positive(ttlMs, 'ttlMs')
 }

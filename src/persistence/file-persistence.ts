@@ -142,6 +142,20 @@ export class FilePersistence {
     this.lock = new DirLock(opts.dir, this.fs, opts.lockProbe)
   }
 
+  /**
+   * Creates the directory and takes its lock, before anything reads or writes in it (the node's
+   * incarnation file included); `open` takes it if this was not called. Idempotent.
+   * @throws DialogProfilesError `DP_ERR_PERSISTENCE` when a live process holds the directory or it cannot be created or written.
+   */
+  lockDir (): void {
+    try {
+      this.fs.mkdirSync(this.opts.dir, { recursive: true })
+    } catch (err) {
+      throw fail('DP_ERR_PERSISTENCE', `cannot create ${this.opts.dir}`, err)
+    }
+    this.lock.acquire()
+  }
+
   private get snapshotFile (): string { return path.join(this.opts.dir, 'snapshot.bin') }
   private get logFile (): string { return path.join(this.opts.dir, 'updates.log') }
 
@@ -152,12 +166,7 @@ export class FilePersistence {
    * @throws DialogProfilesError `DP_ERR_PERSISTENCE` when the directory is locked by a live process, unreadable, or its snapshot is corrupt.
    */
   open (doc: Y.Doc, apply: (update: Uint8Array, origin: unknown) => void): LoadReport {
-    try {
-      this.fs.mkdirSync(this.opts.dir, { recursive: true })
-    } catch (err) {
-      throw fail('DP_ERR_PERSISTENCE', `cannot create ${this.opts.dir}`, err)
-    }
-    this.lock.acquire()
+    this.lockDir()
     let report: LoadReport
     try {
       report = this.load(apply)

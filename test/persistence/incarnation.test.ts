@@ -40,3 +40,22 @@ describe('incarnations with a data directory', () => {
     await second.close()
   })
 })
+
+describe('a data directory in use', () => {
+  it('refuses a second node before it reads or writes anything there, so the holder resumes its own incarnation', async () => {
+    const dir = tmp()
+    const opts = { nodeId: 'a', secret: 'incarnation-test', dataDir: dir, resume: true, log: () => {} }
+    const first = new ClusterNode(opts)
+    const incarnation = first.store.incarnation
+    const before = new Map(fs.readdirSync(dir).map((f) => [f, fs.readFileSync(path.join(dir, f))]))
+    for (const resume of [true, false]) {
+      expect(() => new ClusterNode({ ...opts, resume })).toThrow(expect.objectContaining({ code: 'DP_ERR_PERSISTENCE', message: expect.stringContaining('in use') }))
+    }
+    const after = new Map(fs.readdirSync(dir).map((f) => [f, fs.readFileSync(path.join(dir, f))]))
+    expect(after).toEqual(before)
+    await first.close()
+    const again = new ClusterNode(opts)
+    expect(again.store.incarnation).toBe(incarnation)
+    await again.close()
+  })
+})
