@@ -66,6 +66,10 @@ export const DEFAULT_READINESS_WAIT_MS = 1000
 export const DEFAULT_READINESS_PEERS: 'any' | 'all' = 'any'
 /** Admission once the readiness timeout passed with no configured peer answering. */
 export const DEFAULT_READINESS_AFTER_TIMEOUT: 'allow' | 'reject' = 'allow'
+/** Spare strict rights a busy node asks its peers for (`admission.reserve`). */
+export const DEFAULT_ADMISSION_RESERVE = 2
+/** How long a strict acquire refused for `no-rights` waits for the rights its node asked for, ms (`admission.waitMs`; 0: refused at once). */
+export const DEFAULT_ADMISSION_WAIT_MS = 0
 /** Strict lease: a node admits strict calls only while a majority of `admission.nodes` granted it this recently, ms. */
 export const DEFAULT_ADMISSION_LEASE_MS = DEFAULT_LEASE_MS
 /** Wait past the strict lease before a majority reclaims a silent node's rights, ms (bounds clock drift and steps). */
@@ -386,8 +390,18 @@ const KNOWN_OBSERVE: ReadonlySet<string> = new Set<keyof ObserveOptions>(['liste
 // A room name: url-path safe characters.
 const ROOM_PATTERN = /^[A-Za-z0-9._~-]{1,128}$/
 const KNOWN_READINESS: ReadonlySet<string> = new Set<keyof ReadinessOptions>(['policy', 'timeoutMs', 'waitMs', 'peers', 'afterTimeout'])
+const KNOWN_LISTEN: ReadonlySet<string> = new Set<keyof NonNullable<ClusterNodeOptions['listen']>>(['host', 'port'])
+const KNOWN_TLS: ReadonlySet<string> = new Set<keyof TlsOptions>(['cert', 'key', 'ca', 'rejectUnauthorized'])
+const KNOWN_IDENTITY: ReadonlySet<string> = new Set<keyof NonNullable<ClusterNodeOptions['identity']>>(['privateKey'])
+const KNOWN_ADMISSION: ReadonlySet<string> = new Set<keyof NonNullable<ClusterNodeOptions['admission']>>(['nodes', 'reserve', 'waitMs', 'leaseMs', 'leaseMarginMs'])
+const KNOWN_PROFILE: ReadonlySet<string> = new Set<keyof ProfileDeclaration>(['name', 'withValue', 'onOwnerDead', 'admission'])
 
 const invalid = (msg: string): Error => fail('DP_ERR_INVALID_ARGUMENT', msg)
+
+/** Refuses a key of the option object `v` (named `what`) that is not in `known`: a typo must not pass silently. */
+const onlyKnown = (v: object, known: ReadonlySet<string>, what: string): void => {
+  for (const k of Object.keys(v)) if (!known.has(k)) throw invalid(`unknown option ${what}.${k}`)
+}
 
 /** The default logger: warnings and errors to `console.warn`. */
 export const defaultLog: Logger = (level, msg) => { if (level === 'warn' || level === 'error') console.warn(`dialog-profiles: ${msg}`) }
@@ -439,18 +453,20 @@ export const checkPeerUrl = (url: unknown, what = 'peer url'): string => {
 /** The key two urls of one peer share (scheme, host and port, case-insensitive host). */
 const peerKey = (url: string): string => { const u = new URL(url); return `${u.protocol}//${u.host}${u.pathname}` }
 
-const checkListen = (v: unknown): { host: string; port: number } | undefined => {
+const checkListen = (v: unknown, what = 'listen'): { host: string; port: number } | undefined => {
   if (v === undefined) return undefined
-  if (typeof v !== 'object' || v === null) throw invalid('listen must be { host, port }')
+  if (typeof v !== 'object' || v === null) throw invalid(`${what} must be { host, port }`)
+  onlyKnown(v, KNOWN_LISTEN, what)
   const { host, port } = v as { host?: unknown; port?: unknown }
-  if (typeof host !== 'string' || host === '') throw invalid('listen.host must be a non-empty string')
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw invalid('listen.port must be an integer in 0..65535')
+  if (typeof host !== 'string' || host === '') throw invalid(`${what}.host must be a non-empty string`)
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw invalid(`${what}.port must be an integer in 0..65535`)
   return { host, port }
 }
 
 const checkTls = (v: unknown): TlsOptions | undefined => {
   if (v === undefined) return undefined
   if (typeof v !== 'object' || v === null) throw invalid('tls must be { cert, key, ca?, rejectUnauthorized? }')
+  onlyKnown(v, KNOWN_TLS, 'tls')
   const t = v as Record<string, unknown>
   if (!pem(t['cert'])) throw invalid('tls.cert must be the PEM certificate (a string or Buffer)')
   if (!pem(t['key'])) throw invalid('tls.key must be the PEM private key (a string or Buffer)')
@@ -467,6 +483,7 @@ const checkKeys = (nodeId: string, identity: unknown, trustedNodes: unknown): No
   if (identity === undefined || trustedNodes === undefined) throw invalid('identity and trustedNodes go together (per-node keys)')
   const pk = (identity as { privateKey?: unknown } | null)?.privateKey
   if (typeof identity !== 'object' || !pem(pk)) throw invalid('identity.privateKey must be a PEM Ed25519 private key (a string or Buffer)')
+  onlyKnown(identity as object, KNOWN_IDENTITY, 'identity')
   let privateKey: KeyObject
   try { privateKey = createPrivateKey(pk as string | Buffer) } catch { throw invalid('identity.privateKey is not a readable private key') }
   if (privateKey.asymmetricKeyType !== 'ed25519') throw invalid('identity.privateKey must be an Ed25519 key')
@@ -513,7 +530,7 @@ const checkObserve = (v: unknown): Required<ObserveOptions> | undefined => {
   if (typeof v !== 'object' || v === null) throw invalid('observe must be { listen, token, maxObservers?, maxMessageBytes?, maxMessagesPerSecond? }')
   for (const k of Object.keys(v)) if (!KNOWN_OBSERVE.has(k)) throw invalid(`unknown option observe.${k}`)
   const o = v as ObserveOptions
-  const listen = checkListen(o.listen)
+  const listen = checkListen(o.listen, 'observe.listen')
   if (listen === undefined) throw invalid('observe.listen must be { host, port }')
   const maxMessageBytes = positiveInt(o.maxMessageBytes ?? DEFAULT_OBSERVE_MAX_MESSAGE_BYTES, 'observe.maxMessageBytes')
   if (maxMessageBytes < MIN_MAX_MESSAGE_BYTES) throw invalid(`observe.maxMessageBytes must be at least ${MIN_MAX_MESSAGE_BYTES}`)
@@ -583,6 +600,8 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
   const secretNeeded = o.secret !== undefined || hubs.length === 0
   if (secretNeeded && (typeof o.secret !== 'string' || o.secret.length < MIN_SECRET_LENGTH)) throw invalid(`secret must be a string of at least ${MIN_SECRET_LENGTH} characters`)
   if (o.profiles !== undefined && !Array.isArray(o.profiles)) throw invalid('profiles must be an array of declarations')
+  // The rest of a declaration is checked by the profile registry (DP_ERR_BAD_DECLARATION).
+  for (const [i, p] of ((o.profiles ?? []) as unknown[]).entries()) if (typeof p === 'object' && p !== null) onlyKnown(p, KNOWN_PROFILE, `profiles[${i}]`)
   const clock = fn<Clock>(o.clock ?? Date.now, 'clock')
   const random = fn<() => number>(o.random ?? Math.random, 'random')
   const log = fn<Logger>(o.log ?? defaultLog, 'log')
@@ -670,6 +689,7 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
 const checkAdmission = (o: ClusterNodeOptions): ResolvedOptions['admission'] => {
   const a = o.admission ?? {}
   if (typeof a !== 'object' || a === null) throw invalid('admission must be an object')
+  onlyKnown(a, KNOWN_ADMISSION, 'admission')
   const strict = (o.profiles ?? []).some(p => p?.admission === 'strict')
   if (a.nodes === undefined && strict && ((o.peers?.length ?? 0) > 0 || o.hubs !== undefined)) throw invalid('a strict profile needs admission.nodes: every node id of the cluster')
   if (strict && o.resume === true) throw invalid('strict admission needs a new incarnation per start: it cannot be combined with resume')
@@ -677,10 +697,11 @@ const checkAdmission = (o: ClusterNodeOptions): ResolvedOptions['admission'] => 
   if (!Array.isArray(nodes) || nodes.length === 0 || !nodes.every(n => typeof n === 'string' && NODE_ID_PATTERN.test(n))) throw invalid('admission.nodes must be a non-empty array of node ids')
   if (new Set(nodes).size !== nodes.length) throw invalid('admission.nodes lists a node twice')
   if (!nodes.includes(o.nodeId)) throw invalid(`admission.nodes must include this node (${o.nodeId})`)
+  const waitMs = a.waitMs ?? DEFAULT_ADMISSION_WAIT_MS
   return {
     nodes: [...nodes],
-    reserve: nonNegativeInt(a.reserve ?? 2, 'admission.reserve'),
-    waitMs: a.waitMs === undefined || a.waitMs === 0 ? 0 : timer(a.waitMs, 'admission.waitMs'),
+    reserve: nonNegativeInt(a.reserve ?? DEFAULT_ADMISSION_RESERVE, 'admission.reserve'),
+    waitMs: waitMs === 0 ? 0 : timer(waitMs, 'admission.waitMs'),
     leaseMs: a.leaseMs === 0 ? 0 : timer(a.leaseMs ?? DEFAULT_ADMISSION_LEASE_MS, 'admission.leaseMs'),
     leaseMarginMs: delay(a.leaseMarginMs ?? DEFAULT_ADMISSION_LEASE_MARGIN_MS, 'admission.leaseMarginMs')
   }

@@ -11,7 +11,9 @@ import {
   DEFAULT_OBSERVE_MAX_MESSAGE_BYTES, DEFAULT_OBSERVE_MAX_MESSAGES_PER_SECOND
 } from '../src/index.js'
 import type { ClusterNodeOptions } from '../src/index.js'
+import * as api from '../src/index.js'
 import { checkPeerUrl, resolveOptions } from '../src/options.js'
+import * as optionsModule from '../src/options.js'
 import { failureOf as outcome } from './support/errors.js'
 
 const SECRET = 'options-test-secret-value'
@@ -125,6 +127,13 @@ const bad: Array<[string, Record<string, unknown>, string]> = [
   ['observe.maxObservers 0', { observe: { listen: { host: '127.0.0.1', port: 0 }, token: 'observer-token', maxObservers: 0 } }, 'observe.maxObservers'],
   ['observe.maxMessageBytes 100', { observe: { listen: { host: '127.0.0.1', port: 0 }, token: 'observer-token', maxMessageBytes: 100 } }, 'observe.maxMessageBytes'],
   ['observe with an unknown key', { observe: { listen: { host: '127.0.0.1', port: 0 }, token: 'observer-token', path: '/yjs' } }, 'observe.path'],
+  // An unknown key (a typo) inside a nested option object is refused like one at the top level.
+  ['listen with an unknown key', { listen: { host: '127.0.0.1', hots: 'x', port: 0 } }, 'unknown option listen.hots'],
+  ['tls with an unknown key', { tls: { cert: 'x', key: 'y', rejectUnauthorised: false } }, 'unknown option tls.rejectUnauthorised'],
+  ['identity with an unknown key', { identity: { privateKey: mine.privateKey, extra: 1 }, trustedNodes: { a: mine.publicKey } }, 'unknown option identity.extra'],
+  ['admission with an unknown key', { admission: { leasMs: 5 } }, 'unknown option admission.leasMs'],
+  ['observe.listen with an unknown key', { observe: { listen: { host: '127.0.0.1', port: 0, hots: 'x' }, token: 'observer-token' } }, 'unknown option observe.listen.hots'],
+  ['profiles[1] with an unknown key', { profiles: [{ name: 'total' }, { name: 'trunk', admision: 'strict' }] }, 'unknown option profiles[1].admision'],
   ['maxTrackedNodes below the trusted nodes', { maxTrackedNodes: 1, identity: { privateKey: mine.privateKey }, trustedNodes: { a: mine.publicKey, b: other.publicKey, c: other.publicKey } }, 'maxTrackedNodes']
 ]
 
@@ -227,6 +236,18 @@ describe('resolveOptions', () => {
   })
 })
 
+describe('the package entry', () => {
+  it('exports every DEFAULT_* constant of src/options.ts, with the same value', () => {
+    const defaults = Object.entries(optionsModule).filter(([k]) => k.startsWith('DEFAULT_'))
+    expect(defaults.length).toBeGreaterThanOrEqual(36)
+    const exported = api as Record<string, unknown>
+    for (const [k, v] of defaults) {
+      expect(k in exported, `${k} is exported from src/index.ts`).toBe(true)
+      expect(exported[k], k).toBe(v)
+    }
+  })
+})
+
 describe('the secret stays private', () => {
   it('is no property of the node, and neither inspect nor any reachable object prints it', () => {
     const node = new ClusterNode({ ...base, peers: ['ws://127.0.0.1:9'] })
@@ -258,6 +279,11 @@ describe('admission options', () => {
   it('default to this node alone, reserve 2, no wait, a lease of 2000 ms with a margin of 1000 ms', () => {
     expect(resolveOptions(base).admission).toEqual({ nodes: ['a'], reserve: 2, waitMs: 0, leaseMs: 2000, leaseMarginMs: 1000 })
     expect(resolveOptions({ ...base, admission: { leaseMs: 0, leaseMarginMs: 0 } }).admission).toMatchObject({ leaseMs: 0, leaseMarginMs: 0 })
+    expect(resolveOptions(base).admission).toEqual({
+      nodes: ['a'], reserve: api.DEFAULT_ADMISSION_RESERVE, waitMs: api.DEFAULT_ADMISSION_WAIT_MS,
+      leaseMs: api.DEFAULT_ADMISSION_LEASE_MS, leaseMarginMs: api.DEFAULT_ADMISSION_LEASE_MARGIN_MS
+    })
+    expect(resolveOptions(base).persistenceRetryMs).toBe(api.DEFAULT_PERSISTENCE_RETRY_MS)
   })
 
   it('refuse a strict profile with peers but no node list, a list without this node or with a node twice, resume, bad numbers', () => {
