@@ -44,7 +44,7 @@ const serve = async (opts: Record<string, unknown>, io: CliIo): Promise<number> 
       process.exit(130)
     }
     log.info({ event: 'signal', signal }, 'stopping')
-    const force = setTimeout(() => { log.error('stop took over 15 s: exiting'); process.exit(1) }, 15_000)
+    const force = setTimeout(() => { log.error({ event: 'stop-timeout' }, 'stop took over 15 s: exiting'); process.exit(1) }, 15_000)
     force.unref()
     if (stop !== undefined) stop()
     else stopRequested = true
@@ -62,7 +62,7 @@ const serve = async (opts: Record<string, unknown>, io: CliIo): Promise<number> 
   return await new Promise<number>((resolve) => {
     stop = () => {
       daemon.stop().then(() => { resolve(0) }, (err: unknown) => {
-        log.error({ err }, 'stop failed')
+        log.error({ event: 'stop-failed', err }, 'stop failed')
         resolve(1)
       })
     }

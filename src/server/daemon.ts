@@ -91,7 +91,7 @@ export class Daemon {
       maxBodyBytes: config.maxBodyBytes,
       apiToken: config.apiToken,
       onAnswer: (route, code) => { metrics.request(route, code); tally.answered(route, code) },
-      onInternalError: (err, req) => { log.error({ err, method: req.method, url: req.url }, 'request failed') },
+      onInternalError: (err, req) => { log.error({ event: 'request-failed', err, method: req.method, url: req.url }, 'request failed') },
       fastPath: options.httpFastPath ?? config.httpFastPath
     })
     registerRoutes(http.router, { node, admission, metrics })

@@ -21,8 +21,8 @@ export const createLogger = (level: DaemonLogLevel, nodeId: string): PinoLogger 
   redact: { paths: ['secret', 'apiToken', '*.secret', '*.apiToken', 'authorization', '*.authorization'], censor: '[redacted]' }
 }, pino.destination({ dest: 1, sync: true }))
 
-/** The ClusterNode `log` option over pino. */
-export const nodeLogger = (log: PinoLogger): Logger => (level, msg) => { log[level](msg) }
+/** The ClusterNode `log` option over pino: the node's own lines, with `event: 'log'`. */
+export const nodeLogger = (log: PinoLogger): Logger => (level, msg) => { log[level]({ event: 'log' }, msg) }
 
 /** Logs the node's lifecycle events; returns the function that stops logging them. */
 export const logNodeEvents = (node: ClusterNode, log: PinoLogger): () => void => {

@@ -65,6 +65,15 @@ const memberJson = (m: Member): Record<string, unknown> => ({
 })
 
 /** Registers every route of the contract on `router`. */
+/**
+ * What `GET /readyz` answers: ready only in the `ready` state, so a node that is `syncing`,
+ * `timed-out` or `degraded` (its data directory refuses writes) is taken out of rotation.
+ */
+export const readiness = (node: Pick<ClusterNode, 'isReady' | 'cluster'>): { ready: boolean, state: ReturnType<ClusterNode['cluster']>['readyState'] } => {
+  const state = node.cluster().readyState
+  return { ready: state === 'ready', state }
+}
+
 export const registerRoutes = (router: Router, deps: RouteDeps): void => {
   const { node, admission, metrics } = deps
   const declared: Declared = new Map(node.store.profiles().map((p) => [p.name, p.withValue]))
@@ -156,8 +165,7 @@ export const registerRoutes = (router: Router, deps: RouteDeps): void => {
   router.add('GET', '/healthz', (req, res) => { reply(req, res, 200, { ok: true }, () => 'ok') }, { public: true })
 
   router.add('GET', '/readyz', (req, res) => {
-    const ready = node.isReady
-    const state = ready ? 'ready' : node.cluster().readyState
+    const { ready, state } = readiness(node)
     reply(req, res, ready ? 200 : 503, { ready, state }, () => ready ? 'ready' : `not ready (${state})`)
   }, { public: true })
 

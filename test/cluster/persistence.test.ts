@@ -8,6 +8,7 @@ import { ClusterNode } from '../../src/index.js'
 import type { ClusterEvent, ClusterNodeOptions } from '../../src/index.js'
 import { FilePersistence } from '../../src/persistence/file-persistence.js'
 import { faultyFileSystem } from '../support/faulty-fs.js'
+import { readiness } from '../../src/server/routes.js'
 import { encodeRecord, scanLog } from '../../src/persistence/update-log.js'
 import { FAST, PROFILES, SECRET, memoryLog, nodeFactory, waitFor } from './support.js'
 
@@ -116,11 +117,13 @@ describe('persistence: append log + snapshots', () => {
         await new Promise((resolve) => { setTimeout(resolve, 5) })
         if (b === 12) {
           expect(a.cluster()).toMatchObject({ ready: true, readyState: 'degraded', persistence: { state: 'failing', lastError: expect.stringContaining('ENOSPC') } })
+          expect(readiness(a)).toEqual({ ready: false, state: 'degraded' }) // the daemon's GET /readyz
         }
       }
       full.on = false
       await waitFor(() => a.cluster().persistence?.state === 'ok', 'writes recovered')
       expect(a.cluster().readyState).toBe('ready')
+      expect(readiness(a)).toEqual({ ready: true, state: 'ready' })
       expect(events.map((e) => e.type)).toEqual(['persistence-error', 'persistence-recovered'])
       expect(events[0]).toMatchObject({ reason: 'write', error: { code: 'DP_ERR_PERSISTENCE' } })
       await nodes.closeAll()
