@@ -379,10 +379,23 @@ describe('ProfileStore replicas', () => {
     }
     c.deliverAll()
     expect(c.converged()).toBe(true)
+    // one partition per node (one incarnation each, no restart), written by that node's Yjs
+    // client; its live records are the surviving calls that node added
+    const livePer = [0, 1, 2].map(n => live.filter(([o]) => o === n).length)
+    expect(livePer.reduce((a, b) => a + b, 0)).toBe(100)
+    const bound = livePer.reduce((sum, l) => sum + 2 * l + 1, 0)
     for (const s of c.stores) {
       expect(s.size('caller')).toBe(100)
-      // merged tombstone runs: at most about two structs per live record per writer
-      expect(s.stats().structs).toBeLessThanOrEqual(2 * 100 + 3 * 3 + 2 * 3 * 10)
+      expect(s.stats().partitions).toBe(3)
+      // the README's bound: a partition holds at most 2 x live + 1 structs (merged tombstone runs
+      // between live records), its removal notices included; no other writer is in the document
+      expect(s.doc.store.clients.size).toBe(3)
+      for (const [n, l] of livePer.entries()) {
+        const structs = s.doc.store.clients.get(c.store(n).clientId)
+        expect(structs, `partition of n${n}`).toBeDefined()
+        expect(structs?.length, `partition of n${n} (${l} live)`).toBeLessThanOrEqual(2 * l + 1)
+      }
+      expect(s.stats().structs).toBeLessThanOrEqual(bound)
       // every removal notice was acknowledged by its owner: nothing of the removals is left
       expect(s.stats().notices).toBe(0)
       expect(s.stats().memberships).toBe(100)
@@ -509,7 +522,7 @@ describe('boundaries and reports', () => {
   it('throws DP_ERR_DESTROYED from every method after destroy(), except destroy and flushWrites', () => {
     const s = newStore()
     s.destroy()
-    for (const call of [() => s.expire(), () => s.on('size', () => {}), () => s.onUpdate(() => {}), () => s.profiles(), () => s.owners(), () => s.sweep()]) {
+    for (const call of [() => s.expire(), () => s.on('size', () => {}), () => s.onUpdate(() => {}), () => s.profiles(), () => s.owners(), () => s.sweep(), () => s.holds('d', 'total', null), () => s.onOwnChange(() => {}), () => s.expiryFor({ ttlMs: 5 })]) {
       expect(codeOf(call)).toBe('DP_ERR_DESTROYED')
     }
     s.flushWrites()

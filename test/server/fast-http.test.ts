@@ -16,6 +16,7 @@ import { resolveConfig } from '../../src/server/config.js'
 import { Daemon } from '../../src/server/daemon.js'
 import { HttpApi, replyJson } from '../../src/server/http-api.js'
 import { createLogger } from '../../src/server/logging.js'
+import { fcParams } from '../support/fc.js'
 
 const TOKEN = 'api-token-0123456789'
 const MAX_BODY = 256
@@ -276,7 +277,7 @@ describe('HTTP fast path against node:http', () => {
       expect(ok.bytes.startsWith('HTTP/1.1 200 OK')).toBe(true)
       const acq = await exchange(fast, [acquireForm('after-fuzz')], 1)
       expect(acq.bytes.startsWith('HTTP/1.1 200 OK')).toBe(true)
-    }), { numRuns: 40, seed: 20261202 })
+    }), fcParams(40))
   })
 })
 
