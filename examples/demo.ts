@@ -30,7 +30,7 @@ const opts = new Command('npm start --')
   .option('--seconds <n>', 'how long the simulation runs (6-300)', intIn('--seconds', 6, 300), 16)
   .option('--rate <n>', 'new calls per second, cluster-wide (1-500)', intIn('--rate', 1, 500), 24)
   .option('--limit <n>', 'concurrent calls allowed in total (1-100000); each caller gets a quarter', intIn('--limit', 1, 100_000), 60)
-  .option('--seed <n>', 'seed of the simulated traffic: the same seed makes the same calls (0-4294967295)', intIn('--seed', 0, 0xffffffff), 42)
+  .option('--seed <n>', 'seed of the simulated traffic: the same seed makes the same random draws; timing still varies what is admitted (0-4294967295)', intIn('--seed', 0, 0xffffffff), 42)
   .exitOverride((err) => { process.exit(err.exitCode === 0 ? 0 : 2) })
   .parse(process.argv)
   .opts<{ seconds: number, rate: number, limit: number, seed: number }>()
@@ -118,13 +118,15 @@ const invite = async (now: number): Promise<void> => {
   const live = daemons.filter((d) => !d.killed)
   const node = live[Math.floor(random() * live.length)] as Daemon
   const caller = CALLERS[Math.floor(random() * CALLERS.length)] as string
+  // drawn for every INVITE, admitted or not: the draws never depend on what was admitted
+  const duration = 1000 + random() * 5000
   const id = `call-${++seq}@demo`
   const perCaller = await call('POST', `${node.http}/v1/acquire`, `dialog=${encodeURIComponent(id)}&profile=caller&value=${caller}&limit=${PER_CALLER}`)
   if (perCaller.status !== 200) { refused++; return }
   const total = await call('POST', `${node.http}/v1/acquire`, `dialog=${encodeURIComponent(id)}&profile=total&limit=${LIMIT}`)
   if (total.status !== 200) { await call('POST', `${node.http}/v1/dialogs/${encodeURIComponent(id)}/end`, 'reason=limit'); refused++; return }
   admitted++
-  calls.push({ id, node, endsAt: now + 1000 + random() * 5000 })
+  calls.push({ id, node, endsAt: now + duration })
 }
 
 const step = async (): Promise<void> => {
