@@ -121,128 +121,128 @@ export class ClusterNode {
       }, (e) => { this.events.emit(e) }, (m) => { o.log('warn', m) })
       : undefined
     this.persistence?.lockDir()
-    let incarnation: number | undefined
     try {
-      incarnation = o.incarnation ?? (o.dataDir !== undefined ? (o.resume ? resumeIncarnation : nextIncarnation)(o.dataDir, o.clock()) : undefined)
+      const incarnation = o.incarnation ?? (o.dataDir !== undefined ? (o.resume ? resumeIncarnation : nextIncarnation)(o.dataDir, o.clock()) : undefined)
+      this.store = new ProfileStore({
+        nodeId: o.nodeId,
+        clock: o.clock,
+        profiles: o.profiles,
+        maxLocalMemberships: o.maxLocalMemberships,
+        writeDelayMs: o.writeDelayMs,
+        maxClockSkewMs: o.maxClockSkewMs,
+        pendingReleaseMs: o.pendingReleaseMs,
+        maxPendingReleases: o.maxPendingReleases,
+        maxClients: o.maxClients,
+        ...(incarnation !== undefined ? { incarnation } : {}),
+        ...(o.resume ? { resume: true } : {}),
+        ...(o.clientId !== undefined ? { clientId: o.clientId } : {})
+      })
+      this.admission = new Admission(this.store, {
+        nodes: o.admission.nodes,
+        reserve: o.admission.reserve,
+        clock: o.clock,
+        leaseMs: o.admission.leaseMs,
+        leaseMarginMs: o.admission.leaseMarginMs,
+        start: false,
+        // A node with no strict profile (now: profiles can be declared later) reads no rights:
+        // every peer's hello row names a node its default admission.nodes (itself alone) does not
+        // list, which is no fault of the peer. Rare, so the profiles are looked up per row.
+        onInvalid: (client, reason) => {
+          const strict = this.store.profiles().some((p) => p.admission === 'strict')
+          o.log(strict ? 'warn' : 'debug', `ignored a strict-admission row of client ${client}: ${reason}`)
+        }
+      })
+      const r = o.readiness
+      this.readiness = new Readiness(r.policy, r.timeoutMs, r.waitMs, r.afterTimeout, () => this.mayAdmitAfterTimeout())
+      this.ready = this.readiness.ready
+      this.transport = new Transport({
+        nodeId: this.store.nodeId,
+        incarnation: this.store.incarnation,
+        clientId: this.store.clientId,
+        doc: this.store.doc,
+        // The store checks every update before applying any (DP_ERR_BAD_UPDATE, nothing applied).
+        applyUpdates: (us, origin) => { this.store.applyUpdates(us, origin) },
+        ...(o.listen !== undefined ? { listen: o.listen } : {}),
+        peers: o.peers,
+        secret: o.secret,
+        ...(o.tls !== undefined ? { tls: o.tls } : {}),
+        clock: o.clock,
+        random: o.random,
+        heartbeatIntervalMs: o.heartbeatIntervalMs,
+        idleTimeoutMs: o.livenessTimeoutMs + o.graceMs,
+        limits: {
+          maxMessageBytes: o.maxMessageBytes,
+          maxMessagesPerSecond: o.maxMessagesPerSecond,
+          maxMessagesPerFrame: o.maxMessagesPerFrame,
+          maxBufferedBytes: o.maxBufferedBytes,
+          authTimeoutMs: o.authTimeoutMs
+        },
+        backoffInitialMs: o.reconnectInitialMs,
+        backoffMaxMs: o.reconnectMaxMs,
+        log: o.log,
+        knownIncarnation: (node) => this.liveness.incarnationOf(node),
+        maxClockSkewMs: o.maxClockSkewMs,
+        ...(o.keys !== undefined ? { keys: o.keys } : {})
+      })
+      this.liveness = new LivenessTracker(this.store, {
+        clock: o.clock,
+        livenessTimeoutMs: o.livenessTimeoutMs,
+        graceMs: o.graceMs,
+        purgeDelayMs: o.purgeDelayMs,
+        maxTrackedNodes: o.maxTrackedNodes,
+        maxClockSkewMs: o.maxClockSkewMs,
+        connectedIncarnation: (node) => this.transport.connectedIncarnation(node),
+        forgotten: (node) => { this.transport.forget(node) }
+      }, (e) => { this.events.emit(e) }, (m) => { o.log('warn', m) })
+      this.hubs = o.hubs.length > 0
+        ? new HubLinks(this.store, o.hubs, {
+          heartbeatIntervalMs: o.heartbeatIntervalMs,
+          maxMessageBytes: o.maxMessageBytes,
+          // every tracked node and as many other awareness clients (dashboards, observers)
+          maxAwarenessStates: 2 * o.maxTrackedNodes + 1,
+          reconnectMaxMs: o.reconnectMaxMs,
+          log: o.log,
+          // Awareness states are not authenticated (any client of a hub can publish one), so, like
+          // a relayed heartbeat in the mesh, one keeps a known incarnation alive and never
+          // announces a new one: an incarnation is known once its partition is in the document.
+          onHeard: (node, incarnation) => {
+            if (this.liveness.incarnationOf(node) === incarnation || this.store.owners().some((w) => w.node === node && w.incarnation === incarnation)) this.liveness.heard(node, incarnation)
+          },
+          onEvent: (e) => {
+            this.events.emit(e)
+            this.checkReady()
+          }
+        })
+        : undefined
+      this.observer = o.observe !== undefined
+        ? new ObserverEndpoint(this.store, { ...o.observe, tls: o.tls, maxBufferedBytes: o.maxBufferedBytes, clock: o.clock, log: o.log })
+        : undefined
+      // Counted without an `update` listener, which would make Yjs encode every transaction.
+      onDocumentChange(this.store.doc, () => { this.generation++ })
+      this.store.on('invalid-record', (e) => {
+        this.invalidRecords++
+        const key = `${e.clientId} ${e.reason}`
+        if (this.invalidLogged.has(key) || this.invalidLogged.size >= 1000) return
+        this.invalidLogged.add(key)
+        o.log('warn', `ignored a record written by Yjs client ${e.clientId}: ${e.reason} (further ones of this writer and reason are counted in cluster().document.invalidRecords)`)
+      })
+      this.store.on('unapplied-dropped', (e) => {
+        this.unappliedDrops++
+        if (this.unappliedDrops === 1 || this.unappliedDrops % 100 === 0) {
+          o.log('warn', `dropped ${e.bytes} bytes of structs and ${e.ranges} delete ranges from peers that waited for structs not here yet, past their bounds (${this.unappliedDrops} such drops so far; a peer sending updates with gaps, or a very large state): asking peers for their state`)
+        }
+        this.requestStateAfterDrop()
+      })
+      this.store.on('client-id-collision', (e) => {
+        o.log('error', `Yjs client id ${e.oldClientId} was used by another writer (${e.reason}): this node moved to client id ${e.newClientId}`)
+        this.hubs?.clientIdChanged()
+      })
+      this.transport.events.onAny((e) => { this.onTransportEvent(e) })
     } catch (err) {
+      // nothing started yet: only the directory's lock to give back
       this.persistence?.close()
       throw err
     }
-    this.store = new ProfileStore({
-      nodeId: o.nodeId,
-      clock: o.clock,
-      profiles: o.profiles,
-      maxLocalMemberships: o.maxLocalMemberships,
-      writeDelayMs: o.writeDelayMs,
-      maxClockSkewMs: o.maxClockSkewMs,
-      pendingReleaseMs: o.pendingReleaseMs,
-      maxPendingReleases: o.maxPendingReleases,
-      maxClients: o.maxClients,
-      ...(incarnation !== undefined ? { incarnation } : {}),
-      ...(o.resume ? { resume: true } : {}),
-      ...(o.clientId !== undefined ? { clientId: o.clientId } : {})
-    })
-    this.admission = new Admission(this.store, {
-      nodes: o.admission.nodes,
-      reserve: o.admission.reserve,
-      clock: o.clock,
-      leaseMs: o.admission.leaseMs,
-      leaseMarginMs: o.admission.leaseMarginMs,
-      start: false,
-      // A node with no strict profile (now: profiles can be declared later) reads no rights:
-      // every peer's hello row names a node its default admission.nodes (itself alone) does not
-      // list, which is no fault of the peer. Rare, so the profiles are looked up per row.
-      onInvalid: (client, reason) => {
-        const strict = this.store.profiles().some((p) => p.admission === 'strict')
-        o.log(strict ? 'warn' : 'debug', `ignored a strict-admission row of client ${client}: ${reason}`)
-      }
-    })
-    const r = o.readiness
-    this.readiness = new Readiness(r.policy, r.timeoutMs, r.waitMs, r.afterTimeout, () => this.mayAdmitAfterTimeout())
-    this.ready = this.readiness.ready
-    this.transport = new Transport({
-      nodeId: this.store.nodeId,
-      incarnation: this.store.incarnation,
-      clientId: this.store.clientId,
-      doc: this.store.doc,
-      // The store checks every update before applying any (DP_ERR_BAD_UPDATE, nothing applied).
-      applyUpdates: (us, origin) => { this.store.applyUpdates(us, origin) },
-      ...(o.listen !== undefined ? { listen: o.listen } : {}),
-      peers: o.peers,
-      secret: o.secret,
-      ...(o.tls !== undefined ? { tls: o.tls } : {}),
-      clock: o.clock,
-      random: o.random,
-      heartbeatIntervalMs: o.heartbeatIntervalMs,
-      idleTimeoutMs: o.livenessTimeoutMs + o.graceMs,
-      limits: {
-        maxMessageBytes: o.maxMessageBytes,
-        maxMessagesPerSecond: o.maxMessagesPerSecond,
-        maxMessagesPerFrame: o.maxMessagesPerFrame,
-        maxBufferedBytes: o.maxBufferedBytes,
-        authTimeoutMs: o.authTimeoutMs
-      },
-      backoffInitialMs: o.reconnectInitialMs,
-      backoffMaxMs: o.reconnectMaxMs,
-      log: o.log,
-      knownIncarnation: (node) => this.liveness.incarnationOf(node),
-      maxClockSkewMs: o.maxClockSkewMs,
-      ...(o.keys !== undefined ? { keys: o.keys } : {})
-    })
-    this.liveness = new LivenessTracker(this.store, {
-      clock: o.clock,
-      livenessTimeoutMs: o.livenessTimeoutMs,
-      graceMs: o.graceMs,
-      purgeDelayMs: o.purgeDelayMs,
-      maxTrackedNodes: o.maxTrackedNodes,
-      maxClockSkewMs: o.maxClockSkewMs,
-      connectedIncarnation: (node) => this.transport.connectedIncarnation(node),
-      forgotten: (node) => { this.transport.forget(node) }
-    }, (e) => { this.events.emit(e) }, (m) => { o.log('warn', m) })
-    this.hubs = o.hubs.length > 0
-      ? new HubLinks(this.store, o.hubs, {
-        heartbeatIntervalMs: o.heartbeatIntervalMs,
-        maxMessageBytes: o.maxMessageBytes,
-        // every tracked node and as many other awareness clients (dashboards, observers)
-        maxAwarenessStates: 2 * o.maxTrackedNodes + 1,
-        reconnectMaxMs: o.reconnectMaxMs,
-        log: o.log,
-        // Awareness states are not authenticated (any client of a hub can publish one), so, like
-        // a relayed heartbeat in the mesh, one keeps a known incarnation alive and never
-        // announces a new one: an incarnation is known once its partition is in the document.
-        onHeard: (node, incarnation) => {
-          if (this.liveness.incarnationOf(node) === incarnation || this.store.owners().some((w) => w.node === node && w.incarnation === incarnation)) this.liveness.heard(node, incarnation)
-        },
-        onEvent: (e) => {
-          this.events.emit(e)
-          this.checkReady()
-        }
-      })
-      : undefined
-    this.observer = o.observe !== undefined
-      ? new ObserverEndpoint(this.store, { ...o.observe, tls: o.tls, maxBufferedBytes: o.maxBufferedBytes, clock: o.clock, log: o.log })
-      : undefined
-    // Counted without an `update` listener, which would make Yjs encode every transaction.
-    onDocumentChange(this.store.doc, () => { this.generation++ })
-    this.store.on('invalid-record', (e) => {
-      this.invalidRecords++
-      const key = `${e.clientId} ${e.reason}`
-      if (this.invalidLogged.has(key) || this.invalidLogged.size >= 1000) return
-      this.invalidLogged.add(key)
-      o.log('warn', `ignored a record written by Yjs client ${e.clientId}: ${e.reason} (further ones of this writer and reason are counted in cluster().document.invalidRecords)`)
-    })
-    this.store.on('unapplied-dropped', (e) => {
-      this.unappliedDrops++
-      if (this.unappliedDrops === 1 || this.unappliedDrops % 100 === 0) {
-        o.log('warn', `dropped ${e.bytes} bytes of structs and ${e.ranges} delete ranges from peers that waited for structs not here yet, past their bounds (${this.unappliedDrops} such drops so far; a peer sending updates with gaps, or a very large state): asking peers for their state`)
-      }
-      this.requestStateAfterDrop()
-    })
-    this.store.on('client-id-collision', (e) => {
-      o.log('error', `Yjs client id ${e.oldClientId} was used by another writer (${e.reason}): this node moved to client id ${e.newClientId}`)
-      this.hubs?.clientIdChanged()
-    })
-    this.transport.events.onAny((e) => { this.onTransportEvent(e) })
   }
 
   /**

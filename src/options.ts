@@ -10,6 +10,7 @@ import type { KeyObject } from 'node:crypto'
 import { fail } from './errors.js'
 import { nonNegative, nonNegativeInt, positive, positiveInt } from './internal/checks.js'
 import { MAX_CLIENT_ID, NODE_ID_PATTERN } from './internal/records.js'
+import { ProfileRegistry } from './profile-registry.js'
 import type { ReadinessOptions, ReadinessPolicy } from './readiness.js'
 import type { Clock, ProfileDeclaration } from './types.js'
 import type { FileSystem } from './persistence/file-system.js'
@@ -602,6 +603,8 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
   if (o.profiles !== undefined && !Array.isArray(o.profiles)) throw invalid('profiles must be an array of declarations')
   // The rest of a declaration is checked by the profile registry (DP_ERR_BAD_DECLARATION).
   for (const [i, p] of ((o.profiles ?? []) as unknown[]).entries()) if (typeof p === 'object' && p !== null) onlyKnown(p, KNOWN_PROFILE, `profiles[${i}]`)
+  // every declaration checked now, before the node touches its data directory (DP_ERR_BAD_DECLARATION)
+  new ProfileRegistry(o.profiles ?? [])
   const clock = fn<Clock>(o.clock ?? Date.now, 'clock')
   const random = fn<() => number>(o.random ?? Math.random, 'random')
   const log = fn<Logger>(o.log ?? defaultLog, 'log')

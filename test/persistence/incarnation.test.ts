@@ -59,3 +59,19 @@ describe('a data directory in use', () => {
     await again.close()
   })
 })
+
+describe('a node that fails to construct', () => {
+  it('gives its data directory back and leaves INCARNATION alone when a declaration is bad', async () => {
+    const dir = tmp()
+    const opts = { nodeId: 'a', secret: 'incarnation-test', dataDir: dir, resume: true, log: () => {} }
+    const first = new ClusterNode(opts)
+    const incarnation = first.store.incarnation
+    await first.close()
+    for (const profiles of [[{ name: 'bad name!' }], [{ name: 'p', withValue: 'yes' }], [{ name: 'p' }, { name: 'p', withValue: true }]]) {
+      expect(() => new ClusterNode({ ...opts, resume: false, profiles: profiles as never })).toThrow(expect.objectContaining({ code: 'DP_ERR_BAD_DECLARATION' }))
+    }
+    const again = new ClusterNode(opts) // not refused: nothing holds the directory
+    expect(again.store.incarnation).toBe(incarnation)
+    await again.close()
+  })
+})
