@@ -306,7 +306,9 @@ export class ClusterNode {
     }
     this.timers.push(setInterval(() => { this.runLiveness() }, Math.min(this.#options.heartbeatIntervalMs, 1000)))
     this.timers.push(setInterval(() => { this.sweep() }, this.#options.sweepIntervalMs))
-    if (this.#options.admission.leaseMs > 0) this.timers.push(setInterval(() => { this.renewLeases() }, Math.max(10, this.#options.admission.leaseMs / 8)))
+    const leaseMs = this.#options.admission.leaseMs
+    // every leaseMs / 8, not more often than every 10 ms unless leaseMs / 4 (the renewal period the lease needs) is shorter
+    if (leaseMs > 0) this.timers.push(setInterval(() => { this.renewLeases() }, Math.max(Math.min(10, leaseMs / 4), leaseMs / 8)))
     this.hubs?.start()
     if (this.hubs === undefined && this.transport.configuredPeers().length === 0) this.markReady()
     else {
