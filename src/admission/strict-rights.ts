@@ -381,6 +381,10 @@ export class StrictRights {
     const touched = new Set<KeyRights>()
     let leaseGrew = false
     let reports = false
+    // Lease requests are decided after every other row of the transaction: a vote read in the
+    // same transaction (its own node's earlier incarnation's, loaded from disk or synced back)
+    // must stop a grant whatever the order the rows come in.
+    const leaseRequests: Array<[Incarnation, number]> = []
     forEachAddedValue(tr, this.resolver, (w, writer, clock, raw) => {
       if (w === this.view.self) return
       if (w.clientId !== writer) { this.onInvalid(writer, 'row written into another incarnation\'s partition'); return }
@@ -395,7 +399,7 @@ export class StrictRights {
       else if (row.kind === ROW_SEAL && this.view.addSeal(w, row)) {
         for (const [profile, value, held] of row.held) { const k = this.key(profile, value); k.sealHeld.set(w.clientId, held); touched.add(k) }
       } else if (row.kind === ROW_LEASE) {
-        if (this.leases.onRequest(w.clientId, row.seq, this.clock())) this.grantsDirty = true
+        leaseRequests.push([w, row.seq])
       } else if (row.kind === ROW_GRANT) {
         for (const [c, seq] of row.grants) if (c === this.view.self.clientId && this.leases.onGranted(w.node, seq)) leaseGrew = true
       } else if (row.kind === ROW_VOTE) {
@@ -423,6 +427,12 @@ export class StrictRights {
         if (k !== undefined && r !== undefined && r.clock === c) { k.requests.delete(client); this.freeIfIdle(k) }
       }
     })
+    // Before start() (the document is still loading: the predecessor's votes may come in a later
+    // transaction) nothing is granted; a requester asks again every leaseMs / 4.
+    if (this.started) {
+      const now = this.clock()
+      for (const [w, seq] of leaseRequests) if (!w.fenced && this.leases.onRequest(w.clientId, seq, now)) this.grantsDirty = true
+    }
     this.checkSealed()
     if (reports) for (const k of this.keys.values()) touched.add(k)
     let arrived = leaseGrew
