@@ -64,16 +64,16 @@ const memberJson = (m: Member): Record<string, unknown> => ({
   dialog: m.dialog, value: m.value, node: m.node, incarnation: m.incarnation, expiresAt: m.expiresAt, remote: m.remote, id: m.id
 })
 
-/** Registers every route of the contract on `router`. */
 /**
  * What `GET /readyz` answers: ready only in the `ready` state, so a node that is `syncing`,
  * `timed-out` or `degraded` (its data directory refuses writes) is taken out of rotation.
  */
-export const readiness = (node: Pick<ClusterNode, 'isReady' | 'cluster'>): { ready: boolean, state: ReturnType<ClusterNode['cluster']>['readyState'] } => {
+export const readiness = (node: Pick<ClusterNode, 'cluster'>): { ready: boolean, state: ReturnType<ClusterNode['cluster']>['readyState'] } => {
   const state = node.cluster().readyState
   return { ready: state === 'ready', state }
 }
 
+/** Registers every route of the contract on `router`. */
 export const registerRoutes = (router: Router, deps: RouteDeps): void => {
   const { node, admission, metrics } = deps
   const declared: Declared = new Map(node.store.profiles().map((p) => [p.name, p.withValue]))
