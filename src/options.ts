@@ -8,9 +8,9 @@ import { DEFAULT_LEASE_MARGIN_MS, DEFAULT_LEASE_MS } from './admission/leases.js
 import { createPrivateKey, createPublicKey } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { fail } from './errors.js'
-import { nonNegative, nonNegativeInt, positive, positiveInt } from './internal/checks.js'
+import { nonNegative, nonNegativeInt, onlyKnownKeys, positive, positiveInt } from './internal/checks.js'
 import { MAX_CLIENT_ID, NODE_ID_PATTERN } from './internal/records.js'
-import { ProfileRegistry } from './profile-registry.js'
+import { DECLARATION_KEYS, ProfileRegistry } from './profile-registry.js'
 import type { ReadinessOptions, ReadinessPolicy } from './readiness.js'
 import type { Clock, ProfileDeclaration } from './types.js'
 import type { FileSystem } from './persistence/file-system.js'
@@ -395,14 +395,9 @@ const KNOWN_LISTEN: ReadonlySet<string> = new Set<keyof NonNullable<ClusterNodeO
 const KNOWN_TLS: ReadonlySet<string> = new Set<keyof TlsOptions>(['cert', 'key', 'ca', 'rejectUnauthorized'])
 const KNOWN_IDENTITY: ReadonlySet<string> = new Set<keyof NonNullable<ClusterNodeOptions['identity']>>(['privateKey'])
 const KNOWN_ADMISSION: ReadonlySet<string> = new Set<keyof NonNullable<ClusterNodeOptions['admission']>>(['nodes', 'reserve', 'waitMs', 'leaseMs', 'leaseMarginMs'])
-const KNOWN_PROFILE: ReadonlySet<string> = new Set<keyof ProfileDeclaration>(['name', 'withValue', 'onOwnerDead', 'admission'])
 
 const invalid = (msg: string): Error => fail('DP_ERR_INVALID_ARGUMENT', msg)
 
-/** Refuses a key of the option object `v` (named `what`) that is not in `known`: a typo must not pass silently. */
-const onlyKnown = (v: object, known: ReadonlySet<string>, what: string): void => {
-  for (const k of Object.keys(v)) if (!known.has(k)) throw invalid(`unknown option ${what}.${k}`)
-}
 
 /** The default logger: warnings and errors to `console.warn`. */
 export const defaultLog: Logger = (level, msg) => { if (level === 'warn' || level === 'error') console.warn(`dialog-profiles: ${msg}`) }
@@ -457,7 +452,7 @@ const peerKey = (url: string): string => { const u = new URL(url); return `${u.p
 const checkListen = (v: unknown, what = 'listen'): { host: string; port: number } | undefined => {
   if (v === undefined) return undefined
   if (typeof v !== 'object' || v === null) throw invalid(`${what} must be { host, port }`)
-  onlyKnown(v, KNOWN_LISTEN, what)
+  onlyKnownKeys(v, KNOWN_LISTEN, what)
   const { host, port } = v as { host?: unknown; port?: unknown }
   if (typeof host !== 'string' || host === '') throw invalid(`${what}.host must be a non-empty string`)
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw invalid(`${what}.port must be an integer in 0..65535`)
@@ -467,7 +462,7 @@ const checkListen = (v: unknown, what = 'listen'): { host: string; port: number 
 const checkTls = (v: unknown): TlsOptions | undefined => {
   if (v === undefined) return undefined
   if (typeof v !== 'object' || v === null) throw invalid('tls must be { cert, key, ca?, rejectUnauthorized? }')
-  onlyKnown(v, KNOWN_TLS, 'tls')
+  onlyKnownKeys(v, KNOWN_TLS, 'tls')
   const t = v as Record<string, unknown>
   if (!pem(t['cert'])) throw invalid('tls.cert must be the PEM certificate (a string or Buffer)')
   if (!pem(t['key'])) throw invalid('tls.key must be the PEM private key (a string or Buffer)')
@@ -484,7 +479,7 @@ const checkKeys = (nodeId: string, identity: unknown, trustedNodes: unknown): No
   if (identity === undefined || trustedNodes === undefined) throw invalid('identity and trustedNodes go together (per-node keys)')
   const pk = (identity as { privateKey?: unknown } | null)?.privateKey
   if (typeof identity !== 'object' || !pem(pk)) throw invalid('identity.privateKey must be a PEM Ed25519 private key (a string or Buffer)')
-  onlyKnown(identity as object, KNOWN_IDENTITY, 'identity')
+  onlyKnownKeys(identity as object, KNOWN_IDENTITY, 'identity')
   let privateKey: KeyObject
   try { privateKey = createPrivateKey(pk as string | Buffer) } catch { throw invalid('identity.privateKey is not a readable private key') }
   if (privateKey.asymmetricKeyType !== 'ed25519') throw invalid('identity.privateKey must be an Ed25519 key')
@@ -513,7 +508,7 @@ const checkHubs = (v: unknown): Array<Required<HubOptions>> => {
   const seen = new Map<string, number>()
   return v.map((h: unknown, i) => {
     if (typeof h !== 'object' || h === null) throw invalid(`hubs[${i}] must be { url, room?, token }`)
-    for (const k of Object.keys(h)) if (!KNOWN_HUB.has(k)) throw invalid(`unknown option hubs[${i}].${k}`)
+    onlyKnownKeys(h, KNOWN_HUB, `hubs[${i}]`)
     const { url, room, token } = h as HubOptions
     checkPeerUrl(url, `hubs[${i}].url`)
     const r = room ?? DEFAULT_HUB_ROOM
@@ -529,7 +524,7 @@ const checkHubs = (v: unknown): Array<Required<HubOptions>> => {
 const checkObserve = (v: unknown): Required<ObserveOptions> | undefined => {
   if (v === undefined) return undefined
   if (typeof v !== 'object' || v === null) throw invalid('observe must be { listen, token, maxObservers?, maxMessageBytes?, maxMessagesPerSecond? }')
-  for (const k of Object.keys(v)) if (!KNOWN_OBSERVE.has(k)) throw invalid(`unknown option observe.${k}`)
+  onlyKnownKeys(v, KNOWN_OBSERVE, 'observe')
   const o = v as ObserveOptions
   const listen = checkListen(o.listen, 'observe.listen')
   if (listen === undefined) throw invalid('observe.listen must be { host, port }')
@@ -547,7 +542,7 @@ const checkObserve = (v: unknown): Required<ObserveOptions> | undefined => {
 const checkReadiness = (v: unknown): Required<ReadinessOptions> => {
   if (v !== undefined && (typeof v !== 'object' || v === null)) throw invalid('readiness must be an object')
   const r = (v ?? {}) as ReadinessOptions
-  for (const k of Object.keys(r)) if (!KNOWN_READINESS.has(k)) throw invalid(`unknown option readiness.${k}`)
+  onlyKnownKeys(r, KNOWN_READINESS, 'readiness')
   return {
     policy: oneOf(r.policy ?? DEFAULT_READINESS_POLICY, ['reject', 'allow', 'wait'], 'readiness.policy'),
     timeoutMs: timer(r.timeoutMs ?? DEFAULT_READINESS_TIMEOUT_MS, 'readiness.timeoutMs'),
@@ -587,7 +582,7 @@ const writeDelay = (v: unknown): number => {
  */
 export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => {
   if (typeof options !== 'object' || options === null) throw invalid('options must be an object')
-  for (const k of Object.keys(options)) if (!KNOWN_OPTIONS.has(k)) throw invalid(`unknown option ${k}`)
+  onlyKnownKeys(options, KNOWN_OPTIONS, '')
   const o = options as { readonly [K in keyof ClusterNodeOptions]: unknown }
   if (typeof o.nodeId !== 'string' || !NODE_ID_PATTERN.test(o.nodeId)) throw invalid(`nodeId must match ${String(NODE_ID_PATTERN)}`)
   const hubs = checkHubs(o.hubs)
@@ -601,8 +596,9 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
   const secretNeeded = o.secret !== undefined || hubs.length === 0
   if (secretNeeded && (typeof o.secret !== 'string' || o.secret.length < MIN_SECRET_LENGTH)) throw invalid(`secret must be a string of at least ${MIN_SECRET_LENGTH} characters`)
   if (o.profiles !== undefined && !Array.isArray(o.profiles)) throw invalid('profiles must be an array of declarations')
-  // The rest of a declaration is checked by the profile registry (DP_ERR_BAD_DECLARATION).
-  for (const [i, p] of ((o.profiles ?? []) as unknown[]).entries()) if (typeof p === 'object' && p !== null) onlyKnown(p, KNOWN_PROFILE, `profiles[${i}]`)
+  // An unknown key is an unknown option here (as elsewhere in the options); the rest of a
+  // declaration is checked by the profile registry (DP_ERR_BAD_DECLARATION).
+  for (const [i, p] of ((o.profiles ?? []) as unknown[]).entries()) if (typeof p === 'object' && p !== null) onlyKnownKeys(p, DECLARATION_KEYS, `profiles[${i}]`)
   // every declaration checked now, before the node touches its data directory (DP_ERR_BAD_DECLARATION)
   new ProfileRegistry(o.profiles ?? [])
   const clock = fn<Clock>(o.clock ?? Date.now, 'clock')
@@ -692,7 +688,7 @@ export const resolveOptions = (options: ClusterNodeOptions): ResolvedOptions => 
 const checkAdmission = (o: ClusterNodeOptions): ResolvedOptions['admission'] => {
   const a = o.admission ?? {}
   if (typeof a !== 'object' || a === null) throw invalid('admission must be an object')
-  onlyKnown(a, KNOWN_ADMISSION, 'admission')
+  onlyKnownKeys(a, KNOWN_ADMISSION, 'admission')
   const strict = (o.profiles ?? []).some(p => p?.admission === 'strict')
   if (a.nodes === undefined && strict && ((o.peers?.length ?? 0) > 0 || o.hubs !== undefined)) throw invalid('a strict profile needs admission.nodes: every node id of the cluster')
   if (strict && o.resume === true) throw invalid('strict admission needs a new incarnation per start: it cannot be combined with resume')

@@ -3,6 +3,7 @@
  * every public call makes on its profile, value and id arguments before it touches any state.
  */
 import { fail } from './errors.js'
+import { unknownKey } from './internal/checks.js'
 import { MAX_ID_LENGTH, PROFILE_NAME_PATTERN } from './internal/records.js'
 import type { ProfileDeclaration } from './types.js'
 
@@ -13,6 +14,9 @@ export interface ResolvedProfile {
   readonly onOwnerDead: 'drop' | 'keep'
   readonly admission: 'eventual' | 'strict'
 }
+
+/** The keys a declaration may have. */
+export const DECLARATION_KEYS: ReadonlySet<string> = new Set(Object.keys({ name: 1, withValue: 1, onOwnerDead: 1, admission: 1 } satisfies Record<keyof ProfileDeclaration, 1>))
 
 /** `misfit()` of a record whose profile is not declared on this node. */
 export const UNDECLARED = 'undeclared profile'
@@ -32,6 +36,8 @@ export class ProfileRegistry {
     if (typeof d !== 'object' || d === null || typeof d.name !== 'string' || !PROFILE_NAME_PATTERN.test(d.name)) {
       throw fail('DP_ERR_BAD_DECLARATION', `profile name must match ${String(PROFILE_NAME_PATTERN)}`)
     }
+    const extra = unknownKey(d, DECLARATION_KEYS)
+    if (extra !== undefined) throw fail('DP_ERR_BAD_DECLARATION', `profile ${d.name}: unknown key ${extra} (a declaration has ${[...DECLARATION_KEYS].join(', ')})`)
     if (d.withValue !== undefined && typeof d.withValue !== 'boolean') {
       throw fail('DP_ERR_BAD_DECLARATION', `profile ${d.name}: withValue must be a boolean`)
     }

@@ -19,7 +19,7 @@
  */
 import * as Y from 'yjs'
 import { fail } from './errors.js'
-import { nonNegative, nonNegativeInt, positive, positiveInt } from './internal/checks.js'
+import { nonNegative, nonNegativeInt, onlyKnownKeys, positive, positiveInt } from './internal/checks.js'
 import { Emitter } from './internal/emitter.js'
 import { DEFAULT_MAX_CLIENTS, DEFAULT_MAX_PENDING_RELEASES, DEFAULT_PENDING_RELEASE_MS } from './options.js'
 import { checkUpdate, clientClock, countStructs, knowsClient, PartitionResolver, StateSizeEstimate } from './internal/partition-doc.js'
@@ -134,6 +134,13 @@ export interface AddOptions {
   readonly ttlMs?: number
 }
 
+/** Every option key (the compiler checks the lists are complete). */
+const STORE_OPTIONS: ReadonlySet<string> = new Set(Object.keys({
+  nodeId: 1, profiles: 1, clock: 1, incarnation: 1, clientId: 1, maxLocalMemberships: 1, sweepGraceMs: 1, maxPendingWrites: 1,
+  writeDelayMs: 1, maxClockSkewMs: 1, resume: 1, pendingReleaseMs: 1, maxPendingReleases: 1, maxClients: 1
+} satisfies Record<keyof ProfileStoreOptions, 1>))
+const ADD_OPTIONS: ReadonlySet<string> = new Set(Object.keys({ expiresAt: 1, ttlMs: 1 } satisfies Record<keyof AddOptions, 1>))
+
 /** Answer of {@link ProfileStore.tryAcquire}. */
 export interface AcquireResult {
   readonly admitted: boolean
@@ -196,6 +203,7 @@ export class ProfileStore {
 
   constructor (options: ProfileStoreOptions) {
     if (typeof options !== 'object' || options === null) throw fail('DP_ERR_INVALID_ARGUMENT', 'options are required')
+    onlyKnownKeys(options, STORE_OPTIONS, '')
     if (typeof options.nodeId !== 'string' || !NODE_ID_PATTERN.test(options.nodeId)) {
       throw fail('DP_ERR_INVALID_ARGUMENT', `nodeId must match ${String(NODE_ID_PATTERN)}`)
     }
@@ -435,6 +443,7 @@ export class ProfileStore {
     this.assertAlive()
     if (options === undefined) return null
     if (typeof options !== 'object' || options === null) throw fail('DP_ERR_INVALID_ARGUMENT', 'add options must be an object or undefined')
+    onlyKnownKeys(options, ADD_OPTIONS, '')
     const { expiresAt, ttlMs } = options
     if (expiresAt !== undefined && ttlMs !== undefined) throw fail('DP_ERR_INVALID_ARGUMENT', 'give expiresAt or ttlMs, not both')
     if (expiresAt !== undefined) return this.futureExpiry(expiresAt)

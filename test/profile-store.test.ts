@@ -89,6 +89,13 @@ describe('ProfileStore on one node', () => {
     expect(codeOf(() => s.declare({ name: 'caller' }))).toBe('DP_ERR_BAD_DECLARATION')
     expect(codeOf(() => s.declare({ name: 'bad name!' }))).toBe('DP_ERR_BAD_DECLARATION')
     expect(codeOf(() => new ProfileStore({ nodeId: 'a:b', profiles: [] }))).toBe('DP_ERR_INVALID_ARGUMENT')
+    // a misspelt option or declaration key is refused, not taken as absent (no expiry, say)
+    expect(codeOf(() => s.add('c2', 'total', undefined, { ttl: 5000 } as never))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.tryAcquire('c2', 'total', undefined, 5, { expires: 5 } as never))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => s.declare({ name: 'gateway', withvalue: true } as never))).toBe('DP_ERR_BAD_DECLARATION')
+    expect(codeOf(() => s.add('c2', 'gateway', 'v'))).toBe('DP_ERR_UNKNOWN_PROFILE') // not declared
+    expect(codeOf(() => new ProfileStore({ nodeId: 'b', profiles: [], maxLocalMembership: 2 } as never))).toBe('DP_ERR_INVALID_ARGUMENT')
+    expect(codeOf(() => new ProfileStore({ nodeId: 'b', profiles: [{ name: 'x', onOwnerdead: 'keep' } as never] }))).toBe('DP_ERR_BAD_DECLARATION')
     expect(s.encodeState()).toEqual(before)
     expect(s.size('caller')).toBe(1)
   })

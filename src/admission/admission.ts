@@ -10,7 +10,7 @@
  * applied when the record arrives.
  */
 import { fail } from '../errors.js'
-import { nonNegative, nonNegativeInt } from '../internal/checks.js'
+import { nonNegative, nonNegativeInt, onlyKnownKeys } from '../internal/checks.js'
 import type { AddOptions, ProfileStore } from '../profile-store.js'
 import { checkId } from '../profile-registry.js'
 import type { ProfileDeclaration } from '../types.js'
@@ -67,11 +67,16 @@ export interface AdmissionOptions {
   readonly start?: boolean
 }
 
+/** Every option key (the compiler checks the list is complete). */
+const ADMISSION_OPTIONS: ReadonlySet<string> = new Set(Object.keys({ nodes: 1, reserve: 1, waitMs: 1, onInvalid: 1, clock: 1, leaseMs: 1, leaseMarginMs: 1, start: 1 } satisfies Record<keyof AdmissionOptions, 1>))
+
 export class Admission {
   readonly strict: StrictRights
   private declared = new Map<string, Required<ProfileDeclaration>>()
 
   constructor (private readonly store: ProfileStore, options: AdmissionOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw fail('DP_ERR_INVALID_ARGUMENT', 'admission options must be an object')
+    onlyKnownKeys(options, ADMISSION_OPTIONS, '')
     const nodes = options.nodes ?? [store.nodeId]
     if (!Array.isArray(nodes) || nodes.length === 0 || !nodes.every(n => typeof n === 'string')) throw fail('DP_ERR_INVALID_ARGUMENT', 'admission.nodes must be a non-empty array of node ids')
     if (!nodes.includes(store.nodeId)) throw fail('DP_ERR_INVALID_ARGUMENT', `admission.nodes must include this node (${store.nodeId})`)

@@ -78,6 +78,8 @@ describe('Admission, eventual mode', () => {
       expect(codeOf(() => a.acquire('d', [{ profile: 'total', limit: 1 }, { profile: 'total', limit: 2 }]))).toBe('DP_ERR_INVALID_ARGUMENT')
       expect(codeOf(() => a.acquire('d', [{ profile: 'total', limit: 1 }], { ttlMs: -5 }))).toBe('DP_ERR_INVALID_ARGUMENT')
       expect(codeOf(() => a.acquire('', [{ profile: 'total', limit: 1 }]))).toBe('DP_ERR_INVALID_ARGUMENT')
+      expect(codeOf(() => a.acquire('d', [{ profile: 'total', limit: 1 }], { ttl: 5000 } as never))).toBe('DP_ERR_INVALID_ARGUMENT')
+      expect(codeOf(() => new Admission(c.store(0), { leaseMS: 5000 } as never))).toBe('DP_ERR_INVALID_ARGUMENT')
       expect(codeOf(() => a.release('d', [{ profile: 'nope' }]))).toBe('DP_ERR_UNKNOWN_PROFILE')
       expect(c.store(0).size('total')).toBe(0)
       expect(c.store(0).dump()).toEqual([])
