@@ -67,6 +67,9 @@ export interface AdmissionOptions {
   readonly start?: boolean
 }
 
+/** The fields of a key (the compiler checks the lists are complete). */
+const ADMISSION_KEY_FIELDS: ReadonlySet<string> = new Set(Object.keys({ profile: 1, value: 1, limit: 1 } satisfies Record<keyof AdmissionKey, 1>))
+const RELEASE_KEY_FIELDS: ReadonlySet<string> = new Set(Object.keys({ profile: 1, value: 1 } satisfies Record<keyof ReleaseKey, 1>))
 /** Every option key (the compiler checks the list is complete). */
 const ADMISSION_OPTIONS: ReadonlySet<string> = new Set(Object.keys({ nodes: 1, reserve: 1, waitMs: 1, onInvalid: 1, clock: 1, leaseMs: 1, leaseMarginMs: 1, start: 1 } satisfies Record<keyof AdmissionOptions, 1>))
 
@@ -195,7 +198,11 @@ export class Admission {
     checkId(dialog, 'dialog')
     if (keys === undefined) return this.store.removeDialog(dialog)
     if (!Array.isArray(keys)) throw fail('DP_ERR_INVALID_ARGUMENT', 'keys must be an array')
-    for (const k of keys) this.store.size(k?.profile, k?.value) // validates every key before any removal
+    for (const [i, k] of keys.entries()) {
+      // a misspelt `value` would release every value of the profile: refused
+      if (typeof k === 'object' && k !== null) onlyKnownKeys(k, RELEASE_KEY_FIELDS, `keys[${i}]`)
+      this.store.size(k?.profile, k?.value) // validates every key before any removal
+    }
     let n = 0
     for (const k of keys) n += this.store.remove(dialog, k.profile, k.value)
     return n
@@ -225,8 +232,9 @@ export class Admission {
       throw fail('DP_ERR_INVALID_ARGUMENT', `keys must be an array of 1 to ${MAX_ADMISSION_KEYS} keys`)
     }
     const seen = new Set<string>()
-    return keys.map((k): CheckedKey => {
+    return keys.map((k, i): CheckedKey => {
       if (typeof k !== 'object' || k === null) throw fail('DP_ERR_INVALID_ARGUMENT', 'each key must be an object { profile, value?, limit }')
+      onlyKnownKeys(k, ADMISSION_KEY_FIELDS, `keys[${i}]`)
       const p = this.profile(k.profile)
       if (p === undefined) throw fail('DP_ERR_UNKNOWN_PROFILE', `profile ${JSON.stringify(k.profile)} is not declared`)
       let value: string | null = null

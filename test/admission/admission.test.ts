@@ -80,6 +80,13 @@ describe('Admission, eventual mode', () => {
       expect(codeOf(() => a.acquire('', [{ profile: 'total', limit: 1 }]))).toBe('DP_ERR_INVALID_ARGUMENT')
       expect(codeOf(() => a.acquire('d', [{ profile: 'total', limit: 1 }], { ttl: 5000 } as never))).toBe('DP_ERR_INVALID_ARGUMENT')
       expect(codeOf(() => new Admission(c.store(0), { leaseMS: 5000 } as never))).toBe('DP_ERR_INVALID_ARGUMENT')
+      expect(codeOf(() => a.acquire('d', [{ profile: 'total', limit: 1, ttlMs: 5000 } as never]))).toBe('DP_ERR_INVALID_ARGUMENT')
+      expect(a.acquire('d9', [{ profile: 'caller', value: 'alice', limit: 5 }]).admitted).toBe(true)
+      expect(a.acquire('d9', [{ profile: 'caller', value: 'bob', limit: 5 }]).admitted).toBe(true)
+      // a misspelt value would release every value of the profile
+      expect(codeOf(() => a.release('d9', [{ profile: 'caller', vaule: 'alice' } as never]))).toBe('DP_ERR_INVALID_ARGUMENT')
+      expect(c.store(0).size('caller')).toBe(2)
+      expect(a.release('d9')).toBe(2)
       expect(codeOf(() => a.release('d', [{ profile: 'nope' }]))).toBe('DP_ERR_UNKNOWN_PROFILE')
       expect(c.store(0).size('total')).toBe(0)
       expect(c.store(0).dump()).toEqual([])
