@@ -47,6 +47,11 @@ interface Replica {
   connected (): number
   ready (): boolean
   traffic (): { updatesIn: number, updatesOut: number, bytesIn: number, bytesOut: number, stateBytesOut: number }
+  /**
+   * Calls `fn` after every transaction of the replica's document. Not an `update` listener: with
+   * one, Yjs encodes every transaction for it, work a node that relays nothing (a mesh node's
+   * applied updates) never does otherwise.
+   */
   onChange (fn: () => void): void
   drops (): number
   /** Encoded bytes of the replica's whole state. */
@@ -92,7 +97,7 @@ const clusterReplica = async (): Promise<Replica> => {
       const t = node.traffic()
       return { updatesIn: t.updatesIn + t.duplicatesIn, updatesOut: t.updatesOut, bytesIn: t.bytesIn, bytesOut: t.bytesOut, stateBytesOut: t.stateBytesOut }
     },
-    onChange: (fn) => { node.store.onUpdate(fn) },
+    onChange: (fn) => { node.store.doc.on('afterTransactionCleanup', fn) },
     drops: () => drops,
     stateBytes: () => node.store.encodeState().length,
     suspicions: () => ({ suspect, dead }),
@@ -138,7 +143,7 @@ const hubReplica = async (): Promise<Replica> => {
     connected: () => provider.wsconnected && provider.synced ? 1 : 0,
     ready: () => provider.synced,
     traffic: () => ({ updatesIn, updatesOut, bytesIn, bytesOut, stateBytesOut: 0 }),
-    onChange: (fn) => { doc.on('update', fn) },
+    onChange: (fn) => { doc.on('afterTransactionCleanup', fn) },
     drops: () => drops,
     stateBytes: () => Y.encodeStateAsUpdate(doc).length,
     suspicions: () => ({ suspect: 0, dead: 0 }),
