@@ -398,7 +398,6 @@ const KNOWN_ADMISSION: ReadonlySet<string> = new Set<keyof NonNullable<ClusterNo
 
 const invalid = (msg: string): Error => fail('DP_ERR_INVALID_ARGUMENT', msg)
 
-
 /** The default logger: warnings and errors to `console.warn`. */
 export const defaultLog: Logger = (level, msg) => { if (level === 'warn' || level === 'error') console.warn(`dialog-profiles: ${msg}`) }
 

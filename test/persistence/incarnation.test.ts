@@ -9,6 +9,17 @@ const dirs: string[] = []
 afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }) })
 const tmp = (): string => { const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dp-inc-')); dirs.push(d); return d }
 
+/** A node resuming from a fresh data directory: its options, the node and its incarnation. */
+const firstLife = (): { dir: string, opts: { nodeId: string, secret: string, dataDir: string, resume: true, log: () => void }, first: ClusterNode, incarnation: number } => {
+  const dir = tmp()
+  const opts = { nodeId: 'a', secret: 'incarnation-test', dataDir: dir, resume: true as const, log: () => {} }
+  const first = new ClusterNode(opts)
+  return { dir, opts, first, incarnation: first.store.incarnation }
+}
+
+/** Every file of a directory with its bytes. */
+const filesOf = (dir: string): Map<string, Buffer> => new Map(fs.readdirSync(dir).map((f) => [f, fs.readFileSync(path.join(dir, f))]))
+
 describe('incarnations with a data directory', () => {
   it('grow across runs even when the clock steps back', () => {
     const dir = tmp()
@@ -43,16 +54,12 @@ describe('incarnations with a data directory', () => {
 
 describe('a data directory in use', () => {
   it('refuses a second node before it reads or writes anything there, so the holder resumes its own incarnation', async () => {
-    const dir = tmp()
-    const opts = { nodeId: 'a', secret: 'incarnation-test', dataDir: dir, resume: true, log: () => {} }
-    const first = new ClusterNode(opts)
-    const incarnation = first.store.incarnation
-    const before = new Map(fs.readdirSync(dir).map((f) => [f, fs.readFileSync(path.join(dir, f))]))
+    const { dir, opts, first, incarnation } = firstLife()
+    const before = filesOf(dir)
     for (const resume of [true, false]) {
       expect(() => new ClusterNode({ ...opts, resume })).toThrow(expect.objectContaining({ code: 'DP_ERR_PERSISTENCE', message: expect.stringContaining('in use') }))
     }
-    const after = new Map(fs.readdirSync(dir).map((f) => [f, fs.readFileSync(path.join(dir, f))]))
-    expect(after).toEqual(before)
+    expect(filesOf(dir)).toEqual(before)
     await first.close()
     const again = new ClusterNode(opts)
     expect(again.store.incarnation).toBe(incarnation)
@@ -62,10 +69,7 @@ describe('a data directory in use', () => {
 
 describe('a node that fails to construct', () => {
   it('gives its data directory back and leaves INCARNATION alone when a declaration is bad', async () => {
-    const dir = tmp()
-    const opts = { nodeId: 'a', secret: 'incarnation-test', dataDir: dir, resume: true, log: () => {} }
-    const first = new ClusterNode(opts)
-    const incarnation = first.store.incarnation
+    const { opts, first, incarnation } = firstLife()
     await first.close()
     for (const profiles of [[{ name: 'bad name!' }], [{ name: 'p', withValue: 'yes' }], [{ name: 'p' }, { name: 'p', withValue: true }]]) {
       expect(() => new ClusterNode({ ...opts, resume: false, profiles: profiles as never })).toThrow(expect.objectContaining({ code: 'DP_ERR_BAD_DECLARATION' }))
